@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { readConfigFile, validate, followerConfigSchema } from '../common/config';
+import { DEFAULT_FOLLOWER_OPTIONS, type FollowerOptions } from '../follower/options';
+import { Follower } from '../follower/follower';
+import { defined, intArg, opt } from './options';
+import { runUntilSignal } from './lifecycle';
+
+export function registerFollower(program: Command): void {
+  const d = DEFAULT_FOLLOWER_OPTIONS;
+  program
+    .command('follower')
+    .description('Run the Session Follower of one Access Server: session with the master, gate API for the NFS layer.')
+    .addOption(opt('-c, --config <file>', 'JSON config file; flags override it'))
+    .addOption(opt('--server-id <id>', 'this Access Server\'s id, unique in the cluster (required)'))
+    .addOption(opt('--host-id <id>', 'the ESXi host this SCVM runs on (its 192.168.33.1 clients are that host)'))
+    .addOption(opt('--storage-ip <ip>', 'this SCVM\'s storage-network IP'))
+    .addOption(opt('--mgmt-ip <ip>', 'this SCVM\'s management IP'))
+    .addOption(opt('--master <addr>', 'the master\'s gRPC address', d.master))
+    .addOption(opt('--gate-listen <addr>', 'gate API for the NFS layer: unix:/path or 127.0.0.1:port', d.gateListen))
+    .addOption(opt('--admit-timeout-ms <ms>', 'longest an admit may wait for the master\'s grant', d.admitTimeoutMs).argParser(intArg))
+    .addOption(opt('--logout-timeout-ms <ms>', 'deadline of a logout call', d.logoutTimeoutMs).argParser(intArg))
+    .addOption(opt('--max-message-bytes <n>', 'largest inbound gRPC message on the gate API', d.maxMessageBytes).argParser(intArg))
+    .action(async (flags) => {
+      const merged = {
+        ...d,
+        ...readConfigFile(flags.config),
+        ...defined({
+          serverId: flags.serverId,
+          hostId: flags.hostId,
+          storageIp: flags.storageIp,
+          mgmtIp: flags.mgmtIp,
+          master: flags.master,
+          gateListen: flags.gateListen,
+          admitTimeoutMs: flags.admitTimeoutMs,
+          logoutTimeoutMs: flags.logoutTimeoutMs,
+          maxMessageBytes: flags.maxMessageBytes,
+        }),
+      };
+      const options = validate(followerConfigSchema, merged, 'follower') as FollowerOptions;
+      const follower = new Follower(options);
+      await follower.start();
+      await runUntilSignal(() => follower.stop());
+    });
+}

@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { readConfigFile, validate, masterConfigSchema, ConfigError } from '../common/config';
+import { DEFAULT_MASTER_OPTIONS, type MasterOptions } from '../master/options';
+import { startMaster } from '../master/master';
+import type { HostRecord } from '../master/identity';
+import { collect, defined, floatArg, intArg, opt } from './options';
+import { runUntilSignal } from './lifecycle';
+
+/** `--host esx-1=10.0.0.11,10.1.0.11` → a host record (storage IP, then management IP). */
+export function parseHostFlag(text: string): HostRecord {
+  const m = /^([^=]+)=([^,]*)(?:,(.*))?$/.exec(text);
+  if (!m) throw new ConfigError(`--host ${JSON.stringify(text)}: expected id=storageIp[,mgmtIp]`);
+  return { id: m[1], storageIp: m[2] || undefined, mgmtIp: m[3] || undefined };
+}
+
+export function registerMaster(program: Command): void {
+  const d = DEFAULT_MASTER_OPTIONS;
+  program
+    .command('master')
+    .description('Run the Session Master (embedded single master: no etcd needed).')
+    .addOption(opt('-c, --config <file>', 'JSON config file; flags override it'))
+    .addOption(opt('--id <id>', 'this master\'s id, shown in status', d.id))
+    .addOption(opt('--listen <addr>', 'gRPC listen address, host:port or unix:/path', d.listen))
+    .addOption(opt('--ttl-ms <ms>', 'session TTL: without a keepalive for this long a session expires', d.sessionTtlMs).argParser(intArg))
+    .addOption(opt('--keepalive-ms <ms>', 'keepalive interval followers are told to use', d.keepaliveIntervalMs).argParser(intArg))
+    .addOption(opt('--drift <ratio>', 'clock drift bound; a silent holder is waited out TTL×(1+drift)+margin', d.clockDriftBound).argParser(floatArg))
+    .addOption(opt('--margin-ms <ms>', 'extra wait after TTL×(1+drift) before granting away', d.graceMarginMs).argParser(intArg))
+    .addOption(opt('--revoke-ack-timeout-ms <ms>', 'how long a connected holder may take to ack a revoke', d.revokeAckTimeoutMs).argParser(intArg))
+    .addOption(opt('--epoch <n>', 'leader epoch for fencing tokens', 'start time in ms').argParser(intArg))
+    .addOption(opt('--host <id=storageIp[,mgmtIp]>', 'a known ESXi host, for client identity (repeatable)').argParser(collect))
+    .addOption(opt('--local-client-ip <ip>', 'the private address hosts use towards their own SCVM', d.localClientIp))
+    .addOption(opt('--max-message-bytes <n>', 'largest inbound gRPC message', d.maxMessageBytes).argParser(intArg))
+    .action(async (flags) => {
+      const file = readConfigFile(flags.config);
+      const merged = {
+        ...d,
+        ...file,
+        ...defined({
+          id: flags.id,
+          listen: flags.listen,
+          sessionTtlMs: flags.ttlMs,
+          keepaliveIntervalMs: flags.keepaliveMs,
+          clockDriftBound: flags.drift,
+          graceMarginMs: flags.marginMs,
+          revokeAckTimeoutMs: flags.revokeAckTimeoutMs,
+          epoch: flags.epoch,
+          hosts: flags.host ? (flags.host as string[]).map(parseHostFlag) : undefined,
+          localClientIp: flags.localClientIp,
+          maxMessageBytes: flags.maxMessageBytes,
+        }),
+      };
+      const options = validate(masterConfigSchema, merged, 'master') as MasterOptions;
+      const master = await startMaster(options);
+      await runUntilSignal(() => master.close());
+    });
+}

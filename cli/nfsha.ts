@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../common/config';
+import { registerMaster } from './master-command';
+import { registerFollower } from './follower-command';
+import { registerGate } from './gate-command';
+import { registerStatus } from './status-command';
+import { registerDev } from './dev-command';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { version } = require('../../package.json') as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('nfsha')
+    .description('NFS access-point uniqueness and high availability for ESXi hyper-converged clusters.')
+    .version(version)
+    .exitOverride();
+  registerMaster(program);
+  registerFollower(program);
+  registerGate(program);
+  registerStatus(program);
+  registerDev(program);
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode);
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`nfsha: ${message}\n`);
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  }
+}
+
+if (require.main === module) void main();

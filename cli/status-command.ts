@@ -1,0 +1,54 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Command } from 'commander';
+import { CLIENT_CHANNEL_OPTIONS, deadlineIn } from '../common/grpc-server';
+import { nfshaGrpc, type SessionMasterClient } from '../common/proto';
+import type { ClusterStatusReply__Output } from '../gen/nfsha/v1/ClusterStatusReply';
+import { intArg, opt } from './options';
+import { renderTable } from './table';
+
+export function fetchStatus(master: string, timeoutMs = 3000): Promise<ClusterStatusReply__Output> {
+  const client = new (nfshaGrpc().SessionMaster)(master, grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS) as unknown as SessionMasterClient;
+  return new Promise((resolve, reject) => {
+    client.ClusterStatus({}, { deadline: deadlineIn(timeoutMs) }, (err, reply) => {
+      client.close();
+      if (err) reject(new Error(`cannot reach master at ${master}: ${err.details || err.message}`));
+      else resolve(reply!);
+    });
+  });
+}
+
+export function formatStatus(s: ClusterStatusReply__Output): string {
+  const live = s.sessions.filter((x) => x.state === 'live').length;
+  const head = `master ${s.masterId}  epoch ${s.epoch}  ${s.leader ? 'leader' : 'not leader'}  ttl ${s.ttlMs} ms  sessions ${live} live / ${s.sessions.length}  clients ${s.clients.length}`;
+  const sessions = renderTable(
+    ['SERVER', 'SESSION', 'STATE', 'HOST', 'STORAGE IP', 'MGMT IP', 'LAST KEEPALIVE', 'CLIENTS'],
+    [...s.sessions].sort((a, b) => a.serverId.localeCompare(b.serverId)).map((x) => [
+      x.serverId, x.sessionId, x.state + (x.connected ? '' : ' (detached)'), x.hostId || '-', x.storageIp || '-', x.mgmtIp || '-', `${x.sinceKeepaliveMs} ms ago`, x.clients,
+    ]),
+  );
+  const clients = s.clients.length
+    ? renderTable(
+        ['CLIENT', 'OWNER', 'SESSION', 'TOKEN', 'LOGIN PENDING'],
+        [...s.clients].sort((a, b) => a.clientId.localeCompare(b.clientId)).map((c) => [
+          c.clientId, c.serverId || '-', c.sessionId, c.token ? `${c.token.epoch}.${c.token.sequence}` : '-', c.loginPending ? 'yes' : '',
+        ]),
+      )
+    : '(no clients admitted)';
+  const hosts = s.hosts.length
+    ? renderTable(['HOST', 'STORAGE IP', 'MGMT IP'], s.hosts.map((h) => [h.hostId, h.storageIp || '-', h.mgmtIp || '-']))
+    : '(no hosts registered)';
+  return [head, '', sessions, '', clients, '', hosts].join('\n');
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('Show the master\'s sessions, clients and their owners, and known hosts.')
+    .addOption(opt('--master <addr>', 'the master\'s gRPC address', '127.0.0.1:7410'))
+    .addOption(opt('--json', 'print the raw status as JSON'))
+    .addOption(opt('--timeout-ms <ms>', 'deadline of the status call', 3000).argParser(intArg))
+    .action(async (flags) => {
+      const status = await fetchStatus(flags.master ?? '127.0.0.1:7410', flags.timeoutMs ?? 3000);
+      process.stdout.write(flags.json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status) + '\n');
+    });
+}

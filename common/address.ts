@@ -1,0 +1,27 @@
+import { isIP } from 'node:net';
+
+/**
+ * Normalizes a client or server address: IPv4-mapped IPv6 (`::ffff:10.0.0.1`,
+ * as Node reports IPv4 peers on dual-stack sockets) becomes plain IPv4.
+ * Returns undefined when the text is not an IP address.
+ */
+export function normalizeIp(text: string): string | undefined {
+  const trimmed = text.trim();
+  const unmapped = trimmed.toLowerCase().startsWith('::ffff:') && isIP(trimmed.slice(7)) === 4
+    ? trimmed.slice(7)
+    : trimmed;
+  return isIP(unmapped) ? unmapped : undefined;
+}
+
+/** Peer address as grpc-js reports it (`ipv4:1.2.3.4:5`, `ipv6:[::1]:5`, `unix:...`). */
+export function peerIp(peer: string): string | undefined {
+  const m = /^ipv4:([\d.]+):\d+$/.exec(peer) ?? /^ipv6:\[([^\]]+)\]:\d+$/.exec(peer);
+  return m ? normalizeIp(m[1]) : undefined;
+}
+
+/** Ids of servers, hosts and sessions: short, printable, safe in logs and file names. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+
+export function isValidId(id: string): boolean {
+  return ID_PATTERN.test(id);
+}

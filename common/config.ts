@@ -1,0 +1,78 @@
+import * as fs from 'node:fs';
+import { z } from 'zod';
+import { isValidId, normalizeIp } from './address';
+
+/** A configuration or flag error: the CLI prints it as one line and exits 2. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export const ipString = z.string().refine((s) => normalizeIp(s) !== undefined, { message: 'not an IP address' });
+export const optionalIp = z.string().refine((s) => s === '' || normalizeIp(s) !== undefined, { message: 'not an IP address' });
+export const idString = z.string().refine(isValidId, { message: 'not a valid id (letters, digits, . _ : -; at most 64)' });
+export const optionalId = z.string().refine((s) => s === '' || isValidId(s), { message: 'not a valid id (letters, digits, . _ : -; at most 64)' });
+/** `host:port`, `[v6]:port` or `unix:/absolute/path`. */
+export const listenAddress = z.string().refine(
+  (s) => /^unix:\/.+/.test(s) || /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535,
+  { message: 'expected host:port or unix:/path' },
+);
+const ms = z.number().int().positive();
+
+export const hostSchema = z.object({ id: idString, storageIp: optionalIp.optional(), mgmtIp: optionalIp.optional() }).strict();
+
+export const masterConfigSchema = z.object({
+  id: idString,
+  listen: listenAddress,
+  sessionTtlMs: ms.min(100),
+  keepaliveIntervalMs: ms.min(10),
+  clockDriftBound: z.number().min(0).max(1),
+  graceMarginMs: z.number().int().min(0),
+  revokeAckTimeoutMs: ms,
+  epoch: z.number().int().positive().optional(),
+  hosts: z.array(hostSchema),
+  localClientIp: ipString,
+  maxMessageBytes: z.number().int().min(1024),
+}).strict().refine((c) => c.keepaliveIntervalMs * 2 <= c.sessionTtlMs, {
+  message: 'keepaliveIntervalMs must be at most half of sessionTtlMs, or one lost keepalive fences a follower',
+  path: ['keepaliveIntervalMs'],
+});
+
+export const followerConfigSchema = z.object({
+  serverId: idString,
+  hostId: optionalId,
+  storageIp: optionalIp,
+  mgmtIp: optionalIp,
+  master: listenAddress,
+  gateListen: listenAddress,
+  admitTimeoutMs: ms,
+  logoutTimeoutMs: ms,
+  maxMessageBytes: z.number().int().min(1024),
+}).strict();
+
+/** Reads a JSON config file; a missing or malformed file is a ConfigError. */
+export function readConfigFile(file: string | undefined): Record<string, unknown> {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config ${file}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config ${file} must be a JSON object`);
+  return parsed as Record<string, unknown>;
+}
+
+/** Validates merged settings (defaults < file < flags); the first problem becomes a one-line error. */
+export function validate<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const where = issue.path.length ? issue.path.join('.') : what;
+  throw new ConfigError(`invalid ${what} setting ${where}: ${issue.message}`);
+}

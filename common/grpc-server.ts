@@ -1,0 +1,76 @@
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { packageDefinition } from './proto';
+
+/** Default cap on one inbound message: every nfsha message is small. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
+
+export interface ServerOptions {
+  maxMessageBytes?: number;
+}
+
+export interface NfshaServer {
+  server: grpc.Server;
+  health: HealthImplementation;
+  /** The bound address, with the real port when 0 was asked for. */
+  address: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A gRPC server with reflection and grpc.health.v1 already added. Oversized
+ * messages are refused with RESOURCE_EXHAUSTED by grpc-js itself.
+ */
+export function createServer(opts: ServerOptions = {}): { server: grpc.Server; health: HealthImplementation } {
+  const max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': max,
+    'grpc.keepalive_time_ms': 10_000,
+    'grpc.keepalive_timeout_ms': 5_000,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  const health = new HealthImplementation({ '': 'SERVING' });
+  health.addToServer(server);
+  new ReflectionService(packageDefinition()).addToServer(server);
+  return { server, health };
+}
+
+/**
+ * Binds and starts. `listen` is `host:port` (port 0 picks one) or `unix:/path`.
+ */
+export async function bindServer(
+  server: grpc.Server,
+  health: HealthImplementation,
+  listen: string,
+): Promise<NfshaServer> {
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  const address = listen.startsWith('unix:') ? listen : listen.replace(/:\d+$/, `:${port}`);
+  return {
+    server,
+    health,
+    address,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+        // Streams that never end would hold tryShutdown forever.
+        setTimeout(() => { server.forceShutdown(); resolve(); }, 1000).unref();
+      }),
+  };
+}
+
+/** Client channel options: explicit keepalive so a dead peer is noticed in seconds. */
+export const CLIENT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.keepalive_time_ms': 1_000,
+  'grpc.keepalive_timeout_ms': 1_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.max_receive_message_length': 4 * 1024 * 1024,
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1_000,
+};
+
+export function deadlineIn(ms: number): Date {
+  return new Date(Date.now() + ms);
+}

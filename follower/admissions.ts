@@ -1,0 +1,52 @@
+import { compareTokens, type Token } from '../common/token';
+
+/**
+ * What this follower may serve: the clients its current session owns (with
+ * their grant tokens), where source addresses map, and the newest token
+ * revoked per client, so a login reply that arrives after its own revoke
+ * admits nothing.
+ */
+export class Admissions {
+  private readonly owned = new Map<string, Token>();
+  private readonly clientOfAddress = new Map<string, string>();
+  private readonly revokedUpTo = new Map<string, Token>();
+
+  clientOf(address: string): string | undefined {
+    return this.clientOfAddress.get(address);
+  }
+
+  tokenOf(clientId: string): Token | undefined {
+    return this.owned.get(clientId);
+  }
+
+  /** Records a grant; false when a revoke at or after this token already arrived. */
+  grant(address: string, clientId: string, token: Token): boolean {
+    const revoked = this.revokedUpTo.get(clientId);
+    if (revoked && compareTokens(token, revoked) <= 0) return false;
+    this.clientOfAddress.set(address, clientId);
+    this.owned.set(clientId, token);
+    return true;
+  }
+
+  revoke(clientId: string, token: Token): void {
+    const prev = this.revokedUpTo.get(clientId);
+    if (!prev || compareTokens(token, prev) > 0) this.revokedUpTo.set(clientId, token);
+    const held = this.owned.get(clientId);
+    if (held && compareTokens(held, token) <= 0) this.owned.delete(clientId);
+  }
+
+  release(clientId: string): boolean {
+    return this.owned.delete(clientId);
+  }
+
+  /** Forgets every grant (fenced, or the session is gone). */
+  clear(): number {
+    const n = this.owned.size;
+    this.owned.clear();
+    return n;
+  }
+
+  list(): Array<{ clientId: string; token: Token }> {
+    return [...this.owned.entries()].map(([clientId, token]) => ({ clientId, token }));
+  }
+}

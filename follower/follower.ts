@@ -1,0 +1,182 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { systemClock, type Clock } from '../common/clock';
+import { normalizeIp } from '../common/address';
+import { Aborted, InvalidArgument, Unavailable, toServiceError } from '../common/errors';
+import { bindServer, createServer, type NfshaServer } from '../common/grpc-server';
+import { KeyedMutex } from '../common/keyed-mutex';
+import { createLogger, type Logger } from '../common/log';
+import { GATE_SERVICE, nfshaGrpc } from '../common/proto';
+import { formatToken } from '../common/token';
+import type { GateHandlers } from '../gen/nfsha/v1/Gate';
+import type { AdmitReply } from '../gen/nfsha/v1/AdmitReply';
+import type { Revoke__Output } from '../gen/nfsha/v1/Revoke';
+import { Admissions } from './admissions';
+import { GateHub } from './gate-hub';
+import { Lease, LeaseState } from './lease';
+import { MasterSession } from './master-session';
+import { DEFAULT_FOLLOWER_OPTIONS, type FollowerOptions } from './options';
+
+/**
+ * The Session Follower: holds the session with the master, admits clients for
+ * the NFS layer only once the master granted them, relays revokes and acks,
+ * and fences itself (drops every client) when its lease runs out.
+ */
+export class Follower {
+  readonly lease: Lease;
+  readonly session: MasterSession;
+  readonly hub = new GateHub();
+  readonly admissions = new Admissions();
+  private readonly mutex = new KeyedMutex();
+  private highestEpoch = 0;
+  private server?: NfshaServer;
+
+  constructor(readonly opts: FollowerOptions, private readonly clock: Clock = systemClock, readonly log: Logger = createLogger('follower', { server: opts.serverId })) {
+    this.lease = new Lease(clock);
+    this.session = new MasterSession({
+      master: opts.master,
+      identity: { serverId: opts.serverId, hostId: opts.hostId, storageIp: opts.storageIp, mgmtIp: opts.mgmtIp },
+      clock,
+      lease: this.lease,
+      log,
+      ownedClients: () => this.admissions.list().map((c) => ({ clientId: c.clientId, token: c.token })),
+      highestEpoch: () => this.highestEpoch,
+    });
+    this.lease.on('renewed', (remainingMs) => this.hub.broadcast({ lease: { remainingMs: Math.floor(remainingMs) } }));
+    this.lease.on('fenced', (reason) => this.fence(reason));
+    this.session.on('sessionGone', (reason) => {
+      this.lease.fence(reason);
+      this.fence(reason);
+    });
+    this.session.on('granted', ({ epoch }) => {
+      this.highestEpoch = Math.max(this.highestEpoch, epoch);
+    });
+    this.session.on('revoke', (r) => void this.onRevoke(r));
+  }
+
+  private fence(reason: string): void {
+    const dropped = this.admissions.clear();
+    this.hub.broadcast({ fence: { reason } });
+    this.log.warn({ ev: 'follower.fenced', why: reason, clients: dropped }, 'fenced: every client dropped');
+  }
+
+  private async onRevoke(r: Revoke__Output): Promise<void> {
+    if (r.epoch < this.highestEpoch) {
+      this.log.warn({ ev: 'revoke.stale', client: r.clientId, epoch: r.epoch, highest: this.highestEpoch }, 'revoke from an older epoch ignored');
+      return;
+    }
+    const token = r.token ?? { epoch: r.epoch, sequence: 0 };
+    this.admissions.revoke(r.clientId, token);
+    this.log.info({ ev: 'revoke.received', client: r.clientId, revoke: r.revokeId, token: formatToken(token), why: r.reason }, 'revoking client');
+    await this.hub.revoke(r.revokeId, r.clientId, r.reason, token);
+    this.session.sendRevokeAck(r.revokeId);
+    this.log.info({ ev: 'revoke.acked', client: r.clientId, revoke: r.revokeId }, 'revoke acknowledged to master');
+  }
+
+  /** Admits a connection from `address` once the master granted its client here. */
+  async admit(address: string): Promise<AdmitReply> {
+    const ip = normalizeIp(address);
+    if (!ip) throw new InvalidArgument(`client address ${JSON.stringify(address)} is not an IP address`);
+    const key = this.admissions.clientOf(ip) ?? `addr:${ip}`;
+    return this.mutex.run(key, async () => {
+      this.requireLive();
+      const known = this.admissions.clientOf(ip);
+      const held = known ? this.admissions.tokenOf(known) : undefined;
+      if (known && held) return this.admitReply(known, held);
+      const sessionId = this.session.currentSessionId;
+      let reply;
+      try {
+        reply = await this.session.login(ip, this.opts.admitTimeoutMs);
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        throw Object.assign(new Unavailable(`login at master failed: ${e.details ?? e.message}`), { code: e.code ?? grpc.status.UNAVAILABLE });
+      }
+      // The session may have been lost while the login was in flight.
+      if (this.session.currentSessionId !== sessionId) throw new Unavailable('session changed during login');
+      this.requireLive();
+      const token = reply.token ?? { epoch: 0, sequence: 0 };
+      if (!this.admissions.grant(ip, reply.clientId, token)) {
+        throw new Aborted(`client ${reply.clientId} was revoked while its login was in flight`);
+      }
+      this.log.info({ ev: 'client.admitted', client: reply.clientId, address: ip, token: formatToken(token), revoked: reply.revoked }, 'client admitted');
+      return this.admitReply(reply.clientId, token);
+    });
+  }
+
+  private requireLive(): void {
+    const st = this.lease.current;
+    if (st !== LeaseState.Live) throw new Unavailable(st === LeaseState.Fenced ? 'fenced: no live session with the master' : 'no session with the master yet');
+  }
+
+  private admitReply(clientId: string, token: { epoch: number; sequence: number }): AdmitReply {
+    return { clientId, epoch: token.epoch, sequence: token.sequence, leaseRemainingMs: Math.floor(this.lease.remainingMs()) };
+  }
+
+  /** The NFS layer closed the client's last connection: log it out. */
+  async release(clientId: string): Promise<boolean> {
+    return this.mutex.run(clientId, async () => {
+      const token = this.admissions.tokenOf(clientId);
+      if (!this.admissions.release(clientId)) return false;
+      try {
+        await this.session.logout(clientId, this.opts.logoutTimeoutMs);
+        this.log.info({ ev: 'client.released', client: clientId, token: token && formatToken(token) }, 'client logged out');
+      } catch (err) {
+        // Still owned at the master; the next login elsewhere revokes it here,
+        // and we hold no connection for it, so the ack is immediate.
+        this.log.warn({ ev: 'client.logout.failed', client: clientId, err: (err as Error).message }, 'logout failed');
+      }
+      return true;
+    });
+  }
+
+  handlers(): GateHandlers {
+    return {
+      Admit: (call, cb) => {
+        this.admit(call.request.clientAddress).then((r) => cb(null, r), (e) => cb(toServiceError(e)));
+      },
+      WatchRevokes: (call) => {
+        const initial = this.lease.isLive()
+          ? { lease: { remainingMs: Math.floor(this.lease.remainingMs()) } }
+          : { fence: { reason: 'no live session' } };
+        this.hub.add(call, initial);
+        this.log.info({ ev: 'gate.watching', watcher: call.request.watcher }, 'NFS layer watching');
+      },
+      AckRevoke: (call, cb) => cb(null, { known: this.hub.ack(call.request.revokeId) }),
+      Release: (call, cb) => {
+        if (!call.request.clientId) return cb(toServiceError(new InvalidArgument('client_id is required')));
+        this.release(call.request.clientId).then((released) => cb(null, { released }), (e) => cb(toServiceError(e)));
+      },
+    };
+  }
+
+  async start(): Promise<string> {
+    const { server, health } = createServer({ maxMessageBytes: this.opts.maxMessageBytes });
+    server.addService(nfshaGrpc().Gate.service, this.handlers());
+    if (this.opts.gateListen.startsWith('unix:')) {
+      const file = this.opts.gateListen.slice(5);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.rmSync(file, { force: true });
+    }
+    this.server = await bindServer(server, health, this.opts.gateListen);
+    health.setStatus(GATE_SERVICE, 'SERVING');
+    this.session.start();
+    this.log.info({ ev: 'follower.started', gate: this.server.address, master: this.opts.master }, 'follower running');
+    return this.server.address;
+  }
+
+  async stop(): Promise<void> {
+    this.session.stop();
+    this.lease.dispose();
+    this.hub.endAll();
+    await this.server?.close();
+  }
+
+  get status() {
+    return { lease: this.lease.current, session: this.session.currentSessionId, clients: this.admissions.list().length };
+  }
+}
+
+export function createFollower(partial: Partial<FollowerOptions> & { serverId: string }, clock?: Clock, log?: Logger): Follower {
+  return new Follower({ ...DEFAULT_FOLLOWER_OPTIONS, ...partial }, clock, log);
+}

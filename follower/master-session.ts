@@ -1,0 +1,192 @@
+import { EventEmitter } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import type { Clock, TimerHandle } from '../common/clock';
+import { Backoff } from '../common/backoff';
+import { CLIENT_CHANNEL_OPTIONS, deadlineIn } from '../common/grpc-server';
+import type { Logger } from '../common/log';
+import { nfshaGrpc, type SessionMasterClient } from '../common/proto';
+import type { FollowerMessage } from '../gen/nfsha/v1/FollowerMessage';
+import type { MasterMessage__Output } from '../gen/nfsha/v1/MasterMessage';
+import type { Revoke__Output } from '../gen/nfsha/v1/Revoke';
+import type { LoginReply__Output } from '../gen/nfsha/v1/LoginReply';
+import type { OwnedClient } from '../gen/nfsha/v1/OwnedClient';
+import type { Lease } from './lease';
+
+export interface ServerIdentity {
+  serverId: string;
+  hostId: string;
+  storageIp: string;
+  mgmtIp: string;
+}
+
+export interface MasterSessionEvents {
+  /** A session was granted; `resumed` false means any earlier session is gone. */
+  granted: [info: { sessionId: string; epoch: number; resumed: boolean }];
+  revoke: [revoke: Revoke__Output];
+  /** The master ended the session (expired, condemned): its clients are no longer ours. */
+  sessionGone: [reason: string];
+}
+
+export interface MasterSessionOptions {
+  master: string;
+  identity: ServerIdentity;
+  clock: Clock;
+  lease: Lease;
+  log: Logger;
+  /** Clients to report in the introduction. */
+  ownedClients: () => OwnedClient[];
+  /** Highest epoch seen, reported in the introduction. */
+  highestEpoch: () => number;
+}
+
+type SessionStream = grpc.ClientDuplexStream<FollowerMessage, MasterMessage__Output>;
+
+/**
+ * The follower's keepalive stream to the master: introduce, keep alive, relay
+ * revokes, and reopen the stream with capped, jittered backoff when it breaks.
+ */
+export class MasterSession extends EventEmitter<MasterSessionEvents> {
+  readonly client: SessionMasterClient;
+  private stream?: SessionStream;
+  private sessionId = '';
+  private epoch = 0;
+  private seq = 0;
+  private keepaliveTimer?: TimerHandle;
+  private reconnectTimer?: TimerHandle;
+  private stopped = false;
+  private readonly backoff = new Backoff(100, 2000);
+
+  constructor(private readonly opts: MasterSessionOptions) {
+    super();
+    this.client = new (nfshaGrpc().SessionMaster)(opts.master, grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS) as unknown as SessionMasterClient;
+  }
+
+  get currentSessionId(): string {
+    return this.sessionId;
+  }
+
+  start(): void {
+    this.open();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.clearTimers();
+    this.stream?.cancel();
+    this.client.close();
+  }
+
+  private clearTimers(): void {
+    if (this.keepaliveTimer) this.opts.clock.clearTimeout(this.keepaliveTimer);
+    if (this.reconnectTimer) this.opts.clock.clearTimeout(this.reconnectTimer);
+    this.keepaliveTimer = this.reconnectTimer = undefined;
+  }
+
+  private open(): void {
+    if (this.stopped) return;
+    const { clock, identity, lease, log } = this.opts;
+    const stream = this.client.Session();
+    this.stream = stream;
+    const introSentAt = clock.now();
+    let granted = false;
+    stream.write({
+      introduction: {
+        ...identity,
+        clients: this.opts.ownedClients(),
+        highestEpoch: this.opts.highestEpoch(),
+        resumeSessionId: this.sessionId,
+      },
+    });
+    stream.on('data', (msg: MasterMessage__Output) => {
+      if (this.stream !== stream) return;
+      switch (msg.kind) {
+        case 'granted': {
+          const g = msg.granted!;
+          granted = true;
+          this.backoff.reset();
+          const resumed = g.resumed && g.sessionId === this.sessionId;
+          if (!resumed && this.sessionId) this.emit('sessionGone', `session ${this.sessionId} replaced by ${g.sessionId}`);
+          this.sessionId = g.sessionId;
+          this.epoch = g.epoch;
+          if (!lease.start(introSentAt, g.ttlMs)) {
+            log.warn({ ev: 'session.grant.late', session: g.sessionId }, 'grant arrived after its lease would end; reconnecting');
+            stream.cancel();
+            return;
+          }
+          log.info({ ev: resumed ? 'session.resumed' : 'session.opened', session: g.sessionId, epoch: g.epoch, ttl_ms: g.ttlMs }, 'session with master');
+          this.emit('granted', { sessionId: g.sessionId, epoch: g.epoch, resumed });
+          this.scheduleKeepalive(g.keepaliveIntervalMs || 500);
+          break;
+        }
+        case 'keepaliveAck':
+          lease.acked(msg.keepaliveAck!.seq, msg.keepaliveAck!.ttlMs);
+          break;
+        case 'revoke':
+          this.emit('revoke', msg.revoke!);
+          break;
+      }
+    });
+    const closed = (err?: grpc.ServiceError) => {
+      if (this.stream !== stream) return;
+      this.stream = undefined;
+      if (this.keepaliveTimer) clock.clearTimeout(this.keepaliveTimer);
+      this.keepaliveTimer = undefined;
+      const code = err?.code;
+      if (code === grpc.status.NOT_FOUND || code === grpc.status.ABORTED) {
+        // The master says this session is over: it will not renew it again.
+        const reason = err?.details ?? 'session ended by master';
+        if (this.sessionId) this.emit('sessionGone', reason);
+        this.sessionId = '';
+      }
+      if (this.stopped) return;
+      const wait = this.backoff.next();
+      log.info({ ev: 'session.stream.closed', code, why: err?.details ?? 'stream ended', granted, retry_ms: wait }, 'keepalive stream closed');
+      this.reconnectTimer = clock.setTimeout(() => this.open(), wait);
+    };
+    stream.on('error', (err: grpc.ServiceError) => closed(err));
+    stream.on('end', () => closed());
+  }
+
+  private scheduleKeepalive(intervalMs: number): void {
+    const { clock, lease } = this.opts;
+    const tick = () => {
+      const stream = this.stream;
+      if (!stream) return;
+      // A stream that delivers no acks for a whole TTL is stuck (blackholed):
+      // the lease has fenced already; start over on a fresh stream.
+      if (!lease.isLive()) {
+        stream.cancel();
+        return;
+      }
+      this.seq += 1;
+      lease.sent(this.seq);
+      stream.write({ keepalive: { seq: this.seq } });
+      this.keepaliveTimer = clock.setTimeout(tick, intervalMs);
+    };
+    this.keepaliveTimer = clock.setTimeout(tick, 0);
+  }
+
+  sendRevokeAck(revokeId: string): void {
+    this.stream?.write({ revokeAck: { revokeId } });
+  }
+
+  get currentEpoch(): number {
+    return this.epoch;
+  }
+
+  login(clientAddress: string, timeoutMs: number): Promise<LoginReply__Output> {
+    return new Promise((resolve, reject) => {
+      this.client.Login({ sessionId: this.sessionId, clientAddress }, { deadline: deadlineIn(timeoutMs) }, (err, reply) =>
+        err ? reject(err) : resolve(reply!),
+      );
+    });
+  }
+
+  logout(clientId: string, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.client.Logout({ sessionId: this.sessionId, clientId }, { deadline: deadlineIn(timeoutMs) }, (err, reply) =>
+        err ? reject(err) : resolve(reply!.released),
+      );
+    });
+  }
+}

@@ -1,0 +1,32 @@
+/** The follower's settings; defaults in DEFAULT_FOLLOWER_OPTIONS. */
+export interface FollowerOptions {
+  /** This Access Server's id, unique in the cluster (required), e.g. "scvm-1". */
+  serverId: string;
+  /** The ESXi host this SCVM runs on; its local clients (192.168.33.1) are that host. */
+  hostId: string;
+  /** This SCVM's storage-network IP, reported to the master. */
+  storageIp: string;
+  /** This SCVM's management IP, reported to the master. */
+  mgmtIp: string;
+  /** The master's gRPC address. Default 127.0.0.1:7410. */
+  master: string;
+  /** Where the gate API for the NFS layer listens: `unix:/path` or `127.0.0.1:port`. Default unix:/run/nfsha/gate.sock. */
+  gateListen: string;
+  /** How long an Admit may wait for the master's grant (a revoke may take a few seconds). Default 10000 ms. */
+  admitTimeoutMs: number;
+  /** Deadline of a logout call to the master. Default 2000 ms. */
+  logoutTimeoutMs: number;
+  /** Largest inbound gRPC message on the gate API. Default 65536 bytes. */
+  maxMessageBytes: number;
+}
+
+export const DEFAULT_FOLLOWER_OPTIONS: Omit<FollowerOptions, 'serverId'> = {
+  hostId: '',
+  storageIp: '',
+  mgmtIp: '',
+  master: '127.0.0.1:7410',
+  gateListen: 'unix:/run/nfsha/gate.sock',
+  admitTimeoutMs: 10_000,
+  logoutTimeoutMs: 2_000,
+  maxMessageBytes: 64 * 1024,
+};

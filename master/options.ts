@@ -1,0 +1,44 @@
+import type { HostRecord } from './identity';
+
+/** The master's tunables; defaults in DEFAULT_MASTER_OPTIONS (DESIGN §5). */
+export interface MasterOptions {
+  /** This master's id, shown in status. Default: "master". */
+  id: string;
+  /** gRPC listen address, `host:port` or `unix:/path`. Default: 127.0.0.1:7410. */
+  listen: string;
+  /** Session time to live: a session without a keepalive for this long is expired. Default 3000 ms. */
+  sessionTtlMs: number;
+  /** How often followers send keepalives. Default 500 ms. */
+  keepaliveIntervalMs: number;
+  /**
+   * Bound on the relative rate difference between two machines' monotonic
+   * clocks. A silent holder is waited out for TTL × (1 + drift) + margin.
+   * Default 0.1 (10%, far beyond real crystals, cheap insurance).
+   */
+  clockDriftBound: number;
+  /** Extra wait after TTL × (1 + drift) before granting away from a silent holder. Default 250 ms. */
+  graceMarginMs: number;
+  /** How long a revoked holder that is still connected may take to ack before it is condemned. Default 1000 ms. */
+  revokeAckTimeoutMs: number;
+  /** The leader epoch; fencing tokens start with it. Default: wall-clock ms at start (see master.ts). */
+  epoch?: number;
+  /** Hosts known from configuration (later from agents): source IP → client identity. */
+  hosts: HostRecord[];
+  /** The private address a host uses towards its own SCVM. Default 192.168.33.1. */
+  localClientIp: string;
+  /** Largest inbound gRPC message. Default 65536 bytes. */
+  maxMessageBytes: number;
+}
+
+export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
+  id: 'master',
+  listen: '127.0.0.1:7410',
+  sessionTtlMs: 3000,
+  keepaliveIntervalMs: 500,
+  clockDriftBound: 0.1,
+  graceMarginMs: 250,
+  revokeAckTimeoutMs: 1000,
+  hosts: [],
+  localClientIp: '192.168.33.1',
+  maxMessageBytes: 64 * 1024,
+};

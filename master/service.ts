@@ -1,0 +1,156 @@
+import * as grpc from '@grpc/grpc-js';
+import type { SessionMasterHandlers } from '../gen/nfsha/v1/SessionMaster';
+import type { FollowerMessage__Output } from '../gen/nfsha/v1/FollowerMessage';
+import type { MasterMessage } from '../gen/nfsha/v1/MasterMessage';
+import type { ClusterStatusReply } from '../gen/nfsha/v1/ClusterStatusReply';
+import { FailedPrecondition, InvalidArgument, toServiceError } from '../common/errors';
+import type { Logger } from '../common/log';
+import type { Clock } from '../common/clock';
+import type { HostRegistry } from './identity';
+import type { LoginCoordinator } from './login';
+import { SessionState, type Session, type SessionSink, type SessionTable } from './sessions';
+
+export interface MasterCore {
+  id: string;
+  epoch: number;
+  clock: Clock;
+  sessions: SessionTable;
+  logins: LoginCoordinator;
+  registry: HostRegistry;
+  keepaliveIntervalMs: number;
+  log: Logger;
+}
+
+type SessionCall = grpc.ServerDuplexStream<FollowerMessage__Output, MasterMessage>;
+
+function fail(call: { emit(ev: 'error', e: unknown): boolean }, err: unknown): void {
+  call.emit('error', toServiceError(err));
+}
+
+/** gRPC handlers of nfsha.v1.SessionMaster over the master's core state. */
+export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
+  const { sessions, logins, log } = core;
+
+  function handleSession(call: SessionCall): void {
+    let session: Session | undefined;
+    let ended = false;
+    const sink: SessionSink = {
+      sendRevoke: (r) => {
+        if (!ended) call.write({ revoke: { revokeId: r.revokeId, clientId: r.clientId, epoch: r.epoch, reason: r.reason, token: r.token } });
+      },
+      end: (code, details) => {
+        if (ended) return;
+        ended = true;
+        call.emit('error', { code, details, message: details });
+      },
+    };
+    const detach = () => {
+      ended = true;
+      if (session?.sink === sink) {
+        session.sink = undefined;
+        log.info({ ev: 'session.disconnected', server: session.serverId, session: session.id }, 'keepalive stream closed');
+      }
+    };
+    call.on('data', (msg: FollowerMessage__Output) => {
+      if (ended) return;
+      try {
+        if (!session) {
+          session = introduce(msg, sink, call);
+          return;
+        }
+        switch (msg.kind) {
+          case 'keepalive':
+            if (sessions.renew(session)) {
+              call.write({ keepaliveAck: { seq: msg.keepalive!.seq, ttlMs: sessions.timing.ttlMs, epoch: core.epoch } });
+            } else {
+              sink.end(grpc.status.NOT_FOUND, `session ${session.id} is ${sessions.state(session)}; introduce again`);
+            }
+            break;
+          case 'revokeAck':
+            if (!logins.onRevokeAck(session.id, msg.revokeAck!.revokeId)) {
+              log.warn({ ev: 'revoke.ack.unknown', server: session.serverId, revoke: msg.revokeAck!.revokeId }, 'ack for unknown revoke ignored');
+            }
+            break;
+          default:
+            throw new InvalidArgument('stream already introduced; expected keepalive or revoke_ack');
+        }
+      } catch (err) {
+        ended = true;
+        fail(call, err);
+      }
+    });
+    call.on('end', () => { detach(); call.end(); });
+    call.on('cancelled', detach);
+    call.on('error', detach);
+  }
+
+  function introduce(msg: FollowerMessage__Output, sink: SessionSink, call: SessionCall): Session {
+    if (msg.kind !== 'introduction' || !msg.introduction) {
+      throw new InvalidArgument('the first message on a Session stream must be an introduction');
+    }
+    const intro = msg.introduction;
+    if (intro.highestEpoch > core.epoch) {
+      throw new FailedPrecondition(`follower has seen epoch ${intro.highestEpoch}, newer than this master's ${core.epoch}`);
+    }
+    const { session, resumed } = sessions.introduce(intro);
+    if (session.sink && session.sink !== sink) session.sink.end(grpc.status.ABORTED, 'session resumed on another stream');
+    session.sink = sink;
+    call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed } });
+    log.info({ ev: resumed ? 'session.resumed' : 'session.opened', server: session.serverId, session: session.id, host: session.hostId }, resumed ? 'session resumed' : 'session opened');
+    return session;
+  }
+
+  return {
+    Session: handleSession,
+    Login: (call, callback) => {
+      const { sessionId, clientAddress } = call.request;
+      logins.login(sessionId, clientAddress).then(
+        (r) => callback(null, { clientId: r.clientId, token: r.token, revoked: r.revoked, alreadyOwned: r.alreadyOwned }),
+        (err) => callback(toServiceError(err)),
+      );
+    },
+    Logout: (call, callback) => {
+      const { sessionId, clientId } = call.request;
+      if (!clientId) return callback(toServiceError(new InvalidArgument('client_id is required')));
+      logins.logout(sessionId, clientId).then(
+        (released) => callback(null, { released }),
+        (err) => callback(toServiceError(err)),
+      );
+    },
+    ClusterStatus: (_call, callback) => callback(null, clusterStatus(core)),
+  };
+}
+
+export function clusterStatus(core: MasterCore): ClusterStatusReply {
+  const { sessions, logins } = core;
+  const now = core.clock.now();
+  const counts = new Map<string, number>();
+  for (const [, o] of logins.ownerships()) counts.set(o.sessionId, (counts.get(o.sessionId) ?? 0) + 1);
+  const byId = new Map(sessions.all().map((s) => [s.id, s]));
+  return {
+    masterId: core.id,
+    epoch: core.epoch,
+    leader: true,
+    ttlMs: sessions.timing.ttlMs,
+    sessions: sessions.all().map((s) => ({
+      sessionId: s.id,
+      serverId: s.serverId,
+      hostId: s.hostId,
+      storageIp: s.storageIp,
+      mgmtIp: s.mgmtIp,
+      state: sessions.state(s),
+      sinceKeepaliveMs: Math.max(0, Math.round(now - s.renewedAt)),
+      clients: counts.get(s.id) ?? 0,
+      connected: s.sink !== undefined && sessions.state(s) === SessionState.Live,
+    })),
+    clients: logins.ownerships().map(([clientId, o]) => ({
+      clientId,
+      sessionId: o.sessionId,
+      serverId: byId.get(o.sessionId)?.serverId ?? '',
+      token: o.token,
+      loginPending: logins.isLoginPending(clientId),
+    })),
+    hosts: core.registry.list().map((h) => ({ hostId: h.id, storageIp: h.storageIp ?? '', mgmtIp: h.mgmtIp ?? '' })),
+  };
+}
+

@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../common/clock';
+import { isValidId, normalizeIp } from '../common/address';
+import { AlreadyExists, InvalidArgument, NotFound } from '../common/errors';
+
+export enum SessionState {
+  /** Keepalives arrive within the TTL. */
+  Live = 'live',
+  /** No keepalive within the TTL; never live again. */
+  Expired = 'expired',
+  /** The master stopped renewing it (a revoke went unanswered); never live again. */
+  Condemned = 'condemned',
+}
+
+/** How the master reaches a session's follower: its keepalive stream. */
+export interface SessionSink {
+  sendRevoke(revoke: { revokeId: string; clientId: string; epoch: number; reason: string; token: { epoch: number; sequence: number } }): void;
+  end(code: number, details: string): void;
+}
+
+export interface Session {
+  readonly id: string;
+  readonly serverId: string;
+  readonly hostId: string;
+  readonly storageIp: string;
+  readonly mgmtIp: string;
+  /** Master-clock time the last renewing keepalive was received. */
+  renewedAt: number;
+  condemned: boolean;
+  sink?: SessionSink;
+}
+
+export interface IntroductionFields {
+  serverId: string;
+  hostId: string;
+  storageIp: string;
+  mgmtIp: string;
+  resumeSessionId: string;
+}
+
+export interface SessionTiming {
+  ttlMs: number;
+  clockDriftBound: number;
+  graceMarginMs: number;
+}
+
+/**
+ * The master's sessions and their lease arithmetic. A session's lease counts
+ * from when the master *received* a keepalive, so the master's view never
+ * expires before the follower's (which counts from when it *sent* it).
+ */
+export class SessionTable {
+  private readonly sessions = new Map<string, Session>();
+
+  constructor(private readonly clock: Clock, readonly timing: SessionTiming) {}
+
+  state(s: Session): SessionState {
+    if (s.condemned) return SessionState.Condemned;
+    return this.clock.now() < s.renewedAt + this.timing.ttlMs ? SessionState.Live : SessionState.Expired;
+  }
+
+  /**
+   * The instant after which the follower has surely stopped serving: its own
+   * lease ran out even if its clock runs slow by the drift bound.
+   */
+  surelyExpiredAt(s: Session): number {
+    return s.renewedAt + this.timing.ttlMs * (1 + this.timing.clockDriftBound) + this.timing.graceMarginMs;
+  }
+
+  get(id: string): Session | undefined {
+    return this.sessions.get(id);
+  }
+
+  all(): Session[] {
+    return [...this.sessions.values()];
+  }
+
+  /** A session that may act now, or NOT_FOUND naming why not. */
+  requireLive(id: string): Session {
+    const s = this.sessions.get(id);
+    if (!s) throw new NotFound(`unknown session ${JSON.stringify(id)}`);
+    const st = this.state(s);
+    if (st !== SessionState.Live) throw new NotFound(`session ${id} is ${st}`);
+    return s;
+  }
+
+  liveSessionOf(serverId: string): Session | undefined {
+    return this.all().find((s) => s.serverId === serverId && this.state(s) === SessionState.Live);
+  }
+
+  /**
+   * Opens (or resumes) a session for an introduction. Refuses a second live
+   * session for the same server id: two followers claiming one server would
+   * both admit clients.
+   */
+  introduce(intro: IntroductionFields): { session: Session; resumed: boolean } {
+    validateIntroduction(intro);
+    const live = this.liveSessionOf(intro.serverId);
+    if (live && intro.resumeSessionId === live.id) {
+      live.renewedAt = this.clock.now();
+      return { session: live, resumed: true };
+    }
+    if (live) {
+      throw new AlreadyExists(
+        `server ${intro.serverId} already has live session ${live.id}; retry after it expires (≤ ${this.timing.ttlMs} ms)`,
+      );
+    }
+    const session: Session = {
+      id: randomBytes(8).toString('hex'),
+      serverId: intro.serverId,
+      hostId: intro.hostId,
+      storageIp: normalizeIp(intro.storageIp) ?? '',
+      mgmtIp: normalizeIp(intro.mgmtIp) ?? '',
+      renewedAt: this.clock.now(),
+      condemned: false,
+    };
+    this.sessions.set(session.id, session);
+    return { session, resumed: false };
+  }
+
+  /** Renews a live session; false when it is expired or condemned (it never renews again). */
+  renew(s: Session): boolean {
+    if (this.state(s) !== SessionState.Live) return false;
+    s.renewedAt = this.clock.now();
+    return true;
+  }
+
+  condemn(s: Session): void {
+    s.condemned = true;
+  }
+
+  /** Removes sessions whose follower has surely stopped serving; returns them. */
+  sweep(): Session[] {
+    const now = this.clock.now();
+    const gone = this.all().filter((s) => this.state(s) !== SessionState.Live && now >= this.surelyExpiredAt(s));
+    for (const s of gone) this.sessions.delete(s.id);
+    return gone;
+  }
+}
+
+function validateIntroduction(intro: IntroductionFields): void {
+  if (!isValidId(intro.serverId)) throw new InvalidArgument(`server_id ${JSON.stringify(intro.serverId)} is not a valid id`);
+  if (intro.hostId && !isValidId(intro.hostId)) throw new InvalidArgument(`host_id ${JSON.stringify(intro.hostId)} is not a valid id`);
+  for (const [field, value] of [['storage_ip', intro.storageIp], ['mgmt_ip', intro.mgmtIp]] as const) {
+    if (value && !normalizeIp(value)) throw new InvalidArgument(`${field} ${JSON.stringify(value)} is not an IP address`);
+  }
+}
