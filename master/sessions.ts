@@ -64,7 +64,7 @@ export class SessionTable {
    * lease ran out even if its clock runs slow by the drift bound.
    */
   surelyExpiredAt(s: Session): number {
-    return s.renewedAt + this.timing.ttlMs * (1 + this.timing.clockDriftBound) + this.timing.graceMarginMs;
+    return s.renewedAt + Math.ceil(this.timing.ttlMs * (1 + this.timing.clockDriftBound)) + this.timing.graceMarginMs;
   }
 
   get(id: string): Session | undefined {

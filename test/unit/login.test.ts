@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { HostRegistry } from '../../master/identity';
+import { LoginCoordinator, type LoginResult } from '../../master/login';
+import { SessionState, SessionTable, type Session, type SessionSink } from '../../master/sessions';
+import { FencingTokens } from '../../master/tokens';
+import { silentLogger } from '../../common/log';
+import { compareTokens } from '../../common/token';
+import { fakeClock, flush, type FakeClock } from '../support/fake-clock';
+
+const TTL = 3000;
+const SURELY = Math.ceil(TTL * 1.1) + 250;
+const ACK_TIMEOUT = 1000;
+
+interface Harness {
+  clock: FakeClock;
+  sessions: SessionTable;
+  logins: LoginCoordinator;
+  open(serverId: string, hostId?: string): Session & { revokes: Array<{ revokeId: string; clientId: string }>; ended?: string };
+}
+
+function harness(): Harness {
+  const clock = fakeClock();
+  const sessions = new SessionTable(clock, { ttlMs: TTL, clockDriftBound: 0.1, graceMarginMs: 250 });
+  const registry = new HostRegistry([{ id: 'esx-9', storageIp: '10.0.0.9', mgmtIp: '10.1.0.9' }]);
+  const logins = new LoginCoordinator(clock, sessions, registry, new FencingTokens(7), ACK_TIMEOUT, silentLogger());
+  return {
+    clock, sessions, logins,
+    open(serverId, hostId = '') {
+      const { session } = sessions.introduce({ serverId, hostId, storageIp: '', mgmtIp: '', resumeSessionId: '' });
+      const s = session as Harness['open'] extends (...a: never[]) => infer R ? R : never;
+      s.revokes = [];
+      const sink: SessionSink = {
+        sendRevoke: (r) => s.revokes.push({ revokeId: r.revokeId, clientId: r.clientId }),
+        end: (_code, details) => { s.ended = details; },
+      };
+      s.sink = sink;
+      return s;
+    },
+  };
+}
+
+/** Starts a login and reports whether it has settled, without awaiting it. */
+function track(p: Promise<LoginResult>) {
+  const t: { done: boolean; result?: LoginResult; error?: Error } = { done: false };
+  p.then((r) => { t.done = true; t.result = r; }, (e) => { t.done = true; t.error = e; });
+  return t;
+}
+
+describe('login and revoke (master)', () => {
+  it('grants a free client at once with a fencing token of the current epoch', async () => {
+    const h = harness();
+    const a = h.open('scvm-1');
+    const r = await h.logins.login(a.id, '10.0.0.9');
+    assert.equal(r.clientId, 'host:esx-9');
+    assert.deepEqual(r.token, { epoch: 7, sequence: 1 });
+    assert.equal(r.revoked, 0);
+  });
+
+  it('treats several logins of one client on one session as one login', async () => {
+    const h = harness();
+    const a = h.open('scvm-1');
+    const first = await h.logins.login(a.id, '10.0.0.9');
+    const second = await h.logins.login(a.id, '10.1.0.9');
+    assert.equal(second.alreadyOwned, true);
+    assert.deepEqual(second.token, first.token);
+  });
+
+  it('resolves the private local address to the host of the server it arrived on', async () => {
+    const h = harness();
+    const a = h.open('scvm-1', 'esx-1');
+    const b = h.open('scvm-2', 'esx-2');
+    assert.equal((await h.logins.login(a.id, '192.168.33.1')).clientId, 'host:esx-1');
+    assert.equal((await h.logins.login(b.id, '192.168.33.1')).clientId, 'host:esx-2');
+    assert.equal((await h.logins.login(b.id, '::ffff:10.0.0.77')).clientId, 'ip:10.0.0.77');
+  });
+
+  it('revokes a client held elsewhere and grants only after the holder acks', async () => {
+    const h = harness();
+    const a = h.open('scvm-1');
+    const b = h.open('scvm-2');
+    await h.logins.login(a.id, '10.0.0.9');
+    const t = track(h.logins.login(b.id, '10.0.0.9'));
+    await flush();
+    assert.equal(a.revokes.length, 1);
+    assert.equal(a.revokes[0].clientId, 'host:esx-9');
+    await h.clock.tickAsync(ACK_TIMEOUT - 1);
+    assert.equal(t.done, false, 'granted before the holder acked');
+    assert.equal(h.logins.owner('host:esx-9')?.sessionId, a.id);
+    assert.equal(h.logins.onRevokeAck(a.id, a.revokes[0].revokeId), true);
+    await flush();
+    assert.equal(t.done, true);
+    assert.equal(t.result!.revoked, 1);
+    assert.equal(h.logins.owner('host:esx-9')?.sessionId, b.id);
+  });
+
+  it('ignores a revoke ack sent by a session that was not revoked', async () => {
+    const h = harness();
+    const a = h.open('scvm-1');
+    const b = h.open('scvm-2');
+    await h.logins.login(a.id, '10.0.0.9');
+    const t = track(h.logins.login(b.id, '10.0.0.9'));
+    await flush();
+    assert.equal(h.logins.onRevokeAck(b.id, a.revokes[0].revokeId), false);
+    await flush();
+    assert.equal(t.done, false);
+  });
+
+  it('grants away from a silent holder only once its lease has surely expired, never earlier', async () => {
+    const h = harness();
+    const a = h.open('scvm-1');
+    const b = h.open('scvm-2');
+    await h.logins.login(a.id, '10.0.0.9');
+    // b keeps its own session alive while a falls silent.
+    const renewB = async (ms: number) => {
+      for (let left = ms; left > 0; left -= Math.min(500, left)) {
+        h.sessions.renew(b);
+        await h.clock.tickAsync(Math.min(500, left));
+      }
+    };
+    const heardFromA = h.clock.now();
+    const t = track(h.logins.login(b.id, '10.0.0.9'));
+    await flush();
+    assert.equal(a.revokes.length, 1, 'the silent holder is still sent a revoke');
+    await renewB(SURELY - 1);
+    h.sessions.renew(b);
+    assert.equal(t.done, false, 'granted while the silent holder might still serve');
+    assert.equal(h.sessions.state(a), SessionState.Condemned);
+    assert.match(a.ended ?? '', /condemned/);
+    await h.clock.tickAsync(1);
+    await flush();
+    assert.equal(t.done, true);
+    assert.equal(t.error, undefined);
+    assert.equal(h.clock.now() - heardFromA, SURELY);
+    assert.equal(h.logins.owner('host:esx-9')?.sessionId, b.id);
+  });
+
+  it('waits out a holder whose stream is gone without sending it anything', async () => {
+    const h = harness();
+    const a = h.open('scvm-1');
+    const b = h.open('scvm-2');
+    await h.logins.login(a.id, '10.0.0.9');
+    a.sink = undefined;
+    await h.clock.tickAsync(1000);
+    h.sessions.renew(b);
+    const t = track(h.logins.login(b.id, '10.0.0.9'));
+    await h.clock.tickAsync(SURELY - 1000 - 1);
+    assert.equal(t.done, false);
+    assert.equal(a.revokes.length, 0);
+    await h.clock.tickAsync(1);
+    assert.equal(t.done, true);
+    assert.equal(t.error?.message, undefined);
+  });
+
+  it('fails the login if the requester expired while waiting, and leaves the holder in place', async () => {
+    const h = harness();
+    const a = h.open('scvm-1');
+    const b = h.open('scvm-2');
+    await h.logins.login(a.id, '10.0.0.9');
+    const t = track(h.logins.login(b.id, '10.0.0.9'));
+    await h.clock.tickAsync(SURELY);
+    assert.equal(t.done, true);
+    assert.equal(t.error?.name, 'NotFound');
+    assert.equal(h.logins.owner('host:esx-9'), undefined, 'the silent holder lost it; nobody else got it');
+  });
+
+  it('refuses unknown sessions and malformed addresses without changing state', async () => {
+    const h = harness();
+    const a = h.open('scvm-1');
+    await h.logins.login(a.id, '10.0.0.9');
+    const before = JSON.stringify(h.logins.ownerships());
+    await assert.rejects(h.logins.login('nope', '10.0.0.9'), { name: 'NotFound' });
+    await assert.rejects(h.logins.login(a.id, 'not-an-ip'), { name: 'InvalidArgument' });
+    await assert.rejects(h.logins.login(a.id, '10.0.0.256'), { name: 'InvalidArgument' });
+    await assert.rejects(h.logins.logout('nope', 'host:esx-9'), { name: 'NotFound' });
+    assert.equal(JSON.stringify(h.logins.ownerships()), before);
+  });
+
+  it('logs out only what the session owns', async () => {
+    const h = harness();
+    const a = h.open('scvm-1');
+    const b = h.open('scvm-2');
+    await h.logins.login(a.id, '10.0.0.9');
+    assert.equal(await h.logins.logout(b.id, 'host:esx-9'), false);
+    assert.equal(await h.logins.logout(a.id, 'host:esx-9'), true);
+    const r = await h.logins.login(b.id, '10.0.0.9');
+    assert.equal(r.revoked, 0, 'a logged-out client needs no revoke');
+  });
+
+  it('issues tokens that only grow, whatever the order of logins and acks', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 3 })), { minLength: 1, maxLength: 25 }), async (steps) => {
+        const h = harness();
+        const servers = [h.open('scvm-1'), h.open('scvm-2'), h.open('scvm-3')];
+        let last = { epoch: 0, sequence: 0 };
+        for (const [server, client] of steps) {
+          const s = servers[server];
+          const p = h.logins.login(s.id, `10.2.0.${client}`);
+          await flush();
+          for (const other of servers) for (const r of other.revokes.splice(0)) h.logins.onRevokeAck(other.id, r.revokeId);
+          const r = await p;
+          if (!r.alreadyOwned) {
+            assert.ok(compareTokens(r.token, last) > 0, `token ${JSON.stringify(r.token)} not above ${JSON.stringify(last)}`);
+            last = r.token;
+          }
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
