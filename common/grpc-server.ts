@@ -7,6 +7,8 @@ import { packageDefinition } from './proto';
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
 export interface ServerOptions {
+  /** The nfsha services this server serves: reflection lists these and health. */
+  services: string[];
   maxMessageBytes?: number;
 }
 
@@ -22,7 +24,7 @@ export interface NfshaServer {
  * A gRPC server with reflection and grpc.health.v1 already added. Oversized
  * messages are refused with RESOURCE_EXHAUSTED by grpc-js itself.
  */
-export function createServer(opts: ServerOptions = {}): { server: grpc.Server; health: HealthImplementation } {
+export function createServer(opts: ServerOptions): { server: grpc.Server; health: HealthImplementation } {
   const max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': max,
@@ -32,7 +34,7 @@ export function createServer(opts: ServerOptions = {}): { server: grpc.Server; h
   });
   const health = new HealthImplementation({ '': 'SERVING' });
   health.addToServer(server);
-  new ReflectionService(packageDefinition()).addToServer(server);
+  new ReflectionService(packageDefinition(), { services: [...opts.services, 'grpc.health.v1.Health'] }).addToServer(server);
   return { server, health };
 }
 

@@ -151,7 +151,7 @@ export class Follower {
   }
 
   async start(): Promise<string> {
-    const { server, health } = createServer({ maxMessageBytes: this.opts.maxMessageBytes });
+    const { server, health } = createServer({ services: [GATE_SERVICE], maxMessageBytes: this.opts.maxMessageBytes });
     server.addService(nfshaGrpc().Gate.service, this.handlers());
     if (this.opts.gateListen.startsWith('unix:')) {
       const file = this.opts.gateListen.slice(5);

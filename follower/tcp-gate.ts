@@ -42,6 +42,10 @@ export type GateEvent = GateEventBody & { t: number; gate: string };
  * Each forwarded chunk is checked against the lease deadline, because after a
  * freeze Node may handle socket I/O before the timer that would have fenced.
  */
+function waitForReady(): grpc.Metadata {
+  return new grpc.Metadata({ waitForReady: true });
+}
+
 export class TcpGate {
   private readonly client: GateClient;
   private readonly clients = new Map<string, ClientState>();
@@ -60,7 +64,13 @@ export class TcpGate {
 
   constructor(private readonly opts: TcpGateOptions, log?: Logger) {
     this.log = log ?? createLogger('gate', { gate: opts.name });
-    this.client = new (nfshaGrpc().Gate)(opts.follower, grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS) as unknown as GateClient;
+    // The follower is local: its lease deadline, not HTTP/2 pings, is what stops
+    // us when it freezes, so pings are slow here.
+    this.client = new (nfshaGrpc().Gate)(opts.follower, grpc.credentials.createInsecure(), {
+      ...CLIENT_CHANNEL_OPTIONS,
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+    }) as unknown as GateClient;
     if (opts.eventLog) this.eventFd = fs.openSync(opts.eventLog, 'a');
   }
 
@@ -91,8 +101,9 @@ export class TcpGate {
   }
 
   dropAll(why: string): void {
+    const n = this.clients.size;
     for (const clientId of [...this.clients.keys()]) this.drop(clientId, why);
-    if (why) this.log.warn({ ev: 'gate.drop_all', why }, 'dropped every client');
+    if (n) this.log.warn({ ev: 'gate.drop_all', why, clients: n }, 'dropped every client');
   }
 
   private drop(clientId: string, why: string): void {
@@ -129,7 +140,8 @@ export class TcpGate {
 
   private openWatch(): void {
     if (this.stopped) return;
-    const call = this.client.WatchRevokes({ watcher: this.opts.name });
+    // waitForReady: the follower may start after us; wait for its socket rather than fail.
+    const call = this.client.WatchRevokes({ watcher: this.opts.name }, waitForReady());
     this.watch = call;
     call.on('data', (cmd: GateCommand__Output) => {
       this.backoff.reset();
@@ -149,7 +161,7 @@ export class TcpGate {
 
   private admit(address: string): Promise<{ clientId: string; token: Token; leaseRemainingMs: number }> {
     return new Promise((resolve, reject) => {
-      this.client.Admit({ clientAddress: address }, { deadline: deadlineIn(this.opts.admitTimeoutMs ?? 15_000) }, (err, r) =>
+      this.client.Admit({ clientAddress: address }, waitForReady(), { deadline: deadlineIn(this.opts.admitTimeoutMs ?? 15_000) }, (err, r) =>
         err ? reject(err) : resolve({ clientId: r!.clientId, token: { epoch: r!.epoch, sequence: r!.sequence }, leaseRemainingMs: r!.leaseRemainingMs }),
       );
     });

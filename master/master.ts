@@ -36,7 +36,7 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger)
 export async function startMaster(partial: Partial<MasterOptions> = {}, log = createLogger('master')): Promise<RunningMaster> {
   const opts: MasterOptions = { ...DEFAULT_MASTER_OPTIONS, ...partial };
   const core = createMasterCore(opts, systemClock, log);
-  const { server, health } = createServer({ maxMessageBytes: opts.maxMessageBytes });
+  const { server, health } = createServer({ services: [MASTER_SERVICE], maxMessageBytes: opts.maxMessageBytes });
   server.addService(nfshaGrpc().SessionMaster.service, sessionMasterHandlers(core));
   const bound: NfshaServer = await bindServer(server, health, opts.listen);
   health.setStatus(MASTER_SERVICE, 'SERVING');

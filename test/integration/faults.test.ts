@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { Cluster, waitFor } from '../support/cluster';
+import { admissions, type Admission } from '../support/invariant';
+
+const HOST_IP = '127.0.9.1';
+const CLIENT = 'host:esx-9';
+
+function admissionsOf(cluster: Cluster, gate: string): Admission[] {
+  return admissions(cluster.events()).filter((a) => a.client === CLIENT && a.gate === gate);
+}
+
+describe('faults: the old holder stops serving before the client moves', function () {
+  this.timeout(120_000);
+  let cluster: Cluster;
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed') console.error(cluster.dump());
+    await cluster.stop();
+  });
+
+  it('a follower cut off from the master by a partition has fenced itself before another follower admits its client', async () => {
+    cluster = await new Cluster({ followers: 3, hosts: { 'esx-9': HOST_IP }, proxied: [2] }).start();
+    const held = await cluster.connect(2, HOST_IP);
+    cluster.proxies.get(2)!.blackhole();
+    const moved = await cluster.connect(1, HOST_IP);
+    await waitFor('old connection closed', () => held.closed);
+    const [old] = admissionsOf(cluster, 'gate-2');
+    const [now] = admissionsOf(cluster, 'gate-1');
+    assert.match(old.dropWhy ?? '', /fenced|lease deadline/);
+    assert.ok(old.to < now.from, `gate-2 dropped at ${old.to}, gate-1 admitted at ${now.from}`);
+    assert.match(cluster.followers[1].log(), /"follower\.fenced"/);
+    cluster.assertSingleAdmission();
+    // Healed, the follower opens a fresh session and serves again.
+    cluster.proxies.get(2)!.heal();
+    await cluster.waitLive(3);
+    moved.close();
+  });
+
+  it('a follower frozen with SIGSTOP has its NFS layer stop at the lease deadline, before the master hands its client on', async () => {
+    cluster = await new Cluster({ followers: 3, hosts: { 'esx-9': HOST_IP } }).start();
+    const held = await cluster.connect(3, HOST_IP);
+    cluster.followers[2].signal('SIGSTOP');
+    const moved = await cluster.connect(1, HOST_IP);
+    await waitFor('frozen follower\'s gate dropped the client', () => held.closed);
+    const [old] = admissionsOf(cluster, 'gate-3');
+    const [now] = admissionsOf(cluster, 'gate-1');
+    assert.match(old.dropWhy ?? '', /lease deadline/, 'the gate stopped on its own: its follower was frozen');
+    assert.ok(old.to < now.from, `gate-3 dropped at ${old.to}, gate-1 admitted at ${now.from}`);
+    cluster.assertSingleAdmission();
+    cluster.followers[2].signal('SIGCONT');
+    await cluster.waitLive(3);
+    // The woken follower checked its lease and does not serve on the old session.
+    const status = await cluster.status();
+    assert.equal(status.clients.find((c) => c.clientId === CLIENT)?.serverId, 'scvm-1');
+    moved.close();
+  });
+
+  it('kill -9 of a follower: its gate drops the client, the client moves after the wait-out, and a restarted follower rejoins', async () => {
+    cluster = await new Cluster({ followers: 3, hosts: { 'esx-9': HOST_IP } }).start();
+    const held = await cluster.connect(1, HOST_IP);
+    await cluster.followers[0].kill9();
+    await waitFor('gate-1 dropped its clients', () => held.closed);
+    const [old] = admissionsOf(cluster, 'gate-1');
+    assert.match(old.dropWhy ?? '', /gate stream ended/);
+    const moved = await cluster.connect(2, HOST_IP);
+    const [now] = admissionsOf(cluster, 'gate-2');
+    assert.ok(old.to < now.from);
+    cluster.followers[0] = cluster.startFollower(1);
+    await cluster.waitLive(3);
+    const again = await cluster.connect(1, HOST_IP);
+    await waitFor('client revoked on gate-2', () => moved.closed);
+    cluster.assertSingleAdmission();
+    again.close();
+  });
+});

@@ -1,0 +1,223 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fetchStatus } from '../../cli/status-command';
+import type { ClusterStatusReply__Output } from '../../gen/nfsha/v1/ClusterStatusReply';
+import { admissions, overlaps, readGateEvents } from './invariant';
+
+export const CLI = path.resolve(__dirname, '..', '..', 'cli', 'nfsha.js');
+
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Polls `check` until it returns a truthy value; fails with `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 15_000, everyMs = 25): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** An echo server: the stand-in NFS server behind the gates in these tests. */
+export async function echoServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const conns = new Set<net.Socket>();
+  const server = net.createServer((s) => { conns.add(s); s.on('close', () => conns.delete(s)); s.on('error', () => undefined); s.pipe(s); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => { for (const c of conns) c.destroy(); await new Promise((r) => server.close(r)); },
+  };
+}
+
+/** A TCP client bound to `sourceIp` (a loopback alias stands in for an ESXi host). */
+export class TestClient {
+  readonly socket: net.Socket;
+  private received = '';
+  closed = false;
+
+  constructor(sourceIp: string, port: number) {
+    this.socket = net.connect({ host: '127.0.0.1', port, localAddress: sourceIp });
+    this.socket.on('data', (d) => { this.received += d.toString(); });
+    this.socket.on('close', () => { this.closed = true; });
+    this.socket.on('error', () => undefined);
+  }
+
+  /** Sends a line and waits for its echo: proves the gate admitted and forwards. */
+  async roundTrip(text: string, timeoutMs = 15_000): Promise<void> {
+    this.socket.write(text);
+    const deadline = Date.now() + timeoutMs;
+    while (!this.received.includes(text)) {
+      if (this.closed) throw new Error(`connection closed by the gate before the echo of ${JSON.stringify(text)}`);
+      if (Date.now() > deadline) throw new Error(`no echo of ${JSON.stringify(text)} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+export class Proc {
+  constructor(readonly name: string, readonly child: ChildProcess, readonly logFile: string) {}
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.child.kill(sig);
+  }
+
+  async kill9(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.kill('SIGKILL');
+    await exited;
+  }
+
+  log(): string {
+    return fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, 'utf8') : '';
+  }
+}
+
+export interface ClusterOptions {
+  followers: number;
+  ttlMs?: number;
+  keepaliveMs?: number;
+  /** Hosts known to the master: id → storage IP. */
+  hosts?: Record<string, string>;
+  /** Followers (1-based) that reach the master through a fault proxy. */
+  proxied?: number[];
+}
+
+/**
+ * A real cluster of processes on loopback: one master, N followers, and a
+ * TCP gate (the NFS layer) per follower in front of an echo server.
+ */
+export class Cluster {
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-it-'));
+  readonly procs: Proc[] = [];
+  masterAddress = '';
+  master!: Proc;
+  followers: Proc[] = [];
+  gates: Proc[] = [];
+  gatePorts: number[] = [];
+  proxies = new Map<number, import('./fault-proxy').FaultProxy>();
+  private backend?: { port: number; close(): Promise<void> };
+
+  constructor(readonly opts: ClusterOptions) {}
+
+  spawn(name: string, args: string[]): Proc {
+    const logFile = path.join(this.dir, `${name}.log`);
+    const out = fs.openSync(logFile, 'a');
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', out, out], env: { ...process.env, NFSHA_LOG_LEVEL: 'info' } });
+    fs.closeSync(out);
+    const p = new Proc(name, child, logFile);
+    this.procs.push(p);
+    return p;
+  }
+
+  gateSocket(i: number): string {
+    return `unix:${path.join(this.dir, `gate-${i}.sock`)}`;
+  }
+
+  eventLog(i: number): string {
+    return path.join(this.dir, `gate-${i}.events`);
+  }
+
+  async start(): Promise<this> {
+    const port = await freePort();
+    this.masterAddress = `127.0.0.1:${port}`;
+    this.master = this.startMaster(port);
+    this.backend = await echoServer();
+    const { FaultProxy } = await import('./fault-proxy');
+    for (let i = 1; i <= this.opts.followers; i++) {
+      let masterAddr = this.masterAddress;
+      if (this.opts.proxied?.includes(i)) {
+        const proxy = new FaultProxy('127.0.0.1', port);
+        masterAddr = `127.0.0.1:${await proxy.start()}`;
+        this.proxies.set(i, proxy);
+      }
+      this.followers.push(this.startFollower(i, masterAddr));
+      const gatePort = await freePort();
+      this.gatePorts.push(gatePort);
+      this.gates.push(this.startGate(i, gatePort));
+    }
+    await this.waitLive(this.opts.followers);
+    await waitFor('every gate watching its follower', () => this.followers.every((f) => f.log().includes('"gate.watching"')));
+    return this;
+  }
+
+  startMaster(port: number): Proc {
+    const hosts = Object.entries(this.opts.hosts ?? {}).map(([id, ip]) => `--host=${id}=${ip}`);
+    return this.spawn('master', ['master', '--listen', `127.0.0.1:${port}`, '--ttl-ms', String(this.opts.ttlMs ?? 2000),
+      '--keepalive-ms', String(this.opts.keepaliveMs ?? 250), ...hosts]);
+  }
+
+  startFollower(i: number, masterAddr = this.masterAddress): Proc {
+    return this.spawn(`follower-${i}`, ['follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`, '--storage-ip', `127.0.2.${i}`,
+      '--master', masterAddr, '--gate-listen', this.gateSocket(i)]);
+  }
+
+  startGate(i: number, port: number): Proc {
+    return this.spawn(`gate-${i}`, ['gate', '--name', `gate-${i}`, '--follower', this.gateSocket(i),
+      '--route', `127.0.0.1:${port}=127.0.0.1:${this.backend!.port}`, '--event-log', this.eventLog(i)]);
+  }
+
+  status(): Promise<ClusterStatusReply__Output> {
+    return fetchStatus(this.masterAddress, 2000);
+  }
+
+  async waitLive(n: number, servers?: string[]): Promise<ClusterStatusReply__Output> {
+    return waitFor(`${n} live sessions`, async () => {
+      const s = await this.status();
+      const live = s.sessions.filter((x) => x.state === 'live' && x.connected && (!servers || servers.includes(x.serverId)));
+      return live.length >= n ? s : undefined;
+    });
+  }
+
+  /** Connects `sourceIp` to gate i and proves data flows through it. */
+  async connect(i: number, sourceIp: string, timeoutMs = 15_000): Promise<TestClient> {
+    const c = new TestClient(sourceIp, this.gatePorts[i - 1]);
+    await c.roundTrip(`hello from ${sourceIp} via gate-${i}\n`, timeoutMs);
+    return c;
+  }
+
+  events() {
+    return readGateEvents(Array.from({ length: this.opts.followers }, (_, k) => this.eventLog(k + 1)));
+  }
+
+  /** Asserts the single-admission invariant over every gate's event log. */
+  assertSingleAdmission(): void {
+    const bad = overlaps(admissions(this.events()));
+    if (bad.length) throw new Error(`single-admission invariant broken: ${JSON.stringify(bad)}`);
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.procs) if (p.child.exitCode === null && p.child.signalCode === null) { p.signal('SIGCONT'); p.signal('SIGKILL'); }
+    await Promise.all(this.procs.map((p) => (p.child.exitCode === null && p.child.signalCode === null ? new Promise((r) => p.child.once('exit', r)) : undefined)));
+    for (const proxy of this.proxies.values()) await proxy.stop();
+    await this.backend?.close();
+  }
+
+  /** Logs of every process, for a failing test's message. */
+  dump(): string {
+    return this.procs.map((p) => `--- ${p.name}\n${p.log().split('\n').slice(-40).join('\n')}`).join('\n');
+  }
+}

@@ -1,0 +1,55 @@
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+
+/** A reflection client as grpcurl uses it: lists services and fetches file descriptors, no .proto at hand. */
+export function reflectionClient(address: string) {
+  const dir = path.join(path.dirname(require.resolve('@grpc/reflection/package.json')), 'build', 'proto');
+  const def = protoLoader.loadSync(path.join(dir, 'grpc/reflection/v1/reflection.proto'), { includeDirs: [dir], keepCase: true });
+  const pkg = grpc.loadPackageDefinition(def) as any;
+  return new pkg.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
+}
+
+export function listServices(address: string): Promise<string[]> {
+  const client = reflectionClient(address);
+  return new Promise((resolve, reject) => {
+    const call = client.ServerReflectionInfo();
+    call.on('data', (r: any) => {
+      call.end();
+      client.close();
+      if (r.error_response) reject(new Error(r.error_response.error_message));
+      else resolve(r.list_services_response.service.map((s: { name: string }) => s.name).sort());
+    });
+    call.on('error', reject);
+    call.write({ list_services: '' });
+  });
+}
+
+export function describeSymbol(address: string, symbol: string): Promise<Buffer[]> {
+  const client = reflectionClient(address);
+  return new Promise((resolve, reject) => {
+    const call = client.ServerReflectionInfo();
+    call.on('data', (r: any) => {
+      call.end();
+      client.close();
+      if (r.error_response) reject(new Error(r.error_response.error_message));
+      else resolve(r.file_descriptor_response.file_descriptor_proto);
+    });
+    call.on('error', reject);
+    call.write({ file_containing_symbol: symbol });
+  });
+}
+
+export function healthCheck(address: string, service: string): Promise<string> {
+  const def = protoLoader.loadSync(healthProtoPath, { enums: String });
+  const pkg = grpc.loadPackageDefinition(def) as any;
+  const client = new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
+  return new Promise((resolve, reject) => {
+    client.Check({ service }, { deadline: new Date(Date.now() + 3000) }, (err: Error | null, r: { status: string }) => {
+      client.close();
+      if (err) reject(err);
+      else resolve(r.status);
+    });
+  });
+}
