@@ -11,7 +11,8 @@ export function reflectionClient(address: string) {
   return new pkg.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
 }
 
-export function listServices(address: string): Promise<string[]> {
+/** One request on a ServerReflectionInfo stream, as grpcurl sends it. */
+function reflect<T>(address: string, request: object, pick: (response: any) => T): Promise<T> {
   const client = reflectionClient(address);
   return new Promise((resolve, reject) => {
     const call = client.ServerReflectionInfo();
@@ -19,26 +20,19 @@ export function listServices(address: string): Promise<string[]> {
       call.end();
       client.close();
       if (r.error_response) reject(new Error(r.error_response.error_message));
-      else resolve(r.list_services_response.service.map((s: { name: string }) => s.name).sort());
+      else resolve(pick(r));
     });
     call.on('error', reject);
-    call.write({ list_services: '' });
+    call.write(request);
   });
 }
 
+export function listServices(address: string): Promise<string[]> {
+  return reflect(address, { list_services: '' }, (r) => r.list_services_response.service.map((s: { name: string }) => s.name).sort());
+}
+
 export function describeSymbol(address: string, symbol: string): Promise<Buffer[]> {
-  const client = reflectionClient(address);
-  return new Promise((resolve, reject) => {
-    const call = client.ServerReflectionInfo();
-    call.on('data', (r: any) => {
-      call.end();
-      client.close();
-      if (r.error_response) reject(new Error(r.error_response.error_message));
-      else resolve(r.file_descriptor_response.file_descriptor_proto);
-    });
-    call.on('error', reject);
-    call.write({ file_containing_symbol: symbol });
-  });
+  return reflect(address, { file_containing_symbol: symbol }, (r) => r.file_descriptor_response.file_descriptor_proto);
 }
 
 export function healthCheck(address: string, service: string): Promise<string> {

@@ -40,6 +40,15 @@ function harness(): Harness {
   };
 }
 
+/** Two sessions, a and b; a owns host:esx-9. */
+async function heldByA() {
+  const h = harness();
+  const a = h.open('scvm-1');
+  const b = h.open('scvm-2');
+  await h.logins.login(a.id, '10.0.0.9');
+  return { h, a, b };
+}
+
 /** Starts a login and reports whether it has settled, without awaiting it. */
 function track(p: Promise<LoginResult>) {
   const t: { done: boolean; result?: LoginResult; error?: Error } = { done: false };
@@ -76,10 +85,7 @@ describe('login and revoke (master)', () => {
   });
 
   it('revokes a client held elsewhere and grants only after the holder acks', async () => {
-    const h = harness();
-    const a = h.open('scvm-1');
-    const b = h.open('scvm-2');
-    await h.logins.login(a.id, '10.0.0.9');
+    const { h, a, b } = await heldByA();
     const t = track(h.logins.login(b.id, '10.0.0.9'));
     await flush();
     assert.equal(a.revokes.length, 1);
@@ -95,10 +101,7 @@ describe('login and revoke (master)', () => {
   });
 
   it('ignores a revoke ack sent by a session that was not revoked', async () => {
-    const h = harness();
-    const a = h.open('scvm-1');
-    const b = h.open('scvm-2');
-    await h.logins.login(a.id, '10.0.0.9');
+    const { h, a, b } = await heldByA();
     const t = track(h.logins.login(b.id, '10.0.0.9'));
     await flush();
     assert.equal(h.logins.onRevokeAck(b.id, a.revokes[0].revokeId), false);
@@ -107,10 +110,7 @@ describe('login and revoke (master)', () => {
   });
 
   it('grants away from a silent holder only once its lease has surely expired, never earlier', async () => {
-    const h = harness();
-    const a = h.open('scvm-1');
-    const b = h.open('scvm-2');
-    await h.logins.login(a.id, '10.0.0.9');
+    const { h, a, b } = await heldByA();
     // b keeps its own session alive while a falls silent.
     const renewB = async (ms: number) => {
       for (let left = ms; left > 0; left -= Math.min(500, left)) {
@@ -136,10 +136,7 @@ describe('login and revoke (master)', () => {
   });
 
   it('waits out a holder whose stream is gone without sending it anything', async () => {
-    const h = harness();
-    const a = h.open('scvm-1');
-    const b = h.open('scvm-2');
-    await h.logins.login(a.id, '10.0.0.9');
+    const { h, a, b } = await heldByA();
     a.sink = undefined;
     await h.clock.tickAsync(1000);
     h.sessions.renew(b);
@@ -153,10 +150,7 @@ describe('login and revoke (master)', () => {
   });
 
   it('fails the login if the requester expired while waiting, and leaves the holder in place', async () => {
-    const h = harness();
-    const a = h.open('scvm-1');
-    const b = h.open('scvm-2');
-    await h.logins.login(a.id, '10.0.0.9');
+    const { h, a, b } = await heldByA();
     const t = track(h.logins.login(b.id, '10.0.0.9'));
     await h.clock.tickAsync(SURELY);
     assert.equal(t.done, true);
@@ -177,10 +171,7 @@ describe('login and revoke (master)', () => {
   });
 
   it('logs out only what the session owns', async () => {
-    const h = harness();
-    const a = h.open('scvm-1');
-    const b = h.open('scvm-2');
-    await h.logins.login(a.id, '10.0.0.9');
+    const { h, a, b } = await heldByA();
     assert.equal(await h.logins.logout(b.id, 'host:esx-9'), false);
     assert.equal(await h.logins.logout(a.id, 'host:esx-9'), true);
     const r = await h.logins.login(b.id, '10.0.0.9');
