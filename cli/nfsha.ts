@@ -6,6 +6,7 @@ import { registerFollower } from './follower-command';
 import { registerGate } from './gate-command';
 import { registerStatus } from './status-command';
 import { registerDev } from './dev-command';
+import { registerAgent } from './agent-command';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { version } = require('../../package.json') as { version: string };
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerMaster(program);
   registerFollower(program);
   registerGate(program);
+  registerAgent(program);
   registerStatus(program);
   registerDev(program);
   for (const c of program.commands) c.exitOverride();

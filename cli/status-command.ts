@@ -35,7 +35,12 @@ export function formatStatus(s: ClusterStatusReply__Output): string {
       )
     : '(no clients admitted)';
   const hosts = s.hosts.length
-    ? renderTable(['HOST', 'STORAGE IP', 'MGMT IP'], s.hosts.map((h) => [h.hostId, h.storageIp || '-', h.mgmtIp || '-']))
+    ? renderTable(['HOST', 'STORAGE IP', 'MGMT IP', 'AGENT', 'ROUTE', 'REASON'], s.hosts.map((h) => [
+        h.hostId, h.storageIp || '-', h.mgmtIp || '-',
+        h.agentConnected ? 'connected' : h.route ? 'gone' : '-',
+        h.route === 'remote' ? `via ${h.gateway}${h.targetServerId ? ` (${h.targetServerId})` : ''}` : h.route || '-',
+        h.reason ? (h.reason.length > 60 ? h.reason.slice(0, 57) + '...' : h.reason) : '',
+      ]))
     : '(no hosts registered)';
   return [head, '', sessions, '', clients, '', hosts].join('\n');
 }

@@ -76,3 +76,21 @@ export function validate<T>(schema: z.ZodType<T>, value: unknown, what: string):
   const where = issue.path.length ? issue.path.join('.') : what;
   throw new ConfigError(`invalid ${what} setting ${where}: ${issue.message}`);
 }
+
+export const memberSchema = z.object({ serverId: idString, hostId: optionalId, storageIp: optionalIp, mgmtIp: optionalIp }).strict();
+
+export const agentConfigSchema = z.object({
+  hostId: idString,
+  localServerId: idString,
+  storageIp: optionalIp,
+  mgmtIp: optionalIp,
+  master: listenAddress,
+  backend: z.enum(['iproute2', 'esxcli', 'dry-run']),
+  privateInterface: z.string().regex(/^[A-Za-z0-9._-]{0,15}$/, 'not an interface name'),
+  nfsAddress: ipString,
+  probeIntervalMs: ms.min(50),
+  missesToFail: z.number().int().min(1).max(100),
+  holdDownMs: z.number().int().min(0),
+  tcpProbePort: z.number().int().min(0).max(65535),
+  peers: z.array(memberSchema),
+}).strict();

@@ -4,6 +4,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { SessionMasterClient, SessionMasterDefinition } from '../gen/nfsha/v1/SessionMaster';
 import type { GateClient, GateDefinition } from '../gen/nfsha/v1/Gate';
+import type { MembershipClient, MembershipDefinition } from '../gen/nfsha/v1/Membership';
 
 /** Where the .proto files live: the repo's proto/ (overridable for bundled builds). */
 export function protoDir(): string {
@@ -18,7 +19,7 @@ const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-export const PROTO_FILES = ['nfsha/v1/master.proto', 'nfsha/v1/gate.proto'];
+export const PROTO_FILES = ['nfsha/v1/master.proto', 'nfsha/v1/gate.proto', 'nfsha/v1/agent.proto'];
 
 let cached: protoLoader.PackageDefinition | undefined;
 
@@ -37,6 +38,7 @@ export function packageDefinition(): protoLoader.PackageDefinition {
 interface NfshaGrpc {
   SessionMaster: grpc.ServiceClientConstructor & { service: SessionMasterDefinition };
   Gate: grpc.ServiceClientConstructor & { service: GateDefinition };
+  Membership: grpc.ServiceClientConstructor & { service: MembershipDefinition };
 }
 
 export function nfshaGrpc(): NfshaGrpc {
@@ -46,5 +48,6 @@ export function nfshaGrpc(): NfshaGrpc {
 
 export const MASTER_SERVICE = 'nfsha.v1.SessionMaster';
 export const GATE_SERVICE = 'nfsha.v1.Gate';
+export const MEMBERSHIP_SERVICE = 'nfsha.v1.Membership';
 
-export type { SessionMasterClient, GateClient };
+export type { SessionMasterClient, GateClient, MembershipClient };

@@ -2,9 +2,10 @@ import { status } from '@grpc/grpc-js';
 import { systemClock, type Clock } from '../common/clock';
 import { bindServer, createServer, type NfshaServer } from '../common/grpc-server';
 import { createLogger, type Logger } from '../common/log';
-import { nfshaGrpc, MASTER_SERVICE } from '../common/proto';
+import { nfshaGrpc, MASTER_SERVICE, MEMBERSHIP_SERVICE } from '../common/proto';
 import { HostRegistry } from './identity';
 import { LoginCoordinator } from './login';
+import { MembershipFeed } from './membership';
 import { DEFAULT_MASTER_OPTIONS, type MasterOptions } from './options';
 import { sessionMasterHandlers, type MasterCore } from './service';
 import { SessionState, SessionTable } from './sessions';
@@ -29,17 +30,20 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger)
   });
   const registry = new HostRegistry(opts.hosts, opts.localClientIp);
   const logins = new LoginCoordinator(clock, sessions, registry, new FencingTokens(epoch), opts.revokeAckTimeoutMs, log);
-  return { id: opts.id, epoch, clock, sessions, logins, registry, keepaliveIntervalMs: opts.keepaliveIntervalMs, log };
+  const membership = new MembershipFeed(clock, sessions, registry, epoch, log);
+  return { id: opts.id, epoch, clock, sessions, logins, registry, membership, keepaliveIntervalMs: opts.keepaliveIntervalMs, log };
 }
 
 /** Starts the embedded single master: no external dependency. */
 export async function startMaster(partial: Partial<MasterOptions> = {}, log = createLogger('master')): Promise<RunningMaster> {
   const opts: MasterOptions = { ...DEFAULT_MASTER_OPTIONS, ...partial };
   const core = createMasterCore(opts, systemClock, log);
-  const { server, health } = createServer({ services: [MASTER_SERVICE], maxMessageBytes: opts.maxMessageBytes });
+  const { server, health } = createServer({ services: [MASTER_SERVICE, MEMBERSHIP_SERVICE], maxMessageBytes: opts.maxMessageBytes });
   server.addService(nfshaGrpc().SessionMaster.service, sessionMasterHandlers(core));
+  server.addService(nfshaGrpc().Membership.service, core.membership.handlers());
   const bound: NfshaServer = await bindServer(server, health, opts.listen);
   health.setStatus(MASTER_SERVICE, 'SERVING');
+  health.setStatus(MEMBERSHIP_SERVICE, 'SERVING');
   const sweeper = startSweeper(core);
   log.info({ ev: 'master.started', listen: bound.address, epoch: core.epoch, ttl_ms: opts.sessionTtlMs }, 'master serving');
   return {
@@ -47,6 +51,7 @@ export async function startMaster(partial: Partial<MasterOptions> = {}, log = cr
     core,
     close: async () => {
       clearInterval(sweeper);
+      core.membership.endAll();
       await bound.close();
     },
   };
@@ -65,6 +70,7 @@ function startSweeper(core: MasterCore): NodeJS.Timeout {
         s.sink?.end(status.NOT_FOUND, `session ${s.id} expired`);
       }
     }
+    core.membership.refresh();
     const gone = core.sessions.sweep();
     if (gone.length) {
       for (const s of gone) reported.delete(s.id);

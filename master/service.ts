@@ -7,6 +7,7 @@ import { FailedPrecondition, InvalidArgument, toServiceError } from '../common/e
 import type { Logger } from '../common/log';
 import type { Clock } from '../common/clock';
 import type { HostRegistry } from './identity';
+import type { MembershipFeed } from './membership';
 import type { LoginCoordinator } from './login';
 import { SessionState, type Session, type SessionSink, type SessionTable } from './sessions';
 
@@ -17,6 +18,7 @@ export interface MasterCore {
   sessions: SessionTable;
   logins: LoginCoordinator;
   registry: HostRegistry;
+  membership: MembershipFeed;
   keepaliveIntervalMs: number;
   log: Logger;
 }
@@ -96,6 +98,7 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     if (session.sink && session.sink !== sink) session.sink.end(grpc.status.ABORTED, 'session resumed on another stream');
     session.sink = sink;
     call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed } });
+    core.membership.refresh();
     log.info({ ev: resumed ? 'session.resumed' : 'session.opened', server: session.serverId, session: session.id, host: session.hostId }, resumed ? 'session resumed' : 'session opened');
     return session;
   }
@@ -150,7 +153,20 @@ export function clusterStatus(core: MasterCore): ClusterStatusReply {
       token: o.token,
       loginPending: logins.isLoginPending(clientId),
     })),
-    hosts: core.registry.list().map((h) => ({ hostId: h.id, storageIp: h.storageIp ?? '', mgmtIp: h.mgmtIp ?? '' })),
+    hosts: core.registry.list().map((h) => {
+      const r = core.membership.route(h.id);
+      return {
+        hostId: h.id,
+        storageIp: h.storageIp ?? '',
+        mgmtIp: h.mgmtIp ?? '',
+        route: r?.route ?? '',
+        gateway: r?.gateway ?? '',
+        targetServerId: r?.targetServerId ?? '',
+        reason: r?.reason ?? '',
+        agentConnected: core.membership.isAgentConnected(h.id),
+        sinceReportMs: r ? Math.max(0, Math.round(now - r.reportedAt)) : 0,
+      };
+    }),
   };
 }
 

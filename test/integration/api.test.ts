@@ -53,7 +53,7 @@ describe('API: reflection, health and bad input (real processes)', function () {
   });
 
   it('lists every service through server reflection, as grpcurl list does', async () => {
-    assert.deepEqual(await listServices(cluster.masterAddress), ['grpc.health.v1.Health', 'nfsha.v1.SessionMaster']);
+    assert.deepEqual(await listServices(cluster.masterAddress), ['grpc.health.v1.Health', 'nfsha.v1.Membership', 'nfsha.v1.SessionMaster']);
     const files = await describeSymbol(cluster.masterAddress, 'nfsha.v1.SessionMaster');
     assert.ok(files.some((f) => f.toString('latin1').includes('ClusterStatus')));
     assert.deepEqual(await listServices(cluster.gateSocket(1)), ['grpc.health.v1.Health', 'nfsha.v1.Gate']);

@@ -1,0 +1,176 @@
+import { createLogger, type Logger } from '../common/log';
+import { monotonicMs } from '../common/clock';
+import { decideRoute, describeRoute, LOCAL, sameRoute, type Decision, type MemberView, type RemoteReachability, type Route } from './decision';
+import { IcmpProber } from './icmp-prober';
+import { MembershipFollower } from './membership-client';
+import type { AgentOptions } from './options';
+import { ProbeTracker } from './probe-tracker';
+import type { RouteBackend } from './routes/backend';
+import { tcpProbe } from './tcp-prober';
+
+export interface AgentState {
+  route: Route;
+  lastDecision?: Decision;
+  members: MemberView[];
+  masterConnected: boolean;
+}
+
+/**
+ * The IO Reroute agent's loop: each tick probe, read the route back, decide,
+ * and apply only what changed (repairing drift). Every change is one log line
+ * with its reason.
+ */
+export class Agent {
+  private readonly icmp = new IcmpProber();
+  private readonly localIcmp: IcmpProber;
+  private readonly local: ProbeTracker;
+  private readonly remote = new Map<string, { storage: ProbeTracker; mgmt: ProbeTracker }>();
+  private readonly membership: MembershipFollower;
+  private members: MemberView[] | undefined;
+  private intended?: Route;
+  private localHealthySince?: number;
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+  private lastAlarm = '';
+  state: AgentState = { route: LOCAL, members: [], masterConnected: false };
+
+  constructor(readonly opts: AgentOptions, private readonly backend: RouteBackend, readonly log: Logger = createLogger('agent', { host: opts.hostId })) {
+    this.localIcmp = new IcmpProber(opts.privateInterface || undefined);
+    this.local = new ProbeTracker(opts.missesToFail);
+    this.members = opts.peers.length ? opts.peers : undefined;
+    this.membership = new MembershipFollower(opts.master, { hostId: opts.hostId, storageIp: opts.storageIp, mgmtIp: opts.mgmtIp, localServerId: opts.localServerId }, this.log);
+    this.membership.on('members', (m) => { this.members = m; });
+    this.membership.on('connected', () => this.report());
+  }
+
+  private trackerOf(serverId: string) {
+    let t = this.remote.get(serverId);
+    if (!t) {
+      t = { storage: new ProbeTracker(this.opts.missesToFail), mgmt: new ProbeTracker(this.opts.missesToFail) };
+      this.remote.set(serverId, t);
+    }
+    return t;
+  }
+
+  private async probeOnce(prober: IcmpProber, ip: string): Promise<boolean> {
+    const timeout = Math.max(50, Math.floor(this.opts.probeIntervalMs * 0.8));
+    const icmp = await prober.probe(ip, timeout);
+    if (!icmp || !this.opts.tcpProbePort) return icmp;
+    return tcpProbe(ip, this.opts.tcpProbePort, timeout);
+  }
+
+  /** Probes the local SCVM and every remote member's storage and management IPs, in parallel. */
+  private async probeRound(members: MemberView[]): Promise<void> {
+    const now = monotonicMs();
+    const remotes = members.filter((m) => m.serverId !== this.opts.localServerId && m.hostId !== this.opts.hostId);
+    const jobs: Array<Promise<void>> = [this.probeOnce(this.localIcmp, this.opts.nfsAddress).then((ok) => this.local.record(ok, now))];
+    for (const m of remotes) {
+      const t = this.trackerOf(m.serverId);
+      if (m.storageIp) jobs.push(this.probeOnce(this.icmp, m.storageIp).then((ok) => t.storage.record(ok, now)));
+      if (m.mgmtIp) jobs.push(this.probeOnce(this.icmp, m.mgmtIp).then((ok) => t.mgmt.record(ok, now)));
+    }
+    await Promise.all(jobs);
+  }
+
+  async tick(): Promise<void> {
+    const started = monotonicMs();
+    const members = this.members;
+    if (members) await this.probeRound(members);
+    const actual = await this.backend.read();
+    if (this.intended === undefined) {
+      this.intended = actual;
+      this.log.info({ ev: 'route.adopted', route: describeRoute(actual) }, 'adopted the existing route');
+    }
+    this.state.route = actual;
+    this.state.masterConnected = this.membership.connected;
+    if (!members) return; // no membership yet and no configured peers: nothing to decide on
+
+    const listed = members.some((m) => m.serverId === this.opts.localServerId);
+    const now = monotonicMs();
+    if (this.local.state === 'up' && listed) this.localHealthySince ??= now;
+    else this.localHealthySince = undefined;
+    const remote = new Map<string, RemoteReachability>();
+    for (const [id, t] of this.remote) remote.set(id, { storage: t.storage.state === 'up', mgmt: t.mgmt.state === 'up' });
+
+    const decision = decideRoute({
+      hostId: this.opts.hostId,
+      localServerId: this.opts.localServerId,
+      members,
+      local: this.local.state,
+      localHealthyForMs: this.localHealthySince === undefined ? 0 : now - this.localHealthySince,
+      remote,
+      current: this.intended,
+      holdDownMs: this.opts.holdDownMs,
+    });
+    this.state.lastDecision = decision;
+    this.state.members = members;
+    if (decision.alarm) {
+      if (this.lastAlarm !== decision.reason) this.log.error({ ev: 'route.no_healthy_target', route: describeRoute(actual), why: decision.reason }, 'no healthy Access Server');
+      this.lastAlarm = decision.reason;
+    } else {
+      this.lastAlarm = '';
+    }
+    if (sameRoute(decision.route, actual)) {
+      this.intended = decision.route;
+      return;
+    }
+    const drift = sameRoute(decision.route, this.intended) && !sameRoute(actual, this.intended);
+    await this.backend.apply(decision.route, actual);
+    this.intended = decision.route;
+    this.state.route = decision.route;
+    this.log.warn({
+      ev: drift ? 'route.repaired' : 'route.changed',
+      from: describeRoute(actual),
+      to: describeRoute(decision.route),
+      target: decision.target?.serverId ?? 'local',
+      via: decision.target?.via,
+      why: drift ? `route changed behind the agent's back; ${decision.reason}` : decision.reason,
+      tick_ms: Math.round(monotonicMs() - started),
+    }, drift ? 'route repaired' : 'route changed');
+    this.report();
+  }
+
+  private report(): void {
+    const d = this.state.lastDecision;
+    const route = this.state.route;
+    this.membership.report({
+      hostId: this.opts.hostId,
+      route: route.kind,
+      gateway: route.kind === 'remote' ? route.gateway : '',
+      targetServerId: d?.target?.serverId ?? '',
+      reason: d?.reason ?? '',
+    });
+  }
+
+  start(): void {
+    this.membership.start();
+    const loop = async () => {
+      if (this.stopped) return;
+      const begun = monotonicMs();
+      try {
+        await this.tick();
+      } catch (err) {
+        this.log.error({ ev: 'agent.tick.failed', err: (err as Error).message }, 'tick failed');
+        if ((err as Error).name === 'ProbeSetupError') {
+          process.exitCode = 1;
+          this.stop();
+          throw err;
+        }
+      }
+      if (!this.stopped) this.timer = setTimeout(() => void loop().catch(() => undefined), Math.max(0, this.opts.probeIntervalMs - (monotonicMs() - begun)));
+    };
+    void loop().catch((err) => {
+      process.stderr.write(`nfsha agent: ${(err as Error).message}\n`);
+      process.exit(1);
+    });
+    this.log.info({ ev: 'agent.started', backend: this.backend.name, master: this.opts.master, probe_ms: this.opts.probeIntervalMs, hold_down_ms: this.opts.holdDownMs }, 'agent running');
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.membership.stop();
+    this.icmp.close();
+    this.localIcmp.close();
+  }
+}

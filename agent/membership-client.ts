@@ -1,0 +1,72 @@
+import { EventEmitter } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import { Backoff } from '../common/backoff';
+import { CLIENT_CHANNEL_OPTIONS, deadlineIn } from '../common/grpc-server';
+import type { Logger } from '../common/log';
+import { nfshaGrpc, type MembershipClient } from '../common/proto';
+import type { MemberList__Output } from '../gen/nfsha/v1/MemberList';
+import type { RouteReport } from '../gen/nfsha/v1/RouteReport';
+import type { AgentHello } from '../gen/nfsha/v1/AgentHello';
+import type { MemberView } from './decision';
+
+export interface MembershipEvents {
+  members: [members: MemberView[]];
+  connected: [];
+}
+
+/**
+ * Follows the master's membership feed (pushed, never polled) and keeps the
+ * last list when the master is unreachable, so the agent acts on probes alone.
+ */
+export class MembershipFollower extends EventEmitter<MembershipEvents> {
+  private readonly client: MembershipClient;
+  private call?: grpc.ClientReadableStream<MemberList__Output>;
+  private readonly backoff = new Backoff(100, 2000);
+  private stopped = false;
+  private timer?: NodeJS.Timeout;
+  last?: MemberView[];
+  connected = false;
+
+  constructor(master: string, private readonly hello: AgentHello, private readonly log: Logger) {
+    super();
+    this.client = new (nfshaGrpc().Membership)(master, grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS) as unknown as MembershipClient;
+  }
+
+  start(): void {
+    if (this.stopped) return;
+    const call = this.client.WatchMembers(this.hello);
+    this.call = call;
+    call.on('data', (list: MemberList__Output) => {
+      this.backoff.reset();
+      if (!this.connected) {
+        this.connected = true;
+        this.log.info({ ev: 'membership.connected', members: list.members.length }, 'following the master\'s membership');
+        this.emit('connected');
+      }
+      this.last = list.members.map((m) => ({ serverId: m.serverId, hostId: m.hostId, storageIp: m.storageIp, mgmtIp: m.mgmtIp }));
+      this.emit('members', this.last);
+    });
+    const ended = (why: string) => {
+      if (this.call !== call) return;
+      this.call = undefined;
+      if (this.connected) this.log.warn({ ev: 'membership.lost', why, kept: this.last?.length ?? 0 }, 'master unreachable; keeping the last membership');
+      this.connected = false;
+      if (!this.stopped) this.timer = setTimeout(() => this.start(), this.backoff.next());
+    };
+    call.on('error', (e: grpc.ServiceError) => ended(e.details || e.message));
+    call.on('end', () => ended('stream ended'));
+  }
+
+  report(r: RouteReport): void {
+    this.client.ReportRoute(r, { deadline: deadlineIn(2000) }, (err) => {
+      if (err && this.connected) this.log.warn({ ev: 'route.report.failed', err: err.details }, 'could not report route to master');
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.call?.cancel();
+    this.client.close();
+  }
+}

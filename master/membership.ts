@@ -1,0 +1,123 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Clock } from '../common/clock';
+import { isValidId, normalizeIp } from '../common/address';
+import { InvalidArgument } from '../common/errors';
+import type { Logger } from '../common/log';
+import type { AgentHello__Output } from '../gen/nfsha/v1/AgentHello';
+import type { Member } from '../gen/nfsha/v1/Member';
+import type { MemberList } from '../gen/nfsha/v1/MemberList';
+import type { MembershipHandlers } from '../gen/nfsha/v1/Membership';
+import type { RouteReport__Output } from '../gen/nfsha/v1/RouteReport';
+import type { HostRegistry } from './identity';
+import { SessionState, type SessionTable } from './sessions';
+
+export interface HostRoute {
+  route: string;
+  gateway: string;
+  targetServerId: string;
+  reason: string;
+  reportedAt: number;
+}
+
+type WatchCall = grpc.ServerWritableStream<AgentHello__Output, MemberList>;
+
+/**
+ * The live membership pushed to agents (DESIGN §3): Access Servers whose
+ * session is live. Pushed on change, so agents do not poll; agents register
+ * their host here, which feeds client identity.
+ */
+export class MembershipFeed {
+  private readonly watchers = new Map<WatchCall, string>();
+  private readonly routes = new Map<string, HostRoute>();
+  private signature = '';
+  private version = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly sessions: SessionTable,
+    private readonly registry: HostRegistry,
+    private readonly epoch: number,
+    private readonly log: Logger,
+  ) {}
+
+  members(): Member[] {
+    return this.sessions.all()
+      .filter((s) => this.sessions.state(s) === SessionState.Live)
+      .map((s) => ({ serverId: s.serverId, hostId: s.hostId, storageIp: s.storageIp, mgmtIp: s.mgmtIp }))
+      .sort((a, b) => a.serverId!.localeCompare(b.serverId!));
+  }
+
+  snapshot(): MemberList {
+    return { members: this.members(), epoch: this.epoch, version: this.version };
+  }
+
+  /** Recomputes the membership and pushes it to every agent if it changed. */
+  refresh(): void {
+    const members = this.members();
+    const sig = JSON.stringify(members);
+    if (sig === this.signature) return;
+    this.signature = sig;
+    this.version += 1;
+    this.log.info({ ev: 'membership.changed', version: this.version, members: members.map((m) => m.serverId) }, 'membership changed');
+    const list = { members, epoch: this.epoch, version: this.version };
+    for (const call of this.watchers.keys()) call.write(list);
+  }
+
+  isAgentConnected(hostId: string): boolean {
+    return [...this.watchers.values()].includes(hostId);
+  }
+
+  route(hostId: string): HostRoute | undefined {
+    return this.routes.get(hostId);
+  }
+
+  handlers(): MembershipHandlers {
+    return {
+      WatchMembers: (call) => {
+        const hello = call.request;
+        try {
+          validateHello(hello);
+        } catch (err) {
+          call.emit('error', { code: (err as InvalidArgument).code, details: (err as Error).message });
+          return;
+        }
+        this.registry.upsert({ id: hello.hostId, storageIp: hello.storageIp || undefined, mgmtIp: hello.mgmtIp || undefined });
+        this.watchers.set(call, hello.hostId);
+        const gone = () => {
+          if (this.watchers.delete(call)) this.log.info({ ev: 'agent.disconnected', host: hello.hostId }, 'agent stream closed');
+        };
+        call.on('cancelled', gone);
+        call.on('close', gone);
+        call.on('error', gone);
+        this.log.info({ ev: 'agent.registered', host: hello.hostId, storage_ip: hello.storageIp, mgmt_ip: hello.mgmtIp, server: hello.localServerId }, 'agent registered its host');
+        this.refresh();
+        call.write(this.snapshot());
+      },
+      ListMembers: (_call, cb) => {
+        this.refresh();
+        cb(null, this.snapshot());
+      },
+      ReportRoute: (call, cb) => {
+        const r: RouteReport__Output = call.request;
+        if (!isValidId(r.hostId)) return cb({ code: grpc.status.INVALID_ARGUMENT, details: `host_id ${JSON.stringify(r.hostId)} is not a valid id` });
+        if (r.route !== 'local' && r.route !== 'remote') return cb({ code: grpc.status.INVALID_ARGUMENT, details: `route must be "local" or "remote", got ${JSON.stringify(r.route)}` });
+        if (r.route === 'remote' && !normalizeIp(r.gateway)) return cb({ code: grpc.status.INVALID_ARGUMENT, details: `gateway ${JSON.stringify(r.gateway)} is not an IP address` });
+        this.routes.set(r.hostId, { route: r.route, gateway: r.gateway, targetServerId: r.targetServerId, reason: r.reason.slice(0, 500), reportedAt: this.clock.now() });
+        cb(null, {});
+      },
+    };
+  }
+
+  endAll(): void {
+    for (const call of this.watchers.keys()) call.end();
+    this.watchers.clear();
+  }
+}
+
+function validateHello(h: AgentHello__Output): void {
+  if (!isValidId(h.hostId)) throw new InvalidArgument(`host_id ${JSON.stringify(h.hostId)} is not a valid id`);
+  if (h.localServerId && !isValidId(h.localServerId)) throw new InvalidArgument(`local_server_id ${JSON.stringify(h.localServerId)} is not a valid id`);
+  for (const [field, v] of [['storage_ip', h.storageIp], ['mgmt_ip', h.mgmtIp]] as const) {
+    if (v && !normalizeIp(v)) throw new InvalidArgument(`${field} ${JSON.stringify(v)} is not an IP address`);
+  }
+}
