@@ -71,6 +71,9 @@ export const CLIENT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': 4 * 1024 * 1024,
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 1_000,
+  // Cluster traffic stays on the storage/management networks: never through
+  // an HTTP proxy that the environment (http_proxy, grpc_proxy) may name.
+  'grpc.enable_http_proxy': 0,
 };
 
 export function deadlineIn(ms: number): Date {

@@ -1,0 +1,162 @@
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import type { fetchStatus } from '../../cli/status-command';
+import { CLI, Proc, waitFor } from './cluster';
+
+const run = promisify(execFile);
+const TOPOLOGY = path.resolve(__dirname, '..', '..', '..', 'test', 'lab', 'topology.sh');
+const WHOAMI = path.join(__dirname, 'whoami.js');
+const CONNECT = path.join(__dirname, 'nfs-connect.js');
+
+export const NFS_ADDRESS = '192.168.33.2';
+export const MASTER_IP = '10.20.0.100';
+export const storageIpOfScvm = (i: number) => `10.10.0.${20 + i}`;
+export const mgmtIpOfScvm = (i: number) => `10.20.0.${20 + i}`;
+export const storageIpOfHost = (i: number) => `10.10.0.${10 + i}`;
+export const mgmtIpOfHost = (i: number) => `10.20.0.${10 + i}`;
+
+/** Fails with a clear message when the lab cannot run here. */
+export function requireLabPrerequisites(): void {
+  if (process.getuid?.() !== 0) throw new Error('the lab needs root (network namespaces, raw sockets): run the tests as root');
+  for (const tool of ['ip', 'ss']) {
+    try { execFileSync('sh', ['-c', `command -v ${tool}`]); } catch { throw new Error(`the lab needs '${tool}' (Debian package iproute2)`); }
+  }
+}
+
+export interface LabOptions {
+  hosts: number;
+  prefix?: string;
+  probeIntervalMs?: number;
+  misses?: number;
+  holdDownMs?: number;
+  dir?: string;
+}
+
+/**
+ * DESIGN §1 on one machine: N ESXi hosts and N SCVMs in network namespaces
+ * (test/lab/topology.sh), a master on the management network, a follower and
+ * a stand-in NFS port in every SCVM, and an agent on every host doing real
+ * reroutes with the iproute2 backend.
+ */
+export class Lab {
+  readonly prefix: string;
+  readonly dir: string;
+  readonly procs: Proc[] = [];
+  followers: Proc[] = [];
+  agents: Proc[] = [];
+  master!: Proc;
+
+  constructor(readonly opts: LabOptions) {
+    this.prefix = opts.prefix ?? 'nfsha-e2e';
+    this.dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-lab-'));
+    fs.mkdirSync(this.dir, { recursive: true });
+  }
+
+  ns(role: string): string {
+    return `${this.prefix}-${role}`;
+  }
+
+  get masterAddress(): string {
+    return `${MASTER_IP}:7410`;
+  }
+
+  async topology(...args: string[]): Promise<string> {
+    const { stdout } = await run('bash', [TOPOLOGY, ...args], { env: { ...process.env, NFSHA_LAB_PREFIX: this.prefix } });
+    return stdout;
+  }
+
+  /** Runs a process inside a namespace, output to a log file in the lab dir. */
+  spawnIn(ns: string, name: string, args: string[], detached = false): Proc {
+    const logFile = path.join(this.dir, `${name}.log`);
+    const out = fs.openSync(logFile, 'a');
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...args], { stdio: ['ignore', out, out], detached });
+    fs.closeSync(out);
+    if (detached) child.unref();
+    const p = new Proc(name, child, logFile);
+    this.procs.push(p);
+    return p;
+  }
+
+  async up(detached = false): Promise<void> {
+    requireLabPrerequisites();
+    await this.topology('up', String(this.opts.hosts));
+    this.master = this.spawnIn(this.ns('m'), 'master', [CLI, 'master', '--listen', this.masterAddress], detached);
+    for (let i = 1; i <= this.opts.hosts; i++) {
+      this.followers[i - 1] = this.startFollower(i, detached);
+      this.spawnIn(this.ns(`s${i}`), `nfs-${i}`, [WHOAMI, `scvm-${i}`, '2049'], detached);
+      this.agents[i - 1] = this.startAgent(i, detached);
+    }
+    await waitFor('every follower and agent registered', async () => {
+      const s = await this.status();
+      return s.sessions.filter((x) => x.state === 'live').length === this.opts.hosts
+        && s.hosts.filter((h) => h.agentConnected).length === this.opts.hosts;
+    }, 20_000, 100).catch((err) => { throw new Error(`${err.message}\n${this.dump()}`); });
+  }
+
+  /** The master runs in its own namespace; status is fetched from inside the lab. */
+  async status() {
+    const { stdout } = await run('ip', ['netns', 'exec', this.ns('m'), process.execPath, CLI, 'status', '--json', '--master', this.masterAddress]);
+    return JSON.parse(stdout) as Awaited<ReturnType<typeof fetchStatus>>;
+  }
+
+  startFollower(i: number, detached = false): Proc {
+    return this.spawnIn(this.ns(`s${i}`), `follower-${i}`, [CLI, 'follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`,
+      '--storage-ip', storageIpOfScvm(i), '--mgmt-ip', mgmtIpOfScvm(i), '--master', this.masterAddress,
+      '--gate-listen', `unix:${path.join(this.dir, `gate-${i}.sock`)}`], detached);
+  }
+
+  startAgent(i: number, detached = false): Proc {
+    return this.spawnIn(this.ns(`h${i}`), `agent-${i}`, [CLI, 'agent', '--host-id', `esx-${i}`, '--local-server-id', `scvm-${i}`,
+      '--storage-ip', storageIpOfHost(i), '--mgmt-ip', mgmtIpOfHost(i), '--master', this.masterAddress,
+      '--backend', 'iproute2', '--private-interface', 'priv',
+      '--probe-interval-ms', String(this.opts.probeIntervalMs ?? 500), '--misses', String(this.opts.misses ?? 3),
+      '--hold-down-ms', String(this.opts.holdDownMs ?? 30_000)], detached);
+  }
+
+  /** The gateway of host i's route to the NFS address, or 'local'. */
+  async route(i: number): Promise<string> {
+    const { stdout } = await run('ip', ['-n', this.ns(`h${i}`), '-j', 'route', 'show', `${NFS_ADDRESS}/32`]);
+    const routes = JSON.parse(stdout || '[]') as Array<{ gateway?: string }>;
+    return routes.find((r) => r.gateway)?.gateway ?? 'local';
+  }
+
+  /** Waits until host i routes the NFS address to a remote; returns the gateway. */
+  async waitRerouted(i: number, timeoutMs: number): Promise<string> {
+    let gateway = 'local';
+    await waitFor(`host ${i} rerouted`, async () => (gateway = await this.route(i)) !== 'local', timeoutMs, 50);
+    return gateway;
+  }
+
+  /** Opens a TCP connection from host i to the NFS address; returns the name of the SCVM that answered. */
+  async connect(i: number, timeoutMs = 2000): Promise<string> {
+    const { stdout } = await run('ip', ['netns', 'exec', this.ns(`h${i}`), process.execPath, CONNECT, NFS_ADDRESS, '2049', String(timeoutMs)]);
+    return stdout.trim();
+  }
+
+  async ip(ns: string, ...args: string[]): Promise<void> {
+    await run('ip', ['-n', ns, ...args]);
+  }
+
+  /** Takes SCVM i's links down or up (storage and private; management too when asked). */
+  async scvmLinks(i: number, state: 'up' | 'down', links = ['sto', 'priv']): Promise<void> {
+    for (const l of links) await this.ip(this.ns(`s${i}`), 'link', 'set', l, state);
+  }
+
+  async down(): Promise<void> {
+    for (const p of this.procs) if (p.child.exitCode === null && p.child.signalCode === null) p.signal('SIGKILL');
+    await this.topology('down');
+  }
+
+  dump(): string {
+    return this.procs.filter((p) => /agent|master|follower/.test(p.name))
+      .map((p) => `--- ${p.name}\n${p.log().split('\n').slice(-25).join('\n')}`).join('\n');
+  }
+
+  /** Route-change lines an agent logged. */
+  routeEvents(i: number): Array<{ ev: string; from: string; to: string; why: string; time: string }> {
+    return this.agents[i - 1].log().split('\n').filter((l) => l.includes('"route.')).map((l) => JSON.parse(l));
+  }
+}
