@@ -1,12 +1,23 @@
 import { createLogger, type Logger } from '../common/log';
-import { monotonicMs } from '../common/clock';
+import { systemClock, type Clock, type TimerHandle } from '../common/clock';
 import { decideRoute, describeRoute, LOCAL, sameRoute, type Decision, type MemberView, type RemoteReachability, type Route } from './decision';
 import { IcmpProber } from './icmp-prober';
-import { MembershipFollower } from './membership-client';
+import { MembershipFollower, type MembershipSource } from './membership-client';
 import type { AgentOptions } from './options';
 import { ProbeTracker } from './probe-tracker';
 import type { RouteBackend } from './routes/backend';
 import { tcpProbe } from './tcp-prober';
+
+/** Probes one address; `local` probes go over the private link to the local SCVM. */
+export type Prober = (ip: string, local: boolean, timeoutMs: number) => Promise<boolean>;
+
+/** What the agent talks to, swapped for fakes in unit tests. */
+export interface AgentDeps {
+  clock: Clock;
+  probe: Prober;
+  membership: MembershipSource;
+  log: Logger;
+}
 
 export interface AgentState {
   route: Route;
@@ -21,26 +32,37 @@ export interface AgentState {
  * with its reason.
  */
 export class Agent {
-  private readonly icmp = new IcmpProber();
-  private readonly localIcmp: IcmpProber;
   private readonly local: ProbeTracker;
   private readonly remote = new Map<string, { storage: ProbeTracker; mgmt: ProbeTracker }>();
-  private readonly membership: MembershipFollower;
+  private readonly clock: Clock;
+  private readonly membership: MembershipSource;
+  private readonly prober: Prober;
+  private readonly closeProber?: () => void;
+  readonly log: Logger;
   private members: MemberView[] | undefined;
   private intended?: Route;
   private localHealthySince?: number;
-  private timer?: NodeJS.Timeout;
+  private timer?: TimerHandle;
   private stopped = false;
   private lastAlarm = '';
+  private reported = false;
   state: AgentState = { route: LOCAL, members: [], masterConnected: false };
 
-  constructor(readonly opts: AgentOptions, private readonly backend: RouteBackend, readonly log: Logger = createLogger('agent', { host: opts.hostId })) {
-    this.localIcmp = new IcmpProber(opts.privateInterface || undefined);
+  constructor(readonly opts: AgentOptions, private readonly backend: RouteBackend, deps: Partial<AgentDeps> = {}) {
+    this.log = deps.log ?? createLogger('agent', { host: opts.hostId });
+    this.clock = deps.clock ?? systemClock;
+    if (deps.probe) {
+      this.prober = deps.probe;
+    } else {
+      const icmp = icmpProber(opts.privateInterface);
+      this.prober = icmp.probe;
+      this.closeProber = icmp.close;
+    }
     this.local = new ProbeTracker(opts.missesToFail);
     this.members = opts.peers.length ? opts.peers : undefined;
-    this.membership = new MembershipFollower(opts.master, { hostId: opts.hostId, storageIp: opts.storageIp, mgmtIp: opts.mgmtIp, localServerId: opts.localServerId }, this.log);
+    this.membership = deps.membership ?? new MembershipFollower(opts.master, { hostId: opts.hostId, storageIp: opts.storageIp, mgmtIp: opts.mgmtIp, localServerId: opts.localServerId }, this.log);
     this.membership.on('members', (m) => { this.members = m; });
-    this.membership.on('connected', () => this.report());
+    this.membership.on('connected', () => { this.reported = false; });
   }
 
   private trackerOf(serverId: string) {
@@ -52,28 +74,28 @@ export class Agent {
     return t;
   }
 
-  private async probeOnce(prober: IcmpProber, ip: string): Promise<boolean> {
+  private async probeOnce(ip: string, local: boolean): Promise<boolean> {
     const timeout = Math.max(50, Math.floor(this.opts.probeIntervalMs * 0.8));
-    const icmp = await prober.probe(ip, timeout);
+    const icmp = await this.prober(ip, local, timeout);
     if (!icmp || !this.opts.tcpProbePort) return icmp;
     return tcpProbe(ip, this.opts.tcpProbePort, timeout);
   }
 
   /** Probes the local SCVM and every remote member's storage and management IPs, in parallel. */
   private async probeRound(members: MemberView[]): Promise<void> {
-    const now = monotonicMs();
+    const now = this.clock.now();
     const remotes = members.filter((m) => m.serverId !== this.opts.localServerId && m.hostId !== this.opts.hostId);
-    const jobs: Array<Promise<void>> = [this.probeOnce(this.localIcmp, this.opts.nfsAddress).then((ok) => this.local.record(ok, now))];
+    const jobs: Array<Promise<void>> = [this.probeOnce(this.opts.nfsAddress, true).then((ok) => this.local.record(ok, now))];
     for (const m of remotes) {
       const t = this.trackerOf(m.serverId);
-      if (m.storageIp) jobs.push(this.probeOnce(this.icmp, m.storageIp).then((ok) => t.storage.record(ok, now)));
-      if (m.mgmtIp) jobs.push(this.probeOnce(this.icmp, m.mgmtIp).then((ok) => t.mgmt.record(ok, now)));
+      if (m.storageIp) jobs.push(this.probeOnce(m.storageIp, false).then((ok) => t.storage.record(ok, now)));
+      if (m.mgmtIp) jobs.push(this.probeOnce(m.mgmtIp, false).then((ok) => t.mgmt.record(ok, now)));
     }
     await Promise.all(jobs);
   }
 
   async tick(): Promise<void> {
-    const started = monotonicMs();
+    const started = this.clock.now();
     const members = this.members;
     if (members) await this.probeRound(members);
     const actual = await this.backend.read();
@@ -86,7 +108,7 @@ export class Agent {
     if (!members) return; // no membership yet and no configured peers: nothing to decide on
 
     const listed = members.some((m) => m.serverId === this.opts.localServerId);
-    const now = monotonicMs();
+    const now = this.clock.now();
     if (this.local.state === 'up' && listed) this.localHealthySince ??= now;
     else this.localHealthySince = undefined;
     const remote = new Map<string, RemoteReachability>();
@@ -112,6 +134,7 @@ export class Agent {
     }
     if (sameRoute(decision.route, actual)) {
       this.intended = decision.route;
+      if (!this.reported) this.report();
       return;
     }
     const drift = sameRoute(decision.route, this.intended) && !sameRoute(actual, this.intended);
@@ -125,12 +148,13 @@ export class Agent {
       target: decision.target?.serverId ?? 'local',
       via: decision.target?.via,
       why: drift ? `route changed behind the agent's back; ${decision.reason}` : decision.reason,
-      tick_ms: Math.round(monotonicMs() - started),
+      tick_ms: Math.round(this.clock.now() - started),
     }, drift ? 'route repaired' : 'route changed');
     this.report();
   }
 
   private report(): void {
+    this.reported = true;
     const d = this.state.lastDecision;
     const route = this.state.route;
     this.membership.report({
@@ -146,7 +170,7 @@ export class Agent {
     this.membership.start();
     const loop = async () => {
       if (this.stopped) return;
-      const begun = monotonicMs();
+      const begun = this.clock.now();
       try {
         await this.tick();
       } catch (err) {
@@ -157,7 +181,7 @@ export class Agent {
           throw err;
         }
       }
-      if (!this.stopped) this.timer = setTimeout(() => void loop().catch(() => undefined), Math.max(0, this.opts.probeIntervalMs - (monotonicMs() - begun)));
+      if (!this.stopped) this.timer = this.clock.setTimeout(() => void loop().catch(() => undefined), Math.max(0, this.opts.probeIntervalMs - (this.clock.now() - begun)));
     };
     void loop().catch((err) => {
       process.stderr.write(`nfsha agent: ${(err as Error).message}\n`);
@@ -168,9 +192,18 @@ export class Agent {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.clock.clearTimeout(this.timer);
     this.membership.stop();
-    this.icmp.close();
-    this.localIcmp.close();
+    this.closeProber?.();
   }
+}
+
+/** ICMP over raw sockets: one for remote targets, one bound to the private link for the local SCVM. */
+function icmpProber(privateInterface: string): { probe: Prober; close: () => void } {
+  const remote = new IcmpProber();
+  const local = new IcmpProber(privateInterface || undefined);
+  return {
+    probe: (ip, isLocal, timeoutMs) => (isLocal ? local : remote).probe(ip, timeoutMs),
+    close: () => { remote.close(); local.close(); },
+  };
 }

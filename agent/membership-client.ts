@@ -14,11 +14,19 @@ export interface MembershipEvents {
   connected: [];
 }
 
+/** Where the agent's membership comes from (the master's feed, or a fake in tests). */
+export interface MembershipSource extends EventEmitter<MembershipEvents> {
+  readonly connected: boolean;
+  start(): void;
+  stop(): void;
+  report(r: RouteReport): void;
+}
+
 /**
  * Follows the master's membership feed (pushed, never polled) and keeps the
  * last list when the master is unreachable, so the agent acts on probes alone.
  */
-export class MembershipFollower extends EventEmitter<MembershipEvents> {
+export class MembershipFollower extends EventEmitter<MembershipEvents> implements MembershipSource {
   private readonly client: MembershipClient;
   private call?: grpc.ClientReadableStream<MemberList__Output>;
   private readonly backoff = new Backoff(100, 2000);

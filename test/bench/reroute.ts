@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { waitFor } from '../support/cluster';
+import { Lab } from '../support/lab';
+import { summarize } from './stats';
+
+export interface BenchRow {
+  figure: string;
+  unit: string;
+  n: number;
+  min: number;
+  median: number;
+  p99: number;
+  max: number;
+  note?: string;
+}
+
+/**
+ * Reroute time in the namespace lab: SCVM 2's storage and private links go
+ * down at t0; measured from t0 to the route change on host 2, and to the
+ * first TCP connection through the new path that reaches another SCVM.
+ */
+export async function benchReroute(runs: number, log: (s: string) => void): Promise<BenchRow[]> {
+  const probeMs = 500, misses = 3;
+  const lab = new Lab({ hosts: 3, prefix: 'nfsha-bench', probeIntervalMs: probeMs, misses, holdDownMs: 1000 });
+  await lab.up();
+  const probe = spawn('ip', ['netns', 'exec', lab.ns('h2'), process.execPath, path.join(__dirname, '..', 'support', 'reroute-probe.js')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = readline.createInterface({ input: probe.stdout! });
+  const next = () => new Promise<string>((resolve) => lines.once('line', resolve));
+  const route: number[] = [], connect: number[] = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      const answer = next();
+      probe.stdin!.write('wait scvm-2 20000\n');
+      await lab.scvmLinks(2, 'down');
+      const r = JSON.parse(await answer) as { routeMs?: number; connectMs?: number; error?: string };
+      if (r.error) throw new Error(`reroute run ${i + 1}: ${r.error}\n${lab.dump()}`);
+      route.push(r.routeMs!);
+      connect.push(r.connectMs!);
+      log(`  reroute run ${i + 1}/${runs}: route ${r.routeMs!.toFixed(0)} ms, first connect ${r.connectMs!.toFixed(0)} ms`);
+      await lab.scvmLinks(2, 'up');
+      await waitFor('fail-back', async () => (await lab.route(2)) === 'local', 30_000, 50);
+    }
+  } finally {
+    probe.kill();
+    await lab.down();
+  }
+  const note = `probe ${probeMs} ms × ${misses} misses`;
+  return [
+    { figure: 'reroute: fault → route changed', unit: 'ms', ...summarize(route), note },
+    { figure: 'reroute: fault → first TCP connect via new path', unit: 'ms', ...summarize(connect), note },
+  ];
+}

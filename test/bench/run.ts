@@ -1,0 +1,31 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { benchReroute, type BenchRow } from './reroute';
+import { renderTable } from '../../cli/table';
+
+/**
+ * `npm run bench [-- --json FILE] [--runs N]`: every benchmark figure, as
+ * one table on stdout and optionally JSON. Speed targets live here, never in
+ * pass/fail tests.
+ */
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const jsonAt = args.indexOf('--json');
+  const runsAt = args.indexOf('--runs');
+  const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 10;
+  const log = (s: string) => process.stderr.write(s + '\n');
+  const rows: BenchRow[] = [];
+  log('reroute (namespace lab, needs root)...');
+  rows.push(...(await benchReroute(runs, log)));
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
+  const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+  process.stdout.write(`nfsha benchmarks — ${new Date().toISOString()} — ${machine}\n\n`);
+  process.stdout.write(renderTable(['FIGURE', 'UNIT', 'N', 'MIN', 'MEDIAN', 'P99', 'MAX', 'NOTE'],
+    rows.map((r) => [r.figure, r.unit, r.n, fmt(r.min), fmt(r.median), fmt(r.p99), fmt(r.max), r.note ?? ''])) + '\n');
+  if (jsonAt >= 0) fs.writeFileSync(args[jsonAt + 1], JSON.stringify({ machine, at: new Date().toISOString(), rows }, null, 2));
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${(err as Error).message}\n`);
+  process.exit(1);
+});

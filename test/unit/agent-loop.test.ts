@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { Agent } from '../../agent/agent';
+import type { MemberView } from '../../agent/decision';
+import type { MembershipEvents, MembershipSource } from '../../agent/membership-client';
+import { DEFAULT_AGENT_OPTIONS } from '../../agent/options';
+import { DryRunBackend } from '../../agent/routes/dry-run';
+import { silentLogger } from '../../common/log';
+import type { RouteReport } from '../../gen/nfsha/v1/RouteReport';
+import { fakeClock, type FakeClock } from '../support/fake-clock';
+
+const M = (n: number): MemberView => ({ serverId: `scvm-${n}`, hostId: `esx-${n}`, storageIp: `10.10.0.2${n}`, mgmtIp: `10.20.0.2${n}` });
+
+class FakeMembership extends EventEmitter<MembershipEvents> implements MembershipSource {
+  connected = true;
+  reports: RouteReport[] = [];
+  constructor(private members: MemberView[]) { super(); }
+  start(): void { this.emit('connected'); this.emit('members', this.members); }
+  stop(): void { this.connected = false; }
+  report(r: RouteReport): void { this.reports.push(r); }
+}
+
+function setup(holdDownMs = 3000) {
+  const clock: FakeClock = fakeClock();
+  const down = new Set<string>();
+  const backend = new DryRunBackend();
+  const membership = new FakeMembership([M(1), M(2), M(3)]);
+  const agent = new Agent(
+    { ...DEFAULT_AGENT_OPTIONS, hostId: 'esx-2', localServerId: 'scvm-2', backend: 'dry-run', probeIntervalMs: 500, missesToFail: 3, holdDownMs },
+    backend,
+    { clock, membership, log: silentLogger(), probe: async (ip, local) => !down.has(local ? 'local' : ip) },
+  );
+  return { clock, down, backend, membership, agent };
+}
+
+describe('agent loop with a fake clock (fake probes, dry-run backend)', () => {
+  it('reroutes on the third consecutive missed local probe, not before', async () => {
+    const { clock, down, backend, agent } = setup();
+    agent.start();
+    await clock.tickAsync(1000);
+    assert.equal(backend.route.kind, 'local');
+    down.add('local');
+    await clock.tickAsync(500); // miss 1
+    await clock.tickAsync(500); // miss 2
+    assert.equal(backend.route.kind, 'local');
+    await clock.tickAsync(500); // miss 3
+    assert.equal(backend.route.kind, 'remote');
+    agent.stop();
+  });
+
+  it('fails back only when the local server has been healthy for the whole hold-down', async () => {
+    const { clock, down, backend, agent } = setup(3000);
+    down.add('local');
+    agent.start();
+    await clock.tickAsync(1500);
+    assert.equal(backend.route.kind, 'remote');
+    down.delete('local');
+    await clock.tickAsync(500); // local answers: healthy from this tick
+    await clock.tickAsync(2500);
+    assert.equal(backend.route.kind, 'remote', 'failed back before the hold-down');
+    await clock.tickAsync(500);
+    assert.equal(backend.route.kind, 'local');
+    agent.stop();
+  });
+
+  it('restarts the hold-down when the local server blips during it', async () => {
+    const { clock, down, backend, agent } = setup(3000);
+    down.add('local');
+    agent.start();
+    await clock.tickAsync(1500);
+    down.delete('local');
+    await clock.tickAsync(2000);
+    down.add('local');
+    await clock.tickAsync(1500); // three misses: down again
+    down.delete('local');
+    await clock.tickAsync(2500);
+    assert.equal(backend.route.kind, 'remote');
+    await clock.tickAsync(1000);
+    assert.equal(backend.route.kind, 'local');
+    agent.stop();
+  });
+
+  it('repairs a route changed behind its back on the next tick, and reports routes to the master', async () => {
+    const { clock, backend, membership, agent } = setup();
+    agent.start();
+    await clock.tickAsync(500);
+    backend.route = { kind: 'remote', gateway: '10.10.0.21' };
+    await clock.tickAsync(500);
+    assert.equal(backend.route.kind, 'local');
+    assert.ok(membership.reports.some((r) => r.route === 'local' && r.hostId === 'esx-2'));
+    agent.stop();
+  });
+
+  it('adopts a valid existing route at start (static routes survive reboots on ESXi)', async () => {
+    const { clock, down, backend, agent } = setup();
+    down.add('local');
+    backend.route = { kind: 'remote', gateway: M(3).storageIp };
+    agent.start();
+    await clock.tickAsync(2000);
+    assert.deepEqual(backend.route, { kind: 'remote', gateway: M(3).storageIp }, 'kept the adopted target (stickiness)');
+    agent.stop();
+  });
+});
