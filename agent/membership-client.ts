@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { Backoff } from '../common/backoff';
-import { CLIENT_CHANNEL_OPTIONS, deadlineIn } from '../common/grpc-server';
+import { deadlineIn } from '../common/grpc-server';
+import { MasterEndpoints, parseMasterList } from '../common/master-endpoints';
 import type { Logger } from '../common/log';
 import { nfshaGrpc, type MembershipClient } from '../common/proto';
 import type { MemberList__Output } from '../gen/nfsha/v1/MemberList';
@@ -27,7 +28,7 @@ export interface MembershipSource extends EventEmitter<MembershipEvents> {
  * last list when the master is unreachable, so the agent acts on probes alone.
  */
 export class MembershipFollower extends EventEmitter<MembershipEvents> implements MembershipSource {
-  private readonly client: MembershipClient;
+  private readonly endpoints: MasterEndpoints<MembershipClient>;
   private call?: grpc.ClientReadableStream<MemberList__Output>;
   private readonly backoff = new Backoff(100, 2000);
   private stopped = false;
@@ -37,14 +38,26 @@ export class MembershipFollower extends EventEmitter<MembershipEvents> implement
 
   constructor(master: string, private readonly hello: AgentHello, private readonly log: Logger) {
     super();
-    this.client = new (nfshaGrpc().Membership)(master, grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS) as unknown as MembershipClient;
+    const Client = nfshaGrpc().Membership;
+    this.endpoints = new MasterEndpoints(parseMasterList(master), (address, options) =>
+      new Client(address, grpc.credentials.createInsecure(), options) as unknown as MembershipClient);
   }
 
   start(): void {
     if (this.stopped) return;
-    const call = this.client.WatchMembers(this.hello);
+    const call = this.endpoints.client().WatchMembers(this.hello);
     this.call = call;
+    let answered = false;
+    // A candidate that accepts the connection but never answers (a frozen
+    // master) must not hold us: without a first list soon, try the next one.
+    const firstTimer = setTimeout(() => {
+      if (answered) return;
+      call.cancel();
+      ended('no answer', Object.assign(new Error('no answer'), { code: grpc.status.DEADLINE_EXCEEDED, details: 'no answer', metadata: new grpc.Metadata() }) as grpc.ServiceError);
+    }, 1500);
     call.on('data', (list: MemberList__Output) => {
+      answered = true;
+      clearTimeout(firstTimer);
       this.backoff.reset();
       if (!this.connected) {
         this.connected = true;
@@ -54,19 +67,21 @@ export class MembershipFollower extends EventEmitter<MembershipEvents> implement
       this.last = list.members.map((m) => ({ serverId: m.serverId, hostId: m.hostId, storageIp: m.storageIp, mgmtIp: m.mgmtIp }));
       this.emit('members', this.last);
     });
-    const ended = (why: string) => {
+    const ended = (why: string, err?: grpc.ServiceError) => {
       if (this.call !== call) return;
+      clearTimeout(firstTimer);
+      const switched = this.endpoints.failed(err);
       this.call = undefined;
       if (this.connected) this.log.warn({ ev: 'membership.lost', why, kept: this.last?.length ?? 0 }, 'master unreachable; keeping the last membership');
       this.connected = false;
-      if (!this.stopped) this.timer = setTimeout(() => this.start(), this.backoff.next());
+      if (!this.stopped) this.timer = setTimeout(() => this.start(), switched === 'redirect' ? 20 : this.backoff.next());
     };
-    call.on('error', (e: grpc.ServiceError) => ended(e.details || e.message));
+    call.on('error', (e: grpc.ServiceError) => ended(e.details || e.message, e));
     call.on('end', () => ended('stream ended'));
   }
 
   report(r: RouteReport): void {
-    this.client.ReportRoute(r, { deadline: deadlineIn(2000) }, (err) => {
+    this.endpoints.client().ReportRoute(r, { deadline: deadlineIn(2000) }, (err) => {
       if (err && this.connected) this.log.warn({ ev: 'route.report.failed', err: err.details }, 'could not report route to master');
     });
   }
@@ -75,6 +90,6 @@ export class MembershipFollower extends EventEmitter<MembershipEvents> implement
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.call?.cancel();
-    this.client.close();
+    this.endpoints.close();
   }
 }

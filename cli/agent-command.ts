@@ -27,7 +27,7 @@ export function registerAgent(program: Command): void {
     .addOption(opt('--local-server-id <id>', 'the Access Server on this host (required)'))
     .addOption(opt('--storage-ip <ip>', 'this host\'s storage-network IP, registered with the master'))
     .addOption(opt('--mgmt-ip <ip>', 'this host\'s management IP, registered with the master'))
-    .addOption(opt('--master <addr>', 'the master\'s gRPC address', d.master))
+    .addOption(opt('--master <addr>', 'the master\'s gRPC address, or master candidates separated by commas', d.master))
     .addOption(opt('--backend <name>', 'route backend: iproute2 | esxcli | dry-run', d.backend))
     .addOption(opt('--private-interface <if>', 'interface of the private link to the local SCVM; local probes are bound to it'))
     .addOption(opt('--nfs-address <ip>', 'the NFS address hosts mount from', d.nfsAddress))

@@ -15,7 +15,7 @@ export function registerFollower(program: Command): void {
     .addOption(opt('--host-id <id>', 'the ESXi host this SCVM runs on (its 192.168.33.1 clients are that host)'))
     .addOption(opt('--storage-ip <ip>', 'this SCVM\'s storage-network IP'))
     .addOption(opt('--mgmt-ip <ip>', 'this SCVM\'s management IP'))
-    .addOption(opt('--master <addr>', 'the master\'s gRPC address', d.master))
+    .addOption(opt('--master <addr>', 'the master\'s gRPC address, or master candidates separated by commas', d.master))
     .addOption(opt('--gate-listen <addr>', 'gate API for the NFS layer: unix:/path or 127.0.0.1:port', d.gateListen))
     .addOption(opt('--admit-timeout-ms <ms>', 'longest an admit may wait for the master\'s grant', d.admitTimeoutMs).argParser(intArg))
     .addOption(opt('--logout-timeout-ms <ms>', 'deadline of a logout call', d.logoutTimeoutMs).argParser(intArg))

@@ -30,6 +30,9 @@ export function registerMaster(program: Command): void {
     .addOption(opt('--host <id=storageIp[,mgmtIp]>', 'a known ESXi host, for client identity (repeatable)').argParser(collect))
     .addOption(opt('--local-client-ip <ip>', 'the private address hosts use towards their own SCVM', d.localClientIp))
     .addOption(opt('--max-message-bytes <n>', 'largest inbound gRPC message', d.maxMessageBytes).argParser(intArg))
+    .addOption(opt('--etcd <endpoints>', 'etcd endpoints (host:port,…): campaign for leadership among candidates instead of the embedded single master'))
+    .addOption(opt('--advertise <addr>', 'the address other nodes reach this master at, named in "not leader" redirects', 'the listen address'))
+    .addOption(opt('--election-ttl-s <s>', 'etcd election lease in whole seconds; the leader steps down on its own timer before it runs out', d.electionTtlSeconds).argParser(intArg))
     .action(async (flags) => {
       const file = readConfigFile(flags.config);
       const merged = {
@@ -47,6 +50,9 @@ export function registerMaster(program: Command): void {
           hosts: flags.host ? (flags.host as string[]).map(parseHostFlag) : undefined,
           localClientIp: flags.localClientIp,
           maxMessageBytes: flags.maxMessageBytes,
+          etcdEndpoints: flags.etcd ? (flags.etcd as string).split(',').map((e) => e.trim()).filter(Boolean) : undefined,
+          advertise: flags.advertise,
+          electionTtlSeconds: flags.electionTtlS,
         }),
       };
       const options = validate(masterConfigSchema, merged, 'master') as MasterOptions;

@@ -2,11 +2,12 @@ import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { CLIENT_CHANNEL_OPTIONS, deadlineIn } from '../common/grpc-server';
 import { nfshaGrpc, type SessionMasterClient } from '../common/proto';
+import { parseMasterList } from '../common/master-endpoints';
 import type { ClusterStatusReply__Output } from '../gen/nfsha/v1/ClusterStatusReply';
 import { intArg, opt } from './options';
 import { renderTable } from './table';
 
-export function fetchStatus(master: string, timeoutMs = 3000): Promise<ClusterStatusReply__Output> {
+export function statusOf(master: string, timeoutMs: number): Promise<ClusterStatusReply__Output> {
   const client = new (nfshaGrpc().SessionMaster)(master, grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS) as unknown as SessionMasterClient;
   return new Promise((resolve, reject) => {
     client.ClusterStatus({}, { deadline: deadlineIn(timeoutMs) }, (err, reply) => {
@@ -17,9 +18,37 @@ export function fetchStatus(master: string, timeoutMs = 3000): Promise<ClusterSt
   });
 }
 
+/**
+ * The leader's status, given one master address or several candidates: a
+ * candidate that is not the leader names it, and the leader is asked.
+ */
+export async function fetchStatus(masters: string, timeoutMs = 3000): Promise<ClusterStatusReply__Output> {
+  const candidates = parseMasterList(masters);
+  let fallback: ClusterStatusReply__Output | undefined;
+  let lastErr: Error | undefined;
+  for (const address of candidates) {
+    try {
+      const s = await statusOf(address, timeoutMs);
+      if (s.leader) return s;
+      fallback ??= s;
+      if (s.leaderAddress) {
+        const l = await statusOf(s.leaderAddress, timeoutMs).catch(() => undefined);
+        if (l?.leader) return l;
+      }
+    } catch (err) {
+      lastErr = err as Error;
+    }
+  }
+  if (fallback) return fallback;
+  throw lastErr ?? new Error('no master address given');
+}
+
 export function formatStatus(s: ClusterStatusReply__Output): string {
+  if (!s.leader) {
+    return `master ${s.masterId} is not the leader; ${s.leaderAddress ? `the leader is ${s.leaderId} at ${s.leaderAddress}` : 'no leader is elected right now'}`;
+  }
   const live = s.sessions.filter((x) => x.state === 'live').length;
-  const head = `master ${s.masterId}  epoch ${s.epoch}  ${s.leader ? 'leader' : 'not leader'}  ttl ${s.ttlMs} ms  sessions ${live} live / ${s.sessions.length}  clients ${s.clients.length}`;
+  const head = `master ${s.masterId}  epoch ${s.epoch}  leader${s.ready ? '' : ' (grace period: no logins yet)'}  ttl ${s.ttlMs} ms  sessions ${live} live / ${s.sessions.length}  clients ${s.clients.length}`;
   const sessions = renderTable(
     ['SERVER', 'SESSION', 'STATE', 'HOST', 'STORAGE IP', 'MGMT IP', 'LAST KEEPALIVE', 'CLIENTS'],
     [...s.sessions].sort((a, b) => a.serverId.localeCompare(b.serverId)).map((x) => [
@@ -49,7 +78,7 @@ export function registerStatus(program: Command): void {
   program
     .command('status')
     .description('Show the master\'s sessions, clients and their owners, and known hosts.')
-    .addOption(opt('--master <addr>', 'the master\'s gRPC address', '127.0.0.1:7410'))
+    .addOption(opt('--master <addr>', 'the master\'s gRPC address, or candidates separated by commas (the leader is found)', '127.0.0.1:7410'))
     .addOption(opt('--json', 'print the raw status as JSON'))
     .addOption(opt('--timeout-ms <ms>', 'deadline of the status call', 3000).argParser(intArg))
     .action(async (flags) => {

@@ -17,6 +17,8 @@ export const listenAddress = z.string().refine(
   { message: 'expected host:port or unix:/path' },
 );
 const ms = z.number().int().positive();
+/** One master address, or several candidates separated by commas. */
+export const masterList = z.string().refine((s) => s.split(',').every((a) => listenAddress.safeParse(a.trim()).success), { message: 'expected host:port[,host:port…]' });
 
 export const hostSchema = z.object({ id: idString, storageIp: optionalIp.optional(), mgmtIp: optionalIp.optional() }).strict();
 
@@ -32,6 +34,9 @@ export const masterConfigSchema = z.object({
   hosts: z.array(hostSchema),
   localClientIp: ipString,
   maxMessageBytes: z.number().int().min(1024),
+  etcdEndpoints: z.array(z.string().regex(/^(https?:\/\/)?[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/, 'not an etcd endpoint (host:port)')),
+  advertise: z.string().refine((s) => s === '' || listenAddress.safeParse(s).success, { message: 'expected host:port' }),
+  electionTtlSeconds: z.number().int().min(2).max(60),
 }).strict().refine((c) => c.keepaliveIntervalMs * 2 <= c.sessionTtlMs, {
   message: 'keepaliveIntervalMs must be at most half of sessionTtlMs, or one lost keepalive fences a follower',
   path: ['keepaliveIntervalMs'],
@@ -42,7 +47,7 @@ export const followerConfigSchema = z.object({
   hostId: optionalId,
   storageIp: optionalIp,
   mgmtIp: optionalIp,
-  master: listenAddress,
+  master: masterList,
   gateListen: listenAddress,
   admitTimeoutMs: ms,
   logoutTimeoutMs: ms,
@@ -84,7 +89,7 @@ export const agentConfigSchema = z.object({
   localServerId: idString,
   storageIp: optionalIp,
   mgmtIp: optionalIp,
-  master: listenAddress,
+  master: masterList,
   backend: z.enum(['iproute2', 'esxcli', 'dry-run']),
   privateInterface: z.string().regex(/^[A-Za-z0-9._-]{0,15}$/, 'not an interface name'),
   nfsAddress: ipString,

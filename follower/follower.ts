@@ -9,6 +9,7 @@ import { KeyedMutex } from '../common/keyed-mutex';
 import { createLogger, type Logger } from '../common/log';
 import { GATE_SERVICE, nfshaGrpc } from '../common/proto';
 import { formatToken } from '../common/token';
+import { parseMasterList } from '../common/master-endpoints';
 import type { GateHandlers } from '../gen/nfsha/v1/Gate';
 import type { AdmitReply } from '../gen/nfsha/v1/AdmitReply';
 import type { Revoke__Output } from '../gen/nfsha/v1/Revoke';
@@ -35,7 +36,7 @@ export class Follower {
   constructor(readonly opts: FollowerOptions, private readonly clock: Clock = systemClock, readonly log: Logger = createLogger('follower', { server: opts.serverId })) {
     this.lease = new Lease(clock);
     this.session = new MasterSession({
-      master: opts.master,
+      masters: parseMasterList(opts.master),
       identity: { serverId: opts.serverId, hostId: opts.hostId, storageIp: opts.storageIp, mgmtIp: opts.mgmtIp },
       clock,
       lease: this.lease,
@@ -52,6 +53,7 @@ export class Follower {
     this.session.on('granted', ({ epoch }) => {
       this.highestEpoch = Math.max(this.highestEpoch, epoch);
     });
+    this.session.on('replaced', ({ sessionId, epoch, adopted }) => void this.onReplaced(sessionId, epoch, adopted));
     this.session.on('revoke', (r) => void this.onRevoke(r));
   }
 
@@ -59,6 +61,20 @@ export class Follower {
     const dropped = this.admissions.clear();
     this.hub.broadcast({ fence: { reason } });
     this.log.warn({ ev: 'follower.fenced', why: reason, clients: dropped }, 'fenced: every client dropped');
+  }
+
+  /**
+   * A new session (a new leader, or a restarted master) adopted some of the
+   * clients we serve; the rest are no longer ours: stop serving them now.
+   */
+  private async onReplaced(sessionId: string, epoch: number, adopted: string[]): Promise<void> {
+    const keep = new Set(adopted);
+    const dropped = this.admissions.list().filter((c) => !keep.has(c.clientId));
+    this.log.info({ ev: 'session.replaced', session: sessionId, epoch, adopted, dropped: dropped.map((c) => c.clientId) }, 'new session: kept adopted clients');
+    await Promise.all(dropped.map(async (c) => {
+      this.admissions.revoke(c.clientId, c.token);
+      await this.hub.revoke(`local-${sessionId}-${c.clientId}`, c.clientId, 'not adopted by the new session', c.token);
+    }));
   }
 
   private async onRevoke(r: Revoke__Output): Promise<void> {
@@ -96,6 +112,9 @@ export class Follower {
       if (this.session.currentSessionId !== sessionId) throw new Unavailable('session changed during login');
       this.requireLive();
       const token = reply.token ?? { epoch: 0, sequence: 0 };
+      if (token.epoch < this.highestEpoch) {
+        throw new Aborted(`grant from epoch ${token.epoch} is older than epoch ${this.highestEpoch}: a deposed master answered`);
+      }
       if (!this.admissions.grant(ip, reply.clientId, token)) {
         throw new Aborted(`client ${reply.clientId} was revoked while its login was in flight`);
       }

@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../common/clock';
 import { Backoff } from '../common/backoff';
-import { CLIENT_CHANNEL_OPTIONS, deadlineIn } from '../common/grpc-server';
+import { deadlineIn } from '../common/grpc-server';
+import { MasterEndpoints } from '../common/master-endpoints';
 import type { Logger } from '../common/log';
 import { nfshaGrpc, type SessionMasterClient } from '../common/proto';
 import type { FollowerMessage } from '../gen/nfsha/v1/FollowerMessage';
@@ -20,15 +21,18 @@ export interface ServerIdentity {
 }
 
 export interface MasterSessionEvents {
-  /** A session was granted; `resumed` false means any earlier session is gone. */
+  /** A session was granted (new or resumed). */
   granted: [info: { sessionId: string; epoch: number; resumed: boolean }];
+  /** A new session replaced any earlier one: only `adopted` of the claimed clients are still ours. */
+  replaced: [info: { sessionId: string; epoch: number; adopted: string[] }];
   revoke: [revoke: Revoke__Output];
   /** The master ended the session (expired, condemned): its clients are no longer ours. */
   sessionGone: [reason: string];
 }
 
 export interface MasterSessionOptions {
-  master: string;
+  /** Master candidates; the session follows "not leader" redirects among them. */
+  masters: string[];
   identity: ServerIdentity;
   clock: Clock;
   lease: Lease;
@@ -39,6 +43,9 @@ export interface MasterSessionOptions {
   highestEpoch: () => number;
 }
 
+/** How long a master candidate may take to answer an introduction. */
+const GRANT_TIMEOUT_MS = 1500;
+
 type SessionStream = grpc.ClientDuplexStream<FollowerMessage, MasterMessage__Output>;
 
 /**
@@ -46,7 +53,7 @@ type SessionStream = grpc.ClientDuplexStream<FollowerMessage, MasterMessage__Out
  * revokes, and reopen the stream with capped, jittered backoff when it breaks.
  */
 export class MasterSession extends EventEmitter<MasterSessionEvents> {
-  readonly client: SessionMasterClient;
+  readonly endpoints: MasterEndpoints<SessionMasterClient>;
   private stream?: SessionStream;
   private sessionId = '';
   private epoch = 0;
@@ -58,7 +65,9 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
 
   constructor(private readonly opts: MasterSessionOptions) {
     super();
-    this.client = new (nfshaGrpc().SessionMaster)(opts.master, grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS) as unknown as SessionMasterClient;
+    const Client = nfshaGrpc().SessionMaster;
+    this.endpoints = new MasterEndpoints(opts.masters, (address, options) =>
+      new Client(address, grpc.credentials.createInsecure(), options) as unknown as SessionMasterClient);
   }
 
   get currentSessionId(): string {
@@ -73,7 +82,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
     this.stopped = true;
     this.clearTimers();
     this.stream?.cancel();
-    this.client.close();
+    this.endpoints.close();
   }
 
   private clearTimers(): void {
@@ -85,10 +94,18 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
   private open(): void {
     if (this.stopped) return;
     const { clock, identity, lease, log } = this.opts;
-    const stream = this.client.Session();
+    const stream = this.endpoints.client().Session();
     this.stream = stream;
     const introSentAt = clock.now();
     let granted = false;
+    // A candidate that accepts the connection but never answers (a frozen
+    // master) must not hold us: without a grant soon, try the next one.
+    const grantTimer = clock.setTimeout(() => {
+      if (!granted && this.stream === stream) {
+        stream.cancel();
+        closed(Object.assign(new Error('no answer to the introduction'), { code: grpc.status.DEADLINE_EXCEEDED, details: 'no answer to the introduction', metadata: new grpc.Metadata() }) as grpc.ServiceError);
+      }
+    }, GRANT_TIMEOUT_MS);
     stream.write({
       introduction: {
         ...identity,
@@ -103,9 +120,10 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
         case 'granted': {
           const g = msg.granted!;
           granted = true;
+          clock.clearTimeout(grantTimer);
           this.backoff.reset();
           const resumed = g.resumed && g.sessionId === this.sessionId;
-          if (!resumed && this.sessionId) this.emit('sessionGone', `session ${this.sessionId} replaced by ${g.sessionId}`);
+          if (!resumed) this.emit('replaced', { sessionId: g.sessionId, epoch: g.epoch, adopted: g.adoptedClients });
           this.sessionId = g.sessionId;
           this.epoch = g.epoch;
           if (!lease.start(introSentAt, g.ttlMs)) {
@@ -129,9 +147,11 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
     const closed = (err?: grpc.ServiceError) => {
       if (this.stream !== stream) return;
       this.stream = undefined;
+      clock.clearTimeout(grantTimer);
       if (this.keepaliveTimer) clock.clearTimeout(this.keepaliveTimer);
       this.keepaliveTimer = undefined;
       const code = err?.code;
+      const switched = this.endpoints.failed(err);
       if (code === grpc.status.NOT_FOUND || code === grpc.status.ABORTED) {
         // The master says this session is over: it will not renew it again.
         const reason = err?.details ?? 'session ended by master';
@@ -139,8 +159,8 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
         this.sessionId = '';
       }
       if (this.stopped) return;
-      const wait = this.backoff.next();
-      log.info({ ev: 'session.stream.closed', code, why: err?.details ?? 'stream ended', granted, retry_ms: wait }, 'keepalive stream closed');
+      const wait = switched === 'redirect' ? 20 : this.backoff.next();
+      log[granted ? 'info' : 'debug']({ ev: 'session.stream.closed', code, why: err?.details ?? 'stream ended', granted, retry_ms: wait, next_master: this.endpoints.current }, 'keepalive stream closed');
       this.reconnectTimer = clock.setTimeout(() => this.open(), wait);
     };
     stream.on('error', (err: grpc.ServiceError) => closed(err));
@@ -176,7 +196,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
 
   login(clientAddress: string, timeoutMs: number): Promise<LoginReply__Output> {
     return new Promise((resolve, reject) => {
-      this.client.Login({ sessionId: this.sessionId, clientAddress }, { deadline: deadlineIn(timeoutMs) }, (err, reply) =>
+      this.endpoints.client().Login({ sessionId: this.sessionId, clientAddress }, { deadline: deadlineIn(timeoutMs) }, (err, reply) =>
         err ? reject(err) : resolve(reply!),
       );
     });
@@ -184,7 +204,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
 
   logout(clientId: string, timeoutMs: number): Promise<boolean> {
     return new Promise((resolve, reject) => {
-      this.client.Logout({ sessionId: this.sessionId, clientId }, { deadline: deadlineIn(timeoutMs) }, (err, reply) =>
+      this.endpoints.client().Logout({ sessionId: this.sessionId, clientId }, { deadline: deadlineIn(timeoutMs) }, (err, reply) =>
         err ? reject(err) : resolve(reply!.released),
       );
     });

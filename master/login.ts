@@ -2,10 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import type { Clock } from '../common/clock';
 import { KeyedMutex } from '../common/keyed-mutex';
-import { NotFound } from '../common/errors';
+import { NotFound, Unavailable } from '../common/errors';
 import type { Logger } from '../common/log';
-import type { Token } from '../common/token';
-import { formatToken } from '../common/token';
+import { compareTokens, formatToken, type Token } from '../common/token';
 import type { HostRegistry } from './identity';
 import { SessionState, type Session, type SessionTable } from './sessions';
 import type { FencingTokens } from './tokens';
@@ -28,14 +27,26 @@ interface PendingRevoke {
   settle: (acked: boolean) => void;
 }
 
+/** What the coordinator needs from the master around it. */
+export interface LoginGates {
+  /** Still the leader, by this master's own lease timer: no grant or revoke otherwise. */
+  mayAct(): boolean;
+  /** Resolves once logins may be granted (after a new leader's grace period). */
+  ready(): Promise<void>;
+}
+
+const ALWAYS: LoginGates = { mayAct: () => true, ready: () => Promise.resolve() };
+
 /**
- * Client ownership and Login Revoke (DESIGN §3, §4): a client is owned by at
- * most one session; a login elsewhere first revokes it on the holder and waits
- * for the ack, or waits a silent holder out until its lease has surely expired.
- * Logins, logouts and revokes of one client run one at a time.
+ * Client ownership and Login Revoke (DESIGN §3, §4). Normally a client has at
+ * most one holder; after a failover the followers' claims are adopted, and a
+ * conflict leaves several holders until the lower tokens are revoked. A login
+ * first revokes every other holder and waits for its ack, or waits a silent
+ * holder out until its lease has surely expired. Logins, logouts and revokes
+ * of one client run one at a time.
  */
 export class LoginCoordinator {
-  private readonly owners = new Map<string, Ownership>();
+  private readonly holders = new Map<string, Ownership[]>();
   private readonly pending = new Map<string, PendingRevoke>();
   private readonly pendingLogins = new Set<string>();
   private readonly mutex = new KeyedMutex();
@@ -47,14 +58,17 @@ export class LoginCoordinator {
     private readonly tokens: FencingTokens,
     private readonly revokeAckTimeoutMs: number,
     private readonly log: Logger,
+    private readonly gates: LoginGates = ALWAYS,
   ) {}
 
+  /** The holder with the highest token (the owner), if any. */
   owner(clientId: string): Ownership | undefined {
-    return this.owners.get(clientId);
+    const hs = this.holders.get(clientId);
+    return hs?.length ? hs.reduce((a, b) => (compareTokens(a.token, b.token) >= 0 ? a : b)) : undefined;
   }
 
   ownerships(): Array<[string, Ownership]> {
-    return [...this.owners.entries()];
+    return [...this.holders.entries()].flatMap(([c, hs]) => hs.map((h) => [c, h] as [string, Ownership]));
   }
 
   isLoginPending(clientId: string): boolean {
@@ -71,8 +85,13 @@ export class LoginCoordinator {
     return this.registry.resolve(address, s.hostId, s.serverId);
   }
 
+  private requireLeader(): void {
+    if (!this.gates.mayAct()) throw new Unavailable('this master is no longer the leader');
+  }
+
   async login(sessionId: string, address: string): Promise<LoginResult> {
     const clientId = this.resolve(sessionId, address);
+    await this.gates.ready();
     return this.mutex.run(clientId, async () => {
       this.pendingLogins.add(clientId);
       try {
@@ -84,41 +103,46 @@ export class LoginCoordinator {
   }
 
   private async loginLocked(sessionId: string, clientId: string): Promise<LoginResult> {
+    this.requireLeader();
     const requester = this.sessions.requireLive(sessionId);
-    const holder = this.owners.get(clientId);
-    if (holder?.sessionId === sessionId) {
-      return { clientId, token: holder.token, revoked: 0, alreadyOwned: true };
+    const current = this.holders.get(clientId) ?? [];
+    const mine = current.find((h) => h.sessionId === sessionId);
+    const others = current.filter((h) => h.sessionId !== sessionId);
+    if (mine && others.length === 0) {
+      return { clientId, token: mine.token, revoked: 0, alreadyOwned: true };
     }
-    let revoked = 0;
-    if (holder) {
-      await this.takeAway(clientId, holder, `login on ${requester.serverId}`);
-      revoked = 1;
-    }
-    // The requester may have expired while we waited: granting to it now would
-    // hand the client to a follower that has fenced itself.
+    await Promise.all(others.map((h) => this.takeAway(clientId, h, `login on ${requester.serverId}`)));
+    // The requester may have expired, or this master lost leadership, while we
+    // waited: granting now would hand the client to a fenced follower or
+    // issue a token a newer leader does not know.
     this.sessions.requireLive(sessionId);
+    this.requireLeader();
     const token = this.tokens.next();
-    this.owners.set(clientId, { sessionId, token });
-    this.log.info({ ev: 'login.granted', client: clientId, server: requester.serverId, session: sessionId, token: formatToken(token), revoked }, 'login granted');
-    return { clientId, token, revoked, alreadyOwned: false };
+    this.holders.set(clientId, [{ sessionId, token }]);
+    this.log.info({ ev: 'login.granted', client: clientId, server: requester.serverId, session: sessionId, token: formatToken(token), revoked: others.length }, 'login granted');
+    return { clientId, token, revoked: others.length, alreadyOwned: false };
   }
 
-  /** Ends `holder`'s ownership of `clientId` safely: ack, or wait until surely expired. */
+  private dropHolder(clientId: string, holder: Ownership): void {
+    const rest = (this.holders.get(clientId) ?? []).filter((h) => h !== holder);
+    if (rest.length) this.holders.set(clientId, rest);
+    else this.holders.delete(clientId);
+  }
+
+  /** Ends `holder`'s hold on `clientId` safely: its ack, or waiting until it surely expired. */
   private async takeAway(clientId: string, holder: Ownership, reason: string): Promise<void> {
     const session = this.sessions.get(holder.sessionId);
     if (session && this.clock.now() < this.sessions.surelyExpiredAt(session)) {
       const acked = await this.revoke(session, clientId, holder.token, reason);
-      if (!acked) {
-        await this.waitOut(session, clientId);
-      }
+      if (!acked) await this.waitOut(session, clientId);
     }
-    if (this.owners.get(clientId) === holder) this.owners.delete(clientId);
+    this.dropHolder(clientId, holder);
   }
 
   /** Sends a revoke to a live, connected holder and awaits its ack; false if it cannot answer. */
   private async revoke(session: Session, clientId: string, token: Token, reason: string): Promise<boolean> {
     const connected = this.sessions.state(session) === SessionState.Live && session.sink !== undefined;
-    if (!connected) return false;
+    if (!connected || !this.gates.mayAct()) return false;
     const revokeId = randomBytes(8).toString('hex');
     const started = this.clock.now();
     this.log.info({ ev: 'revoke.sent', client: clientId, server: session.serverId, session: session.id, revoke: revokeId, why: reason }, 'revoke sent');
@@ -164,18 +188,52 @@ export class LoginCoordinator {
   async logout(sessionId: string, clientId: string): Promise<boolean> {
     if (!this.sessions.get(sessionId)) throw new NotFound(`unknown session ${JSON.stringify(sessionId)}`);
     return this.mutex.run(clientId, async () => {
-      const o = this.owners.get(clientId);
-      if (o?.sessionId !== sessionId) return false;
-      this.owners.delete(clientId);
+      const mine = this.holders.get(clientId)?.find((h) => h.sessionId === sessionId);
+      if (!mine) return false;
+      this.dropHolder(clientId, mine);
       this.log.info({ ev: 'logout', client: clientId, session: sessionId }, 'client logged out');
       return true;
     });
   }
 
-  /** Forgets ownership held by sessions that are gone (surely expired). */
+  /**
+   * Adopts the clients a follower says it serves (its introduction, after a
+   * failover or a master restart): ownership is soft state rebuilt from the
+   * followers. A client claimed by two sessions keeps the higher fencing token;
+   * the lower holder is revoked right away.
+   */
+  adopt(sessionId: string, claims: Array<{ clientId: string; token: Token }>): string[] {
+    const adopted: string[] = [];
+    for (const c of claims) {
+      const hs = this.holders.get(c.clientId) ?? [];
+      if (hs.some((h) => h.sessionId === sessionId)) continue;
+      if (c.token.epoch > this.tokens.epoch) continue; // a token from the future is not ours to honour
+      hs.push({ sessionId, token: c.token });
+      this.holders.set(c.clientId, hs);
+      adopted.push(c.clientId);
+      if (hs.length > 1) void this.resolveConflict(c.clientId);
+    }
+    if (adopted.length) this.log.info({ ev: 'clients.adopted', session: sessionId, clients: adopted }, 'adopted clients from introduction');
+    return adopted;
+  }
+
+  private resolveConflict(clientId: string): Promise<void> {
+    return this.mutex.run(clientId, async () => {
+      const hs = this.holders.get(clientId) ?? [];
+      if (hs.length < 2) return;
+      const keep = this.owner(clientId)!;
+      this.log.warn({ ev: 'ownership.conflict', client: clientId, keep: formatToken(keep.token), holders: hs.length }, 'conflicting claims; revoking lower tokens');
+      await Promise.all(hs.filter((h) => h !== keep).map((h) => this.takeAway(clientId, h, 'conflicting claim with a lower fencing token')));
+    });
+  }
+
+  /** Forgets holds of sessions that are gone (surely expired). */
   forgetSessions(sessionIds: Set<string>): void {
-    for (const [clientId, o] of this.owners) {
-      if (sessionIds.has(o.sessionId) && !this.mutex.isBusy(clientId)) this.owners.delete(clientId);
+    for (const [clientId, hs] of this.holders) {
+      if (this.mutex.isBusy(clientId)) continue;
+      const rest = hs.filter((h) => !sessionIds.has(h.sessionId));
+      if (rest.length) this.holders.set(clientId, rest);
+      else this.holders.delete(clientId);
     }
   }
 }

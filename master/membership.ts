@@ -10,6 +10,7 @@ import type { MembershipHandlers } from '../gen/nfsha/v1/Membership';
 import type { RouteReport__Output } from '../gen/nfsha/v1/RouteReport';
 import type { HostRegistry } from './identity';
 import { SessionState, type SessionTable } from './sessions';
+import type { RegistryStore } from './leadership';
 
 export interface HostRoute {
   route: string;
@@ -38,6 +39,7 @@ export class MembershipFeed {
     private readonly registry: HostRegistry,
     private readonly epoch: number,
     private readonly log: Logger,
+    private readonly store?: RegistryStore,
   ) {}
 
   members(): Member[] {
@@ -81,7 +83,9 @@ export class MembershipFeed {
           call.emit('error', { code: (err as InvalidArgument).code, details: (err as Error).message });
           return;
         }
-        this.registry.upsert({ id: hello.hostId, storageIp: hello.storageIp || undefined, mgmtIp: hello.mgmtIp || undefined });
+        const host = { id: hello.hostId, storageIp: hello.storageIp || undefined, mgmtIp: hello.mgmtIp || undefined };
+        this.registry.upsert(host);
+        this.store?.saveHost(host);
         this.watchers.set(call, hello.hostId);
         const gone = () => {
           if (this.watchers.delete(call)) this.log.info({ ev: 'agent.disconnected', host: hello.hostId }, 'agent stream closed');

@@ -28,6 +28,12 @@ export interface MasterOptions {
   localClientIp: string;
   /** Largest inbound gRPC message. Default 65536 bytes. */
   maxMessageBytes: number;
+  /** etcd endpoints for leader election among candidates; empty: the embedded single master. */
+  etcdEndpoints: string[];
+  /** The address other nodes reach this master at (named in "not leader" redirects). Default: listen. */
+  advertise: string;
+  /** The election lease in whole seconds (DESIGN §5: 3 s). */
+  electionTtlSeconds: number;
 }
 
 export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
@@ -41,4 +47,7 @@ export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
   hosts: [],
   localClientIp: '192.168.33.1',
   maxMessageBytes: 64 * 1024,
+  etcdEndpoints: [],
+  advertise: '',
+  electionTtlSeconds: 3,
 };

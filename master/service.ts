@@ -8,6 +8,9 @@ import type { Logger } from '../common/log';
 import type { Clock } from '../common/clock';
 import type { HostRegistry } from './identity';
 import type { MembershipFeed } from './membership';
+import type { LoginGates } from './login';
+import type { Readiness } from './readiness';
+import type { LeaderInfo, RegistryStore } from './leadership';
 import type { LoginCoordinator } from './login';
 import { SessionState, type Session, type SessionSink, type SessionTable } from './sessions';
 
@@ -21,6 +24,10 @@ export interface MasterCore {
   membership: MembershipFeed;
   keepaliveIntervalMs: number;
   log: Logger;
+  gates: LoginGates;
+  readiness: Readiness;
+  store?: RegistryStore;
+  leader: () => LeaderInfo | undefined;
 }
 
 type SessionCall = grpc.ServerDuplexStream<FollowerMessage__Output, MasterMessage>;
@@ -40,10 +47,10 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
       sendRevoke: (r) => {
         if (!ended) call.write({ revoke: { revokeId: r.revokeId, clientId: r.clientId, epoch: r.epoch, reason: r.reason, token: r.token } });
       },
-      end: (code, details) => {
+      end: (code, details, metadata) => {
         if (ended) return;
         ended = true;
-        call.emit('error', { code, details, message: details });
+        call.emit('error', { code, details, message: details, metadata });
       },
     };
     const detach = () => {
@@ -62,7 +69,10 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
         }
         switch (msg.kind) {
           case 'keepalive':
-            if (sessions.renew(session)) {
+            if (!core.gates.mayAct()) {
+              // A deposed leader must not extend anyone's lease.
+              sink.end(grpc.status.FAILED_PRECONDITION, 'not leader');
+            } else if (sessions.renew(session)) {
               call.write({ keepaliveAck: { seq: msg.keepalive!.seq, ttlMs: sessions.timing.ttlMs, epoch: core.epoch } });
             } else {
               sink.end(grpc.status.NOT_FOUND, `session ${session.id} is ${sessions.state(session)}; introduce again`);
@@ -94,10 +104,16 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     if (intro.highestEpoch > core.epoch) {
       throw new FailedPrecondition(`follower has seen epoch ${intro.highestEpoch}, newer than this master's ${core.epoch}`);
     }
+    if (!core.gates.mayAct()) throw new FailedPrecondition('not leader');
     const { session, resumed } = sessions.introduce(intro);
     if (session.sink && session.sink !== sink) session.sink.end(grpc.status.ABORTED, 'session resumed on another stream');
     session.sink = sink;
-    call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed } });
+    const adoptedClients = resumed
+      ? intro.clients.map((c) => c.clientId)
+      : logins.adopt(session.id, intro.clients.filter((c) => c.token).map((c) => ({ clientId: c.clientId, token: c.token! })));
+    core.readiness.introduced(session.serverId);
+    core.store?.saveServer({ serverId: session.serverId, hostId: session.hostId, storageIp: session.storageIp, mgmtIp: session.mgmtIp });
+    call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed, adoptedClients } });
     core.membership.refresh();
     log.info({ ev: resumed ? 'session.resumed' : 'session.opened', server: session.serverId, session: session.id, host: session.hostId }, resumed ? 'session resumed' : 'session opened');
     return session;
@@ -130,10 +146,14 @@ export function clusterStatus(core: MasterCore): ClusterStatusReply {
   const counts = new Map<string, number>();
   for (const [, o] of logins.ownerships()) counts.set(o.sessionId, (counts.get(o.sessionId) ?? 0) + 1);
   const byId = new Map(sessions.all().map((s) => [s.id, s]));
+  const leader = core.leader();
   return {
     masterId: core.id,
     epoch: core.epoch,
     leader: true,
+    ready: core.readiness.isReady(),
+    leaderId: leader?.id ?? core.id,
+    leaderAddress: leader?.address ?? '',
     ttlMs: sessions.timing.ttlMs,
     sessions: sessions.all().map((s) => ({
       sessionId: s.id,

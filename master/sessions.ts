@@ -15,7 +15,7 @@ export enum SessionState {
 /** How the master reaches a session's follower: its keepalive stream. */
 export interface SessionSink {
   sendRevoke(revoke: { revokeId: string; clientId: string; epoch: number; reason: string; token: { epoch: number; sequence: number } }): void;
-  end(code: number, details: string): void;
+  end(code: number, details: string, metadata?: import('@grpc/grpc-js').Metadata): void;
 }
 
 export interface Session {

@@ -104,6 +104,10 @@ export interface ClusterOptions {
   hosts?: Record<string, string>;
   /** Followers (1-based) that reach the master through a fault proxy. */
   proxied?: number[];
+  /** etcd endpoints: run `masters` candidates in an election instead of one embedded master. */
+  etcd?: string[];
+  masters?: number;
+  electionTtlSeconds?: number;
 }
 
 /**
@@ -114,6 +118,9 @@ export class Cluster {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-it-'));
   readonly procs: Proc[] = [];
   masterAddress = '';
+  /** Every master candidate's address; followers get them all. */
+  masterAddresses: string[] = [];
+  masterProcs: Proc[] = [];
   master!: Proc;
   followers: Proc[] = [];
   gates: Proc[] = [];
@@ -144,11 +151,14 @@ export class Cluster {
   async start(): Promise<this> {
     const port = await freePort();
     this.masterAddress = `127.0.0.1:${port}`;
-    this.master = this.startMaster(port);
+    this.masterAddresses = [this.masterAddress];
+    for (let k = 1; k < (this.opts.masters ?? 1); k++) this.masterAddresses.push(`127.0.0.1:${await freePort()}`);
+    this.masterProcs = this.masterAddresses.map((_, k) => this.startMaster(k + 1));
+    this.master = this.masterProcs[0];
     this.backend = await echoServer();
     const { FaultProxy } = await import('./fault-proxy');
     for (let i = 1; i <= this.opts.followers; i++) {
-      let masterAddr = this.masterAddress;
+      let masterAddr = this.masterAddresses.join(',');
       if (this.opts.proxied?.includes(i)) {
         const proxy = new FaultProxy('127.0.0.1', port);
         masterAddr = `127.0.0.1:${await proxy.start()}`;
@@ -164,13 +174,15 @@ export class Cluster {
     return this;
   }
 
-  startMaster(port: number): Proc {
+  /** Starts master candidate k (1-based) on its address. */
+  startMaster(k: number): Proc {
     const hosts = Object.entries(this.opts.hosts ?? {}).map(([id, ip]) => `--host=${id}=${ip}`);
-    return this.spawn('master', ['master', '--listen', `127.0.0.1:${port}`, '--ttl-ms', String(this.opts.ttlMs ?? 2000),
-      '--keepalive-ms', String(this.opts.keepaliveMs ?? 250), ...hosts]);
+    const etcd = this.opts.etcd ? ['--etcd', this.opts.etcd.join(','), '--id', `m${k}`, '--election-ttl-s', String(this.opts.electionTtlSeconds ?? 2)] : [];
+    return this.spawn(this.opts.etcd ? `master-${k}` : 'master', ['master', '--listen', this.masterAddresses[k - 1], '--ttl-ms', String(this.opts.ttlMs ?? 2000),
+      '--keepalive-ms', String(this.opts.keepaliveMs ?? 250), ...etcd, ...hosts]);
   }
 
-  startFollower(i: number, masterAddr = this.masterAddress): Proc {
+  startFollower(i: number, masterAddr = this.masterAddresses.join(',')): Proc {
     return this.spawn(`follower-${i}`, ['follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`, '--storage-ip', `127.0.2.${i}`,
       '--master', masterAddr, '--gate-listen', this.gateSocket(i)]);
   }
@@ -181,14 +193,14 @@ export class Cluster {
   }
 
   status(): Promise<ClusterStatusReply__Output> {
-    return fetchStatus(this.masterAddress, 2000);
+    return fetchStatus(this.masterAddresses.join(','), 2000);
   }
 
   async waitLive(n: number, servers?: string[]): Promise<ClusterStatusReply__Output> {
     return waitFor(`${n} live sessions`, async () => {
       const s = await this.status();
       const live = s.sessions.filter((x) => x.state === 'live' && x.connected && (!servers || servers.includes(x.serverId)));
-      return live.length >= n ? s : undefined;
+      return s.leader && live.length >= n ? s : undefined;
     });
   }
 

@@ -1,0 +1,235 @@
+import { EventEmitter } from 'node:events';
+import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
+import type { Clock, TimerHandle } from '../common/clock';
+import type { Logger } from '../common/log';
+import type { HostRecord } from './identity';
+import type { LeaderInfo, Leadership, LeadershipEvents, RegistryStore, ServerRecord } from './leadership';
+
+export interface EtcdLeadershipOptions {
+  endpoints: string[];
+  self: LeaderInfo;
+  /** The election lease, whole seconds (etcd's unit; the client's default of 60 s is far too long). */
+  leaseTtlSeconds: number;
+  /** Key prefix for the election and the registry. Default "nfsha/". */
+  prefix?: string;
+  clock: Clock;
+  log: Logger;
+}
+
+/**
+ * Leader election through etcd: every candidate puts a key under
+ * `<prefix>election/` bound to its own lease; the key with the lowest create
+ * revision leads, and that revision is the leader's epoch. The leader keeps
+ * its lease alive itself and counts its leadership from when it *sent* the
+ * last keepalive etcd acknowledged, stepping down on its own timer before etcd
+ * could let anyone else win (DESIGN §7: leadership is not exclusive in time).
+ */
+export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Leadership {
+  readonly client: Etcd3;
+  readonly registry: RegistryStore;
+  readonly leaseMs: number;
+  private readonly prefix: string;
+  private stopped = false;
+  private leading = false;
+  private validUntil = 0;
+  private lease?: Lease;
+  private myKey = '';
+  private known?: LeaderInfo;
+  private watcher?: Watcher;
+  private keepaliveTimer?: TimerHandle;
+  private expiryTimer?: TimerHandle;
+  private wake?: () => void;
+
+  constructor(private readonly opts: EtcdLeadershipOptions) {
+    super();
+    this.prefix = opts.prefix ?? 'nfsha/';
+    this.leaseMs = opts.leaseTtlSeconds * 1000;
+    this.client = new Etcd3({ hosts: opts.endpoints, dialTimeout: 2000, defaultCallOptions: () => ({ deadline: new Date(Date.now() + 2000) }) });
+    this.registry = new EtcdRegistry(this.client, this.prefix, opts.log);
+  }
+
+  /** Leadership ends 10% of the lease early, so clock drift cannot make it overlap a successor's. */
+  private get safeUntil(): number {
+    return this.validUntil - this.leaseMs * 0.1;
+  }
+
+  isLeader(): boolean {
+    return this.leading && this.opts.clock.now() < this.safeUntil;
+  }
+
+  leader(): LeaderInfo | undefined {
+    return this.leading ? this.opts.self : this.known;
+  }
+
+  async start(): Promise<void> {
+    this.watcher = await this.client.watch().prefix(`${this.prefix}election/`).create();
+    this.watcher.on('put', () => this.wake?.());
+    this.watcher.on('delete', () => this.wake?.());
+    void this.campaignLoop();
+  }
+
+  private async campaignLoop(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.campaign();
+      } catch (err) {
+        this.opts.log.warn({ ev: 'election.error', err: (err as Error).message }, 'election round failed; retrying');
+      }
+      this.stepDown('campaign ended');
+      if (!this.stopped) await new Promise((r) => setTimeout(r, 200 + Math.random() * 300));
+    }
+  }
+
+  /** One term as a candidate: a fresh lease and key; returns when the lease is lost. */
+  private async campaign(): Promise<void> {
+    const { clock, log, self } = this.opts;
+    const lease = this.client.lease(this.opts.leaseTtlSeconds, { autoKeepAlive: false });
+    this.lease = lease;
+    const grantSent = clock.now();
+    const leaseId = await lease.grant();
+    this.validUntil = grantSent + this.leaseMs;
+    this.myKey = `${this.prefix}election/${leaseId}`;
+    const put = await this.client.put(this.myKey).value(JSON.stringify(self)).lease(leaseId).exec();
+    const myRevision = Number(put.header.revision);
+    this.keepLeaseAlive(lease);
+    log.info({ ev: 'election.candidate', key: this.myKey, revision: myRevision }, 'campaigning');
+    while (!this.stopped && clock.now() < this.safeUntil) {
+      const kvs = await this.candidates();
+      const first = kvs[0];
+      if (!kvs.some((kv) => kv.key.toString() === this.myKey)) throw new Error('our election key is gone (lease expired)');
+      if (first.key.toString() === this.myKey) {
+        if (!this.leading) this.becomeLeader(myRevision);
+      } else {
+        this.follow(parseLeader(first.value.toString()));
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000);
+        this.wake = () => { clearTimeout(t); resolve(); };
+      });
+    }
+    await lease.revoke().catch(() => undefined);
+  }
+
+  private async candidates(): Promise<IKeyValue[]> {
+    const res = await this.client.getAll().prefix(`${this.prefix}election/`).sort('Create', 'Ascend').exec();
+    return res.kvs;
+  }
+
+  private keepLeaseAlive(lease: Lease): void {
+    const { clock } = this.opts;
+    // Several tries per lease, each with its own deadline, so an etcd raft
+    // election or a dead endpoint costs a try, not the leadership.
+    const every = Math.max(200, this.leaseMs / 6);
+    const deadlineMs = Math.max(300, this.leaseMs / 4);
+    const tick = async () => {
+      if (this.stopped || this.lease !== lease) return;
+      const sent = clock.now();
+      try {
+        await lease.keepaliveOnce({ deadline: new Date(Date.now() + deadlineMs) });
+        this.validUntil = Math.max(this.validUntil, sent + this.leaseMs);
+        this.armExpiry();
+      } catch (err) {
+        this.opts.log.warn({ ev: 'election.keepalive.failed', err: (err as Error).message, left_ms: Math.round(this.safeUntil - clock.now()) }, 'lease keepalive failed');
+      }
+      if (this.lease === lease) this.keepaliveTimer = clock.setTimeout(() => void tick(), every);
+    };
+    this.keepaliveTimer = clock.setTimeout(() => void tick(), every);
+    this.armExpiry();
+  }
+
+  private armExpiry(): void {
+    const { clock } = this.opts;
+    if (this.expiryTimer) clock.clearTimeout(this.expiryTimer);
+    this.expiryTimer = clock.setTimeout(() => {
+      if (clock.now() >= this.safeUntil) {
+        this.stepDown('election lease not renewed in time');
+        this.wake?.();
+      } else {
+        this.armExpiry();
+      }
+    }, Math.max(0, this.safeUntil - clock.now()));
+  }
+
+  private becomeLeader(epoch: number): void {
+    this.leading = true;
+    this.known = this.opts.self;
+    this.opts.log.warn({ ev: 'election.elected', epoch, lease_ms: this.leaseMs }, 'elected leader');
+    this.emit('leader', this.opts.self);
+    this.emit('elected', epoch);
+  }
+
+  private follow(leader: LeaderInfo | undefined): void {
+    if (this.leading) this.stepDown('another candidate holds an older key');
+    if (leader?.address !== this.known?.address || leader?.id !== this.known?.id) {
+      this.known = leader;
+      this.opts.log.info({ ev: 'election.leader', leader: leader?.id, address: leader?.address }, 'following leader');
+      this.emit('leader', leader);
+    }
+  }
+
+  private stepDown(reason: string): void {
+    if (this.keepaliveTimer) this.opts.clock.clearTimeout(this.keepaliveTimer);
+    if (this.expiryTimer) this.opts.clock.clearTimeout(this.expiryTimer);
+    this.keepaliveTimer = this.expiryTimer = undefined;
+    this.lease = undefined;
+    if (!this.leading) return;
+    this.leading = false;
+    this.known = undefined;
+    this.opts.log.warn({ ev: 'election.deposed', why: reason }, 'stepped down');
+    this.emit('deposed', reason);
+    this.emit('leader', undefined);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const lease = this.lease;
+    this.stepDown('stopping');
+    this.wake?.();
+    await lease?.revoke().catch(() => undefined);
+    await this.watcher?.cancel().catch(() => undefined);
+    this.client.close();
+  }
+}
+
+function parseLeader(text: string): LeaderInfo | undefined {
+  try {
+    const v = JSON.parse(text) as LeaderInfo;
+    return typeof v.id === 'string' && typeof v.address === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Access Servers and hosts under `<prefix>registry/`, written by the leader. */
+class EtcdRegistry implements RegistryStore {
+  private readonly written = new Map<string, string>();
+
+  constructor(private readonly client: Etcd3, private readonly prefix: string, private readonly log: Logger) {}
+
+  async load(): Promise<{ servers: ServerRecord[]; hosts: HostRecord[] }> {
+    const servers = await this.client.getAll().prefix(`${this.prefix}registry/servers/`).strings();
+    const hosts = await this.client.getAll().prefix(`${this.prefix}registry/hosts/`).strings();
+    return {
+      servers: Object.values(servers).map((v) => JSON.parse(v) as ServerRecord),
+      hosts: Object.values(hosts).map((v) => JSON.parse(v) as HostRecord),
+    };
+  }
+
+  private save(key: string, value: object): void {
+    const text = JSON.stringify(value);
+    if (this.written.get(key) === text) return;
+    this.written.set(key, text);
+    this.client.put(key).value(text).exec().catch((err: Error) => {
+      this.written.delete(key);
+      this.log.warn({ ev: 'registry.write.failed', key, err: err.message }, 'could not write registry');
+    });
+  }
+
+  saveServer(s: ServerRecord): void {
+    this.save(`${this.prefix}registry/servers/${s.serverId}`, s);
+  }
+
+  saveHost(h: HostRecord): void {
+    this.save(`${this.prefix}registry/hosts/${h.id}`, h);
+  }
+}

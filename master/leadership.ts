@@ -1,0 +1,72 @@
+import { EventEmitter } from 'node:events';
+import type { HostRecord } from './identity';
+
+export interface LeaderInfo {
+  id: string;
+  /** The leader's gRPC address, for redirects. */
+  address: string;
+}
+
+export interface ServerRecord {
+  serverId: string;
+  hostId: string;
+  storageIp: string;
+  mgmtIp: string;
+}
+
+/** The durable registry of Access Servers and hosts: a new leader knows whom to expect. */
+export interface RegistryStore {
+  load(): Promise<{ servers: ServerRecord[]; hosts: HostRecord[] }>;
+  saveServer(s: ServerRecord): void;
+  saveHost(h: HostRecord): void;
+}
+
+export interface LeadershipEvents {
+  /** This master leads from now on, with this epoch. */
+  elected: [epoch: number];
+  /** This master no longer leads (lease ran out on its own timer, or resigned). */
+  deposed: [reason: string];
+  /** Who leads now, as far as this candidate knows (undefined during an election). */
+  leader: [leader: LeaderInfo | undefined];
+}
+
+/**
+ * Who may act as master. `isLeader()` is computed from this process's own
+ * monotonic clock on every call, never only from an event: a leader that was
+ * paused must not act on its way to noticing.
+ */
+export interface Leadership extends EventEmitter<LeadershipEvents> {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  isLeader(): boolean;
+  leader(): LeaderInfo | undefined;
+  /** The old leader's lease, added to a new leader's grace period. */
+  readonly leaseMs: number;
+  readonly registry?: RegistryStore;
+}
+
+/** The embedded single master: always the leader, no external dependency. */
+export class EmbeddedLeadership extends EventEmitter<LeadershipEvents> implements Leadership {
+  readonly leaseMs = 0;
+
+  constructor(private readonly self: LeaderInfo, private readonly epoch: number) {
+    super();
+  }
+
+  async start(): Promise<void> {
+    this.emit('leader', this.self);
+    this.emit('elected', this.epoch);
+  }
+
+  async stop(): Promise<void> {
+    this.emit('deposed', 'stopping');
+  }
+
+  isLeader(): boolean {
+    return true;
+  }
+
+  leader(): LeaderInfo {
+    return this.self;
+  }
+}

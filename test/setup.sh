@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests and the lab need, where missing:
+# etcd (leader election tests), iproute2 (lab). Idempotent; needs root for apt.
+set -euo pipefail
+need=()
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v ss >/dev/null 2>&1 || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test/setup.sh: missing ${need[*]}; run as root (apt-get install -y ${need[*]})" >&2
+    exit 1
+  fi
+  echo "test/setup.sh: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian's package may start an etcd of its own on the default ports; the tests
+# start their own clusters on free ports and do not need it.
+exit 0

@@ -1,0 +1,80 @@
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { freePort, Proc, waitFor } from './cluster';
+
+/** Fails with a clear message when etcd is not installed. */
+export function requireEtcd(): void {
+  try {
+    execFileSync('etcd', ['--version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('these tests need etcd: install the Debian package etcd-server (test/setup.sh does)');
+  }
+}
+
+/** A real etcd cluster of `size` members on loopback, with fast raft timings. */
+export class EtcdCluster {
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-etcd-'));
+  members: Array<{ name: string; client: string; peer: string; proc?: Proc }> = [];
+
+  constructor(readonly size = 3) {}
+
+  get endpoints(): string[] {
+    return this.members.map((m) => m.client);
+  }
+
+  async start(): Promise<this> {
+    requireEtcd();
+    for (let i = 1; i <= this.size; i++) {
+      this.members.push({ name: `e${i}`, client: `127.0.0.1:${await freePort()}`, peer: `127.0.0.1:${await freePort()}` });
+    }
+    for (const m of this.members) this.startMember(m);
+    await waitFor('etcd cluster healthy', async () => {
+      const c = new Etcd3({ hosts: this.endpoints.map((e) => `http://${e}`), dialTimeout: 1000 });
+      try {
+        await c.put('nfsha-test/ping').value('1').exec();
+        return true;
+      } finally {
+        c.close();
+      }
+    }, 30_000, 200);
+    return this;
+  }
+
+  startMember(m: EtcdCluster['members'][number]): void {
+    const initial = this.members.map((x) => `${x.name}=http://${x.peer}`).join(',');
+    const logFile = path.join(this.dir, `${m.name}.log`);
+    const out = fs.openSync(logFile, 'a');
+    const child = spawn('etcd', [
+      '--name', m.name, '--data-dir', path.join(this.dir, m.name),
+      '--listen-client-urls', `http://${m.client}`, '--advertise-client-urls', `http://${m.client}`,
+      '--listen-peer-urls', `http://${m.peer}`, '--initial-advertise-peer-urls', `http://${m.peer}`,
+      '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', path.basename(this.dir),
+      '--heartbeat-interval', '100', '--election-timeout', '600', '--logger', 'zap', '--log-level', 'warn',
+    ], { stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    m.proc = new Proc(`etcd-${m.name}`, child, logFile);
+  }
+
+  /** The member that is the raft leader now. */
+  async raftLeader(): Promise<EtcdCluster['members'][number]> {
+    for (const m of this.members) {
+      if (m.proc?.child.exitCode !== null || m.proc?.child.signalCode !== null) continue;
+      const c = new Etcd3({ hosts: `http://${m.client}`, dialTimeout: 1000 });
+      try {
+        const s = await c.maintenance.status();
+        if (s.leader === s.header.member_id) return m;
+      } catch { /* not answering */ } finally {
+        c.close();
+      }
+    }
+    throw new Error('no etcd raft leader');
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.members.map((m) => m.proc?.kill9()));
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
