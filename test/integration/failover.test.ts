@@ -91,6 +91,8 @@ describe('master failover through a real 3-member etcd cluster (3 master candida
     assert.ok(resumedAt >= 0, 'the paused leader stepped down');
     assert.doesNotMatch(log.slice(resumedAt), /"login\.granted"|"revoke\.sent"/, 'it granted or revoked nothing after waking');
     assert.equal((await cluster.status()).epoch, next.epoch);
+    const { healthCheck } = await import('../support/grpc-raw');
+    assert.equal(await healthCheck(oldAddress, 'nfsha.v1.SessionMaster'), 'NOT_SERVING', 'health reports SERVING only on the leader');
     cluster.assertSingleAdmission();
     assertNoLoginGrantedTwice(cluster);
     moved.close();
