@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { benchReroute, type BenchRow } from './reroute';
+import { benchFailover } from './failover';
 import { renderTable } from '../../cli/table';
 
 /**
@@ -15,8 +16,15 @@ async function main(): Promise<void> {
   const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 10;
   const log = (s: string) => process.stderr.write(s + '\n');
   const rows: BenchRow[] = [];
-  log('reroute (namespace lab, needs root)...');
-  rows.push(...(await benchReroute(runs, log)));
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+  if (!only || only === 'reroute') {
+    log('reroute (namespace lab, needs root)...');
+    rows.push(...(await benchReroute(runs, log)));
+  }
+  if (!only || only === 'failover') {
+    log('master failover (real etcd)...');
+    rows.push(...(await benchFailover(Math.min(runs, 5), log)));
+  }
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
   const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
   process.stdout.write(`nfsha benchmarks — ${new Date().toISOString()} — ${machine}\n\n`);
