@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests and the lab need, where missing:
-# etcd (leader election tests), iproute2 (lab). Idempotent; needs root for apt.
+# etcd (leader election tests), iproute2 (lab), NFS-Ganesha, rpcbind, libnfs
+# (real NFS end to end). Idempotent; needs root for apt.
 set -euo pipefail
 need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
+command -v ganesha.nfsd >/dev/null 2>&1 || need+=(nfs-ganesha nfs-ganesha-vfs)
+command -v rpcbind >/dev/null 2>&1 || need+=(rpcbind)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v nfs-cp >/dev/null 2>&1 || need+=(libnfs-utils)
+[ -f /usr/include/nfsc/libnfs.h ] || need+=(libnfs-dev)
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test/setup.sh: missing ${need[*]}; run as root (apt-get install -y ${need[*]})" >&2

@@ -24,7 +24,7 @@ preflight() {
 # Namespaces of this lab only: exactly ${P}-sw, ${P}-m, ${P}-h<d>, ${P}-s<d>
 # (so a lab with prefix "nfsha" never touches one with prefix "nfsha-x").
 lab_namespaces() {
-	local re="^${P//./\\.}-(sw|m|h[1-9]|s[1-9])\$"
+	local re="^${P//./\\.}-(sw|m|nfs|h[1-9]|s[1-9])\$"
 	ip netns list 2>/dev/null | awk '{print $1}' | grep -E "$re" || true
 }
 
@@ -76,6 +76,16 @@ cmd_up() {
 	ip -n "$sw" link set mgmt-m master br-mgmt up
 	ip -n "$m" addr add 10.20.0.100/24 dev mgmt
 	ip -n "$m" link set mgmt up
+
+	# --- storage backend: the NFS server behind every SCVM's gate (the stand-in
+	# for the distributed block store), on the storage network only.
+	local nfs="$P-nfs"
+	ip netns add "$nfs"
+	ip -n "$nfs" link set lo up
+	ip -n "$sw" link add sto-nfs type veth peer name sto netns "$nfs"
+	ip -n "$sw" link set sto-nfs master br-sto up
+	ip -n "$nfs" addr add 10.10.0.200/24 dev sto
+	ip -n "$nfs" link set sto up
 
 	for i in $(seq 1 "$n"); do
 		h="$P-h$i"; s="$P-s$i"

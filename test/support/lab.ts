@@ -10,6 +10,42 @@ const run = promisify(execFile);
 const TOPOLOGY = path.resolve(__dirname, '..', '..', '..', 'test', 'lab', 'topology.sh');
 const WHOAMI = path.join(__dirname, 'whoami.js');
 const CONNECT = path.join(__dirname, 'nfs-connect.js');
+/** Built by test/nfs-writer/build.sh from C with libnfs. */
+export const NFS_WRITER = path.resolve(__dirname, '..', '..', '..', 'test', 'nfs-writer', 'nfs-writer');
+export const NFS_BACKEND_IP = '10.10.0.200';
+
+export function requireNfsPrerequisites(): void {
+  for (const [tool, pkg] of [['ganesha.nfsd', 'nfs-ganesha and nfs-ganesha-vfs'], ['rpcbind', 'rpcbind'], ['unshare', 'util-linux']]) {
+    try { execFileSync('sh', ['-c', `command -v ${tool}`]); } catch { throw new Error(`the NFS lab needs '${tool}' (Debian package ${pkg}; test/setup.sh installs it)`); }
+  }
+  if (!fs.existsSync(NFS_WRITER)) throw new Error(`the NFS lab needs the libnfs writer at ${NFS_WRITER}: npm run build makes it (needs libnfs-dev and gcc)`);
+}
+
+function ganeshaConfig(exportDir: string): string {
+  return `NFS_CORE_PARAM {
+  Protocols = 3;
+  NFS_Port = 2049;
+  MNT_Port = 20048;
+  Enable_NLM = false;
+  Enable_RQUOTA = false;
+  Enable_UDP = false;
+}
+NFSV4 { Graceless = true; }
+EXPORT {
+  Export_Id = 1;
+  Path = ${exportDir};
+  Pseudo = /export;
+  Protocols = 3;
+  Transports = TCP;
+  Access_Type = RW;
+  Squash = No_Root_Squash;
+  SecType = sys;
+  PrivilegedPort = false;
+  FSAL { Name = VFS; }
+}
+LOG { Default_Log_Level = EVENT; }
+`;
+}
 
 export const NFS_ADDRESS = '192.168.33.2';
 export const MASTER_IP = '10.20.0.100';
@@ -28,6 +64,12 @@ export function requireLabPrerequisites(): void {
 
 export interface LabOptions {
   hosts: number;
+  /**
+   * Real NFS: NFS-Ganesha in a storage backend namespace, and in every SCVM
+   * the follower's TCP gate on the NFS ports in front of it (instead of the
+   * stand-in port that only names its SCVM).
+   */
+  nfs?: boolean;
   prefix?: string;
   probeIntervalMs?: number;
   misses?: number;
@@ -47,6 +89,7 @@ export class Lab {
   readonly procs: Proc[] = [];
   followers: Proc[] = [];
   agents: Proc[] = [];
+  gates: Proc[] = [];
   master!: Proc;
 
   constructor(readonly opts: LabOptions) {
@@ -70,9 +113,14 @@ export class Lab {
 
   /** Runs a process inside a namespace, output to a log file in the lab dir. */
   spawnIn(ns: string, name: string, args: string[], detached = false): Proc {
+    return this.spawnCommandIn(ns, name, process.execPath, args, detached);
+  }
+
+  /** Runs any command inside a namespace, output to `<name>.log` in the lab dir. */
+  spawnCommandIn(ns: string, name: string, command: string, args: string[], detached = false): Proc {
     const logFile = path.join(this.dir, `${name}.log`);
     const out = fs.openSync(logFile, 'a');
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...args], { stdio: ['ignore', out, out], detached });
+    const child = spawn('ip', ['netns', 'exec', ns, command, ...args], { stdio: ['ignore', out, out], detached });
     fs.closeSync(out);
     if (detached) child.unref();
     const p = new Proc(name, child, logFile);
@@ -84,9 +132,11 @@ export class Lab {
     requireLabPrerequisites();
     await this.topology('up', String(this.opts.hosts));
     this.master = this.spawnIn(this.ns('m'), 'master', [CLI, 'master', '--listen', this.masterAddress], detached);
+    if (this.opts.nfs) await this.startNfsBackend(detached);
     for (let i = 1; i <= this.opts.hosts; i++) {
       this.followers[i - 1] = this.startFollower(i, detached);
-      this.spawnIn(this.ns(`s${i}`), `nfs-${i}`, [WHOAMI, `scvm-${i}`, '2049'], detached);
+      if (this.opts.nfs) this.gates[i - 1] = this.startGate(i, detached);
+      else this.spawnIn(this.ns(`s${i}`), `nfs-${i}`, [WHOAMI, `scvm-${i}`, '2049'], detached);
       this.agents[i - 1] = this.startAgent(i, detached);
     }
     await waitFor('every follower and agent registered', async () => {
@@ -106,6 +156,56 @@ export class Lab {
     return this.spawnIn(this.ns(`s${i}`), `follower-${i}`, [CLI, 'follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`,
       '--storage-ip', storageIpOfScvm(i), '--mgmt-ip', mgmtIpOfScvm(i), '--master', this.masterAddress,
       '--gate-listen', `unix:${path.join(this.dir, `gate-${i}.sock`)}`], detached);
+  }
+
+  /** Where NFS-Ganesha exports from (a directory of this machine, read back by checkers). */
+  get exportDir(): string {
+    return path.join(this.dir, 'export');
+  }
+
+  /** The URL a host's libnfs client mounts: always the private NFS address. */
+  get nfsUrl(): string {
+    return `nfs://${NFS_ADDRESS}${this.exportDir}?version=3&nfsport=2049&mountport=20048`;
+  }
+
+  /** NFS-Ganesha (NFSv3 over TCP, VFS) with rpcbind in a private /run, in the backend namespace. */
+  private async startNfsBackend(detached: boolean): Promise<void> {
+    requireNfsPrerequisites();
+    fs.mkdirSync(this.exportDir, { recursive: true });
+    const conf = path.join(this.dir, 'ganesha.conf');
+    fs.writeFileSync(conf, ganeshaConfig(this.exportDir));
+    const script = path.join(this.dir, 'nfs-backend.sh');
+    // rpcbind's socket path is shared across network namespaces: give this one a private /run.
+    fs.writeFileSync(script, `set -e
+mount -t tmpfs tmpfs /run
+mkdir -p /run/rpcbind /run/ganesha
+rpcbind -w -f &
+for i in $(seq 50); do [ -S /run/rpcbind.sock ] && break; sleep 0.05; done
+exec ganesha.nfsd -F -f ${conf} -L ${path.join(this.dir, 'ganesha.log')} -p /run/ganesha/ganesha.pid
+`);
+    this.spawnCommandIn(this.ns('nfs'), 'nfs-backend', 'unshare', ['-m', '--propagation', 'private', 'bash', script], detached);
+    await waitFor('NFS-Ganesha listening', async () => {
+      const { stdout } = await run('ip', ['netns', 'exec', this.ns('nfs'), 'ss', '-ltnH', 'sport = :2049']);
+      return stdout.includes('2049');
+    }, 20_000, 100).catch((err) => { throw new Error(`${err.message}
+${this.procs.find((p) => p.name === 'nfs-backend')?.log() ?? ''}`); });
+  }
+
+  /** The follower's TCP gate on the NFS and MOUNT ports, in front of the backend. */
+  startGate(i: number, detached = false): Proc {
+    return this.spawnIn(this.ns(`s${i}`), `gate-${i}`, [CLI, 'gate', '--name', `gate-${i}`,
+      '--follower', `unix:${path.join(this.dir, `gate-${i}.sock`)}`,
+      '--route', `0.0.0.0:2049=${NFS_BACKEND_IP}:2049`, '--route', `0.0.0.0:20048=${NFS_BACKEND_IP}:20048`,
+      '--event-log', this.gateEventLog(i)], detached);
+  }
+
+  gateEventLog(i: number): string {
+    return path.join(this.dir, `gate-${i}.events`);
+  }
+
+  /** Starts the libnfs writer on host i, writing `file` through 192.168.33.2. */
+  startWriter(i: number, file: string, intervalMs = 20): Proc {
+    return this.spawnCommandIn(this.ns(`h${i}`), `writer-${i}`, NFS_WRITER, [this.nfsUrl, file, String(intervalMs)]);
   }
 
   startAgent(i: number, detached = false): Proc {
