@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict';
 import { monotonicMs } from '../../common/clock';
 import { waitFor, type Proc } from '../support/cluster';
-import { checkSingleAdmission, checkWrites, inject, schedule, waitIoResumed } from '../support/chaos';
+import { checkSingleAdmission, checkWrites, inject, ioPauses, schedule, waitIoResumed } from '../support/chaos';
 import { Lab } from '../support/lab';
 
 /** Fixed seeds: each names one reproducible fault schedule. */
 const SEEDS = [7, 1042];
 const FAULTS_PER_SEED = 4;
 const HOLD_DOWN_MS = 2000;
+/**
+ * Every fault has taken effect by then: a frozen or cut-off follower's lease
+ * (3 s TTL) has run out and the master waited it out. IO must be flowing
+ * again after this point while the fault is still in place.
+ */
+const EFFECT_MS = 4500;
 
 describe('real NFS end to end: libnfs writers through the gates to NFS-Ganesha under seeded faults (needs root, nfs-ganesha, libnfs)', function () {
   this.timeout(600_000);
@@ -26,13 +32,15 @@ describe('real NFS end to end: libnfs writers through the gates to NFS-Ganesha u
         return { proc: lab.startWriter(i, file, 20), file };
       });
       const procs = writers.map((w) => w.proc);
+      const pauses: Array<{ kind: string; target: number; pauseMs: number }> = [];
       const fail = (what: string) => assert.fail(`seed ${seed}: ${what}`);
       try {
         await waitIoResumed(procs, monotonicMs() - 60_000, 10, 30_000).catch(() => fail('writers never started'));
         for (const f of schedule(seed, FAULTS_PER_SEED, 3)) {
           const at = monotonicMs();
           const heal = await inject(lab, f);
-          await waitIoResumed(procs, at, 10, 60_000).catch(() => fail(`IO did not resume after ${f.kind} on ${f.target}`));
+          await waitIoResumed(procs, at + EFFECT_MS, 10, 60_000).catch(() => fail(`IO did not resume after ${f.kind} on ${f.target}`));
+          pauses.push({ ...f, pauseMs: Math.round(Math.max(...ioPauses(procs, at))) });
           await heal();
           // Back to normal before the next fault: every host on its own SCVM, IO flowing.
           await waitFor(`seed ${seed}: all hosts local again after ${f.kind}`, async () => {
@@ -45,6 +53,7 @@ describe('real NFS end to end: libnfs writers through the gates to NFS-Ganesha u
         for (const p of procs) p.signal('SIGTERM');
         await Promise.all(procs.map((p) => (p.child.exitCode === null ? new Promise((r) => p.child.once('exit', r)) : undefined)));
       }
+      process.stderr.write(`      seed ${seed} IO pauses: ${pauses.map((p) => `${p.kind}@${p.target} ${p.pauseMs} ms`).join(', ')}\n`);
       assert.deepEqual(checkWrites(lab, writers), [], `seed ${seed}: acknowledged writes lost or corrupted`);
       assert.deepEqual(checkSingleAdmission(lab), [], `seed ${seed}: two gates admitted one client at once`);
     });

@@ -100,16 +100,21 @@ export function checkSingleAdmission(lab: Lab): string[] {
   return overlaps(admissions(events)).map(([a, b]) => `${a.client} admitted by ${a.gate} [${a.from}, ${a.to}] and ${b.gate} [${b.from}, ${b.to}]`);
 }
 
-/** Waits until every writer has acked `more` records after `since` (monotonic ms); returns the IO pause per writer. */
-export async function waitIoResumed(writers: Proc[], since: number, more: number, timeoutMs: number): Promise<number[]> {
-  await waitFor(`IO resumed on every host`, () => writers.every((w) => acks(w).filter((a) => a.t > since).length >= more), timeoutMs, 100);
+/** Waits until every writer has acked `more` records after `since` (monotonic ms). */
+export async function waitIoResumed(writers: Proc[], since: number, more: number, timeoutMs: number): Promise<void> {
+  await waitFor('IO resumed on every host', () => writers.every((w) => acks(w).filter((a) => a.t > since).length >= more), timeoutMs, 100);
+}
+
+/** Per writer, the longest gap between consecutive acks since `since`, counted from the last ack before it. */
+export function ioPauses(writers: Proc[], since: number): number[] {
   return writers.map((w) => {
     const all = acks(w);
-    const before = all.filter((a) => a.t <= since).at(-1);
-    const after = all.find((a) => a.t > since)!;
-    // The largest gap between consecutive acks from the last one before the fault on.
-    let gap = after.t - (before?.t ?? since);
-    for (let i = all.indexOf(after) + 1; i < all.length && all[i].t - since < 60_000; i++) gap = Math.max(gap, all[i].t - all[i - 1].t);
+    let prev = all.filter((a) => a.t <= since).at(-1)?.t ?? since;
+    let gap = 0;
+    for (const a of all.filter((x) => x.t > since)) {
+      gap = Math.max(gap, a.t - prev);
+      prev = a.t;
+    }
     return gap;
   });
 }

@@ -205,7 +205,7 @@ ${this.procs.find((p) => p.name === 'nfs-backend')?.log() ?? ''}`); });
 
   /** Starts the libnfs writer on host i, writing `file` through 192.168.33.2. */
   startWriter(i: number, file: string, intervalMs = 20): Proc {
-    return this.spawnCommandIn(this.ns(`h${i}`), `writer-${i}`, NFS_WRITER, [this.nfsUrl, file, String(intervalMs)]);
+    return this.spawnCommandIn(this.ns(`h${i}`), `writer-${i}-${file}`, NFS_WRITER, [this.nfsUrl, file, String(intervalMs)]);
   }
 
   startAgent(i: number, detached = false): Proc {
@@ -252,7 +252,7 @@ ${this.procs.find((p) => p.name === 'nfs-backend')?.log() ?? ''}`); });
 
   dump(): string {
     return this.procs.filter((p) => /agent|master|follower/.test(p.name))
-      .map((p) => `--- ${p.name}\n${p.log().split('\n').slice(-25).join('\n')}`).join('\n');
+      .map((p) => `--- ${p.name}\n${p.log().split('\n').slice(-12).join('\n')}`).join('\n');
   }
 
   /** Route-change lines an agent logged. */
