@@ -208,6 +208,9 @@ export class TcpGate {
 
   private pipe(socket: net.Socket, clientId: string, backendHost: string, backendPort: number): void {
     const backend = net.connect({ host: backendHost, port: backendPort });
+    // NFS is request/response: Nagle plus delayed ACKs would stall each RPC.
+    socket.setNoDelay(true);
+    backend.setNoDelay(true);
     backend.on('error', () => socket.destroy());
     socket.on('close', () => {
       backend.destroy();

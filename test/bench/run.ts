@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { benchReroute, type BenchRow } from './reroute';
 import { benchFailover } from './failover';
+import { benchIo } from './io';
 import { renderTable } from '../../cli/table';
 
 /**
@@ -25,8 +26,12 @@ async function main(): Promise<void> {
     log('master failover (real etcd)...');
     rows.push(...(await benchFailover(Math.min(runs, 5), log)));
   }
+  if (!only || only === 'io') {
+    log('real NFS IO pause per fault, gate throughput (lab, needs root)...');
+    rows.push(...(await benchIo(12, log)));
+  }
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
-  const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+  const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toFixed(2));
   process.stdout.write(`nfsha benchmarks — ${new Date().toISOString()} — ${machine}\n\n`);
   process.stdout.write(renderTable(['FIGURE', 'UNIT', 'N', 'MIN', 'MEDIAN', 'P99', 'MAX', 'NOTE'],
     rows.map((r) => [r.figure, r.unit, r.n, fmt(r.min), fmt(r.median), fmt(r.p99), fmt(r.max), r.note ?? ''])) + '\n');

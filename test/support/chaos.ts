@@ -20,7 +20,7 @@ export function prng(seed: number): () => number {
   };
 }
 
-export const FAULT_KINDS = ['scvm-links', 'follower-kill9', 'follower-sigstop', 'nft-partition', 'agent-restart'] as const;
+export const FAULT_KINDS = ['scvm-links', 'follower-kill9', 'follower-sigstop', 'nft-partition', 'agent-restart', 'master-kill9'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface Fault {
@@ -29,10 +29,10 @@ export interface Fault {
   target: number;
 }
 
-export function schedule(seed: number, count: number, hosts: number): Fault[] {
+export function schedule(seed: number, count: number, hosts: number, kinds: readonly FaultKind[] = FAULT_KINDS): Fault[] {
   const r = prng(seed);
   return Array.from({ length: count }, () => ({
-    kind: FAULT_KINDS[Math.floor(r() * FAULT_KINDS.length)],
+    kind: kinds[Math.floor(r() * kinds.length)],
     target: 1 + Math.floor(r() * hosts),
   }));
 }
@@ -54,6 +54,12 @@ export async function inject(lab: Lab, f: Fault): Promise<() => Promise<void>> {
       // The follower can no longer reach the master (one SCVM cut off from the control plane).
       await run('ip', ['netns', 'exec', s, 'nft', `add table inet nfsha_chaos; add chain inet nfsha_chaos out { type filter hook output priority 0; }; add rule inet nfsha_chaos out ip daddr ${MASTER_IP} drop`]);
       return async () => { await run('ip', ['netns', 'exec', s, 'nft', 'delete table inet nfsha_chaos']); };
+    case 'master-kill9': {
+      // The leader, whichever candidate it is; the target is ignored.
+      const k = Number((await lab.status()).masterId.slice(1));
+      await lab.masters[k - 1].kill9();
+      return async () => { lab.masters[k - 1] = lab.startMaster(k); };
+    }
     case 'agent-restart':
       await lab.agents[f.target - 1].kill9();
       lab.agents[f.target - 1] = lab.startAgent(f.target);

@@ -19,7 +19,11 @@ export class EtcdCluster {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-etcd-'));
   members: Array<{ name: string; client: string; peer: string; proc?: Proc }> = [];
 
-  constructor(readonly size = 3) {}
+  /**
+   * @param netns run the members inside this network namespace (a lab's
+   *   master namespace); then the caller waits for health through its masters.
+   */
+  constructor(readonly size = 3, readonly netns?: string) {}
 
   get endpoints(): string[] {
     return this.members.map((m) => m.client);
@@ -31,6 +35,7 @@ export class EtcdCluster {
       this.members.push({ name: `e${i}`, client: `127.0.0.1:${await freePort()}`, peer: `127.0.0.1:${await freePort()}` });
     }
     for (const m of this.members) this.startMember(m);
+    if (this.netns) return this;
     await waitFor('etcd cluster healthy', async () => {
       const c = new Etcd3({ hosts: this.endpoints.map((e) => `http://${e}`), dialTimeout: 1000 });
       try {
@@ -47,7 +52,8 @@ export class EtcdCluster {
     const initial = this.members.map((x) => `${x.name}=http://${x.peer}`).join(',');
     const logFile = path.join(this.dir, `${m.name}.log`);
     const out = fs.openSync(logFile, 'a');
-    const child = spawn('etcd', [
+    const command = this.netns ? ['ip', 'netns', 'exec', this.netns, 'etcd'] : ['etcd'];
+    const child = spawn(command[0], [...command.slice(1),
       '--name', m.name, '--data-dir', path.join(this.dir, m.name),
       '--listen-client-urls', `http://${m.client}`, '--advertise-client-urls', `http://${m.client}`,
       '--listen-peer-urls', `http://${m.peer}`, '--initial-advertise-peer-urls', `http://${m.peer}`,

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { fetchStatus } from '../../cli/status-command';
 import { CLI, Proc, waitFor } from './cluster';
+import { EtcdCluster } from './etcd';
 
 const run = promisify(execFile);
 const TOPOLOGY = path.resolve(__dirname, '..', '..', '..', 'test', 'lab', 'topology.sh');
@@ -70,6 +71,8 @@ export interface LabOptions {
    * stand-in port that only names its SCVM).
    */
   nfs?: boolean;
+  /** Master failover: a 3-member etcd and 3 master candidates in the master namespace. */
+  etcd?: boolean;
   prefix?: string;
   probeIntervalMs?: number;
   misses?: number;
@@ -103,7 +106,20 @@ export class Lab {
   }
 
   get masterAddress(): string {
-    return `${MASTER_IP}:7410`;
+    return this.masterAddresses.join(',');
+  }
+
+  /** Every master candidate (one, or three with etcd), all on the master namespace's address. */
+  get masterAddresses(): string[] {
+    return (this.opts.etcd ? [7410, 7411, 7412] : [7410]).map((p) => `${MASTER_IP}:${p}`);
+  }
+
+  masters: Proc[] = [];
+  etcd?: EtcdCluster;
+
+  startMaster(k: number, detached = false): Proc {
+    const etcd = this.etcd ? ['--etcd', this.etcd.endpoints.join(','), '--id', `m${k}`, '--election-ttl-s', '3'] : [];
+    return this.spawnIn(this.ns('m'), this.opts.etcd ? `master-${k}` : 'master', [CLI, 'master', '--listen', this.masterAddresses[k - 1], ...etcd], detached);
   }
 
   async topology(...args: string[]): Promise<string> {
@@ -131,7 +147,9 @@ export class Lab {
   async up(detached = false): Promise<void> {
     requireLabPrerequisites();
     await this.topology('up', String(this.opts.hosts));
-    this.master = this.spawnIn(this.ns('m'), 'master', [CLI, 'master', '--listen', this.masterAddress], detached);
+    if (this.opts.etcd) this.etcd = await new EtcdCluster(3, this.ns('m')).start();
+    this.masters = this.masterAddresses.map((_, k) => this.startMaster(k + 1, detached));
+    this.master = this.masters[0];
     if (this.opts.nfs) await this.startNfsBackend(detached);
     for (let i = 1; i <= this.opts.hosts; i++) {
       this.followers[i - 1] = this.startFollower(i, detached);
@@ -148,7 +166,7 @@ export class Lab {
 
   /** The master runs in its own namespace; status is fetched from inside the lab. */
   async status() {
-    const { stdout } = await run('ip', ['netns', 'exec', this.ns('m'), process.execPath, CLI, 'status', '--json', '--master', this.masterAddress]);
+    const { stdout } = await run('ip', ['netns', 'exec', this.ns('m'), process.execPath, CLI, 'status', '--json', '--master', this.masterAddress, '--timeout-ms', '1500']);
     return JSON.parse(stdout) as Awaited<ReturnType<typeof fetchStatus>>;
   }
 
@@ -247,6 +265,7 @@ ${this.procs.find((p) => p.name === 'nfs-backend')?.log() ?? ''}`); });
 
   async down(): Promise<void> {
     for (const p of this.procs) if (p.child.exitCode === null && p.child.signalCode === null) p.signal('SIGKILL');
+    await this.etcd?.stop();
     await this.topology('down');
   }
 
