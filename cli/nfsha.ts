@@ -7,6 +7,7 @@ import { registerGate } from './gate-command';
 import { registerStatus } from './status-command';
 import { registerDev } from './dev-command';
 import { registerAgent } from './agent-command';
+import { registerProbe } from './probe-command';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { version } = require('../../package.json') as { version: string };
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerFollower(program);
   registerGate(program);
   registerAgent(program);
+  registerProbe(program);
   registerStatus(program);
   registerDev(program);
   for (const c of program.commands) c.exitOverride();
