@@ -8,6 +8,7 @@ import { registerStatus } from './status-command';
 import { registerDev } from './dev-command';
 import { registerAgent } from './agent-command';
 import { registerProbe } from './probe-command';
+import { registerDeploy } from './deploy-command';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { version } = require('../../package.json') as { version: string };
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerGate(program);
   registerAgent(program);
   registerProbe(program);
+  registerDeploy(program);
   registerStatus(program);
   registerDev(program);
   for (const c of program.commands) c.exitOverride();

@@ -73,6 +73,8 @@ export interface LabOptions {
   nfs?: boolean;
   /** Master failover: a 3-member etcd and 3 master candidates in the master namespace. */
   etcd?: boolean;
+  /** Start an agent on every host (default true; the deploy test installs them itself). */
+  agents?: boolean;
   prefix?: string;
   probeIntervalMs?: number;
   misses?: number;
@@ -155,12 +157,13 @@ export class Lab {
       this.followers[i - 1] = this.startFollower(i, detached);
       if (this.opts.nfs) this.gates[i - 1] = this.startGate(i, detached);
       else this.spawnIn(this.ns(`s${i}`), `nfs-${i}`, [WHOAMI, `scvm-${i}`, '2049'], detached);
-      this.agents[i - 1] = this.startAgent(i, detached);
+      if (this.opts.agents !== false) this.agents[i - 1] = this.startAgent(i, detached);
     }
+    const agents = this.opts.agents === false ? 0 : this.opts.hosts;
     await waitFor('every follower and agent registered', async () => {
       const s = await this.status();
       return s.sessions.filter((x) => x.state === 'live').length === this.opts.hosts
-        && s.hosts.filter((h) => h.agentConnected).length === this.opts.hosts;
+        && s.hosts.filter((h) => h.agentConnected).length === agents;
     }, 20_000, 100).catch((err) => { throw new Error(`${err.message}\n${this.dump()}`); });
   }
 

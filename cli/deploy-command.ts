@@ -1,0 +1,47 @@
+import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import { ConfigError } from '../common/config';
+import { createLogger } from '../common/log';
+import { deploy, type HostReport } from '../build/deploy/deploy';
+import { readInventory } from '../build/deploy/inventory';
+import { fetchStatus } from './status-command';
+import { intArg, opt } from './options';
+import { renderTable } from './table';
+
+export function formatDeploy(reports: HostReport[]): string {
+  const ok = reports.filter((r) => !r.error).length;
+  return renderTable(['HOST', 'KEY', 'BUNDLE', 'CONFIG', 'AGENT', 'REGISTERED', 'ERROR'],
+    reports.map((r) => [r.hostId, r.key, r.bundle, r.config, r.agent, r.registered ? 'yes' : 'no', r.error ?? '']))
+    + `\n\n${ok} of ${reports.length} hosts deployed${reports.every((r) => !r.error && r.key === 'unchanged' && r.bundle === 'unchanged' && r.config === 'unchanged' && r.agent === 'unchanged') ? '; nothing changed' : ''}`;
+}
+
+export function registerDeploy(program: Command): void {
+  program
+    .command('deploy')
+    .description('Install the agent bundle on every ESXi host of an inventory over SSH, configure and start it, and wait until each agent registered. Idempotent and resumable.')
+    .requiredOption('--inventory <file>', 'JSON inventory: {"masters": "…", "hosts": [{"hostId", "address", "localServerId", …}], "agent": {…}}')
+    .requiredOption('--bundle <dir>', 'the unpacked bundle directory (npm run build:bundle makes out/nfsha-agent-<version>/)')
+    .addOption(opt('--state-dir <dir>', 'where the cluster credentials are kept (created once)', '/etc/nfsha/deploy'))
+    .addOption(opt('--identity <file>', 'the operator\'s private key for hosts that do not have the cluster key yet'))
+    .addOption(opt('--password-env <var>', 'environment variable holding the operator\'s password (instead of --identity)'))
+    .addOption(opt('--register-timeout-ms <ms>', 'how long to wait for each agent to register', 30_000).argParser(intArg))
+    .addOption(opt('--json', 'print the per-host report as JSON'))
+    .action(async (flags) => {
+      const inventory = readInventory(flags.inventory);
+      if (!fs.existsSync(`${flags.bundle}/descriptor.xml`)) throw new ConfigError(`--bundle ${flags.bundle}: no descriptor.xml there`);
+      const password = flags.passwordEnv ? process.env[flags.passwordEnv] : undefined;
+      if (flags.passwordEnv && !password) throw new ConfigError(`--password-env ${flags.passwordEnv}: the variable is not set`);
+      const reports = await deploy({
+        inventory,
+        bundleDir: flags.bundle,
+        stateDir: flags.stateDir ?? '/etc/nfsha/deploy',
+        operator: { privateKey: flags.identity ? fs.readFileSync(flags.identity) : undefined, password },
+        isRegistered: async (hostId) => (await fetchStatus(inventory.masters, 2000)).hosts.some((h) => h.hostId === hostId && h.agentConnected),
+        registerTimeoutMs: flags.registerTimeoutMs ?? 30_000,
+        log: createLogger('deploy', {}, 2), // stdout carries the report
+        progress: (hostId, step) => process.stderr.write(`${hostId}: ${step}\n`),
+      });
+      process.stdout.write(flags.json ? JSON.stringify(reports, null, 2) + '\n' : formatDeploy(reports) + '\n');
+      if (reports.some((r) => r.error)) process.exitCode = 1;
+    });
+}
