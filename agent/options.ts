@@ -11,8 +11,15 @@ export interface AgentOptions {
   mgmtIp: string;
   /** The master's gRPC address. Default 127.0.0.1:7410. */
   master: string;
-  /** Route backend: "iproute2" (Linux), "esxcli" (ESXi), "dry-run". Default iproute2. */
-  backend: 'iproute2' | 'esxcli' | 'dry-run';
+  /** Route backend: "iproute2" (Linux), "esxcli" (ESXi), "esxcli-ssh" (esxcli run on the host over SSH, from an SCVM), "dry-run". Default iproute2. */
+  backend: 'iproute2' | 'esxcli' | 'esxcli-ssh' | 'dry-run';
+  /** The esxcli command (path) on the host. Default "esxcli". */
+  esxcliPath: string;
+  /** For esxcli-ssh: the ESXi host's SSH address, port, user and private key file. */
+  sshHost: string;
+  sshPort: number;
+  sshUser: string;
+  sshKeyFile: string;
   /** Interface of the private link to the local SCVM; local probes are bound to it. Default "" (unbound). */
   privateInterface: string;
   /** The NFS address. Default 192.168.33.2. */
@@ -34,6 +41,11 @@ export const DEFAULT_AGENT_OPTIONS: Omit<AgentOptions, 'hostId' | 'localServerId
   mgmtIp: '',
   master: '127.0.0.1:7410',
   backend: 'iproute2',
+  esxcliPath: 'esxcli',
+  sshHost: '',
+  sshPort: 22,
+  sshUser: 'root',
+  sshKeyFile: '',
   privateInterface: '',
   nfsAddress: '192.168.33.2',
   probeIntervalMs: 500,

@@ -6,13 +6,21 @@ import { execRunner, type RouteBackend } from '../agent/routes/backend';
 import { DryRunBackend } from '../agent/routes/dry-run';
 import { EsxcliBackend } from '../agent/routes/esxcli';
 import { Iproute2Backend } from '../agent/routes/iproute2';
+import { sshRunner } from '../agent/routes/ssh-runner';
+import { SshSession } from '../common/ssh';
+import * as fs from 'node:fs';
 import { defined, intArg, opt } from './options';
 import { runUntilSignal } from './lifecycle';
 
 export function routeBackend(opts: AgentOptions): RouteBackend {
   switch (opts.backend) {
     case 'iproute2': return new Iproute2Backend(execRunner, opts.nfsAddress);
-    case 'esxcli': return new EsxcliBackend(execRunner, 'esxcli', opts.nfsAddress);
+    case 'esxcli': return new EsxcliBackend(execRunner, opts.esxcliPath, opts.nfsAddress);
+    case 'esxcli-ssh': {
+      const key = fs.readFileSync(opts.sshKeyFile);
+      const runner = sshRunner(() => SshSession.connect({ host: opts.sshHost, port: opts.sshPort, user: opts.sshUser }, { privateKey: key }));
+      return new EsxcliBackend(runner, opts.esxcliPath, opts.nfsAddress);
+    }
     case 'dry-run': return new DryRunBackend();
   }
 }
@@ -28,7 +36,12 @@ export function registerAgent(program: Command): void {
     .addOption(opt('--storage-ip <ip>', 'this host\'s storage-network IP, registered with the master'))
     .addOption(opt('--mgmt-ip <ip>', 'this host\'s management IP, registered with the master'))
     .addOption(opt('--master <addr>', 'the master\'s gRPC address, or master candidates separated by commas', d.master))
-    .addOption(opt('--backend <name>', 'route backend: iproute2 | esxcli | dry-run', d.backend))
+    .addOption(opt('--backend <name>', 'route backend: iproute2 | esxcli | esxcli-ssh | dry-run', d.backend))
+    .addOption(opt('--esxcli <path>', 'the esxcli command on the host', d.esxcliPath))
+    .addOption(opt('--ssh-host <addr>', 'esxcli-ssh: the ESXi host to run esxcli on over SSH'))
+    .addOption(opt('--ssh-port <port>', 'esxcli-ssh: SSH port', d.sshPort).argParser(intArg))
+    .addOption(opt('--ssh-user <user>', 'esxcli-ssh: SSH user', d.sshUser))
+    .addOption(opt('--ssh-key <file>', 'esxcli-ssh: private key file (the cluster key nfsha deploy installs)'))
     .addOption(opt('--private-interface <if>', 'interface of the private link to the local SCVM; local probes are bound to it'))
     .addOption(opt('--nfs-address <ip>', 'the NFS address hosts mount from', d.nfsAddress))
     .addOption(opt('--probe-interval-ms <ms>', 'probe every this many ms', d.probeIntervalMs).argParser(intArg))
@@ -46,6 +59,11 @@ export function registerAgent(program: Command): void {
           mgmtIp: flags.mgmtIp,
           master: flags.master,
           backend: flags.backend,
+          esxcliPath: flags.esxcli,
+          sshHost: flags.sshHost,
+          sshPort: flags.sshPort,
+          sshUser: flags.sshUser,
+          sshKeyFile: flags.sshKey,
           privateInterface: flags.privateInterface,
           nfsAddress: flags.nfsAddress,
           probeIntervalMs: flags.probeIntervalMs,

@@ -90,7 +90,12 @@ export const agentConfigSchema = z.object({
   storageIp: optionalIp,
   mgmtIp: optionalIp,
   master: masterList,
-  backend: z.enum(['iproute2', 'esxcli', 'dry-run']),
+  backend: z.enum(['iproute2', 'esxcli', 'esxcli-ssh', 'dry-run']),
+  esxcliPath: z.string().min(1),
+  sshHost: z.string(),
+  sshPort: z.number().int().min(1).max(65535),
+  sshUser: z.string().min(1),
+  sshKeyFile: z.string(),
   privateInterface: z.string().regex(/^[A-Za-z0-9._-]{0,15}$/, 'not an interface name'),
   nfsAddress: ipString,
   probeIntervalMs: ms.min(50),
@@ -98,4 +103,7 @@ export const agentConfigSchema = z.object({
   holdDownMs: z.number().int().min(0),
   tcpProbePort: z.number().int().min(0).max(65535),
   peers: z.array(memberSchema),
-}).strict();
+}).strict().refine((c) => c.backend !== 'esxcli-ssh' || (c.sshHost !== '' && c.sshKeyFile !== ''), {
+  message: 'the esxcli-ssh backend needs sshHost and sshKeyFile',
+  path: ['backend'],
+});

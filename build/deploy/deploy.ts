@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { utils } from 'ssh2';
 import type { Logger } from '../../common/log';
 import { authorizedKeysPath, type Inventory, type InventoryHost } from './inventory';
-import { SshSession, type SshCredentials } from './ssh';
+import { SshSession, type SshCredentials } from '../../common/ssh';
 
 /** Per step: whether this run changed something on the host. */
 export type StepResult = 'changed' | 'unchanged' | 'failed' | 'skipped';
