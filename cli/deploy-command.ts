@@ -2,9 +2,14 @@ import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { ConfigError } from '../common/config';
 import { createLogger } from '../common/log';
-import { deploy, type HostReport } from '../build/deploy/deploy';
+import * as grpc from '@grpc/grpc-js';
+import { deploy, type HostReport, type StepResult } from '../build/deploy/deploy';
+import { CLIENT_CHANNEL_OPTIONS } from '../common/grpc-server';
+import { nfshaGrpc, type DeployerClient } from '../common/proto';
+import type { DeployRequest } from '../gen/nfsha/v1/DeployRequest';
+import type { DeployEvent__Output } from '../gen/nfsha/v1/DeployEvent';
 import { readInventory } from '../build/deploy/inventory';
-import { fetchStatus } from './status-command';
+import { fetchStatus } from '../common/status-client';
 import { intArg, opt } from './options';
 import { renderTable } from './table';
 
@@ -13,6 +18,24 @@ export function formatDeploy(reports: HostReport[]): string {
   return renderTable(['HOST', 'KEY', 'BUNDLE', 'CONFIG', 'AGENT', 'REGISTERED', 'ERROR'],
     reports.map((r) => [r.hostId, r.key, r.bundle, r.config, r.agent, r.registered ? 'yes' : 'no', r.error ?? '']))
     + `\n\n${ok} of ${reports.length} hosts deployed${reports.every((r) => !r.error && r.key === 'unchanged' && r.bundle === 'unchanged' && r.config === 'unchanged' && r.agent === 'unchanged') ? '; nothing changed' : ''}`;
+}
+
+/** Runs a deployment through a master's nfsha.v1.Deployer API, relaying its progress to stderr. */
+function deployViaMaster(master: string, request: DeployRequest): Promise<HostReport[]> {
+  const client = new (nfshaGrpc().Deployer)(master, grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS) as unknown as DeployerClient;
+  return new Promise((resolve, reject) => {
+    const reports: HostReport[] = [];
+    const call = client.Deploy(request);
+    call.on('data', (e: DeployEvent__Output) => {
+      if (e.progress) process.stderr.write(`${e.progress.hostId}: ${e.progress.step}\n`);
+      if (e.report) {
+        const r = e.report;
+        reports.push({ hostId: r.hostId, key: r.key as StepResult, bundle: r.bundle as StepResult, config: r.config as StepResult, agent: r.agent as StepResult, registered: r.registered, error: r.error || undefined });
+      }
+    });
+    call.on('error', (err: grpc.ServiceError) => { client.close(); reject(new Error(`deploy via ${master}: ${err.details || err.message}`)); });
+    call.on('end', () => { client.close(); resolve(reports); });
+  });
 }
 
 export function registerDeploy(program: Command): void {
@@ -25,9 +48,22 @@ export function registerDeploy(program: Command): void {
     .addOption(opt('--identity <file>', 'the operator\'s private key for hosts that do not have the cluster key yet'))
     .addOption(opt('--password-env <var>', 'environment variable holding the operator\'s password (instead of --identity)'))
     .addOption(opt('--register-timeout-ms <ms>', 'how long to wait for each agent to register', 30_000).argParser(intArg))
+    .addOption(opt('--via-master <addr>', 'ask this master to deploy (its Deployer API) instead of deploying from here; --bundle is then a path on the master\'s machine'))
     .addOption(opt('--json', 'print the per-host report as JSON'))
     .action(async (flags) => {
       const inventory = readInventory(flags.inventory);
+      if (flags.viaMaster) {
+        const reports = await deployViaMaster(flags.viaMaster, {
+          inventoryJson: JSON.stringify(inventory),
+          bundleDir: flags.bundle,
+          operatorPrivateKey: flags.identity ? fs.readFileSync(flags.identity, 'utf8') : '',
+          operatorPassword: flags.passwordEnv ? process.env[flags.passwordEnv] ?? '' : '',
+          registerTimeoutMs: flags.registerTimeoutMs ?? 30_000,
+        });
+        process.stdout.write(flags.json ? JSON.stringify(reports, null, 2) + '\n' : formatDeploy(reports) + '\n');
+        if (reports.some((r) => r.error)) process.exitCode = 1;
+        return;
+      }
       if (!fs.existsSync(`${flags.bundle}/descriptor.xml`)) throw new ConfigError(`--bundle ${flags.bundle}: no descriptor.xml there`);
       const password = flags.passwordEnv ? process.env[flags.passwordEnv] : undefined;
       if (flags.passwordEnv && !password) throw new ConfigError(`--password-env ${flags.passwordEnv}: the variable is not set`);

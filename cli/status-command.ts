@@ -1,47 +1,8 @@
-import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
-import { CLIENT_CHANNEL_OPTIONS, deadlineIn } from '../common/grpc-server';
-import { nfshaGrpc, type SessionMasterClient } from '../common/proto';
-import { parseMasterList } from '../common/master-endpoints';
+import { fetchStatus, statusOf } from '../common/status-client';
 import type { ClusterStatusReply__Output } from '../gen/nfsha/v1/ClusterStatusReply';
 import { intArg, opt } from './options';
 import { renderTable } from './table';
-
-export function statusOf(master: string, timeoutMs: number): Promise<ClusterStatusReply__Output> {
-  const client = new (nfshaGrpc().SessionMaster)(master, grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS) as unknown as SessionMasterClient;
-  return new Promise((resolve, reject) => {
-    client.ClusterStatus({}, { deadline: deadlineIn(timeoutMs) }, (err, reply) => {
-      client.close();
-      if (err) reject(new Error(`cannot reach master at ${master}: ${err.details || err.message}`));
-      else resolve(reply!);
-    });
-  });
-}
-
-/**
- * The leader's status, given one master address or several candidates: a
- * candidate that is not the leader names it, and the leader is asked.
- */
-export async function fetchStatus(masters: string, timeoutMs = 3000): Promise<ClusterStatusReply__Output> {
-  const candidates = parseMasterList(masters);
-  let fallback: ClusterStatusReply__Output | undefined;
-  let lastErr: Error | undefined;
-  for (const address of candidates) {
-    try {
-      const s = await statusOf(address, timeoutMs);
-      if (s.leader) return s;
-      fallback ??= s;
-      if (s.leaderAddress) {
-        const l = await statusOf(s.leaderAddress, timeoutMs).catch(() => undefined);
-        if (l?.leader) return l;
-      }
-    } catch (err) {
-      lastErr = err as Error;
-    }
-  }
-  if (fallback) return fallback;
-  throw lastErr ?? new Error('no master address given');
-}
 
 export function formatStatus(s: ClusterStatusReply__Output): string {
   if (!s.leader) {
@@ -86,3 +47,5 @@ export function registerStatus(program: Command): void {
       process.stdout.write(flags.json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status) + '\n');
     });
 }
+
+export { fetchStatus, statusOf };

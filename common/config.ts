@@ -37,6 +37,8 @@ export const masterConfigSchema = z.object({
   etcdEndpoints: z.array(z.string().regex(/^(https?:\/\/)?[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/, 'not an etcd endpoint (host:port)')),
   advertise: z.string().refine((s) => s === '' || listenAddress.safeParse(s).success, { message: 'expected host:port' }),
   electionTtlSeconds: z.number().int().min(2).max(60),
+  bundleDir: z.string(),
+  deployStateDir: z.string().min(1),
 }).strict().refine((c) => c.keepaliveIntervalMs * 2 <= c.sessionTtlMs, {
   message: 'keepaliveIntervalMs must be at most half of sessionTtlMs, or one lost keepalive fences a follower',
   path: ['keepaliveIntervalMs'],

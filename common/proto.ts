@@ -5,6 +5,7 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { SessionMasterClient, SessionMasterDefinition } from '../gen/nfsha/v1/SessionMaster';
 import type { GateClient, GateDefinition } from '../gen/nfsha/v1/Gate';
 import type { MembershipClient, MembershipDefinition } from '../gen/nfsha/v1/Membership';
+import type { DeployerClient, DeployerDefinition } from '../gen/nfsha/v1/Deployer';
 
 /** Where the .proto files live: the repo's proto/ (overridable for bundled builds). */
 export function protoDir(): string {
@@ -19,7 +20,7 @@ const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-export const PROTO_FILES = ['nfsha/v1/master.proto', 'nfsha/v1/gate.proto', 'nfsha/v1/agent.proto'];
+export const PROTO_FILES = ['nfsha/v1/master.proto', 'nfsha/v1/gate.proto', 'nfsha/v1/agent.proto', 'nfsha/v1/deploy.proto'];
 
 let cached: protoLoader.PackageDefinition | undefined;
 
@@ -39,6 +40,7 @@ interface NfshaGrpc {
   SessionMaster: grpc.ServiceClientConstructor & { service: SessionMasterDefinition };
   Gate: grpc.ServiceClientConstructor & { service: GateDefinition };
   Membership: grpc.ServiceClientConstructor & { service: MembershipDefinition };
+  Deployer: grpc.ServiceClientConstructor & { service: DeployerDefinition };
 }
 
 export function nfshaGrpc(): NfshaGrpc {
@@ -49,5 +51,6 @@ export function nfshaGrpc(): NfshaGrpc {
 export const MASTER_SERVICE = 'nfsha.v1.SessionMaster';
 export const GATE_SERVICE = 'nfsha.v1.Gate';
 export const MEMBERSHIP_SERVICE = 'nfsha.v1.Membership';
+export const DEPLOYER_SERVICE = 'nfsha.v1.Deployer';
 
-export type { SessionMasterClient, GateClient, MembershipClient };
+export type { SessionMasterClient, GateClient, MembershipClient, DeployerClient };

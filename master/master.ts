@@ -2,7 +2,9 @@ import * as grpc from '@grpc/grpc-js';
 import { systemClock, type Clock } from '../common/clock';
 import { bindServer, createServer } from '../common/grpc-server';
 import { createLogger, type Logger } from '../common/log';
-import { nfshaGrpc, MASTER_SERVICE, MEMBERSHIP_SERVICE } from '../common/proto';
+import { nfshaGrpc, DEPLOYER_SERVICE, MASTER_SERVICE, MEMBERSHIP_SERVICE } from '../common/proto';
+import { deployerHandlers } from '../build/deploy/service';
+import { fetchStatus } from '../common/status-client';
 import type { SessionMasterHandlers } from '../gen/nfsha/v1/SessionMaster';
 import type { MembershipHandlers } from '../gen/nfsha/v1/Membership';
 import { EtcdLeadership } from './etcd-leadership';
@@ -197,7 +199,7 @@ export class MasterRuntime {
 export async function startMaster(partial: Partial<MasterOptions> = {}, log = createLogger('master')): Promise<RunningMaster> {
   const opts: MasterOptions = { ...DEFAULT_MASTER_OPTIONS, ...partial };
   const clock = systemClock;
-  const { server, health } = createServer({ services: [MASTER_SERVICE, MEMBERSHIP_SERVICE], maxMessageBytes: opts.maxMessageBytes });
+  const { server, health } = createServer({ services: [MASTER_SERVICE, MEMBERSHIP_SERVICE, DEPLOYER_SERVICE], maxMessageBytes: opts.maxMessageBytes });
   health.setStatus(MASTER_SERVICE, 'NOT_SERVING');
   health.setStatus(MEMBERSHIP_SERVICE, 'NOT_SERVING');
   const bound = await bindServer(server, health, opts.listen);
@@ -211,6 +213,14 @@ export async function startMaster(partial: Partial<MasterOptions> = {}, log = cr
   const runtime = new MasterRuntime(opts, leadership, health, clock, log);
   server.addService(nfshaGrpc().SessionMaster.service, runtime.sessionMasterHandlers());
   server.addService(nfshaGrpc().Membership.service, runtime.membershipHandlers());
+  // Any candidate can deploy; registration is checked with the leader.
+  server.addService(nfshaGrpc().Deployer.service, deployerHandlers({
+    bundleDir: opts.bundleDir,
+    stateDir: opts.deployStateDir,
+    isRegistered: async (masters, hostId) => (await fetchStatus(masters, 2000)).hosts.some((h) => h.hostId === hostId && h.agentConnected),
+    log,
+  }));
+  health.setStatus(DEPLOYER_SERVICE, 'SERVING');
   log.info({ ev: 'master.started', listen: bound.address, etcd: opts.etcdEndpoints, ttl_ms: opts.sessionTtlMs }, opts.etcdEndpoints.length ? 'master candidate serving' : 'embedded master serving');
   await leadership.start();
   return {

@@ -34,6 +34,10 @@ export interface MasterOptions {
   advertise: string;
   /** The election lease in whole seconds (DESIGN §5: 3 s). */
   electionTtlSeconds: number;
+  /** The agent bundle the Deploy call installs when a request names none. Default "". */
+  bundleDir: string;
+  /** Where the Deploy call keeps the cluster credentials. Default /var/lib/nfsha/deploy. */
+  deployStateDir: string;
 }
 
 export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
@@ -50,4 +54,6 @@ export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
   etcdEndpoints: [],
   advertise: '',
   electionTtlSeconds: 3,
+  bundleDir: '',
+  deployStateDir: '/var/lib/nfsha/deploy',
 };

@@ -51,9 +51,10 @@ describe('nfsha deploy to lab hosts running real sshd (needs root, openssh-serve
   }
 
   /** Runs `nfsha deploy` from the master's namespace ("any node"); returns its JSON report and exit code. */
-  async function deploy(hosts: number[]) {
+  async function deploy(hosts: number[], viaMaster = false) {
     const r = await run('ip', ['netns', 'exec', lab.ns('m'), process.execPath, CLI, 'deploy', '--inventory', inventory(hosts), '--bundle', BUNDLE,
-      '--state-dir', path.join(lab.dir, 'deploy-state'), '--identity', sshd.operatorKey, '--register-timeout-ms', '30000', '--json'])
+      '--state-dir', path.join(lab.dir, 'deploy-state'), '--identity', sshd.operatorKey, '--register-timeout-ms', '30000', '--json',
+      ...(viaMaster ? ['--via-master', lab.masterAddress] : [])])
       .then((x) => ({ ...x, code: 0 }), (e) => e as { stdout: string; stderr: string; code: number });
     return { code: r.code, reports: JSON.parse(r.stdout) as Array<Record<string, unknown>>, stderr: r.stderr };
   }
@@ -72,10 +73,13 @@ describe('nfsha deploy to lab hosts running real sshd (needs root, openssh-serve
     assert.deepEqual(s.hosts.filter((h) => h.agentConnected).map((h) => h.hostId).sort(), ['esx-1', 'esx-2', 'esx-3']);
   });
 
-  it('running deploy again changes nothing', async () => {
-    const { code, reports } = await deploy([1, 2, 3]);
-    assert.equal(code, 0);
-    for (const r of reports) assert.deepEqual([r.key, r.bundle, r.config, r.agent, r.registered], ['unchanged', 'unchanged', 'unchanged', 'unchanged', true], JSON.stringify(r));
+  it('running deploy again changes nothing, from the CLI and through the master\'s Deployer API', async () => {
+    for (const viaMaster of [false, true]) {
+      const { code, reports } = await deploy([1, 2, 3], viaMaster);
+      assert.equal(code, 0);
+      assert.equal(reports.length, 3);
+      for (const r of reports) assert.deepEqual([r.key, r.bundle, r.config, r.agent, r.registered], ['unchanged', 'unchanged', 'unchanged', 'unchanged', true], JSON.stringify(r));
+    }
   });
 
   it('the deployed agents take part in a reroute', async () => {

@@ -53,7 +53,7 @@ describe('API: reflection, health and bad input (real processes)', function () {
   });
 
   it('lists every service through server reflection, as grpcurl list does', async () => {
-    assert.deepEqual(await listServices(cluster.masterAddress), ['grpc.health.v1.Health', 'nfsha.v1.Membership', 'nfsha.v1.SessionMaster']);
+    assert.deepEqual(await listServices(cluster.masterAddress), ['grpc.health.v1.Health', 'nfsha.v1.Deployer', 'nfsha.v1.Membership', 'nfsha.v1.SessionMaster']);
     const files = await describeSymbol(cluster.masterAddress, 'nfsha.v1.SessionMaster');
     assert.ok(files.some((f) => f.toString('latin1').includes('ClusterStatus')));
     assert.deepEqual(await listServices(cluster.gateSocket(1)), ['grpc.health.v1.Health', 'nfsha.v1.Gate']);
@@ -89,6 +89,19 @@ describe('API: reflection, health and bad input (real processes)', function () {
     await assert.rejects(unary(gate.Release.bind(gate), { clientId: '' }), { code: grpc.status.INVALID_ARGUMENT });
     assert.deepEqual(await unary(gate.AckRevoke.bind(gate), { revokeId: 'never-sent' }), { known: false });
     assert.deepEqual(await unary(gate.Release.bind(gate), { clientId: 'host:never-admitted' }), { released: false });
+
+    const deployer = new (nfshaGrpc().Deployer)(cluster.masterAddress, grpc.credentials.createInsecure()) as unknown as import('../../common/proto').DeployerClient;
+    for (const [inventoryJson, pattern] of [['{not json', /not valid JSON/], ['{"masters":"x:1","hosts":[]}', /invalid inventory/], [JSON.stringify({ masters: '127.0.0.1:1', hosts: [{ hostId: 'esx-1', address: '127.0.0.1', localServerId: 'scvm-1' }] }), /no bundle/]] as const) {
+      const err = await new Promise<grpc.ServiceError>((resolve) => {
+        const call = deployer.Deploy({ inventoryJson, bundleDir: '/nonexistent' });
+        call.on('data', () => undefined);
+        call.on('error', resolve);
+        call.on('end', () => resolve({ code: grpc.status.OK } as grpc.ServiceError));
+      });
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(err.details, pattern);
+    }
+    deployer.close();
 
     assert.deepEqual(await stableStatus(cluster), before);
     assert.equal(cluster.master.child.exitCode, null, 'master still running');

@@ -121,7 +121,8 @@ export class Lab {
 
   startMaster(k: number, detached = false): Proc {
     const etcd = this.etcd ? ['--etcd', this.etcd.endpoints.join(','), '--id', `m${k}`, '--election-ttl-s', '3'] : [];
-    return this.spawnIn(this.ns('m'), this.opts.etcd ? `master-${k}` : 'master', [CLI, 'master', '--listen', this.masterAddresses[k - 1], ...etcd], detached);
+    return this.spawnIn(this.ns('m'), this.opts.etcd ? `master-${k}` : 'master', [CLI, 'master', '--listen', this.masterAddresses[k - 1],
+      '--deploy-state-dir', path.join(this.dir, 'deploy-state'), ...etcd], detached);
   }
 
   async topology(...args: string[]): Promise<string> {

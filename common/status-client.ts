@@ -1,0 +1,43 @@
+import * as grpc from '@grpc/grpc-js';
+import { CLIENT_CHANNEL_OPTIONS, deadlineIn } from './grpc-server';
+import { parseMasterList } from './master-endpoints';
+import { nfshaGrpc, type SessionMasterClient } from './proto';
+import type { ClusterStatusReply__Output } from '../gen/nfsha/v1/ClusterStatusReply';
+
+/** One master candidate's own status answer (it may say it is not the leader). */
+export function statusOf(master: string, timeoutMs: number): Promise<ClusterStatusReply__Output> {
+  const client = new (nfshaGrpc().SessionMaster)(master, grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS) as unknown as SessionMasterClient;
+  return new Promise((resolve, reject) => {
+    client.ClusterStatus({}, { deadline: deadlineIn(timeoutMs) }, (err, reply) => {
+      client.close();
+      if (err) reject(new Error(`cannot reach master at ${master}: ${err.details || err.message}`));
+      else resolve(reply!);
+    });
+  });
+}
+
+/**
+ * The leader's status, given one master address or several candidates: a
+ * candidate that is not the leader names it, and the leader is asked.
+ */
+export async function fetchStatus(masters: string, timeoutMs = 3000): Promise<ClusterStatusReply__Output> {
+  const candidates = parseMasterList(masters);
+  let fallback: ClusterStatusReply__Output | undefined;
+  let lastErr: Error | undefined;
+  for (const address of candidates) {
+    try {
+      const s = await statusOf(address, timeoutMs);
+      if (s.leader) return s;
+      fallback ??= s;
+      if (s.leaderAddress) {
+        const l = await statusOf(s.leaderAddress, timeoutMs).catch(() => undefined);
+        if (l?.leader) return l;
+      }
+    } catch (err) {
+      lastErr = err as Error;
+    }
+  }
+  if (fallback) return fallback;
+  throw lastErr ?? new Error('no master address given');
+}
+
