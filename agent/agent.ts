@@ -7,6 +7,7 @@ import type { AgentOptions } from './options';
 import { ProbeTracker } from './probe-tracker';
 import type { RouteBackend } from './routes/backend';
 import { tcpProbe } from './tcp-prober';
+import { Metrics } from '../common/metrics';
 
 /** Probes one address; `local` probes go over the private link to the local SCVM. */
 export type Prober = (ip: string, local: boolean, timeoutMs: number) => Promise<boolean>;
@@ -33,6 +34,7 @@ export interface AgentState {
  */
 export class Agent {
   private readonly local: ProbeTracker;
+  private readonly localListed: ProbeTracker;
   private readonly remote = new Map<string, { storage: ProbeTracker; mgmt: ProbeTracker }>();
   private readonly clock: Clock;
   private readonly membership: MembershipSource;
@@ -47,6 +49,11 @@ export class Agent {
   private lastAlarm = '';
   private reported = false;
   state: AgentState = { route: LOCAL, members: [], masterConnected: false };
+  readonly metrics = new Metrics('agent');
+  private readonly routeChanges = this.metrics.counter('nfsha_agent_route_changes_total', 'Route changes by kind', ['kind']);
+  private readonly probes = this.metrics.counter('nfsha_agent_probes_total', 'Probes by target and result', ['target', 'result']);
+  private readonly probeRtt = this.metrics.histogram('nfsha_agent_probe_rtt_seconds', 'Round-trip time of answered probes', ['target'], [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5]);
+  private metricsServer?: { address: string; close(): Promise<void> };
 
   constructor(readonly opts: AgentOptions, private readonly backend: RouteBackend, deps: Partial<AgentDeps> = {}) {
     this.log = deps.log ?? createLogger('agent', { host: opts.hostId });
@@ -59,10 +66,13 @@ export class Agent {
       this.closeProber = icmp.close;
     }
     this.local = new ProbeTracker(opts.missesToFail);
+    this.localListed = new ProbeTracker(opts.missesToFail);
     this.members = opts.peers.length ? opts.peers : undefined;
     this.membership = deps.membership ?? new MembershipFollower(opts.master, { hostId: opts.hostId, storageIp: opts.storageIp, mgmtIp: opts.mgmtIp, localServerId: opts.localServerId }, this.log);
     this.membership.on('members', (m) => { this.members = m; });
     this.membership.on('connected', () => { this.reported = false; });
+    this.metrics.gauge('nfsha_agent_route_remote', '1 while the NFS address is routed to a remote SCVM', [], (g) => g.set(this.state.route.kind === 'remote' ? 1 : 0));
+    this.metrics.gauge('nfsha_agent_master_connected', '1 while the membership stream to the master is up', [], (g) => g.set(this.membership.connected ? 1 : 0));
   }
 
   private trackerOf(serverId: string) {
@@ -76,7 +86,11 @@ export class Agent {
 
   private async probeOnce(ip: string, local: boolean): Promise<boolean> {
     const timeout = Math.max(50, Math.floor(this.opts.probeIntervalMs * 0.8));
+    const target = local ? 'local' : 'remote';
+    const t0 = this.clock.now();
     const icmp = await this.prober(ip, local, timeout);
+    this.probes.inc({ target, result: icmp ? 'answered' : 'missed' });
+    if (icmp) this.probeRtt.observe({ target }, (this.clock.now() - t0) / 1000);
     if (!icmp || !this.opts.tcpProbePort) return icmp;
     return tcpProbe(ip, this.opts.tcpProbePort, timeout);
   }
@@ -107,9 +121,9 @@ export class Agent {
     this.state.masterConnected = this.membership.connected;
     if (!members) return; // no membership yet and no configured peers: nothing to decide on
 
-    const listed = members.some((m) => m.serverId === this.opts.localServerId);
     const now = this.clock.now();
-    if (this.local.state === 'up' && listed) this.localHealthySince ??= now;
+    this.localListed.record(members.some((m) => m.serverId === this.opts.localServerId), now);
+    if (this.local.state === 'up' && this.localListed.state === 'up') this.localHealthySince ??= now;
     else this.localHealthySince = undefined;
     const remote = new Map<string, RemoteReachability>();
     for (const [id, t] of this.remote) remote.set(id, { storage: t.storage.state === 'up', mgmt: t.mgmt.state === 'up' });
@@ -119,6 +133,7 @@ export class Agent {
       localServerId: this.opts.localServerId,
       members,
       local: this.local.state,
+      localListed: this.localListed.state,
       localHealthyForMs: this.localHealthySince === undefined ? 0 : now - this.localHealthySince,
       remote,
       current: this.intended,
@@ -139,6 +154,7 @@ export class Agent {
     }
     const drift = sameRoute(decision.route, this.intended) && !sameRoute(actual, this.intended);
     await this.backend.apply(decision.route, actual);
+    this.routeChanges.inc({ kind: drift ? 'repair' : decision.route.kind === 'local' ? 'failback' : actual.kind === 'local' ? 'reroute' : 'switch' });
     this.intended = decision.route;
     this.state.route = decision.route;
     this.log.warn({
@@ -167,6 +183,9 @@ export class Agent {
   }
 
   start(): void {
+    if (this.opts.metricsListen) {
+      this.metrics.serve(this.opts.metricsListen).then((m) => { this.metricsServer = m; }, (err: Error) => this.log.error({ ev: 'metrics.failed', err: err.message }, 'cannot serve metrics'));
+    }
     this.membership.start();
     const loop = async () => {
       if (this.stopped) return;
@@ -193,6 +212,7 @@ export class Agent {
   stop(): void {
     this.stopped = true;
     if (this.timer) this.clock.clearTimeout(this.timer);
+    void this.metricsServer?.close();
     this.membership.stop();
     this.closeProber?.();
   }

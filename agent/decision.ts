@@ -35,6 +35,12 @@ export interface DecisionInput {
   members: MemberView[];
   /** The local SCVM over the private link, after hysteresis. */
   local: LocalProbe;
+  /**
+   * Whether the master lists the local server, after the same hysteresis:
+   * a server missing from one membership update (a follower reconnecting,
+   * an agent starting before its follower) is not yet down.
+   */
+  localListed: LocalProbe;
   /** How long the local SCVM has been healthy without a break (0 when it is not). */
   localHealthyForMs: number;
   /** Remote servers' reachability by server id, after hysteresis. */
@@ -81,11 +87,10 @@ function routeTo(m: MemberView, via: 'storage' | 'mgmt'): Route {
  */
 export function decideRoute(input: DecisionInput): Decision {
   const { current, holdDownMs } = input;
-  const localListed = input.members.some((m) => m.serverId === input.localServerId);
-  const localHealthy = input.local === 'up' && localListed;
+  const localHealthy = input.local === 'up' && input.localListed === 'up';
 
-  if (input.local === 'unknown' && current.kind === 'local') {
-    return { route: current, reason: 'local server not probed yet; keeping the route' };
+  if ((input.local === 'unknown' || input.localListed === 'unknown') && current.kind === 'local' && input.local !== 'down' && input.localListed !== 'down') {
+    return { route: current, reason: 'local server not probed or listed yet; keeping the route' };
   }
   if (localHealthy && current.kind === 'local') return { route: LOCAL, reason: 'local server healthy' };
   if (localHealthy && input.localHealthyForMs >= holdDownMs) {
@@ -95,7 +100,7 @@ export function decideRoute(input: DecisionInput): Decision {
   const remotes = input.members.filter((m) => m.serverId !== input.localServerId && m.hostId !== input.hostId);
   const localWhy = localHealthy
     ? `local server healthy but within hold-down (${Math.round(input.localHealthyForMs)}/${holdDownMs} ms)`
-    : !localListed ? `local server ${input.localServerId} not listed by the master` : `local server ${input.localServerId} unreachable`;
+    : input.localListed !== 'up' ? `local server ${input.localServerId} not listed by the master` : `local server ${input.localServerId} unreachable`;
 
   if (current.kind === 'remote') {
     const holder = remotes.find((m) => m.storageIp === current.gateway || m.mgmtIp === current.gateway);

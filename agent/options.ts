@@ -34,6 +34,8 @@ export interface AgentOptions {
   tcpProbePort: number;
   /** Servers to assume listed until the master first answers (boot without a master). Default none. */
   peers: MemberView[];
+  /** Serve Prometheus metrics on http://<this>/metrics (host:port); empty: off. */
+  metricsListen: string;
 }
 
 export const DEFAULT_AGENT_OPTIONS: Omit<AgentOptions, 'hostId' | 'localServerId'> = {
@@ -53,4 +55,5 @@ export const DEFAULT_AGENT_OPTIONS: Omit<AgentOptions, 'hostId' | 'localServerId
   holdDownMs: 30_000,
   tcpProbePort: 0,
   peers: [],
+  metricsListen: '',
 };

@@ -48,11 +48,13 @@ export function registerAgent(program: Command): void {
     .addOption(opt('--misses <n>', 'consecutive missed probes before a target is down', d.missesToFail).argParser(intArg))
     .addOption(opt('--hold-down-ms <ms>', 'local server healthy this long before failing back', d.holdDownMs).argParser(intArg))
     .addOption(opt('--tcp-probe-port <port>', 'also require a TCP connect to this port (0: ICMP only)', d.tcpProbePort).argParser(intArg))
+    .addOption(opt('--metrics-listen <addr>', 'serve Prometheus metrics on http://<addr>/metrics'))
     .action(async (flags) => {
       const merged = {
         ...d,
         ...readConfigFile(flags.config),
         ...defined({
+          metricsListen: flags.metricsListen,
           hostId: flags.hostId,
           localServerId: flags.localServerId,
           storageIp: flags.storageIp,

@@ -20,11 +20,13 @@ export function registerFollower(program: Command): void {
     .addOption(opt('--admit-timeout-ms <ms>', 'longest an admit may wait for the master\'s grant', d.admitTimeoutMs).argParser(intArg))
     .addOption(opt('--logout-timeout-ms <ms>', 'deadline of a logout call', d.logoutTimeoutMs).argParser(intArg))
     .addOption(opt('--max-message-bytes <n>', 'largest inbound gRPC message on the gate API', d.maxMessageBytes).argParser(intArg))
+    .addOption(opt('--metrics-listen <addr>', 'serve Prometheus metrics on http://<addr>/metrics'))
     .action(async (flags) => {
       const merged = {
         ...d,
         ...readConfigFile(flags.config),
         ...defined({
+          metricsListen: flags.metricsListen,
           serverId: flags.serverId,
           hostId: flags.hostId,
           storageIp: flags.storageIp,

@@ -32,6 +32,7 @@ export function registerMaster(program: Command): void {
     .addOption(opt('--max-message-bytes <n>', 'largest inbound gRPC message', d.maxMessageBytes).argParser(intArg))
     .addOption(opt('--etcd <endpoints>', 'etcd endpoints (host:port,…): campaign for leadership among candidates instead of the embedded single master'))
     .addOption(opt('--advertise <addr>', 'the address other nodes reach this master at, named in "not leader" redirects', 'the listen address'))
+    .addOption(opt('--metrics-listen <addr>', 'serve Prometheus metrics on http://<addr>/metrics'))
     .addOption(opt('--bundle-dir <dir>', 'the agent bundle the Deploy call installs when a request names none'))
     .addOption(opt('--deploy-state-dir <dir>', 'where the Deploy call keeps the cluster credentials', d.deployStateDir))
     .addOption(opt('--election-ttl-s <s>', 'etcd election lease in whole seconds; the leader steps down on its own timer before it runs out', d.electionTtlSeconds).argParser(intArg))
@@ -56,6 +57,7 @@ export function registerMaster(program: Command): void {
           advertise: flags.advertise,
           electionTtlSeconds: flags.electionTtlS,
           bundleDir: flags.bundleDir,
+          metricsListen: flags.metricsListen,
           deployStateDir: flags.deployStateDir,
         }),
       };

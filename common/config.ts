@@ -17,6 +17,8 @@ export const listenAddress = z.string().refine(
   { message: 'expected host:port or unix:/path' },
 );
 const ms = z.number().int().positive();
+/** host:port, or empty for "off". */
+export const optionalListen = z.string().refine((s) => s === '' || /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(s), { message: 'expected host:port' });
 /** One master address, or several candidates separated by commas. */
 export const masterList = z.string().refine((s) => s.split(',').every((a) => listenAddress.safeParse(a.trim()).success), { message: 'expected host:port[,host:port…]' });
 
@@ -39,6 +41,7 @@ export const masterConfigSchema = z.object({
   electionTtlSeconds: z.number().int().min(2).max(60),
   bundleDir: z.string(),
   deployStateDir: z.string().min(1),
+  metricsListen: optionalListen,
 }).strict().refine((c) => c.keepaliveIntervalMs * 2 <= c.sessionTtlMs, {
   message: 'keepaliveIntervalMs must be at most half of sessionTtlMs, or one lost keepalive fences a follower',
   path: ['keepaliveIntervalMs'],
@@ -54,6 +57,7 @@ export const followerConfigSchema = z.object({
   admitTimeoutMs: ms,
   logoutTimeoutMs: ms,
   maxMessageBytes: z.number().int().min(1024),
+  metricsListen: optionalListen,
 }).strict();
 
 /** Reads a JSON config file; a missing or malformed file is a ConfigError. */
@@ -105,6 +109,7 @@ export const agentConfigSchema = z.object({
   holdDownMs: z.number().int().min(0),
   tcpProbePort: z.number().int().min(0).max(65535),
   peers: z.array(memberSchema),
+  metricsListen: optionalListen,
 }).strict().refine((c) => c.backend !== 'esxcli-ssh' || (c.sshHost !== '' && c.sshKeyFile !== ''), {
   message: 'the esxcli-ssh backend needs sshHost and sshKeyFile',
   path: ['backend'],

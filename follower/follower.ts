@@ -14,6 +14,7 @@ import type { GateHandlers } from '../gen/nfsha/v1/Gate';
 import type { AdmitReply } from '../gen/nfsha/v1/AdmitReply';
 import type { Revoke__Output } from '../gen/nfsha/v1/Revoke';
 import { Admissions } from './admissions';
+import { Metrics } from '../common/metrics';
 import { GateHub } from './gate-hub';
 import { Lease, LeaseState } from './lease';
 import { MasterSession } from './master-session';
@@ -32,6 +33,11 @@ export class Follower {
   private readonly mutex = new KeyedMutex();
   private highestEpoch = 0;
   private server?: NfshaServer;
+  private metricsServer?: { address: string; close(): Promise<void> };
+  readonly metrics = new Metrics('follower');
+  private readonly fences = this.metrics.counter('nfsha_follower_fences_total', 'Times this follower fenced itself (dropped every client)');
+  private readonly admits = this.metrics.counter('nfsha_follower_admits_total', 'Admit requests from the NFS layer by result', ['result']);
+  private readonly revokesHandled = this.metrics.counter('nfsha_follower_revokes_total', 'Revokes from the master by outcome', ['outcome']);
 
   constructor(readonly opts: FollowerOptions, private readonly clock: Clock = systemClock, readonly log: Logger = createLogger('follower', { server: opts.serverId })) {
     this.lease = new Lease(clock);
@@ -44,6 +50,9 @@ export class Follower {
       ownedClients: () => this.admissions.list().map((c) => ({ clientId: c.clientId, token: c.token })),
       highestEpoch: () => this.highestEpoch,
     });
+    this.metrics.gauge('nfsha_follower_lease_remaining_seconds', 'Time left on the session lease', [], (g) => g.set(this.lease.remainingMs() / 1000));
+    this.metrics.gauge('nfsha_follower_clients', 'Clients this follower may serve now', [], (g) => g.set(this.admissions.list().length));
+    this.metrics.gauge('nfsha_follower_nfs_watchers', 'NFS layers watching the gate stream', [], (g) => g.set(this.hub.size));
     this.lease.on('renewed', (remainingMs) => this.hub.broadcast({ lease: { remainingMs: Math.floor(remainingMs) } }));
     this.lease.on('fenced', (reason) => this.fence(reason));
     this.session.on('sessionGone', (reason) => {
@@ -58,6 +67,7 @@ export class Follower {
   }
 
   private fence(reason: string): void {
+    this.fences.inc();
     const dropped = this.admissions.clear();
     this.hub.broadcast({ fence: { reason } });
     this.log.warn({ ev: 'follower.fenced', why: reason, clients: dropped }, 'fenced: every client dropped');
@@ -79,6 +89,7 @@ export class Follower {
 
   private async onRevoke(r: Revoke__Output): Promise<void> {
     if (r.epoch < this.highestEpoch) {
+      this.revokesHandled.inc({ outcome: 'stale_epoch' });
       this.log.warn({ ev: 'revoke.stale', client: r.clientId, epoch: r.epoch, highest: this.highestEpoch }, 'revoke from an older epoch ignored');
       return;
     }
@@ -87,6 +98,7 @@ export class Follower {
     this.log.info({ ev: 'revoke.received', client: r.clientId, revoke: r.revokeId, token: formatToken(token), why: r.reason }, 'revoking client');
     await this.hub.revoke(r.revokeId, r.clientId, r.reason, token);
     this.session.sendRevokeAck(r.revokeId);
+    this.revokesHandled.inc({ outcome: 'acked' });
     this.log.info({ ev: 'revoke.acked', client: r.clientId, revoke: r.revokeId }, 'revoke acknowledged to master');
   }
 
@@ -152,7 +164,10 @@ export class Follower {
   handlers(): GateHandlers {
     return {
       Admit: (call, cb) => {
-        this.admit(call.request.clientAddress).then((r) => cb(null, r), (e) => cb(toServiceError(e)));
+        this.admit(call.request.clientAddress).then(
+          (r) => { this.admits.inc({ result: 'admitted' }); cb(null, r); },
+          (e) => { this.admits.inc({ result: 'refused' }); cb(toServiceError(e)); },
+        );
       },
       WatchRevokes: (call) => {
         const initial = this.lease.isLive()
@@ -180,7 +195,8 @@ export class Follower {
     this.server = await bindServer(server, health, this.opts.gateListen);
     health.setStatus(GATE_SERVICE, 'SERVING');
     this.session.start();
-    this.log.info({ ev: 'follower.started', gate: this.server.address, master: this.opts.master }, 'follower running');
+    if (this.opts.metricsListen) this.metricsServer = await this.metrics.serve(this.opts.metricsListen);
+    this.log.info({ ev: 'follower.started', gate: this.server.address, master: this.opts.master, metrics: this.metricsServer?.address }, 'follower running');
     return this.server.address;
   }
 
@@ -188,6 +204,7 @@ export class Follower {
     this.session.stop();
     this.lease.dispose();
     this.hub.endAll();
+    await this.metricsServer?.close();
     await this.server?.close();
   }
 

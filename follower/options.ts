@@ -18,6 +18,8 @@ export interface FollowerOptions {
   logoutTimeoutMs: number;
   /** Largest inbound gRPC message on the gate API. Default 65536 bytes. */
   maxMessageBytes: number;
+  /** Serve Prometheus metrics on http://<this>/metrics (host:port); empty: off. */
+  metricsListen: string;
 }
 
 export const DEFAULT_FOLLOWER_OPTIONS: Omit<FollowerOptions, 'serverId'> = {
@@ -29,4 +31,5 @@ export const DEFAULT_FOLLOWER_OPTIONS: Omit<FollowerOptions, 'serverId'> = {
   admitTimeoutMs: 10_000,
   logoutTimeoutMs: 2_000,
   maxMessageBytes: 64 * 1024,
+  metricsListen: '',
 };

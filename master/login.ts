@@ -37,6 +37,14 @@ export interface LoginGates {
 
 const ALWAYS: LoginGates = { mayAct: () => true, ready: () => Promise.resolve() };
 
+/** Hooks for metrics: what logins and revokes did, and how long they took. */
+export interface LoginObserver {
+  loginGranted(revoked: number, seconds: number): void;
+  loginRefused(code: string): void;
+  revokeAcked(seconds: number): void;
+  revokeWaitedOut(): void;
+}
+
 /**
  * Client ownership and Login Revoke (DESIGN §3, §4). Normally a client has at
  * most one holder; after a failover the followers' claims are adopted, and a
@@ -59,6 +67,7 @@ export class LoginCoordinator {
     private readonly revokeAckTimeoutMs: number,
     private readonly log: Logger,
     private readonly gates: LoginGates = ALWAYS,
+    private readonly observer?: LoginObserver,
   ) {}
 
   /** The holder with the highest token (the owner), if any. */
@@ -90,16 +99,24 @@ export class LoginCoordinator {
   }
 
   async login(sessionId: string, address: string): Promise<LoginResult> {
-    const clientId = this.resolve(sessionId, address);
-    await this.gates.ready();
-    return this.mutex.run(clientId, async () => {
-      this.pendingLogins.add(clientId);
-      try {
-        return await this.loginLocked(sessionId, clientId);
-      } finally {
-        this.pendingLogins.delete(clientId);
-      }
-    });
+    const started = this.clock.now();
+    try {
+      const clientId = this.resolve(sessionId, address);
+      await this.gates.ready();
+      const r = await this.mutex.run(clientId, async () => {
+        this.pendingLogins.add(clientId);
+        try {
+          return await this.loginLocked(sessionId, clientId);
+        } finally {
+          this.pendingLogins.delete(clientId);
+        }
+      });
+      this.observer?.loginGranted(r.revoked, (this.clock.now() - started) / 1000);
+      return r;
+    } catch (err) {
+      this.observer?.loginRefused((err as Error).name);
+      throw err;
+    }
   }
 
   private async loginLocked(sessionId: string, clientId: string): Promise<LoginResult> {
@@ -157,6 +174,7 @@ export class LoginCoordinator {
       session.sink!.sendRevoke({ revokeId, clientId, epoch: this.tokens.epoch, reason, token });
     });
     if (acked) {
+      this.observer?.revokeAcked((this.clock.now() - started) / 1000);
       this.log.info({ ev: 'revoke.acked', client: clientId, server: session.serverId, revoke: revokeId, ms: Math.round(this.clock.now() - started) }, 'revoke acknowledged');
     }
     return acked;
@@ -173,6 +191,7 @@ export class LoginCoordinator {
       this.log.warn({ ev: 'session.condemned', server: session.serverId, session: session.id, client: clientId }, 'holder did not acknowledge revoke; waiting out its lease');
     }
     const wait = this.sessions.surelyExpiredAt(session) - this.clock.now();
+    this.observer?.revokeWaitedOut();
     this.log.info({ ev: 'revoke.waitout', client: clientId, server: session.serverId, session: session.id, ms: Math.max(0, Math.round(wait)) }, 'waiting out silent holder');
     if (wait > 0) await new Promise<void>((resolve) => this.clock.setTimeout(resolve, wait));
   }

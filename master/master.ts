@@ -14,6 +14,7 @@ import { LoginCoordinator } from './login';
 import { MembershipFeed } from './membership';
 import { DEFAULT_MASTER_OPTIONS, type MasterOptions } from './options';
 import { Readiness } from './readiness';
+import { MasterMetrics } from './metrics';
 import { clusterStatus, sessionMasterHandlers, type MasterCore } from './service';
 import { SessionState, SessionTable } from './sessions';
 import { FencingTokens } from './tokens';
@@ -28,6 +29,7 @@ export interface RunningMaster {
 
 export interface TermSettings {
   epoch: number;
+  observer?: import('./login').LoginObserver;
   mayAct: () => boolean;
   expectedServers: string[];
   graceMs: number;
@@ -45,7 +47,7 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger,
   const registry = new HostRegistry(opts.hosts, opts.localClientIp);
   const readiness = new Readiness(clock, term.expectedServers, term.graceMs);
   const gates = { mayAct: term.mayAct, ready: () => readiness.ready() };
-  const logins = new LoginCoordinator(clock, sessions, registry, new FencingTokens(term.epoch), opts.revokeAckTimeoutMs, log, gates);
+  const logins = new LoginCoordinator(clock, sessions, registry, new FencingTokens(term.epoch), opts.revokeAckTimeoutMs, log, gates, term.observer);
   const membership = new MembershipFeed(clock, sessions, registry, term.epoch, log, term.store);
   return {
     id: opts.id, epoch: term.epoch, clock, sessions, logins, registry, membership,
@@ -85,9 +87,11 @@ export class MasterRuntime {
     private readonly health: { setStatus(service: string, status: 'SERVING' | 'NOT_SERVING'): void },
     private readonly clock: Clock,
     private readonly log: Logger,
+    readonly metrics = new MasterMetrics(),
   ) {
     leadership.on('elected', (epoch) => void this.elected(epoch));
     leadership.on('deposed', (why) => this.deposed(why));
+    metrics.follow(() => this.core());
   }
 
   core(): MasterCore | undefined {
@@ -111,11 +115,12 @@ export class MasterRuntime {
     if (term !== this.term || !this.leadership.isLeader()) return;
     const grace = graceMs(this.opts, this.leadership.leaseMs);
     const core = createMasterCore({ ...this.opts, hosts }, this.clock, this.log, {
-      epoch, expectedServers: expected, graceMs: grace, store,
+      epoch, expectedServers: expected, graceMs: grace, store, observer: this.metrics.observer(),
       mayAct: () => this.current === core && this.leadership.isLeader(),
       leader: () => this.leadership.leader(),
     });
     this.current = core;
+    this.metrics.leaderChanges.inc({ to: 'leader' });
     this.sweeper = startSweeper(core);
     this.health.setStatus(MASTER_SERVICE, 'SERVING');
     this.health.setStatus(MEMBERSHIP_SERVICE, 'SERVING');
@@ -130,6 +135,7 @@ export class MasterRuntime {
     this.health.setStatus(MASTER_SERVICE, 'NOT_SERVING');
     this.health.setStatus(MEMBERSHIP_SERVICE, 'NOT_SERVING');
     if (!core) return;
+    this.metrics.leaderChanges.inc({ to: 'follower' });
     const err = notLeaderError(this.leadership.leader());
     for (const s of core.sessions.all()) s.sink?.end(grpc.status.FAILED_PRECONDITION, `leader stepped down: ${why}`, err.metadata);
     core.membership.endAll();
@@ -221,7 +227,8 @@ export async function startMaster(partial: Partial<MasterOptions> = {}, log = cr
     log,
   }));
   health.setStatus(DEPLOYER_SERVICE, 'SERVING');
-  log.info({ ev: 'master.started', listen: bound.address, etcd: opts.etcdEndpoints, ttl_ms: opts.sessionTtlMs }, opts.etcdEndpoints.length ? 'master candidate serving' : 'embedded master serving');
+  const metricsServer = opts.metricsListen ? await runtime.metrics.metrics.serve(opts.metricsListen) : undefined;
+  log.info({ ev: 'master.started', metrics: metricsServer?.address, listen: bound.address, etcd: opts.etcdEndpoints, ttl_ms: opts.sessionTtlMs }, opts.etcdEndpoints.length ? 'master candidate serving' : 'embedded master serving');
   await leadership.start();
   return {
     address: bound.address,
@@ -229,6 +236,7 @@ export async function startMaster(partial: Partial<MasterOptions> = {}, log = cr
     core: () => runtime.core(),
     close: async () => {
       await leadership.stop();
+      await metricsServer?.close();
       await bound.close();
     },
   };

@@ -38,6 +38,8 @@ export interface MasterOptions {
   bundleDir: string;
   /** Where the Deploy call keeps the cluster credentials. Default /var/lib/nfsha/deploy. */
   deployStateDir: string;
+  /** Serve Prometheus metrics on http://<this>/metrics (host:port); empty: off. */
+  metricsListen: string;
 }
 
 export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
@@ -56,4 +58,5 @@ export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
   electionTtlSeconds: 3,
   bundleDir: '',
   deployStateDir: '/var/lib/nfsha/deploy',
+  metricsListen: '',
 };

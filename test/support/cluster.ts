@@ -108,6 +108,8 @@ export interface ClusterOptions {
   etcd?: string[];
   masters?: number;
   electionTtlSeconds?: number;
+  /** Serve Prometheus metrics from the master and the followers (ports in metricsPorts). */
+  metrics?: boolean;
 }
 
 /**
@@ -125,7 +127,10 @@ export class Cluster {
   followers: Proc[] = [];
   gates: Proc[] = [];
   gatePorts: number[] = [];
+  /** Metrics ports: masters first (by candidate), then followers, by name. */
+  metricsPorts = new Map<string, number>();
   proxies = new Map<number, import('./fault-proxy').FaultProxy>();
+  private extraArgs = new Map<string, string[]>();
   private backend?: { port: number; close(): Promise<void> };
 
   constructor(readonly opts: ClusterOptions) {}
@@ -148,8 +153,19 @@ export class Cluster {
     return path.join(this.dir, `gate-${i}.events`);
   }
 
+  private async metricsArgs(name: string): Promise<string[]> {
+    if (!this.opts.metrics) return [];
+    const port = await freePort();
+    this.metricsPorts.set(name, port);
+    return ['--metrics-listen', `127.0.0.1:${port}`];
+  }
+
   async start(): Promise<this> {
     const port = await freePort();
+    const metricsFor = new Map<string, string[]>();
+    for (let k = 1; k <= (this.opts.masters ?? 1); k++) metricsFor.set(`master-${k}`, await this.metricsArgs(`master-${k}`));
+    for (let i = 1; i <= this.opts.followers; i++) metricsFor.set(`follower-${i}`, await this.metricsArgs(`follower-${i}`));
+    this.extraArgs = metricsFor;
     this.masterAddress = `127.0.0.1:${port}`;
     this.masterAddresses = [this.masterAddress];
     for (let k = 1; k < (this.opts.masters ?? 1); k++) this.masterAddresses.push(`127.0.0.1:${await freePort()}`);
@@ -179,12 +195,12 @@ export class Cluster {
     const hosts = Object.entries(this.opts.hosts ?? {}).map(([id, ip]) => `--host=${id}=${ip}`);
     const etcd = this.opts.etcd ? ['--etcd', this.opts.etcd.join(','), '--id', `m${k}`, '--election-ttl-s', String(this.opts.electionTtlSeconds ?? 2)] : [];
     return this.spawn(this.opts.etcd ? `master-${k}` : 'master', ['master', '--listen', this.masterAddresses[k - 1], '--ttl-ms', String(this.opts.ttlMs ?? 2000),
-      '--keepalive-ms', String(this.opts.keepaliveMs ?? 250), ...etcd, ...hosts]);
+      '--keepalive-ms', String(this.opts.keepaliveMs ?? 250), ...etcd, ...hosts, ...(this.extraArgs.get(`master-${k}`) ?? [])]);
   }
 
   startFollower(i: number, masterAddr = this.masterAddresses.join(',')): Proc {
     return this.spawn(`follower-${i}`, ['follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`, '--storage-ip', `127.0.2.${i}`,
-      '--master', masterAddr, '--gate-listen', this.gateSocket(i)]);
+      '--master', masterAddr, '--gate-listen', this.gateSocket(i), ...(this.extraArgs.get(`follower-${i}`) ?? [])]);
   }
 
   startGate(i: number, port: number): Proc {

@@ -158,8 +158,12 @@ export class Lab {
       this.followers[i - 1] = this.startFollower(i, detached);
       if (this.opts.nfs) this.gates[i - 1] = this.startGate(i, detached);
       else this.spawnIn(this.ns(`s${i}`), `nfs-${i}`, [WHOAMI, `scvm-${i}`, '2049'], detached);
-      if (this.opts.agents !== false) this.agents[i - 1] = this.startAgent(i, detached);
     }
+    // Agents start once every Access Server is listed, as on a booted cluster;
+    // an agent that starts earlier waits (its membership hysteresis) anyway.
+    await waitFor('every follower in session', async () => (await this.status()).sessions.filter((x) => x.state === 'live').length === this.opts.hosts, 20_000, 100)
+      .catch((err) => { throw new Error(`${err.message}\n${this.dump()}`); });
+    if (this.opts.agents !== false) for (let i = 1; i <= this.opts.hosts; i++) this.agents[i - 1] = this.startAgent(i, detached);
     const agents = this.opts.agents === false ? 0 : this.opts.hosts;
     await waitFor('every follower and agent registered', async () => {
       const s = await this.status();

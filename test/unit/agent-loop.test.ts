@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { Agent } from '../../agent/agent';
 import type { MemberView } from '../../agent/decision';
-import type { MembershipEvents, MembershipSource } from '../../agent/membership-client';
 import { DEFAULT_AGENT_OPTIONS } from '../../agent/options';
 import { DryRunBackend } from '../../agent/routes/dry-run';
 import { silentLogger } from '../../common/log';
-import type { RouteReport } from '../../gen/nfsha/v1/RouteReport';
 import { fakeClock, type FakeClock } from '../support/fake-clock';
+import { FakeMembership } from '../support/fake-membership';
 
 const M = (n: number): MemberView => ({ serverId: `scvm-${n}`, hostId: `esx-${n}`, storageIp: `10.10.0.2${n}`, mgmtIp: `10.20.0.2${n}` });
-
-class FakeMembership extends EventEmitter<MembershipEvents> implements MembershipSource {
-  connected = true;
-  reports: RouteReport[] = [];
-  constructor(private members: MemberView[]) { super(); }
-  start(): void { this.emit('connected'); this.emit('members', this.members); }
-  stop(): void { this.connected = false; }
-  report(r: RouteReport): void { this.reports.push(r); }
-}
 
 function setup(holdDownMs = 3000) {
   const clock: FakeClock = fakeClock();
@@ -44,6 +33,24 @@ describe('agent loop with a fake clock (fake probes, dry-run backend)', () => {
     await clock.tickAsync(500); // miss 2
     assert.equal(backend.route.kind, 'local');
     await clock.tickAsync(500); // miss 3
+    assert.equal(backend.route.kind, 'remote');
+    agent.stop();
+  });
+
+  it('reroutes only after the local server is missing from the membership for N consecutive ticks', async () => {
+    const { clock, backend, membership, agent } = setup();
+    agent.start();
+    await clock.tickAsync(1000);
+    membership.emit('members', [M(1), M(3)]);
+    await clock.tickAsync(500); // unlisted once
+    await clock.tickAsync(500); // twice
+    assert.equal(backend.route.kind, 'local');
+    membership.emit('members', [M(1), M(2), M(3)]);
+    await clock.tickAsync(500); // listed again: the streak is broken
+    membership.emit('members', [M(1), M(3)]);
+    await clock.tickAsync(1000);
+    assert.equal(backend.route.kind, 'local');
+    await clock.tickAsync(500); // third consecutive tick unlisted
     assert.equal(backend.route.kind, 'remote');
     agent.stop();
   });

@@ -9,7 +9,7 @@ const dead: RemoteReachability = { storage: false, mgmt: false };
 
 function input(over: Partial<DecisionInput> = {}): DecisionInput {
   return {
-    hostId: 'esx-2', localServerId: 'scvm-2', members: ALL, local: 'up', localHealthyForMs: 60_000,
+    hostId: 'esx-2', localServerId: 'scvm-2', members: ALL, local: 'up', localListed: 'up', localHealthyForMs: 60_000,
     remote: new Map([['scvm-1', up], ['scvm-3', up]]), current: LOCAL, holdDownMs: 30_000, ...over,
   };
 }
@@ -25,8 +25,9 @@ describe('route decision (pure)', () => {
     assert.equal(d.alarm, undefined);
   });
 
-  it('keeps the route untouched while the local server has not been probed yet', () => {
+  it('keeps the route untouched while the local server has not been probed or listed yet', () => {
     assert.deepEqual(decideRoute(input({ local: 'unknown', localHealthyForMs: 0 })).route, LOCAL);
+    assert.deepEqual(decideRoute(input({ localListed: 'unknown', localHealthyForMs: 0, members: [M(1), M(3)] })).route, LOCAL);
   });
 
   it('reroutes to a healthy remote storage IP when the local server is unreachable', () => {
@@ -37,7 +38,7 @@ describe('route decision (pure)', () => {
   });
 
   it('reroutes when the local server is reachable but not listed by the master', () => {
-    const d = decideRoute(input({ members: [M(1), M(3)] }));
+    const d = decideRoute(input({ members: [M(1), M(3)], localListed: 'down' }));
     assert.equal(d.route.kind, 'remote');
     assert.match(d.reason, /not listed/);
   });
@@ -124,7 +125,7 @@ describe('route decision (pure)', () => {
     const counts = new Map<string, number>();
     for (let h = 0; h < 3000; h++) {
       const d = decideRoute({
-        hostId: `esx-h${h}`, localServerId: 'scvm-x', members: survivors, local: 'down', localHealthyForMs: 0,
+        hostId: `esx-h${h}`, localServerId: 'scvm-x', members: survivors, local: 'down', localListed: 'down', localHealthyForMs: 0,
         remote: new Map(survivors.map((m) => [m.serverId, up])), current: LOCAL, holdDownMs: 30_000,
       });
       counts.set(d.target!.serverId, (counts.get(d.target!.serverId) ?? 0) + 1);
@@ -138,7 +139,7 @@ describe('route decision (pure)', () => {
   it('keeps each host on its choice when an unrelated survivor disappears', () => {
     const survivors = [M(1), M(3), M(4)];
     for (let h = 0; h < 200; h++) {
-      const base = { hostId: `esx-h${h}`, localServerId: 'scvm-x', local: 'down' as const, localHealthyForMs: 0, current: LOCAL, holdDownMs: 30_000, remote: new Map(survivors.map((m) => [m.serverId, up])) };
+      const base = { hostId: `esx-h${h}`, localServerId: 'scvm-x', local: 'down' as const, localListed: 'down' as const, localHealthyForMs: 0, current: LOCAL, holdDownMs: 30_000, remote: new Map(survivors.map((m) => [m.serverId, up])) };
       const before = decideRoute({ ...base, members: survivors }).target!.serverId;
       const gone = survivors.find((m) => m.serverId !== before)!;
       const after = decideRoute({ ...base, members: survivors.filter((m) => m !== gone) }).target!.serverId;

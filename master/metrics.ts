@@ -1,0 +1,45 @@
+import { Metrics } from '../common/metrics';
+import type { LoginObserver } from './login';
+import type { MasterCore } from './service';
+import { SessionState } from './sessions';
+
+/** The master's metrics; gauges read the current term's state when scraped. */
+export class MasterMetrics {
+  readonly metrics = new Metrics('master');
+  private core?: () => MasterCore | undefined;
+  readonly leaderChanges = this.metrics.counter('nfsha_master_leader_changes_total', 'Times this master became or stopped being the leader', ['to']);
+  private readonly logins = this.metrics.counter('nfsha_master_logins_total', 'Login requests by result', ['result']);
+  private readonly loginSeconds = this.metrics.histogram('nfsha_master_login_duration_seconds', 'Login duration, from request to grant, including revokes', ['with_revoke']);
+  private readonly revokes = this.metrics.counter('nfsha_master_revokes_total', 'Revokes by outcome: acked by the holder, or the holder waited out', ['outcome']);
+  private readonly revokeSeconds = this.metrics.histogram('nfsha_master_revoke_ack_seconds', 'Time from revoke sent to the holder\'s ack');
+
+  constructor() {
+    this.metrics.gauge('nfsha_master_sessions', 'Sessions by state', ['state'], (g) => {
+      g.reset();
+      const core = this.core?.();
+      for (const st of Object.values(SessionState)) g.set({ state: st }, core ? core.sessions.all().filter((s) => core.sessions.state(s) === st).length : 0);
+    });
+    this.metrics.gauge('nfsha_master_clients', 'Clients with an owner', [], (g) => g.set(this.core?.()?.logins.ownerships().length ?? 0));
+    this.metrics.gauge('nfsha_master_is_leader', '1 while this master leads', [], (g) => g.set(this.core?.() ? 1 : 0));
+    this.metrics.gauge('nfsha_master_epoch', 'The current term\'s epoch (0 when not leading)', [], (g) => g.set(this.core?.()?.epoch ?? 0));
+  }
+
+  follow(core: () => MasterCore | undefined): void {
+    this.core = core;
+  }
+
+  observer(): LoginObserver {
+    return {
+      loginGranted: (revoked, seconds) => {
+        this.logins.inc({ result: 'granted' });
+        this.loginSeconds.observe({ with_revoke: revoked ? 'true' : 'false' }, seconds);
+      },
+      loginRefused: (code) => this.logins.inc({ result: code === 'NotFound' ? 'unknown_session' : code === 'InvalidArgument' ? 'invalid' : 'refused' }),
+      revokeAcked: (seconds) => {
+        this.revokes.inc({ outcome: 'acked' });
+        this.revokeSeconds.observe(seconds);
+      },
+      revokeWaitedOut: () => this.revokes.inc({ outcome: 'waited_out' }),
+    };
+  }
+}
