@@ -42,9 +42,24 @@ export function registerStatus(program: Command): void {
     .addOption(opt('--master <addr>', 'the master\'s gRPC address, or candidates separated by commas (the leader is found)', '127.0.0.1:7410'))
     .addOption(opt('--json', 'print the raw status as JSON'))
     .addOption(opt('--timeout-ms <ms>', 'deadline of the status call', 3000).argParser(intArg))
+    .addOption(opt('--watch [ms]', 'refresh every ms (default 1000) until interrupted').argParser(intArg))
     .action(async (flags) => {
-      const status = await fetchStatus(flags.master ?? '127.0.0.1:7410', flags.timeoutMs ?? 3000);
-      process.stdout.write(flags.json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status) + '\n');
+      const master: string = flags.master ?? '127.0.0.1:7410';
+      const show = async () => {
+        const status = await fetchStatus(master, flags.timeoutMs ?? 3000);
+        return flags.json ? JSON.stringify(status, null, 2) : formatStatus(status);
+      };
+      if (flags.watch === undefined) {
+        process.stdout.write((await show()) + '\n');
+        return;
+      }
+      const every = flags.watch === true ? 1000 : flags.watch;
+      for (;;) {
+        const text = await show().catch((err: Error) => `(${err.message})`);
+        // Clear the screen and home the cursor, like watch(1).
+        process.stdout.write(`\x1b[2J\x1b[H${new Date().toISOString()}  every ${every} ms  (Ctrl-C stops)\n\n${text}\n`);
+        await new Promise((r) => setTimeout(r, every));
+      }
     });
 }
 

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import { benchReroute, type BenchRow } from './reroute';
 import { benchFailover } from './failover';
 import { benchIo } from './io';
+import { benchMaster } from './master-load';
 import { renderTable } from '../../cli/table';
 
 /**
@@ -18,6 +19,10 @@ async function main(): Promise<void> {
   const log = (s: string) => process.stderr.write(s + '\n');
   const rows: BenchRow[] = [];
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+  if (!only || only === 'master') {
+    log('master: logins with revoke, etcd txn, 1000 followers / 100k clients...');
+    rows.push(...(await benchMaster(log)));
+  }
   if (!only || only === 'reroute') {
     log('reroute (namespace lab, needs root)...');
     rows.push(...(await benchReroute(runs, log)));

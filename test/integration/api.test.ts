@@ -130,6 +130,17 @@ describe('CLI', function () {
     }
   });
 
+  it('refreshes the status with --watch until interrupted', async () => {
+    const cluster = await new Cluster({ followers: 1 }).start();
+    try {
+      const r = await run(process.execPath, [CLI, 'status', '--watch', '200', '--master', cluster.masterAddress], { timeout: 1500 }).catch((e) => e as { stdout: string });
+      assert.ok((r.stdout.match(/every 200 ms/g) ?? []).length >= 2, r.stdout);
+      assert.match(r.stdout, /scvm-1\s+\S+\s+live/);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
   it('explains every flag with its default in --help', async () => {
     const { stdout } = await run(process.execPath, [CLI, 'master', '--help']);
     assert.match(stdout, /--ttl-ms <ms>[\s\S]*\(default: 3000\)/);
