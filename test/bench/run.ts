@@ -4,6 +4,7 @@ import { benchReroute, type BenchRow } from './reroute';
 import { benchFailover } from './failover';
 import { benchIo } from './io';
 import { benchMaster } from './master-load';
+import { benchFootprint } from './footprint';
 import { renderTable } from '../../cli/table';
 
 /**
@@ -30,6 +31,10 @@ async function main(): Promise<void> {
   if (!only || only === 'failover') {
     log('master failover (real etcd)...');
     rows.push(...(await benchFailover(Math.min(runs, 5), log)));
+  }
+  if (!only || only === 'footprint') {
+    log('agent footprint and executable size...');
+    rows.push(...(await benchFootprint(log)));
   }
   if (!only || only === 'io') {
     log('real NFS IO pause per fault, gate throughput (lab, needs root)...');
