@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
+import { Etcd3, isRecoverableError, type IKeyValue, type Lease, type Watcher } from 'etcd3';
 import type { Clock, TimerHandle } from '../common/clock';
 import type { Logger } from '../common/log';
 import type { HostRecord } from './identity';
@@ -44,7 +45,17 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
     super();
     this.prefix = opts.prefix ?? 'nfsha/';
     this.leaseMs = opts.leaseTtlSeconds * 1000;
-    this.client = new Etcd3({ hosts: opts.endpoints, dialTimeout: 2000, defaultCallOptions: () => ({ deadline: new Date(Date.now() + 2000) }) });
+    this.client = new Etcd3({
+      hosts: opts.endpoints,
+      dialTimeout: 1000,
+      defaultCallOptions: () => ({ deadline: new Date(Date.now() + 2000) }),
+      faultHandling: {
+        // A dead member is skipped after one failure (not three), so lease
+        // keepalives go to a live one within the same lease period.
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 2000, breaker: new ConsecutiveBreaker(1) }),
+        global: retry(handleWhen(isRecoverableError), { maxAttempts: 3 }),
+      },
+    });
     this.registry = new EtcdRegistry(this.client, this.prefix, opts.log);
   }
 
@@ -123,13 +134,19 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
     const deadlineMs = Math.max(300, this.leaseMs / 4);
     const tick = async () => {
       if (this.stopped || this.lease !== lease) return;
-      const sent = clock.now();
-      try {
-        await lease.keepaliveOnce({ deadline: new Date(Date.now() + deadlineMs) });
-        this.validUntil = Math.max(this.validUntil, sent + this.leaseMs);
-        this.armExpiry();
-      } catch (err) {
-        this.opts.log.warn({ ev: 'election.keepalive.failed', err: (err as Error).message, left_ms: Math.round(this.safeUntil - clock.now()) }, 'lease keepalive failed');
+      // Retry within the tick: a failed try (a dead member, an etcd raft
+      // election) should cost milliseconds of the lease, not a whole period.
+      for (let attempt = 0; this.lease === lease && clock.now() < this.safeUntil; attempt++) {
+        const sent = clock.now();
+        try {
+          await lease.keepaliveOnce({ deadline: new Date(Date.now() + deadlineMs) });
+          this.validUntil = Math.max(this.validUntil, sent + this.leaseMs);
+          this.armExpiry();
+          break;
+        } catch (err) {
+          this.opts.log.warn({ ev: 'election.keepalive.failed', attempt, err: (err as Error).message, left_ms: Math.round(this.safeUntil - clock.now()) }, 'lease keepalive failed');
+          await new Promise((r) => setTimeout(r, 50));
+        }
       }
       if (this.lease === lease) this.keepaliveTimer = clock.setTimeout(() => void tick(), every);
     };
