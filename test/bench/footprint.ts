@@ -3,18 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Cluster, waitFor } from '../support/cluster';
 import type { BenchRow } from './reroute';
+import { cpuSeconds, rssMiB } from './proc';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-
-function cpuSeconds(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 
 const one = (figure: string, unit: string, x: number, note?: string): BenchRow => ({ figure, unit, n: 1, min: x, median: x, p99: x, max: x, note });
 

@@ -1,21 +1,10 @@
-import * as fs from 'node:fs';
 import { Etcd3 } from 'etcd3';
 import { Cluster, waitFor } from '../support/cluster';
 import { EtcdCluster } from '../support/etcd';
 import { clientAddress, SimFollower } from './sim-follower';
 import { summarize } from './stats';
 import type { BenchRow } from './reroute';
-
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
+import { cpuSeconds, rssMiB } from './proc';
 
 async function startMaster(): Promise<{ cluster: Cluster; address: string; pid: number }> {
   // A master process only (no real followers): the simulated ones connect to it.
