@@ -50,9 +50,10 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
       dialTimeout: 1000,
       defaultCallOptions: () => ({ deadline: new Date(Date.now() + 2000) }),
       faultHandling: {
-        // A dead member is skipped after one failure (not three), so lease
-        // keepalives go to a live one within the same lease period.
-        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 2000, breaker: new ConsecutiveBreaker(1) }),
+        // A member that refuses connections is skipped after one failure (not
+        // three), so lease keepalives reach a live one within the lease period.
+        // A slow answer (an etcd raft election) does not open the breaker.
+        host: () => circuitBreaker(handleWhen((err) => /ECONNREFUSED|No connection established/i.test(err.message)), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(1) }),
         global: retry(handleWhen(isRecoverableError), { maxAttempts: 3 }),
       },
     });
@@ -105,7 +106,15 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
     this.keepLeaseAlive(lease);
     log.info({ ev: 'election.candidate', key: this.myKey, revision: myRevision }, 'campaigning');
     while (!this.stopped && clock.now() < this.safeUntil) {
-      const kvs = await this.candidates();
+      // A failed read is no reason to give up a lease that is still valid.
+      const kvs = await this.candidates().catch((err: Error) => {
+        log.warn({ ev: 'election.read.failed', err: err.message }, 'could not read the candidates; retrying');
+        return undefined;
+      });
+      if (!kvs) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       const first = kvs[0];
       if (!kvs.some((kv) => kv.key.toString() === this.myKey)) throw new Error('our election key is gone (lease expired)');
       if (first.key.toString() === this.myKey) {
