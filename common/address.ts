@@ -13,11 +13,6 @@ export function normalizeIp(text: string): string | undefined {
   return isIP(unmapped) ? unmapped : undefined;
 }
 
-/** Peer address as grpc-js reports it (`ipv4:1.2.3.4:5`, `ipv6:[::1]:5`, `unix:...`). */
-export function peerIp(peer: string): string | undefined {
-  const m = /^ipv4:([\d.]+):\d+$/.exec(peer) ?? /^ipv6:\[([^\]]+)\]:\d+$/.exec(peer);
-  return m ? normalizeIp(m[1]) : undefined;
-}
 
 /** Ids of servers, hosts and sessions: short, printable, safe in logs and file names. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;

@@ -26,7 +26,3 @@ export const systemClock: Clock = {
   clearTimeout: (h) => clearTimeout(h as unknown as NodeJS.Timeout),
 };
 
-/** Resolves after `ms` on the given clock. */
-export function delay(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimeout(resolve, ms));
-}

@@ -31,9 +31,6 @@ export class FailedPrecondition extends NfshaError {
 export class Unavailable extends NfshaError {
   constructor(message: string) { super(message, status.UNAVAILABLE, true); }
 }
-export class DeadlineExceeded extends NfshaError {
-  constructor(message: string) { super(message, status.DEADLINE_EXCEEDED, true); }
-}
 export class Aborted extends NfshaError {
   constructor(message: string) { super(message, status.ABORTED, true); }
 }
@@ -45,9 +42,3 @@ export function toServiceError(err: unknown): { code: status; details: string; m
   return { code: status.INTERNAL, details: message, message };
 }
 
-/** True for gRPC statuses worth retrying after a backoff. */
-export function isRetryableStatus(code: status | undefined): boolean {
-  return code === status.UNAVAILABLE || code === status.DEADLINE_EXCEEDED || code === status.ABORTED
-    || code === status.ALREADY_EXISTS || code === status.RESOURCE_EXHAUSTED || code === status.CANCELLED
-    || code === status.UNKNOWN || code === status.INTERNAL;
-}

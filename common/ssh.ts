@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 
 export interface SshTarget {
@@ -79,8 +78,4 @@ export class SshSession {
   close(): void {
     this.client.end();
   }
-}
-
-export function readKey(file: string): Buffer {
-  return fs.readFileSync(file);
 }

@@ -207,10 +207,6 @@ export class Follower {
     await this.metricsServer?.close();
     await this.server?.close();
   }
-
-  get status() {
-    return { lease: this.lease.current, session: this.session.currentSessionId, clients: this.admissions.list().length };
-  }
 }
 
 export function createFollower(partial: Partial<FollowerOptions> & { serverId: string }, clock?: Clock, log?: Logger): Follower {

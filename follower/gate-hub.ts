@@ -51,11 +51,9 @@ export class GateHub {
     return new Promise((resolve) => {
       if (this.watchers.size === 0) return resolve();
       const waiting = new Set(this.watchers.keys());
-      const entries = [...waiting].map((w) => `${revokeId}.${w}`);
-      const shared = { waiting, done: resolve };
-      for (const key of entries) this.pending.set(key, shared);
-      const cleanup = () => { for (const key of entries) this.pending.delete(key); resolve(); };
-      shared.done = cleanup;
+      const keys = [...waiting].map((w) => `${revokeId}.${w}`);
+      const pending: PendingRevoke = { waiting, done: () => { for (const k of keys) this.pending.delete(k); resolve(); } };
+      for (const k of keys) this.pending.set(k, pending);
       for (const w of waiting) {
         this.watchers.get(w)!.write({ revoke: { revokeId: `${revokeId}.${w}`, clientId, reason, epoch: token.epoch, sequence: token.sequence } });
       }

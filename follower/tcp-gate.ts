@@ -280,9 +280,4 @@ export class TcpGate {
     this.client.close();
     if (this.eventFd !== undefined) fs.closeSync(this.eventFd);
   }
-
-  /** Clients currently admitted, for tests and status. */
-  admittedClients(): string[] {
-    return [...this.clients.keys()];
-  }
 }

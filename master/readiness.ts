@@ -30,11 +30,6 @@ export class Readiness {
     if (this.missing.size === 0 && this.expectedAny) this.finish();
   }
 
-  /** Registered servers not yet back. */
-  waitingFor(): string[] {
-    return [...this.missing];
-  }
-
   ready(): Promise<void> {
     if (this.isReady()) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));

@@ -125,4 +125,3 @@ export function ioPauses(writers: Proc[], since: number): number[] {
   });
 }
 
-export { run };
