@@ -3,6 +3,8 @@ import { systemClock, type Clock, type TimerHandle } from '../common/clock';
 import { decideRoute, describeRoute, LOCAL, sameRoute, type Decision, type MemberView, type RemoteReachability, type Route } from './decision';
 import { IcmpProber } from './icmp-prober';
 import { MembershipFollower, type MembershipSource } from './membership-client';
+import { loadOwnIdentity } from '../common/tls';
+import { ConfigError } from '../common/config';
 import type { AgentOptions } from './options';
 import { ProbeTracker } from './probe-tracker';
 import type { RouteBackend } from './routes/backend';
@@ -68,7 +70,11 @@ export class Agent {
     this.local = new ProbeTracker(opts.missesToFail);
     this.localListed = new ProbeTracker(opts.missesToFail);
     this.members = opts.peers.length ? opts.peers : undefined;
-    this.membership = deps.membership ?? new MembershipFollower(opts.master, { hostId: opts.hostId, storageIp: opts.storageIp, mgmtIp: opts.mgmtIp, localServerId: opts.localServerId }, this.log);
+    if (!deps.membership && !opts.tls.insecure) {
+      const own = loadOwnIdentity(opts.tls.dir, ['agent']);
+      if (own.id !== opts.hostId) throw new ConfigError(`TLS directory ${opts.tls.dir} is for agent/${own.id}, not host ${opts.hostId}`);
+    }
+    this.membership = deps.membership ?? new MembershipFollower(opts.master, { hostId: opts.hostId, storageIp: opts.storageIp, mgmtIp: opts.mgmtIp, localServerId: opts.localServerId }, this.log, opts.tls);
     this.membership.on('members', (m) => { this.members = m; });
     this.membership.on('connected', () => { this.reported = false; });
     this.metrics.gauge('nfsha_agent_route_remote', '1 while the NFS address is routed to a remote SCVM', [], (g) => g.set(this.state.route.kind === 'remote' ? 1 : 0));

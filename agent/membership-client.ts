@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
+import type { TlsSettings } from '../common/tls';
 import { Backoff } from '../common/backoff';
 import { deadlineIn } from '../common/grpc-server';
 import { MasterEndpoints, parseMasterList } from '../common/master-endpoints';
@@ -36,11 +37,11 @@ export class MembershipFollower extends EventEmitter<MembershipEvents> implement
   last?: MemberView[];
   connected = false;
 
-  constructor(master: string, private readonly hello: AgentHello, private readonly log: Logger) {
+  constructor(master: string, private readonly hello: AgentHello, private readonly log: Logger, tls: TlsSettings) {
     super();
     const Client = nfshaGrpc().Membership;
-    this.endpoints = new MasterEndpoints(parseMasterList(master), (address, options) =>
-      new Client(address, grpc.credentials.createInsecure(), options) as unknown as MembershipClient);
+    this.endpoints = new MasterEndpoints(parseMasterList(master), tls, (address, credentials, options) =>
+      new Client(address, credentials, options) as unknown as MembershipClient);
   }
 
   start(): void {

@@ -1,4 +1,5 @@
 import type { MemberView } from './decision';
+import type { TlsSettings } from '../common/tls';
 
 /** The agent's settings; defaults in DEFAULT_AGENT_OPTIONS (DESIGN §5). */
 export interface AgentOptions {
@@ -36,6 +37,8 @@ export interface AgentOptions {
   peers: MemberView[];
   /** Serve Prometheus metrics on http://<this>/metrics (host:port); empty: off. */
   metricsListen: string;
+  /** mTLS towards the masters (an agent certificate for this host), or plain text on loopback. */
+  tls: TlsSettings;
 }
 
 export const DEFAULT_AGENT_OPTIONS: Omit<AgentOptions, 'hostId' | 'localServerId'> = {
@@ -56,4 +59,5 @@ export const DEFAULT_AGENT_OPTIONS: Omit<AgentOptions, 'hostId' | 'localServerId
   tcpProbePort: 0,
   peers: [],
   metricsListen: '',
+  tls: { dir: '/etc/nfsha/tls' },
 };

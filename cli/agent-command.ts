@@ -9,7 +9,7 @@ import { Iproute2Backend } from '../agent/routes/iproute2';
 import { sshRunner } from '../agent/routes/ssh-runner';
 import { SshSession } from '../common/ssh';
 import * as fs from 'node:fs';
-import { defined, intArg, opt } from './options';
+import { addTlsOptions, defined, intArg, opt, tlsFromFlags } from './options';
 import { runUntilSignal } from './lifecycle';
 
 export function routeBackend(opts: AgentOptions): RouteBackend {
@@ -27,7 +27,7 @@ export function routeBackend(opts: AgentOptions): RouteBackend {
 
 export function registerAgent(program: Command): void {
   const d = DEFAULT_AGENT_OPTIONS;
-  program
+  const command = program
     .command('agent')
     .description('Run the IO Reroute agent on an ESXi host: probe the SCVMs, follow the master\'s membership, own the route to the NFS address.')
     .addOption(opt('-c, --config <file>', 'JSON config file; flags override it'))
@@ -48,7 +48,8 @@ export function registerAgent(program: Command): void {
     .addOption(opt('--misses <n>', 'consecutive missed probes before a target is down', d.missesToFail).argParser(intArg))
     .addOption(opt('--hold-down-ms <ms>', 'local server healthy this long before failing back', d.holdDownMs).argParser(intArg))
     .addOption(opt('--tcp-probe-port <port>', 'also require a TCP connect to this port (0: ICMP only)', d.tcpProbePort).argParser(intArg))
-    .addOption(opt('--metrics-listen <addr>', 'serve Prometheus metrics on http://<addr>/metrics'))
+    .addOption(opt('--metrics-listen <addr>', 'serve Prometheus metrics on http://<addr>/metrics'));
+  addTlsOptions(command)
     .action(async (flags) => {
       const merged = {
         ...d,
@@ -72,6 +73,7 @@ export function registerAgent(program: Command): void {
           missesToFail: flags.misses,
           holdDownMs: flags.holdDownMs,
           tcpProbePort: flags.tcpProbePort,
+          tls: tlsFromFlags(flags),
         }),
       };
       const options = validate(agentConfigSchema, merged, 'agent') as AgentOptions;

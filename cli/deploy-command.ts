@@ -10,7 +10,8 @@ import type { DeployRequest } from '../gen/nfsha/v1/DeployRequest';
 import type { DeployEvent__Output } from '../gen/nfsha/v1/DeployEvent';
 import { readInventory } from '../build/deploy/inventory';
 import { fetchStatus } from '../common/status-client';
-import { intArg, opt } from './options';
+import { addTlsOptions, intArg, opt, operatorTls } from './options';
+import { channelOptions, masterChannelCredentials, type TlsSettings } from '../common/tls';
 import { renderTable } from './table';
 
 export function formatDeploy(reports: HostReport[]): string {
@@ -21,8 +22,8 @@ export function formatDeploy(reports: HostReport[]): string {
 }
 
 /** Runs a deployment through a master's nfsha.v1.Deployer API, relaying its progress to stderr. */
-function deployViaMaster(master: string, request: DeployRequest): Promise<HostReport[]> {
-  const client = new (nfshaGrpc().Deployer)(master, grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS) as unknown as DeployerClient;
+function deployViaMaster(master: string, request: DeployRequest, tls: TlsSettings): Promise<HostReport[]> {
+  const client = new (nfshaGrpc().Deployer)(master, masterChannelCredentials(tls, master), channelOptions(tls, CLIENT_CHANNEL_OPTIONS)) as unknown as DeployerClient;
   return new Promise((resolve, reject) => {
     const reports: HostReport[] = [];
     const call = client.Deploy(request);
@@ -39,7 +40,7 @@ function deployViaMaster(master: string, request: DeployRequest): Promise<HostRe
 }
 
 export function registerDeploy(program: Command): void {
-  program
+  const command = program
     .command('deploy')
     .description('Install the agent bundle on every ESXi host of an inventory over SSH, configure and start it, and wait until each agent registered. Idempotent and resumable.')
     .requiredOption('--inventory <file>', 'JSON inventory: {"masters": "…", "hosts": [{"hostId", "address", "localServerId", …}], "agent": {…}}')
@@ -49,9 +50,12 @@ export function registerDeploy(program: Command): void {
     .addOption(opt('--password-env <var>', 'environment variable holding the operator\'s password (instead of --identity)'))
     .addOption(opt('--register-timeout-ms <ms>', 'how long to wait for each agent to register', 30_000).argParser(intArg))
     .addOption(opt('--via-master <addr>', 'ask this master to deploy (its Deployer API) instead of deploying from here; --bundle is then a path on the master\'s machine'))
-    .addOption(opt('--json', 'print the per-host report as JSON'))
+    .addOption(opt('--json', 'print the per-host report as JSON'));
+  addTlsOptions(command)
     .action(async (flags) => {
       const inventory = readInventory(flags.inventory);
+      // The operator's own identity, for the masters (status, --via-master).
+      const tls: TlsSettings = operatorTls(flags);
       if (flags.viaMaster) {
         const reports = await deployViaMaster(flags.viaMaster, {
           inventoryJson: JSON.stringify(inventory),
@@ -59,7 +63,7 @@ export function registerDeploy(program: Command): void {
           operatorPrivateKey: flags.identity ? fs.readFileSync(flags.identity, 'utf8') : '',
           operatorPassword: flags.passwordEnv ? process.env[flags.passwordEnv] ?? '' : '',
           registerTimeoutMs: flags.registerTimeoutMs ?? 30_000,
-        });
+        }, tls);
         process.stdout.write(flags.json ? JSON.stringify(reports, null, 2) + '\n' : formatDeploy(reports) + '\n');
         if (reports.some((r) => r.error)) process.exitCode = 1;
         return;
@@ -72,7 +76,7 @@ export function registerDeploy(program: Command): void {
         bundleDir: flags.bundle,
         stateDir: flags.stateDir ?? '/etc/nfsha/deploy',
         operator: { privateKey: flags.identity ? fs.readFileSync(flags.identity) : undefined, password },
-        isRegistered: async (hostId) => (await fetchStatus(inventory.masters, 2000)).hosts.some((h) => h.hostId === hostId && h.agentConnected),
+        isRegistered: async (hostId) => (await fetchStatus(inventory.masters, 2000, tls)).hosts.some((h) => h.hostId === hostId && h.agentConnected),
         registerTimeoutMs: flags.registerTimeoutMs ?? 30_000,
         log: createLogger('deploy', {}, 2), // stdout carries the report
         progress: (hostId, step) => process.stderr.write(`${hostId}: ${step}\n`),

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { fetchStatus, formatStatus } from './status-command';
 import { intArg, opt } from './options';
+import { PkiDirectory } from '../common/pki';
 
 /** How to run this same CLI in a child process. */
 export function selfCommand(): { cmd: string; args: string[] } {
@@ -32,10 +33,18 @@ export function registerDev(program: Command): void {
       fs.mkdirSync(dir, { recursive: true });
       const master = `127.0.0.1:${port}`;
       const hosts = Array.from({ length: n }, (_, i) => `--host=esx-${i + 1}=127.0.1.${i + 1}`);
-      const procs = [child(['master', '--listen', master, ...hosts], path.join(dir, 'master.log'))];
+      // The dev cluster uses mTLS like a real one, with its own throwaway CA.
+      const pki = new PkiDirectory(path.join(dir, 'pki'));
+      const tlsFor = (role: 'master' | 'follower' | 'gate' | 'operator', id: string) => {
+        pki.issue({ role, id });
+        return pki.tlsDir({ role, id });
+      };
+      const operatorTls = tlsFor('operator', 'dev');
+      const procs = [child(['master', '--listen', master, '--tls', tlsFor('master', 'master'), ...hosts], path.join(dir, 'master.log'))];
       for (let i = 1; i <= n; i++) {
+        tlsFor('gate', `scvm-${i}`);
         procs.push(child(['follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`, '--storage-ip', `127.0.2.${i}`,
-          '--master', master, '--gate-listen', `unix:${path.join(dir, `gate-${i}.sock`)}`], path.join(dir, `follower-${i}.log`)));
+          '--master', master, '--gate-listen', `unix:${path.join(dir, `gate-${i}.sock`)}`, '--tls', tlsFor('follower', `scvm-${i}`)], path.join(dir, `follower-${i}.log`)));
       }
       const stopAll = () => { for (const p of procs) p.kill('SIGTERM'); };
       process.on('SIGINT', () => { stopAll(); process.exit(0); });
@@ -44,7 +53,7 @@ export function registerDev(program: Command): void {
       const deadline = Date.now() + 20_000;
       for (;;) {
         try {
-          const s = await fetchStatus(master, 1000);
+          const s = await fetchStatus(master, 1000, { dir: operatorTls });
           if (s.sessions.filter((x) => x.state === 'live').length >= n) {
             process.stdout.write(`nfsha dev cluster: master ${master}, ${n} followers, logs and gate sockets in ${dir}\n\n${formatStatus(s)}\n`);
             break;
@@ -57,7 +66,8 @@ export function registerDev(program: Command): void {
         await new Promise((r) => setTimeout(r, 200));
       }
       if (flags.once) { stopAll(); return; }
-      process.stdout.write(`\nRunning. Try: node dist/cli/nfsha.js status --master ${master}   (Ctrl-C stops the cluster)\n`);
+      process.stdout.write(`\nRunning. Try: node dist/cli/nfsha.js status --master ${master} --tls ${operatorTls}\n`
+        + `Gate certificates for "nfsha gate --tls": ${pki.dir}/gate-scvm-<n>   (Ctrl-C stops the cluster)\n`);
       await new Promise(() => undefined);
     });
 }

@@ -2,12 +2,12 @@ import type { Command } from 'commander';
 import { readConfigFile, validate, followerConfigSchema } from '../common/config';
 import { DEFAULT_FOLLOWER_OPTIONS, type FollowerOptions } from '../follower/options';
 import { Follower } from '../follower/follower';
-import { defined, intArg, opt } from './options';
+import { addTlsOptions, defined, intArg, opt, tlsFromFlags } from './options';
 import { runUntilSignal } from './lifecycle';
 
 export function registerFollower(program: Command): void {
   const d = DEFAULT_FOLLOWER_OPTIONS;
-  program
+  const command = program
     .command('follower')
     .description('Run the Session Follower of one Access Server: session with the master, gate API for the NFS layer.')
     .addOption(opt('-c, --config <file>', 'JSON config file; flags override it'))
@@ -21,6 +21,9 @@ export function registerFollower(program: Command): void {
     .addOption(opt('--logout-timeout-ms <ms>', 'deadline of a logout call', d.logoutTimeoutMs).argParser(intArg))
     .addOption(opt('--max-message-bytes <n>', 'largest inbound gRPC message on the gate API', d.maxMessageBytes).argParser(intArg))
     .addOption(opt('--metrics-listen <addr>', 'serve Prometheus metrics on http://<addr>/metrics'))
+    .addOption(opt('--max-gate-watchers <n>', 'limit: NFS layers watching the gate stream at once', d.maxGateWatchers).argParser(intArg))
+    .addOption(opt('--max-pending-admits <n>', 'limit: admits waiting for the master at once', d.maxPendingAdmits).argParser(intArg));
+  addTlsOptions(command)
     .action(async (flags) => {
       const merged = {
         ...d,
@@ -36,6 +39,9 @@ export function registerFollower(program: Command): void {
           admitTimeoutMs: flags.admitTimeoutMs,
           logoutTimeoutMs: flags.logoutTimeoutMs,
           maxMessageBytes: flags.maxMessageBytes,
+          maxGateWatchers: flags.maxGateWatchers,
+          maxPendingAdmits: flags.maxPendingAdmits,
+          tls: tlsFromFlags(flags),
         }),
       };
       const options = validate(followerConfigSchema, merged, 'follower') as FollowerOptions;

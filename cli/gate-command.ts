@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../common/config';
 import { TcpGate } from '../follower/tcp-gate';
-import { collect, opt } from './options';
+import { addTlsOptions, collect, opt, tlsFromFlags } from './options';
 import { runUntilSignal } from './lifecycle';
 
 /** `0.0.0.0:2049=10.0.0.5:2049` → one listen→backend route. */
@@ -13,17 +13,18 @@ export function parseRoute(text: string) {
 }
 
 export function registerGate(program: Command): void {
-  program
+  const command = program
     .command('gate')
     .description('Run the built-in NFS layer: a TCP gate in front of an unmodified NFS server that admits clients through the follower.')
     .addOption(opt('--name <name>', 'name for logs and the event log', 'gate'))
     .addOption(opt('--follower <addr>', 'the follower\'s gate API address', 'unix:/run/nfsha/gate.sock'))
     .addOption(opt('--route <listen=backend>', 'listenHost:port=backendHost:port, e.g. 192.168.33.2:2049=10.9.0.1:2049 (repeatable, required)').argParser(collect))
-    .addOption(opt('--event-log <file>', 'append timestamped admit/drop events (JSON lines) here'))
+    .addOption(opt('--event-log <file>', 'append timestamped admit/drop events (JSON lines) here'));
+  addTlsOptions(command)
     .action(async (flags) => {
       const routes = ((flags.route as string[] | undefined) ?? []).map(parseRoute);
       if (!routes.length) throw new ConfigError('at least one --route is required');
-      const gate = new TcpGate({ name: flags.name ?? 'gate', follower: flags.follower ?? 'unix:/run/nfsha/gate.sock', routes, eventLog: flags.eventLog });
+      const gate = new TcpGate({ name: flags.name ?? 'gate', follower: flags.follower ?? 'unix:/run/nfsha/gate.sock', routes, eventLog: flags.eventLog, tls: tlsFromFlags(flags) ?? { dir: '/etc/nfsha/tls' } });
       await gate.start();
       await runUntilSignal(() => gate.stop());
     });

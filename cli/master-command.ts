@@ -3,7 +3,7 @@ import { readConfigFile, validate, masterConfigSchema, ConfigError } from '../co
 import { DEFAULT_MASTER_OPTIONS, type MasterOptions } from '../master/options';
 import { startMaster } from '../master/master';
 import type { HostRecord } from '../master/identity';
-import { collect, defined, floatArg, intArg, opt } from './options';
+import { addTlsOptions, collect, defined, floatArg, intArg, opt, tlsFromFlags } from './options';
 import { runUntilSignal } from './lifecycle';
 
 /** `--host esx-1=10.0.0.11,10.1.0.11` → a host record (storage IP, then management IP). */
@@ -15,7 +15,7 @@ export function parseHostFlag(text: string): HostRecord {
 
 export function registerMaster(program: Command): void {
   const d = DEFAULT_MASTER_OPTIONS;
-  program
+  const command = program
     .command('master')
     .description('Run the Session Master (embedded single master: no etcd needed).')
     .addOption(opt('-c, --config <file>', 'JSON config file; flags override it'))
@@ -36,6 +36,13 @@ export function registerMaster(program: Command): void {
     .addOption(opt('--bundle-dir <dir>', 'the agent bundle the Deploy call installs when a request names none'))
     .addOption(opt('--deploy-state-dir <dir>', 'where the Deploy call keeps the cluster credentials', d.deployStateDir))
     .addOption(opt('--election-ttl-s <s>', 'etcd election lease in whole seconds; the leader steps down on its own timer before it runs out', d.electionTtlSeconds).argParser(intArg))
+    .addOption(opt('--max-sessions <n>', 'limit: sessions held at once', d.limits.maxSessions).argParser(intArg))
+    .addOption(opt('--max-clients-per-session <n>', 'limit: clients one session may own', d.limits.maxClientsPerSession).argParser(intArg))
+    .addOption(opt('--max-pending-logins <n>', 'limit: logins in flight, in all', d.limits.maxPendingLogins).argParser(intArg))
+    .addOption(opt('--max-pending-logins-per-session <n>', 'limit: logins in flight from one session', d.limits.maxPendingLoginsPerSession).argParser(intArg))
+    .addOption(opt('--introductions-per-second <r>', 'limit: introductions per second per server id (burst: --introduction-burst)', d.limits.introductionsPerSecond).argParser(floatArg))
+    .addOption(opt('--introduction-burst <n>', 'limit: introductions one server id may make at once', d.limits.introductionBurst).argParser(intArg));
+  addTlsOptions(command)
     .action(async (flags) => {
       const file = readConfigFile(flags.config);
       const merged = {
@@ -59,7 +66,20 @@ export function registerMaster(program: Command): void {
           bundleDir: flags.bundleDir,
           metricsListen: flags.metricsListen,
           deployStateDir: flags.deployStateDir,
+          tls: tlsFromFlags(flags),
         }),
+        limits: {
+          ...d.limits,
+          ...(file.limits as object | undefined),
+          ...defined({
+            maxSessions: flags.maxSessions,
+            maxClientsPerSession: flags.maxClientsPerSession,
+            maxPendingLogins: flags.maxPendingLogins,
+            maxPendingLoginsPerSession: flags.maxPendingLoginsPerSession,
+            introductionsPerSecond: flags.introductionsPerSecond,
+            introductionBurst: flags.introductionBurst,
+          }),
+        },
       };
       const options = validate(masterConfigSchema, merged, 'master') as MasterOptions;
       const master = await startMaster(options);

@@ -9,6 +9,7 @@ import { registerDev } from './dev-command';
 import { registerAgent } from './agent-command';
 import { registerProbe } from './probe-command';
 import { registerDeploy } from './deploy-command';
+import { registerInit } from './init-command';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { version } = require('../../package.json') as { version: string };
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerGate(program);
   registerAgent(program);
   registerProbe(program);
+  registerInit(program);
   registerDeploy(program);
   registerStatus(program);
   registerDev(program);

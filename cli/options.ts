@@ -1,4 +1,5 @@
-import { InvalidArgumentError, Option } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { loadOwnIdentity, type TlsSettings } from '../common/tls';
 
 /** An option whose default is shown in --help but applied only after the config file. */
 export function opt(flags: string, description: string, shownDefault?: unknown): Option {
@@ -26,4 +27,29 @@ export function collect(value: string, previous: string[] = []): string[] {
 /** Drops undefined entries so flags override the config file only where given. */
 export function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * --tls DIR (or $NFSHA_TLS) names the TLS directory made by `nfsha init`;
+ * --insecure asks for plain text, allowed on loopback addresses only.
+ */
+export function addTlsOptions(cmd: Command, defaultDir = '/etc/nfsha/tls'): Command {
+  return cmd
+    .addOption(opt('--tls <dir>', 'TLS directory (ca.pem, cert.pem, key.pem) made by "nfsha init"', defaultDir).env('NFSHA_TLS'))
+    .addOption(opt('--tls-refresh-ms <ms>', 're-read the TLS files this often, so renewed certificates apply without a restart', 60000).argParser(intArg))
+    .addOption(opt('--insecure', 'plain-text gRPC without authentication: loopback development only'));
+}
+
+/** The TLS settings the flags ask for; undefined when they ask for nothing (config file or default applies). */
+export function tlsFromFlags(flags: { tls?: string; tlsRefreshMs?: number; insecure?: boolean }): TlsSettings | undefined {
+  if (flags.insecure) return { insecure: true };
+  if (flags.tls) return flags.tlsRefreshMs ? { dir: flags.tls, refreshMs: flags.tlsRefreshMs } : { dir: flags.tls };
+  return undefined;
+}
+
+/** An operator's TLS settings for status and deploy: checked up front, so a missing directory is one clear line. */
+export function operatorTls(flags: { tls?: string; tlsRefreshMs?: number; insecure?: boolean }): TlsSettings {
+  const tls = tlsFromFlags(flags) ?? { dir: '/etc/nfsha/tls' };
+  if (!tls.insecure) loadOwnIdentity(tls.dir, ['operator', 'master']);
+  return tls;
 }

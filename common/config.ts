@@ -22,6 +22,22 @@ export const optionalListen = z.string().refine((s) => s === '' || /^(\[[0-9a-fA
 /** One master address, or several candidates separated by commas. */
 export const masterList = z.string().refine((s) => s.split(',').every((a) => listenAddress.safeParse(a.trim()).success), { message: 'expected host:port[,host:port…]' });
 
+/** `{"dir": "/etc/nfsha/tls"}` (mTLS, the default) or `{"insecure": true}` (plain text, loopback only). */
+export const tlsSchema = z.union([
+  z.object({ insecure: z.literal(true) }).strict(),
+  z.object({ dir: z.string().min(1), refreshMs: ms.min(100).optional(), insecure: z.literal(false).optional() }).strict(),
+]);
+
+const count = z.number().int().positive();
+export const masterLimitsSchema = z.object({
+  maxSessions: count,
+  maxClientsPerSession: count,
+  maxPendingLogins: count,
+  maxPendingLoginsPerSession: count,
+  introductionsPerSecond: z.number().positive(),
+  introductionBurst: count,
+}).strict();
+
 export const hostSchema = z.object({ id: idString, storageIp: optionalIp.optional(), mgmtIp: optionalIp.optional() }).strict();
 
 export const masterConfigSchema = z.object({
@@ -42,6 +58,8 @@ export const masterConfigSchema = z.object({
   bundleDir: z.string(),
   deployStateDir: z.string().min(1),
   metricsListen: optionalListen,
+  tls: tlsSchema,
+  limits: masterLimitsSchema,
 }).strict().refine((c) => c.keepaliveIntervalMs * 2 <= c.sessionTtlMs, {
   message: 'keepaliveIntervalMs must be at most half of sessionTtlMs, or one lost keepalive fences a follower',
   path: ['keepaliveIntervalMs'],
@@ -58,6 +76,9 @@ export const followerConfigSchema = z.object({
   logoutTimeoutMs: ms,
   maxMessageBytes: z.number().int().min(1024),
   metricsListen: optionalListen,
+  tls: tlsSchema,
+  maxGateWatchers: count,
+  maxPendingAdmits: count,
 }).strict();
 
 /** Reads a JSON config file; a missing or malformed file is a ConfigError. */
@@ -110,6 +131,7 @@ export const agentConfigSchema = z.object({
   tcpProbePort: z.number().int().min(0).max(65535),
   peers: z.array(memberSchema),
   metricsListen: optionalListen,
+  tls: tlsSchema,
 }).strict().refine((c) => c.backend !== 'esxcli-ssh' || (c.sshHost !== '' && c.sshKeyFile !== ''), {
   message: 'the esxcli-ssh backend needs sshHost and sshKeyFile',
   path: ['backend'],

@@ -31,6 +31,13 @@ export class FailedPrecondition extends NfshaError {
 export class Unavailable extends NfshaError {
   constructor(message: string) { super(message, status.UNAVAILABLE, true); }
 }
+export class PermissionDenied extends NfshaError {
+  constructor(message: string) { super(message, status.PERMISSION_DENIED); }
+}
+/** A limit was reached (sessions, clients, pending logins, introduction rate): retry later. */
+export class ResourceExhausted extends NfshaError {
+  constructor(message: string, readonly limit: string) { super(message, status.RESOURCE_EXHAUSTED, true); }
+}
 export class Aborted extends NfshaError {
   constructor(message: string) { super(message, status.ABORTED, true); }
 }

@@ -2,6 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { packageDefinition } from './proto';
+import { edgeInterceptor, type EdgeOptions } from './edge';
+import { serverCredentials, type TlsSettings } from './tls';
 
 /** Default cap on one inbound message: every nfsha message is small. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
@@ -10,6 +12,8 @@ export interface ServerOptions {
   /** The nfsha services this server serves: reflection lists these and health. */
   services: string[];
   maxMessageBytes?: number;
+  /** Who may call what, and input validation (common/edge-rules.ts). */
+  edge: EdgeOptions;
 }
 
 export interface NfshaServer {
@@ -31,6 +35,7 @@ export function createServer(opts: ServerOptions): { server: grpc.Server; health
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
     'grpc.keepalive_permit_without_calls': 1,
+    interceptors: [edgeInterceptor(opts.edge)],
   });
   const health = new HealthImplementation({ '': 'SERVING' });
   health.addToServer(server);
@@ -40,14 +45,17 @@ export function createServer(opts: ServerOptions): { server: grpc.Server; health
 
 /**
  * Binds and starts. `listen` is `host:port` (port 0 picks one) or `unix:/path`.
+ * With TLS, callers must present a certificate from the cluster CA.
  */
 export async function bindServer(
   server: grpc.Server,
   health: HealthImplementation,
   listen: string,
+  tls: TlsSettings,
 ): Promise<NfshaServer> {
+  const credentials = serverCredentials(tls, listen);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+    server.bindAsync(listen, credentials, (err, p) => (err ? reject(err) : resolve(p)));
   });
   const address = listen.startsWith('unix:') ? listen : listen.replace(/:\d+$/, `:${port}`);
   return {

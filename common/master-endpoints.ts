@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { CLIENT_CHANNEL_OPTIONS } from './grpc-server';
+import { channelOptions, masterChannelCredentials, type TlsSettings } from './tls';
 
 /** Parses `a:1,b:2` (a flag or config value) into candidate master addresses. */
 export function parseMasterList(text: string | string[]): string[] {
@@ -17,7 +18,11 @@ export class MasterEndpoints<C extends grpc.Client> {
   private index = 0;
   private readonly clients = new Map<string, C>();
 
-  constructor(addresses: string[], private readonly make: (address: string, options: grpc.ChannelOptions) => C) {
+  constructor(
+    addresses: string[],
+    private readonly tls: TlsSettings,
+    private readonly make: (address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => C,
+  ) {
     if (!addresses.length) throw new Error('at least one master address is needed');
     this.addresses = [...addresses];
   }
@@ -29,7 +34,7 @@ export class MasterEndpoints<C extends grpc.Client> {
   client(): C {
     let c = this.clients.get(this.current);
     if (!c) {
-      c = this.make(this.current, CLIENT_CHANNEL_OPTIONS);
+      c = this.make(this.current, masterChannelCredentials(this.tls, this.current), channelOptions(this.tls, CLIENT_CHANNEL_OPTIONS));
       this.clients.set(this.current, c);
     }
     return c;

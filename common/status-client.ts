@@ -1,12 +1,12 @@
-import * as grpc from '@grpc/grpc-js';
 import { CLIENT_CHANNEL_OPTIONS, deadlineIn } from './grpc-server';
 import { parseMasterList } from './master-endpoints';
 import { nfshaGrpc, type SessionMasterClient } from './proto';
 import type { ClusterStatusReply__Output } from '../gen/nfsha/v1/ClusterStatusReply';
+import { channelOptions, masterChannelCredentials, type TlsSettings } from './tls';
 
 /** One master candidate's own status answer (it may say it is not the leader). */
-export function statusOf(master: string, timeoutMs: number): Promise<ClusterStatusReply__Output> {
-  const client = new (nfshaGrpc().SessionMaster)(master, grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS) as unknown as SessionMasterClient;
+export function statusOf(master: string, timeoutMs: number, tls: TlsSettings): Promise<ClusterStatusReply__Output> {
+  const client = new (nfshaGrpc().SessionMaster)(master, masterChannelCredentials(tls, master), channelOptions(tls, CLIENT_CHANNEL_OPTIONS)) as unknown as SessionMasterClient;
   return new Promise((resolve, reject) => {
     client.ClusterStatus({}, { deadline: deadlineIn(timeoutMs) }, (err, reply) => {
       client.close();
@@ -20,17 +20,17 @@ export function statusOf(master: string, timeoutMs: number): Promise<ClusterStat
  * The leader's status, given one master address or several candidates: a
  * candidate that is not the leader names it, and the leader is asked.
  */
-export async function fetchStatus(masters: string, timeoutMs = 3000): Promise<ClusterStatusReply__Output> {
+export async function fetchStatus(masters: string, timeoutMs: number, tls: TlsSettings): Promise<ClusterStatusReply__Output> {
   const candidates = parseMasterList(masters);
   let fallback: ClusterStatusReply__Output | undefined;
   let lastErr: Error | undefined;
   for (const address of candidates) {
     try {
-      const s = await statusOf(address, timeoutMs);
+      const s = await statusOf(address, timeoutMs, tls);
       if (s.leader) return s;
       fallback ??= s;
       if (s.leaderAddress) {
-        const l = await statusOf(s.leaderAddress, timeoutMs).catch(() => undefined);
+        const l = await statusOf(s.leaderAddress, timeoutMs, tls).catch(() => undefined);
         if (l?.leader) return l;
       }
     } catch (err) {

@@ -3,7 +3,10 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { systemClock, type Clock } from '../common/clock';
 import { normalizeIp } from '../common/address';
-import { Aborted, InvalidArgument, Unavailable, toServiceError } from '../common/errors';
+import { Aborted, InvalidArgument, ResourceExhausted, Unavailable, toServiceError } from '../common/errors';
+import { gateRules } from '../common/edge-rules';
+import { ConfigError } from '../common/config';
+import { loadOwnIdentity } from '../common/tls';
 import { bindServer, createServer, type NfshaServer } from '../common/grpc-server';
 import { KeyedMutex } from '../common/keyed-mutex';
 import { createLogger, type Logger } from '../common/log';
@@ -38,6 +41,9 @@ export class Follower {
   private readonly fences = this.metrics.counter('nfsha_follower_fences_total', 'Times this follower fenced itself (dropped every client)');
   private readonly admits = this.metrics.counter('nfsha_follower_admits_total', 'Admit requests from the NFS layer by result', ['result']);
   private readonly revokesHandled = this.metrics.counter('nfsha_follower_revokes_total', 'Revokes from the master by outcome', ['outcome']);
+  private readonly refusedCalls = this.metrics.counter('nfsha_follower_refused_calls_total', 'Gate API calls refused at the edge: no or wrong identity, or invalid input', ['method', 'code']);
+  private readonly limitRefusals = this.metrics.counter('nfsha_follower_limit_refusals_total', 'Gate API calls refused because a limit was reached', ['limit']);
+  private pendingAdmits = 0;
 
   constructor(readonly opts: FollowerOptions, private readonly clock: Clock = systemClock, readonly log: Logger = createLogger('follower', { server: opts.serverId })) {
     this.lease = new Lease(clock);
@@ -49,6 +55,7 @@ export class Follower {
       log,
       ownedClients: () => this.admissions.list().map((c) => ({ clientId: c.clientId, token: c.token })),
       highestEpoch: () => this.highestEpoch,
+      tls: opts.tls,
     });
     this.metrics.gauge('nfsha_follower_lease_remaining_seconds', 'Time left on the session lease', [], (g) => g.set(this.lease.remainingMs() / 1000));
     this.metrics.gauge('nfsha_follower_clients', 'Clients this follower may serve now', [], (g) => g.set(this.admissions.list().length));
@@ -164,12 +171,21 @@ export class Follower {
   handlers(): GateHandlers {
     return {
       Admit: (call, cb) => {
-        this.admit(call.request.clientAddress).then(
+        if (this.pendingAdmits >= this.opts.maxPendingAdmits) {
+          this.limitRefusals.inc({ limit: 'pending_admits' });
+          return cb(toServiceError(new ResourceExhausted(`${this.pendingAdmits} admits already wait for the master (limit ${this.opts.maxPendingAdmits})`, 'pending_admits')));
+        }
+        this.pendingAdmits++;
+        this.admit(call.request.clientAddress).finally(() => this.pendingAdmits--).then(
           (r) => { this.admits.inc({ result: 'admitted' }); cb(null, r); },
           (e) => { this.admits.inc({ result: 'refused' }); cb(toServiceError(e)); },
         );
       },
       WatchRevokes: (call) => {
+        if (this.hub.size >= this.opts.maxGateWatchers) {
+          this.limitRefusals.inc({ limit: 'gate_watchers' });
+          return void call.emit('error', toServiceError(new ResourceExhausted(`${this.hub.size} NFS layers already watch this follower (limit ${this.opts.maxGateWatchers})`, 'gate_watchers')));
+        }
         const initial = this.lease.isLive()
           ? { lease: { remainingMs: Math.floor(this.lease.remainingMs()) } }
           : { fence: { reason: 'no live session' } };
@@ -178,21 +194,33 @@ export class Follower {
       },
       AckRevoke: (call, cb) => cb(null, { known: this.hub.ack(call.request.revokeId) }),
       Release: (call, cb) => {
-        if (!call.request.clientId) return cb(toServiceError(new InvalidArgument('client_id is required')));
         this.release(call.request.clientId).then((released) => cb(null, { released }), (e) => cb(toServiceError(e)));
       },
     };
   }
 
   async start(): Promise<string> {
-    const { server, health } = createServer({ services: [GATE_SERVICE], maxMessageBytes: this.opts.maxMessageBytes });
+    const { tls, serverId } = this.opts;
+    if (!tls.insecure) {
+      const own = loadOwnIdentity(tls.dir, ['follower']);
+      if (own.id !== serverId) throw new ConfigError(`TLS directory ${tls.dir} is for follower/${own.id}, not ${serverId}`);
+    }
+    const { server, health } = createServer({
+      services: [GATE_SERVICE],
+      maxMessageBytes: this.opts.maxMessageBytes,
+      edge: {
+        rules: gateRules(serverId),
+        insecure: tls.insecure === true,
+        refused: (method, code) => this.refusedCalls.inc({ method, code: grpc.status[code] }),
+      },
+    });
     server.addService(nfshaGrpc().Gate.service, this.handlers());
     if (this.opts.gateListen.startsWith('unix:')) {
       const file = this.opts.gateListen.slice(5);
       fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.rmSync(file, { force: true });
     }
-    this.server = await bindServer(server, health, this.opts.gateListen);
+    this.server = await bindServer(server, health, this.opts.gateListen, tls);
     health.setStatus(GATE_SERVICE, 'SERVING');
     this.session.start();
     if (this.opts.metricsListen) this.metricsServer = await this.metrics.serve(this.opts.metricsListen);

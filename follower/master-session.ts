@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
+import type { TlsSettings } from '../common/tls';
 import type { Clock, TimerHandle } from '../common/clock';
 import { Backoff } from '../common/backoff';
 import { deadlineIn } from '../common/grpc-server';
@@ -41,6 +42,8 @@ export interface MasterSessionOptions {
   ownedClients: () => OwnedClient[];
   /** Highest epoch seen, reported in the introduction. */
   highestEpoch: () => number;
+  /** mTLS towards the masters (a follower certificate), or plain text on loopback. */
+  tls: TlsSettings;
 }
 
 /** How long a master candidate may take to answer an introduction. */
@@ -66,8 +69,8 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
   constructor(private readonly opts: MasterSessionOptions) {
     super();
     const Client = nfshaGrpc().SessionMaster;
-    this.endpoints = new MasterEndpoints(opts.masters, (address, options) =>
-      new Client(address, grpc.credentials.createInsecure(), options) as unknown as SessionMasterClient);
+    this.endpoints = new MasterEndpoints(opts.masters, opts.tls, (address, credentials, options) =>
+      new Client(address, credentials, options) as unknown as SessionMasterClient);
   }
 
   get currentSessionId(): string {

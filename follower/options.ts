@@ -1,3 +1,5 @@
+import type { TlsSettings } from '../common/tls';
+
 /** The follower's settings; defaults in DEFAULT_FOLLOWER_OPTIONS. */
 export interface FollowerOptions {
   /** This Access Server's id, unique in the cluster (required), e.g. "scvm-1". */
@@ -20,6 +22,12 @@ export interface FollowerOptions {
   maxMessageBytes: number;
   /** Serve Prometheus metrics on http://<this>/metrics (host:port); empty: off. */
   metricsListen: string;
+  /** mTLS (a follower certificate for this server id) for the master and the gate API, or plain text on loopback. */
+  tls: TlsSettings;
+  /** NFS layers that may watch the gate stream at once. Default 16. */
+  maxGateWatchers: number;
+  /** Admits waiting for the master at once. Default 1024. */
+  maxPendingAdmits: number;
 }
 
 export const DEFAULT_FOLLOWER_OPTIONS: Omit<FollowerOptions, 'serverId'> = {
@@ -32,4 +40,7 @@ export const DEFAULT_FOLLOWER_OPTIONS: Omit<FollowerOptions, 'serverId'> = {
   logoutTimeoutMs: 2_000,
   maxMessageBytes: 64 * 1024,
   metricsListen: '',
+  tls: { dir: '/etc/nfsha/tls' },
+  maxGateWatchers: 16,
+  maxPendingAdmits: 1024,
 };

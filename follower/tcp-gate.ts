@@ -8,6 +8,14 @@ import { createLogger, type Logger } from '../common/log';
 import { nfshaGrpc, type GateClient } from '../common/proto';
 import { compareTokens, type Token } from '../common/token';
 import type { GateCommand__Output } from '../gen/nfsha/v1/GateCommand';
+import { channelCredentials, channelOptions, loadOwnIdentity, type TlsSettings } from '../common/tls';
+
+/** The gate trusts only the follower of its own server: the one its certificate names. */
+function gateChannelCredentials(tls: TlsSettings, follower: string): grpc.ChannelCredentials {
+  if (tls.insecure) return channelCredentials(tls, follower, () => true, '');
+  const own = loadOwnIdentity(tls.dir, ['gate']);
+  return channelCredentials(tls, follower, (who) => who.role === 'follower' && who.id === own.id, `follower/${own.id}`);
+}
 
 export interface TcpGateOptions {
   /** A name for logs and the event log, e.g. the server id. */
@@ -20,6 +28,8 @@ export interface TcpGateOptions {
   eventLog?: string;
   /** Deadline for one Admit call. Default 15000 ms. */
   admitTimeoutMs?: number;
+  /** mTLS to the follower with a gate certificate for its server id, or plain text on loopback. */
+  tls: TlsSettings;
 }
 
 interface ClientState {
@@ -66,11 +76,11 @@ export class TcpGate {
     this.log = log ?? createLogger('gate', { gate: opts.name });
     // The follower is local: its lease deadline, not HTTP/2 pings, is what stops
     // us when it freezes, so pings are slow here.
-    this.client = new (nfshaGrpc().Gate)(opts.follower, grpc.credentials.createInsecure(), {
+    this.client = new (nfshaGrpc().Gate)(opts.follower, gateChannelCredentials(opts.tls, opts.follower), channelOptions(opts.tls, {
       ...CLIENT_CHANNEL_OPTIONS,
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
-    }) as unknown as GateClient;
+    })) as unknown as GateClient;
     if (opts.eventLog) this.eventFd = fs.openSync(opts.eventLog, 'a');
   }
 

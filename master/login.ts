@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import type { Clock } from '../common/clock';
 import { KeyedMutex } from '../common/keyed-mutex';
-import { NotFound, Unavailable } from '../common/errors';
+import { NotFound, ResourceExhausted, Unavailable } from '../common/errors';
 import type { Logger } from '../common/log';
 import { compareTokens, formatToken, type Token } from '../common/token';
 import type { HostRegistry } from './identity';
 import { SessionState, type Session, type SessionTable } from './sessions';
 import type { FencingTokens } from './tokens';
+import { DEFAULT_MASTER_LIMITS, LIMIT, type MasterLimits } from './limits';
 
 export interface Ownership {
   sessionId: string;
@@ -55,6 +56,11 @@ export interface LoginObserver {
  */
 export class LoginCoordinator {
   private readonly holders = new Map<string, Ownership[]>();
+  /** Clients held per session, for the per-session limit and clientsOf. */
+  private readonly bySession = new Map<string, Set<string>>();
+  /** Logins in flight per session, and in all. */
+  private readonly inFlight = new Map<string, number>();
+  private inFlightTotal = 0;
   private readonly pending = new Map<string, PendingRevoke>();
   private readonly pendingLogins = new Set<string>();
   private readonly mutex = new KeyedMutex();
@@ -68,6 +74,7 @@ export class LoginCoordinator {
     private readonly log: Logger,
     private readonly gates: LoginGates = ALWAYS,
     private readonly observer?: LoginObserver,
+    private readonly limits: MasterLimits = DEFAULT_MASTER_LIMITS,
   ) {}
 
   /** The holder with the highest token (the owner), if any. */
@@ -85,7 +92,16 @@ export class LoginCoordinator {
   }
 
   clientsOf(sessionId: string): string[] {
-    return this.ownerships().filter(([, o]) => o.sessionId === sessionId).map(([c]) => c);
+    return [...(this.bySession.get(sessionId) ?? [])];
+  }
+
+  private addHolder(clientId: string, holder: Ownership): void {
+    const hs = this.holders.get(clientId) ?? [];
+    hs.push(holder);
+    this.holders.set(clientId, hs);
+    let set = this.bySession.get(holder.sessionId);
+    if (!set) this.bySession.set(holder.sessionId, (set = new Set()));
+    set.add(clientId);
   }
 
   /** Resolves the client identity for a login from `address` on `sessionId`. */
@@ -98,10 +114,39 @@ export class LoginCoordinator {
     if (!this.gates.mayAct()) throw new Unavailable('this master is no longer the leader');
   }
 
+  /** Counts a login in flight, or refuses it past the pending-login limits. */
+  private beginLogin(sessionId: string): () => void {
+    const mine = this.inFlight.get(sessionId) ?? 0;
+    if (mine >= this.limits.maxPendingLoginsPerSession) {
+      throw new ResourceExhausted(`session ${sessionId} already has ${mine} logins in flight (limit ${this.limits.maxPendingLoginsPerSession})`, LIMIT.pendingLoginsPerSession);
+    }
+    if (this.inFlightTotal >= this.limits.maxPendingLogins) {
+      throw new ResourceExhausted(`${this.inFlightTotal} logins in flight (limit ${this.limits.maxPendingLogins})`, LIMIT.pendingLogins);
+    }
+    this.inFlight.set(sessionId, mine + 1);
+    this.inFlightTotal++;
+    return () => {
+      this.inFlightTotal--;
+      const n = (this.inFlight.get(sessionId) ?? 1) - 1;
+      if (n > 0) this.inFlight.set(sessionId, n);
+      else this.inFlight.delete(sessionId);
+    };
+  }
+
+  private requireRoomFor(sessionId: string, clientId: string): void {
+    const held = this.bySession.get(sessionId);
+    if (held && held.size >= this.limits.maxClientsPerSession && !held.has(clientId)) {
+      throw new ResourceExhausted(`session ${sessionId} already owns ${held.size} clients (limit ${this.limits.maxClientsPerSession})`, LIMIT.clientsPerSession);
+    }
+  }
+
   async login(sessionId: string, address: string): Promise<LoginResult> {
     const started = this.clock.now();
+    let end: (() => void) | undefined;
     try {
+      end = this.beginLogin(sessionId);
       const clientId = this.resolve(sessionId, address);
+      this.requireRoomFor(sessionId, clientId);
       await this.gates.ready();
       const r = await this.mutex.run(clientId, async () => {
         this.pendingLogins.add(clientId);
@@ -114,8 +159,10 @@ export class LoginCoordinator {
       this.observer?.loginGranted(r.revoked, (this.clock.now() - started) / 1000);
       return r;
     } catch (err) {
-      this.observer?.loginRefused((err as Error).name);
+      this.observer?.loginRefused(err instanceof ResourceExhausted ? `limit:${err.limit}` : (err as Error).name);
       throw err;
+    } finally {
+      end?.();
     }
   }
 
@@ -134,8 +181,10 @@ export class LoginCoordinator {
     // issue a token a newer leader does not know.
     this.sessions.requireLive(sessionId);
     this.requireLeader();
+    this.requireRoomFor(sessionId, clientId);
     const token = this.tokens.next();
-    this.holders.set(clientId, [{ sessionId, token }]);
+    if (mine) this.dropHolder(clientId, mine);
+    this.addHolder(clientId, { sessionId, token });
     this.log.info({ ev: 'login.granted', client: clientId, server: requester.serverId, session: sessionId, token: formatToken(token), revoked: others.length }, 'login granted');
     return { clientId, token, revoked: others.length, alreadyOwned: false };
   }
@@ -144,6 +193,7 @@ export class LoginCoordinator {
     const rest = (this.holders.get(clientId) ?? []).filter((h) => h !== holder);
     if (rest.length) this.holders.set(clientId, rest);
     else this.holders.delete(clientId);
+    if (!rest.some((h) => h.sessionId === holder.sessionId)) this.bySession.get(holder.sessionId)?.delete(clientId);
   }
 
   /** Ends `holder`'s hold on `clientId` safely: its ack, or waiting until it surely expired. */
@@ -227,10 +277,11 @@ export class LoginCoordinator {
       const hs = this.holders.get(c.clientId) ?? [];
       if (hs.some((h) => h.sessionId === sessionId)) continue;
       if (c.token.epoch > this.tokens.epoch) continue; // a token from the future is not ours to honour
-      hs.push({ sessionId, token: c.token });
-      this.holders.set(c.clientId, hs);
+      // Past the limit a claim is not adopted: the follower drops that client.
+      if ((this.bySession.get(sessionId)?.size ?? 0) >= this.limits.maxClientsPerSession) break;
+      this.addHolder(c.clientId, { sessionId, token: c.token });
       adopted.push(c.clientId);
-      if (hs.length > 1) void this.resolveConflict(c.clientId);
+      if (this.holders.get(c.clientId)!.length > 1) void this.resolveConflict(c.clientId);
     }
     if (adopted.length) this.log.info({ ev: 'clients.adopted', session: sessionId, clients: adopted }, 'adopted clients from introduction');
     return adopted;
@@ -250,9 +301,8 @@ export class LoginCoordinator {
   forgetSessions(sessionIds: Set<string>): void {
     for (const [clientId, hs] of this.holders) {
       if (this.mutex.isBusy(clientId)) continue;
-      const rest = hs.filter((h) => !sessionIds.has(h.sessionId));
-      if (rest.length) this.holders.set(clientId, rest);
-      else this.holders.delete(clientId);
+      for (const h of hs.filter((h) => sessionIds.has(h.sessionId))) this.dropHolder(clientId, h);
     }
+    for (const id of sessionIds) if (!this.bySession.get(id)?.size) this.bySession.delete(id);
   }
 }

@@ -15,7 +15,10 @@ import { MembershipFeed } from './membership';
 import { DEFAULT_MASTER_OPTIONS, type MasterOptions } from './options';
 import { Readiness } from './readiness';
 import { MasterMetrics } from './metrics';
-import { clusterStatus, sessionMasterHandlers, type MasterCore } from './service';
+import { clusterStatus, sessionMasterHandlers, type MasterCore, type Refusals } from './service';
+import { KeyedRateLimiter } from '../common/rate-limit';
+import { MASTER_RULES } from '../common/edge-rules';
+import { loadOwnIdentity } from '../common/tls';
 import { SessionState, SessionTable } from './sessions';
 import { FencingTokens } from './tokens';
 
@@ -35,6 +38,7 @@ export interface TermSettings {
   graceMs: number;
   store?: RegistryStore;
   leader: () => LeaderInfo | undefined;
+  refusals?: Refusals;
 }
 
 /** One leadership term's state (no I/O): usable directly in tests. */
@@ -43,15 +47,18 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger,
     ttlMs: opts.sessionTtlMs,
     clockDriftBound: opts.clockDriftBound,
     graceMarginMs: opts.graceMarginMs,
-  });
+  }, opts.limits.maxSessions);
   const registry = new HostRegistry(opts.hosts, opts.localClientIp);
   const readiness = new Readiness(clock, term.expectedServers, term.graceMs);
   const gates = { mayAct: term.mayAct, ready: () => readiness.ready() };
-  const logins = new LoginCoordinator(clock, sessions, registry, new FencingTokens(term.epoch), opts.revokeAckTimeoutMs, log, gates, term.observer);
+  const logins = new LoginCoordinator(clock, sessions, registry, new FencingTokens(term.epoch), opts.revokeAckTimeoutMs, log, gates, term.observer, opts.limits);
   const membership = new MembershipFeed(clock, sessions, registry, term.epoch, log, term.store);
   return {
     id: opts.id, epoch: term.epoch, clock, sessions, logins, registry, membership,
     keepaliveIntervalMs: opts.keepaliveIntervalMs, log, gates, readiness, store: term.store, leader: term.leader,
+    introductions: new KeyedRateLimiter(clock, opts.limits.introductionsPerSecond, opts.limits.introductionBurst),
+    refusals: term.refusals ?? { limit: () => undefined, call: () => undefined },
+    insecure: opts.tls.insecure === true,
   };
 }
 
@@ -115,7 +122,7 @@ export class MasterRuntime {
     if (term !== this.term || !this.leadership.isLeader()) return;
     const grace = graceMs(this.opts, this.leadership.leaseMs);
     const core = createMasterCore({ ...this.opts, hosts }, this.clock, this.log, {
-      epoch, expectedServers: expected, graceMs: grace, store, observer: this.metrics.observer(),
+      epoch, expectedServers: expected, graceMs: grace, store, observer: this.metrics.observer(), refusals: this.metrics.refusals(this.log),
       mayAct: () => this.current === core && this.leadership.isLeader(),
       leader: () => this.leadership.leader(),
     });
@@ -204,11 +211,18 @@ export class MasterRuntime {
 /** Starts a master: the embedded single master, or a candidate in an etcd election. */
 export async function startMaster(partial: Partial<MasterOptions> = {}, log = createLogger('master')): Promise<RunningMaster> {
   const opts: MasterOptions = { ...DEFAULT_MASTER_OPTIONS, ...partial };
+  if (!opts.tls.insecure) loadOwnIdentity(opts.tls.dir, ['master']);
   const clock = systemClock;
-  const { server, health } = createServer({ services: [MASTER_SERVICE, MEMBERSHIP_SERVICE, DEPLOYER_SERVICE], maxMessageBytes: opts.maxMessageBytes });
+  const metrics = new MasterMetrics();
+  const refusals = metrics.refusals(log);
+  const { server, health } = createServer({
+    services: [MASTER_SERVICE, MEMBERSHIP_SERVICE, DEPLOYER_SERVICE],
+    maxMessageBytes: opts.maxMessageBytes,
+    edge: { rules: MASTER_RULES, insecure: opts.tls.insecure === true, refused: refusals.call },
+  });
   health.setStatus(MASTER_SERVICE, 'NOT_SERVING');
   health.setStatus(MEMBERSHIP_SERVICE, 'NOT_SERVING');
-  const bound = await bindServer(server, health, opts.listen);
+  const bound = await bindServer(server, health, opts.listen, opts.tls);
   const self: LeaderInfo = { id: opts.id, address: opts.advertise || bound.address };
   // The embedded master has no durable counter, so its epoch is its start time
   // in wall-clock ms: a restarted master issues larger tokens than before.
@@ -216,14 +230,14 @@ export async function startMaster(partial: Partial<MasterOptions> = {}, log = cr
   const leadership: Leadership = opts.etcdEndpoints.length
     ? new EtcdLeadership({ endpoints: opts.etcdEndpoints, self, leaseTtlSeconds: opts.electionTtlSeconds, clock, log })
     : new EmbeddedLeadership(self, opts.epoch ?? Date.now());
-  const runtime = new MasterRuntime(opts, leadership, health, clock, log);
+  const runtime = new MasterRuntime(opts, leadership, health, clock, log, metrics);
   server.addService(nfshaGrpc().SessionMaster.service, runtime.sessionMasterHandlers());
   server.addService(nfshaGrpc().Membership.service, runtime.membershipHandlers());
   // Any candidate can deploy; registration is checked with the leader.
   server.addService(nfshaGrpc().Deployer.service, deployerHandlers({
     bundleDir: opts.bundleDir,
     stateDir: opts.deployStateDir,
-    isRegistered: async (masters, hostId) => (await fetchStatus(masters, 2000)).hosts.some((h) => h.hostId === hostId && h.agentConnected),
+    isRegistered: async (masters, hostId) => (await fetchStatus(masters, 2000, opts.tls)).hosts.some((h) => h.hostId === hostId && h.agentConnected),
     log,
   }));
   health.setStatus(DEPLOYER_SERVICE, 'SERVING');

@@ -1,6 +1,10 @@
+import * as grpc from '@grpc/grpc-js';
 import { Metrics } from '../common/metrics';
+import type { Logger } from '../common/log';
+import { KeyedRateLimiter } from '../common/rate-limit';
+import { systemClock } from '../common/clock';
 import type { LoginObserver } from './login';
-import type { MasterCore } from './service';
+import type { MasterCore, Refusals } from './service';
 import { SessionState } from './sessions';
 
 /** The master's metrics; gauges read the current term's state when scraped. */
@@ -11,6 +15,9 @@ export class MasterMetrics {
   private readonly logins = this.metrics.counter('nfsha_master_logins_total', 'Login requests by result', ['result']);
   private readonly loginSeconds = this.metrics.histogram('nfsha_master_login_duration_seconds', 'Login duration, from request to grant, including revokes', ['with_revoke']);
   private readonly revokes = this.metrics.counter('nfsha_master_revokes_total', 'Revokes by outcome: acked by the holder, or the holder waited out', ['outcome']);
+  private readonly limitRefusals = this.metrics.counter('nfsha_master_limit_refusals_total', 'Calls refused because a limit was reached (RESOURCE_EXHAUSTED)', ['limit']);
+  /** Calls the security edge refused before any handler ran, by method and status code. */
+  readonly edgeRefusals = this.metrics.counter('nfsha_master_refused_calls_total', 'Calls refused at the edge: no or wrong identity, or invalid input', ['method', 'code']);
   private readonly revokeSeconds = this.metrics.histogram('nfsha_master_revoke_ack_seconds', 'Time from revoke sent to the holder\'s ack');
 
   constructor() {
@@ -28,13 +35,33 @@ export class MasterMetrics {
     this.core = core;
   }
 
+  limitRefused(limit: string): void {
+    this.limitRefusals.inc({ limit });
+  }
+
+  /** Counts refusals, and logs the ones that name a caller's mistake or misconduct. */
+  refusals(log: Logger): Refusals {
+    const logLimiter = new KeyedRateLimiter(systemClock, 1, 5);
+    return {
+      limit: (name) => this.limitRefused(name),
+      call: (method, code, details) => {
+        this.edgeRefusals.inc({ method, code: grpc.status[code] ?? String(code) });
+        // A flood of bad calls must not become a flood of log lines.
+        if (logLimiter.take(`${method} ${code}`)) log.warn({ ev: 'call.refused', method, code: grpc.status[code], why: details }, 'call refused');
+      },
+    };
+  }
+
   observer(): LoginObserver {
     return {
       loginGranted: (revoked, seconds) => {
         this.logins.inc({ result: 'granted' });
         this.loginSeconds.observe({ with_revoke: revoked ? 'true' : 'false' }, seconds);
       },
-      loginRefused: (code) => this.logins.inc({ result: code === 'NotFound' ? 'unknown_session' : code === 'InvalidArgument' ? 'invalid' : 'refused' }),
+      loginRefused: (code) => {
+        if (code.startsWith('limit:')) this.limitRefused(code.slice(6));
+        this.logins.inc({ result: code === 'NotFound' ? 'unknown_session' : code === 'InvalidArgument' ? 'invalid' : code.startsWith('limit:') ? 'limited' : 'refused' });
+      },
       revokeAcked: (seconds) => {
         this.revokes.inc({ outcome: 'acked' });
         this.revokeSeconds.observe(seconds);

@@ -1,4 +1,6 @@
 import type { HostRecord } from './identity';
+import type { TlsSettings } from '../common/tls';
+import { DEFAULT_MASTER_LIMITS, type MasterLimits } from './limits';
 
 /** The master's tunables; defaults in DEFAULT_MASTER_OPTIONS (DESIGN §5). */
 export interface MasterOptions {
@@ -40,6 +42,10 @@ export interface MasterOptions {
   deployStateDir: string;
   /** Serve Prometheus metrics on http://<this>/metrics (host:port); empty: off. */
   metricsListen: string;
+  /** mTLS with the cluster CA (a TLS directory with a master certificate), or plain text on loopback. */
+  tls: TlsSettings;
+  /** Bounds on sessions, clients, pending logins and introductions (limits.ts). */
+  limits: MasterLimits;
 }
 
 export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
@@ -59,4 +65,6 @@ export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
   bundleDir: '',
   deployStateDir: '/var/lib/nfsha/deploy',
   metricsListen: '',
+  tls: { dir: '/etc/nfsha/tls' },
+  limits: DEFAULT_MASTER_LIMITS,
 };

@@ -3,7 +3,10 @@ import type { SessionMasterHandlers } from '../gen/nfsha/v1/SessionMaster';
 import type { FollowerMessage__Output } from '../gen/nfsha/v1/FollowerMessage';
 import type { MasterMessage } from '../gen/nfsha/v1/MasterMessage';
 import type { ClusterStatusReply } from '../gen/nfsha/v1/ClusterStatusReply';
-import { FailedPrecondition, InvalidArgument, toServiceError } from '../common/errors';
+import { FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted, toServiceError } from '../common/errors';
+import { callerOf, type AuthenticatedCall } from '../common/edge';
+import type { KeyedRateLimiter } from '../common/rate-limit';
+import { LIMIT } from './limits';
 import type { Logger } from '../common/log';
 import type { Clock } from '../common/clock';
 import type { HostRegistry } from './identity';
@@ -13,6 +16,14 @@ import type { Readiness } from './readiness';
 import type { LeaderInfo, RegistryStore } from './leadership';
 import type { LoginCoordinator } from './login';
 import { SessionState, type Session, type SessionSink, type SessionTable } from './sessions';
+
+/** Where refusals are counted (metrics.ts). */
+export interface Refusals {
+  /** A call refused because a limit was reached. */
+  limit(name: string): void;
+  /** A call refused for its caller's identity or its input. */
+  call(method: string, code: grpc.status, details: string): void;
+}
 
 export interface MasterCore {
   id: string;
@@ -28,6 +39,11 @@ export interface MasterCore {
   readiness: Readiness;
   store?: RegistryStore;
   leader: () => LeaderInfo | undefined;
+  /** Introductions per server id (limits.ts). */
+  introductions: KeyedRateLimiter;
+  refusals: Refusals;
+  /** Plain-text server: callers carry no identity to check sessions against. */
+  insecure: boolean;
 }
 
 type SessionCall = grpc.ServerDuplexStream<FollowerMessage__Output, MasterMessage>;
@@ -88,6 +104,7 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
         }
       } catch (err) {
         ended = true;
+        if (err instanceof ResourceExhausted) core.refusals.limit(err.limit);
         fail(call, err);
       }
     });
@@ -101,6 +118,9 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
       throw new InvalidArgument('the first message on a Session stream must be an introduction');
     }
     const intro = msg.introduction;
+    if (!core.introductions.take(intro.serverId)) {
+      throw new ResourceExhausted(`server ${intro.serverId} introduces itself too often; retry in a second`, LIMIT.introductionRate);
+    }
     if (intro.highestEpoch > core.epoch) {
       throw new FailedPrecondition(`follower has seen epoch ${intro.highestEpoch}, newer than this master's ${core.epoch}`);
     }
@@ -119,10 +139,26 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     return session;
   }
 
+  /** A follower may log clients in and out on its own session only. */
+  function requireOwnSession(call: AuthenticatedCall, sessionId: string): void {
+    const caller = callerOf(call, core.insecure);
+    const session = sessions.get(sessionId);
+    if (!session || caller === 'insecure') return; // unknown sessions get NOT_FOUND from the coordinator
+    if (!caller || caller.role !== 'follower' || caller.id !== session.serverId) {
+      throw new PermissionDenied(`session ${sessionId} belongs to follower/${session.serverId}`);
+    }
+  }
+
   return {
     Session: handleSession,
     Login: (call, callback) => {
       const { sessionId, clientAddress } = call.request;
+      try {
+        requireOwnSession(call, sessionId);
+      } catch (err) {
+        core.refusals.call('/nfsha.v1.SessionMaster/Login', grpc.status.PERMISSION_DENIED, (err as Error).message);
+        return callback(toServiceError(err));
+      }
       logins.login(sessionId, clientAddress).then(
         (r) => callback(null, { clientId: r.clientId, token: r.token, revoked: r.revoked, alreadyOwned: r.alreadyOwned }),
         (err) => callback(toServiceError(err)),
@@ -130,7 +166,12 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     },
     Logout: (call, callback) => {
       const { sessionId, clientId } = call.request;
-      if (!clientId) return callback(toServiceError(new InvalidArgument('client_id is required')));
+      try {
+        requireOwnSession(call, sessionId);
+      } catch (err) {
+        core.refusals.call('/nfsha.v1.SessionMaster/Logout', grpc.status.PERMISSION_DENIED, (err as Error).message);
+        return callback(toServiceError(err));
+      }
       logins.logout(sessionId, clientId).then(
         (released) => callback(null, { released }),
         (err) => callback(toServiceError(err)),

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../common/clock';
-import { isValidId, normalizeIp } from '../common/address';
-import { AlreadyExists, InvalidArgument, NotFound } from '../common/errors';
+import { normalizeIp } from '../common/address';
+import { AlreadyExists, NotFound, ResourceExhausted } from '../common/errors';
+import { LIMIT } from './limits';
 
 export enum SessionState {
   /** Keepalives arrive within the TTL. */
@@ -52,7 +53,11 @@ export interface SessionTiming {
 export class SessionTable {
   private readonly sessions = new Map<string, Session>();
 
-  constructor(private readonly clock: Clock, readonly timing: SessionTiming) {}
+  constructor(
+    private readonly clock: Clock,
+    readonly timing: SessionTiming,
+    private readonly maxSessions = Infinity,
+  ) {}
 
   state(s: Session): SessionState {
     if (s.condemned) return SessionState.Condemned;
@@ -94,7 +99,6 @@ export class SessionTable {
    * both admit clients.
    */
   introduce(intro: IntroductionFields): { session: Session; resumed: boolean } {
-    validateIntroduction(intro);
     const live = this.liveSessionOf(intro.serverId);
     if (live && intro.resumeSessionId === live.id) {
       live.renewedAt = this.clock.now();
@@ -104,6 +108,9 @@ export class SessionTable {
       throw new AlreadyExists(
         `server ${intro.serverId} already has live session ${live.id}; retry after it expires (≤ ${this.timing.ttlMs} ms)`,
       );
+    }
+    if (this.sessions.size >= this.maxSessions) {
+      throw new ResourceExhausted(`the master holds ${this.sessions.size} sessions (limit ${this.maxSessions})`, LIMIT.sessions);
     }
     const session: Session = {
       id: randomBytes(8).toString('hex'),
@@ -135,13 +142,5 @@ export class SessionTable {
     const gone = this.all().filter((s) => this.state(s) !== SessionState.Live && now >= this.surelyExpiredAt(s));
     for (const s of gone) this.sessions.delete(s.id);
     return gone;
-  }
-}
-
-function validateIntroduction(intro: IntroductionFields): void {
-  if (!isValidId(intro.serverId)) throw new InvalidArgument(`server_id ${JSON.stringify(intro.serverId)} is not a valid id`);
-  if (intro.hostId && !isValidId(intro.hostId)) throw new InvalidArgument(`host_id ${JSON.stringify(intro.hostId)} is not a valid id`);
-  for (const [field, value] of [['storage_ip', intro.storageIp], ['mgmt_ip', intro.mgmtIp]] as const) {
-    if (value && !normalizeIp(value)) throw new InvalidArgument(`${field} ${JSON.stringify(value)} is not an IP address`);
   }
 }

@@ -4,6 +4,7 @@ import { utils } from 'ssh2';
 import type { Logger } from '../../common/log';
 import { authorizedKeysPath, type Inventory, type InventoryHost } from './inventory';
 import { SshSession, type SshCredentials } from '../../common/ssh';
+import { PkiDirectory } from '../../common/pki';
 
 /** Per step: whether this run changed something on the host. */
 export type StepResult = 'changed' | 'unchanged' | 'failed' | 'skipped';
@@ -50,6 +51,11 @@ function sh(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Where an agent's TLS directory goes on its host. */
+export function agentTlsDir(h: InventoryHost): string {
+  return `${h.installRoot}/opt/nfsha/etc/tls`;
+}
+
 /** The agent's config file for one host. */
 export function agentConfig(inv: Inventory, h: InventoryHost): string {
   return JSON.stringify({
@@ -58,8 +64,17 @@ export function agentConfig(inv: Inventory, h: InventoryHost): string {
     storageIp: h.storageIp,
     mgmtIp: h.mgmtIp,
     master: inv.masters,
+    tls: { dir: agentTlsDir(h) },
     ...inv.agent,
   }, null, 2) + '\n';
+}
+
+/**
+ * The cluster PKI deploy uses: <stateDir>/pki, the layout `nfsha init` makes.
+ * Its CA is created on the first deploy when `nfsha init` was not run.
+ */
+export function deployPki(stateDir: string): PkiDirectory {
+  return new PkiDirectory(path.join(stateDir, 'pki'));
 }
 
 /**
@@ -72,10 +87,13 @@ export async function deploy(opts: DeployOptions): Promise<HostReport[]> {
   const key = clusterKey(opts.stateDir);
   const version = (fs.readFileSync(path.join(opts.bundleDir, 'descriptor.xml'), 'utf8').match(/<version>([^<]+)<\/version>/) ?? [])[1];
   if (!version) throw new Error(`${opts.bundleDir}/descriptor.xml names no version`);
-  return Promise.all(opts.inventory.hosts.map((h) => deployHost(opts, h, key, version)));
+  const pki = deployPki(opts.stateDir);
+  // Each agent's certificate is minted once, then reused: re-running deploy changes nothing.
+  for (const h of opts.inventory.hosts) pki.issue({ role: 'agent', id: h.hostId });
+  return Promise.all(opts.inventory.hosts.map((h) => deployHost(opts, h, key, version, pki.tlsDir({ role: 'agent', id: h.hostId }))));
 }
 
-async function deployHost(opts: DeployOptions, h: InventoryHost, key: { privateKey: Buffer; publicKey: string }, version: string): Promise<HostReport> {
+async function deployHost(opts: DeployOptions, h: InventoryHost, key: { privateKey: Buffer; publicKey: string }, version: string, tlsDir: string): Promise<HostReport> {
   const report: HostReport = { hostId: h.hostId, key: 'skipped', bundle: 'skipped', config: 'skipped', agent: 'skipped', registered: false };
   const step = (s: string) => opts.progress(h.hostId, s);
   const target = { host: h.address, port: h.port, user: h.user };
@@ -106,14 +124,18 @@ async function deployHost(opts: DeployOptions, h: InventoryHost, key: { privateK
       await ssh.run(`sh ${sh(`${remoteDir}/install.sh`)} install${rootArg} --no-start && rm -rf ${sh(remoteDir)}`, 120_000);
       report.bundle = 'changed';
     }
-    const confPath = `${root}/opt/nfsha/etc/agent.json`;
-    const wanted = agentConfig(opts.inventory, h);
-    const current = (await ssh.exec(`cat ${sh(confPath)}`)).stdout;
-    if (current === wanted) {
-      report.config = 'unchanged';
-    } else {
-      step('writing config');
-      await ssh.writeFile(confPath, wanted);
+    // The config: agent.json and the agent's TLS directory (its certificate and key).
+    const wantedFiles: Array<[string, string]> = [
+      [`${root}/opt/nfsha/etc/agent.json`, agentConfig(opts.inventory, h)],
+      ...['ca.pem', 'cert.pem', 'key.pem'].map((f) => [`${agentTlsDir(h)}/${f}`, fs.readFileSync(path.join(tlsDir, f), 'utf8')] as [string, string]),
+    ];
+    report.config = 'unchanged';
+    for (const [file, wanted] of wantedFiles) {
+      if ((await ssh.exec(`cat ${sh(file)}`)).stdout === wanted) continue;
+      step(`writing ${path.basename(file)}`);
+      await ssh.run(`mkdir -p ${sh(path.dirname(file))}`);
+      await ssh.writeFile(file, wanted);
+      if (file.endsWith('key.pem')) await ssh.run(`chmod 600 ${sh(file)}`);
       report.config = 'changed';
     }
     const env = root ? `NFSHA_ROOT=${sh(root)} ` : '';

@@ -8,6 +8,7 @@ import { nfshaGrpc, type GateClient, type SessionMasterClient } from '../../comm
 import type { MasterMessage__Output } from '../../gen/nfsha/v1/MasterMessage';
 import { CLI, Cluster, freePort } from '../support/cluster';
 import { describeSymbol, healthCheck, listServices } from '../support/grpc-raw';
+import { tlsArgs, tlsOf, testClient } from '../support/pki';
 
 const run = promisify(execFile);
 const deadline = () => ({ deadline: new Date(Date.now() + 3000) });
@@ -37,17 +38,21 @@ describe('API: reflection, health and bad input (real processes)', function () {
   let cluster: Cluster;
   let master: SessionMasterClient;
   let gate: GateClient;
+  /** A follower certificate for a server id no follower uses. */
+  let master9: SessionMasterClient;
 
   before(async () => {
     cluster = await new Cluster({ followers: 3, hosts: { 'esx-9': '127.0.9.1' } }).start();
-    master = new (nfshaGrpc().SessionMaster)(cluster.masterAddress, grpc.credentials.createInsecure()) as unknown as SessionMasterClient;
-    gate = new (nfshaGrpc().Gate)(cluster.gateSocket(1), grpc.credentials.createInsecure()) as unknown as GateClient;
+    master = testClient(nfshaGrpc().SessionMaster, cluster.masterAddress, tlsOf('follower', 'scvm-1'));
+    master9 = testClient(nfshaGrpc().SessionMaster, cluster.masterAddress, tlsOf('follower', 'scvm-9'));
+    gate = testClient(nfshaGrpc().Gate, cluster.gateSocket(1), tlsOf('gate', 'scvm-1'));
     (await cluster.connect(1, '127.0.9.1')).close();
     await cluster.connect(2, '127.0.9.1');
   });
 
   after(async function () {
     master.close();
+    master9.close();
     gate.close();
     await cluster.stop();
   });
@@ -77,11 +82,11 @@ describe('API: reflection, health and bad input (real processes)', function () {
 
     const dup = await openSession(master, { introduction: { serverId: 'scvm-1', hostId: 'esx-1' } });
     assert.equal(dup.error?.code, grpc.status.ALREADY_EXISTS, `got ${JSON.stringify(dup.reply ?? dup.error?.details)}`);
-    const badIp = await openSession(master, { introduction: { serverId: 'scvm-9', storageIp: '10.0.0.300' } });
+    const badIp = await openSession(master9, { introduction: { serverId: 'scvm-9', storageIp: '10.0.0.300' } });
     assert.equal(badIp.error?.code, grpc.status.INVALID_ARGUMENT);
     const noIntro = await openSession(master, { keepalive: { seq: 1 } });
     assert.equal(noIntro.error?.code, grpc.status.INVALID_ARGUMENT);
-    const stale = await openSession(master, { introduction: { serverId: 'scvm-9', highestEpoch: Number.MAX_SAFE_INTEGER } });
+    const stale = await openSession(master9, { introduction: { serverId: 'scvm-9', highestEpoch: Number.MAX_SAFE_INTEGER } });
     assert.equal(stale.error?.code, grpc.status.FAILED_PRECONDITION);
 
     await assert.rejects(unary(gate.Admit.bind(gate), { clientAddress: 'bogus' }), { code: grpc.status.INVALID_ARGUMENT });
@@ -90,7 +95,7 @@ describe('API: reflection, health and bad input (real processes)', function () {
     assert.deepEqual(await unary(gate.AckRevoke.bind(gate), { revokeId: 'never-sent' }), { known: false });
     assert.deepEqual(await unary(gate.Release.bind(gate), { clientId: 'host:never-admitted' }), { released: false });
 
-    const deployer = new (nfshaGrpc().Deployer)(cluster.masterAddress, grpc.credentials.createInsecure()) as unknown as import('../../common/proto').DeployerClient;
+    const deployer = testClient<import('../../common/proto').DeployerClient>(nfshaGrpc().Deployer, cluster.masterAddress);
     for (const [inventoryJson, pattern] of [['{not json', /not valid JSON/], ['{"masters":"x:1","hosts":[]}', /invalid inventory/], [JSON.stringify({ masters: '127.0.0.1:1', hosts: [{ hostId: 'esx-1', address: '127.0.0.1', localServerId: 'scvm-1' }] }), /no bundle/]] as const) {
       const err = await new Promise<grpc.ServiceError>((resolve) => {
         const call = deployer.Deploy({ inventoryJson, bundleDir: '/nonexistent' });
@@ -121,7 +126,7 @@ describe('CLI', function () {
   it('prints status as JSON with --json', async () => {
     const cluster = await new Cluster({ followers: 2 }).start();
     try {
-      const { stdout } = await run(process.execPath, [CLI, 'status', '--json', '--master', cluster.masterAddress]);
+      const { stdout } = await run(process.execPath, [CLI, 'status', '--json', '--master', cluster.masterAddress, ...tlsArgs('operator', 'test')]);
       const s = JSON.parse(stdout);
       assert.equal(s.sessions.length, 2);
       assert.equal(s.leader, true);
@@ -133,7 +138,7 @@ describe('CLI', function () {
   it('refreshes the status with --watch until interrupted', async () => {
     const cluster = await new Cluster({ followers: 1 }).start();
     try {
-      const r = await run(process.execPath, [CLI, 'status', '--watch', '200', '--master', cluster.masterAddress], { timeout: 1500 }).catch((e) => e as { stdout: string });
+      const r = await run(process.execPath, [CLI, 'status', '--watch', '200', '--master', cluster.masterAddress, ...tlsArgs('operator', 'test')], { timeout: 3000 }).catch((e) => e as { stdout: string });
       assert.ok((r.stdout.match(/every 200 ms/g) ?? []).length >= 2, r.stdout);
       assert.match(r.stdout, /scvm-1\s+\S+\s+live/);
     } finally {
@@ -143,7 +148,8 @@ describe('CLI', function () {
 
   it('explains every flag with its default in --help', async () => {
     const { stdout } = await run(process.execPath, [CLI, 'master', '--help']);
-    assert.match(stdout, /--ttl-ms <ms>[\s\S]*\(default: 3000\)/);
+    assert.match(stdout, /--ttl-ms <ms>[\s\S]*\(default:\s+3000\)/);
+    assert.match(stdout, /--tls <dir>[\s\S]*--insecure/);
     const f = await run(process.execPath, [CLI, 'follower', '--help']);
     assert.match(f.stdout, /--gate-listen/);
   });
@@ -155,7 +161,10 @@ describe('CLI', function () {
     [['follower', '--server-id', 'scvm 1'], /invalid follower setting serverId/, 2],
     [['follower', '--server-id', 'a', '--storage-ip', '10.0.0.256'], /invalid follower setting storageIp: not an IP/, 2],
     [['master', '--bogus'], /unknown option '--bogus'/, 1],
-    [['status', '--master', '127.0.0.1:1', '--timeout-ms', '500'], /cannot reach master/, 1],
+    [['status', '--master', '127.0.0.1:1', '--timeout-ms', '500', '--insecure'], /cannot reach master/, 1],
+    [['status', '--master', '127.0.0.1:1', '--tls', '/nonexistent'], /TLS directory \/nonexistent: .*nfsha init/, 2],
+    [['master', '--listen', '0.0.0.0:7410', '--insecure'], /--insecure .* loopback development only; listen address 0\.0\.0\.0:7410 is not a loopback address/, 2],
+    [['follower', '--server-id', 'a', '--master', '10.0.0.1:7410', '--insecure'], /--insecure .* target 10\.0\.0\.1:7410 is not a loopback address/, 2],
   ] as const) {
     it(`fails with one clear line and a non-zero exit: ${args.join(' ')}`, async () => {
       const r = await run(process.execPath, [CLI, ...args]).then(() => undefined, (e) => e as { code: number; stderr: string });

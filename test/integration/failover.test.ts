@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Cluster, waitFor, type Proc } from '../support/cluster';
 import { EtcdCluster } from '../support/etcd';
 import { admissions } from '../support/invariant';
+import { OPERATOR_TLS } from '../support/pki';
 
 const HOST_IP = '127.0.9.1';
 const CLIENT = 'host:esx-9';
@@ -83,7 +84,7 @@ describe('master failover through a real 3-member etcd cluster (3 master candida
     const oldAddress = cluster.masterAddresses[first.index];
     await waitFor('the resumed master knows it is not the leader', async () => {
       const { statusOf } = await import('../../cli/status-command');
-      const s = await statusOf(oldAddress, 2000).catch(() => undefined);
+      const s = await statusOf(oldAddress, 2000, OPERATOR_TLS()).catch(() => undefined);
       return s && !s.leader;
     }, 15_000, 100);
     const log = first.proc.log();
@@ -124,7 +125,7 @@ describe('master failover through a real 3-member etcd cluster (3 master candida
     cluster.masterProcs[first.index] = cluster.startMaster(first.index + 1);
     const { statusOf } = await import('../../cli/status-command');
     const s = await waitFor('restarted candidate names the leader', async () => {
-      const r = await statusOf(cluster.masterAddresses[first.index], 1000).catch(() => undefined);
+      const r = await statusOf(cluster.masterAddresses[first.index], 1000, OPERATOR_TLS()).catch(() => undefined);
       return r?.leaderId ? r : undefined;
     }, 15_000, 100);
     assert.equal(s.leader, false);

@@ -7,11 +7,17 @@ import { startMaster, type RunningMaster } from '../../master/master';
 import { Follower } from '../../follower/follower';
 import { DEFAULT_FOLLOWER_OPTIONS } from '../../follower/options';
 import { freePort, waitFor } from '../support/cluster';
+import { testClient, tlsOf } from '../support/pki';
+
+/** The follower identity the fuzzing client holds a certificate for. */
+const FUZZ_ID = 'scvm-fuzz';
 
 /** Random text: printable, unicode, empty, long, address-like. */
 const text = fc.oneof(
   fc.string(), fc.string({ unit: 'grapheme', maxLength: 200 }), fc.constant(''), fc.ipV4(), fc.ipV6(),
   fc.constantFrom('192.168.33.1', '::ffff:10.0.0.1', '0.0.0.0', '255.255.255.255', '1.2.3.4.5', 'scvm-1', '../../etc/passwd'),
+  // The fuzzing client's own server id, so introductions also get past the identity check.
+  fc.constant(FUZZ_ID), fc.constant(FUZZ_ID),
   fc.string({ minLength: 1000, maxLength: 5000 }),
 );
 const number = fc.oneof(fc.integer(), fc.constant(Number.MAX_SAFE_INTEGER), fc.constant(-1), fc.constant(0));
@@ -35,11 +41,11 @@ describe('fuzz: random and hostile messages to the master and the gate API (fast
   let gate: GateClient;
 
   before(async () => {
-    master = await startMaster({ listen: `127.0.0.1:${await freePort()}`, sessionTtlMs: 2000, keepaliveIntervalMs: 250, epoch: 5 }, silentLogger());
-    follower = new Follower({ ...DEFAULT_FOLLOWER_OPTIONS, serverId: 'scvm-real', master: master.address, gateListen: `127.0.0.1:${await freePort()}` }, undefined, silentLogger());
+    master = await startMaster({ listen: `127.0.0.1:${await freePort()}`, sessionTtlMs: 2000, keepaliveIntervalMs: 250, epoch: 5, tls: tlsOf('master', 'fuzz') }, silentLogger());
+    follower = new Follower({ ...DEFAULT_FOLLOWER_OPTIONS, serverId: 'scvm-real', master: master.address, gateListen: `127.0.0.1:${await freePort()}`, tls: tlsOf('follower', 'scvm-real') }, undefined, silentLogger());
     const gateAddress = await follower.start();
-    client = new (nfshaGrpc().SessionMaster)(master.address, grpc.credentials.createInsecure()) as unknown as SessionMasterClient;
-    gate = new (nfshaGrpc().Gate)(gateAddress, grpc.credentials.createInsecure()) as unknown as GateClient;
+    client = testClient(nfshaGrpc().SessionMaster, master.address, tlsOf('follower', FUZZ_ID));
+    gate = testClient(nfshaGrpc().Gate, gateAddress, tlsOf('gate', 'scvm-real'));
     await waitFor('real follower in session', () => master.core()?.sessions.all().some((s) => s.serverId === 'scvm-real'));
   });
 
@@ -90,5 +96,39 @@ describe('fuzz: random and hostile messages to the master and the gate API (fast
       { numRuns: 150, seed: 20261125 },
     );
     assert.equal(follower.lease.isLive(), true, 'the follower still holds its session');
+  });
+
+  it('survives mutated encodings of valid messages (bit flips, truncation, junk) on every SessionMaster and Gate method', async () => {
+    const sm = nfshaGrpc().SessionMaster.service;
+    const gateService = nfshaGrpc().Gate.service;
+    const valid: Array<[grpc.Client, string, Buffer]> = [
+      [client as unknown as grpc.Client, sm.Login.path, sm.Login.requestSerialize({ sessionId: 'abcdef0123456789', clientAddress: '10.1.2.3' })],
+      [client as unknown as grpc.Client, sm.Logout.path, sm.Logout.requestSerialize({ sessionId: 'abcdef0123456789', clientId: 'ip:10.1.2.3' })],
+      [gate as unknown as grpc.Client, gateService.Admit.path, gateService.Admit.requestSerialize({ clientAddress: '10.1.2.3' })],
+      [gate as unknown as grpc.Client, gateService.Release.path, gateService.Release.requestSerialize({ clientId: 'ip:10.1.2.3' })],
+      [gate as unknown as grpc.Client, gateService.AckRevoke.path, gateService.AckRevoke.requestSerialize({ revokeId: 'r.1' })],
+    ];
+    const mutation = fc.record({
+      which: fc.nat({ max: valid.length - 1 }),
+      flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 4 }),
+      cut: fc.option(fc.nat()),
+      junk: fc.uint8Array({ maxLength: 64 }),
+    });
+    const identity = (b: Buffer) => b;
+    await fc.assert(
+      fc.asyncProperty(mutation, async ({ which, flips, cut, junk }) => {
+        const [c, path, bytes] = valid[which];
+        const mutated = Buffer.concat([Buffer.from(bytes), Buffer.from(junk)]);
+        for (const [at, x] of flips) if (mutated.length) mutated[at % mutated.length] ^= x;
+        const body = cut === null ? mutated : mutated.subarray(0, cut % (mutated.length + 1));
+        await new Promise<void>((resolve) => {
+          c.makeUnaryRequest(path, identity, identity, body, { deadline: new Date(Date.now() + 2000) }, () => resolve());
+        });
+      }),
+      { numRuns: 300, seed: 20261125 },
+    );
+    assert.equal(follower.lease.isLive(), true, 'the follower still holds its session');
+    assert.ok(master.core(), 'the master still leads');
+    assert.ok(master.core()!.sessions.all().some((s) => s.serverId === 'scvm-real'), 'the real session is still there');
   });
 });

@@ -4,6 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fetchStatus } from '../../cli/status-command';
+import { OPERATOR_TLS, tlsArgs } from './pki';
 import type { ClusterStatusReply__Output } from '../../gen/nfsha/v1/ClusterStatusReply';
 import { admissions, overlaps, readGateEvents } from './invariant';
 
@@ -194,22 +195,22 @@ export class Cluster {
   startMaster(k: number): Proc {
     const hosts = Object.entries(this.opts.hosts ?? {}).map(([id, ip]) => `--host=${id}=${ip}`);
     const etcd = this.opts.etcd ? ['--etcd', this.opts.etcd.join(','), '--id', `m${k}`, '--election-ttl-s', String(this.opts.electionTtlSeconds ?? 2)] : [];
-    return this.spawn(this.opts.etcd ? `master-${k}` : 'master', ['master', '--listen', this.masterAddresses[k - 1], '--ttl-ms', String(this.opts.ttlMs ?? 2000),
+    return this.spawn(this.opts.etcd ? `master-${k}` : 'master', ['master', '--listen', this.masterAddresses[k - 1], ...tlsArgs('master', `m${k}`), '--ttl-ms', String(this.opts.ttlMs ?? 2000),
       '--keepalive-ms', String(this.opts.keepaliveMs ?? 250), ...etcd, ...hosts, ...(this.extraArgs.get(`master-${k}`) ?? [])]);
   }
 
   startFollower(i: number, masterAddr = this.masterAddresses.join(',')): Proc {
-    return this.spawn(`follower-${i}`, ['follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`, '--storage-ip', `127.0.2.${i}`,
+    return this.spawn(`follower-${i}`, ['follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`, '--storage-ip', `127.0.2.${i}`, ...tlsArgs('follower', `scvm-${i}`),
       '--master', masterAddr, '--gate-listen', this.gateSocket(i), ...(this.extraArgs.get(`follower-${i}`) ?? [])]);
   }
 
   startGate(i: number, port: number): Proc {
-    return this.spawn(`gate-${i}`, ['gate', '--name', `gate-${i}`, '--follower', this.gateSocket(i),
+    return this.spawn(`gate-${i}`, ['gate', '--name', `gate-${i}`, '--follower', this.gateSocket(i), ...tlsArgs('gate', `scvm-${i}`),
       '--route', `127.0.0.1:${port}=127.0.0.1:${this.backend!.port}`, '--event-log', this.eventLog(i)]);
   }
 
   status(): Promise<ClusterStatusReply__Output> {
-    return fetchStatus(this.masterAddresses.join(','), 2000);
+    return fetchStatus(this.masterAddresses.join(','), 2000, OPERATOR_TLS());
   }
 
   async waitLive(n: number, servers?: string[]): Promise<ClusterStatusReply__Output> {

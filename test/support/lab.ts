@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import type { fetchStatus } from '../../cli/status-command';
 import { CLI, Proc, waitFor } from './cluster';
 import { EtcdCluster } from './etcd';
+import { TEST_PKI_DIR, tlsArgs } from './pki';
 
 const run = promisify(execFile);
 const TOPOLOGY = path.resolve(__dirname, '..', '..', '..', 'test', 'lab', 'topology.sh');
@@ -101,6 +102,9 @@ export class Lab {
     this.prefix = opts.prefix ?? 'nfsha-e2e';
     this.dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-lab-'));
     fs.mkdirSync(this.dir, { recursive: true });
+    // nfsha deploy mints agent certificates from <state-dir>/pki: the test CA.
+    fs.mkdirSync(path.join(this.dir, 'deploy-state'), { recursive: true });
+    if (!fs.existsSync(path.join(this.dir, 'deploy-state', 'pki'))) fs.symlinkSync(TEST_PKI_DIR, path.join(this.dir, 'deploy-state', 'pki'));
   }
 
   ns(role: string): string {
@@ -121,7 +125,7 @@ export class Lab {
 
   startMaster(k: number, detached = false): Proc {
     const etcd = this.etcd ? ['--etcd', this.etcd.endpoints.join(','), '--id', `m${k}`, '--election-ttl-s', '3'] : [];
-    return this.spawnIn(this.ns('m'), this.opts.etcd ? `master-${k}` : 'master', [CLI, 'master', '--listen', this.masterAddresses[k - 1],
+    return this.spawnIn(this.ns('m'), this.opts.etcd ? `master-${k}` : 'master', [CLI, 'master', '--listen', this.masterAddresses[k - 1], ...tlsArgs('master', `m${k}`),
       '--deploy-state-dir', path.join(this.dir, 'deploy-state'), ...etcd], detached);
   }
 
@@ -174,14 +178,14 @@ export class Lab {
 
   /** The master runs in its own namespace; status is fetched from inside the lab. */
   async status() {
-    const { stdout } = await run('ip', ['netns', 'exec', this.ns('m'), process.execPath, CLI, 'status', '--json', '--master', this.masterAddress, '--timeout-ms', '1500']);
+    const { stdout } = await run('ip', ['netns', 'exec', this.ns('m'), process.execPath, CLI, 'status', '--json', '--master', this.masterAddress, '--timeout-ms', '1500', ...tlsArgs('operator', 'test')]);
     return JSON.parse(stdout) as Awaited<ReturnType<typeof fetchStatus>>;
   }
 
   startFollower(i: number, detached = false): Proc {
     return this.spawnIn(this.ns(`s${i}`), `follower-${i}`, [CLI, 'follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`,
       '--storage-ip', storageIpOfScvm(i), '--mgmt-ip', mgmtIpOfScvm(i), '--master', this.masterAddress,
-      '--gate-listen', `unix:${path.join(this.dir, `gate-${i}.sock`)}`], detached);
+      '--gate-listen', `unix:${path.join(this.dir, `gate-${i}.sock`)}`, ...tlsArgs('follower', `scvm-${i}`)], detached);
   }
 
   /** Where NFS-Ganesha exports from (a directory of this machine, read back by checkers). */
@@ -222,7 +226,7 @@ ${this.procs.find((p) => p.name === 'nfs-backend')?.log() ?? ''}`); });
     return this.spawnIn(this.ns(`s${i}`), `gate-${i}`, [CLI, 'gate', '--name', `gate-${i}`,
       '--follower', `unix:${path.join(this.dir, `gate-${i}.sock`)}`,
       '--route', `0.0.0.0:2049=${NFS_BACKEND_IP}:2049`, '--route', `0.0.0.0:20048=${NFS_BACKEND_IP}:20048`,
-      '--event-log', this.gateEventLog(i)], detached);
+      '--event-log', this.gateEventLog(i), ...tlsArgs('gate', `scvm-${i}`)], detached);
   }
 
   gateEventLog(i: number): string {
@@ -239,7 +243,7 @@ ${this.procs.find((p) => p.name === 'nfs-backend')?.log() ?? ''}`); });
       '--storage-ip', storageIpOfHost(i), '--mgmt-ip', mgmtIpOfHost(i), '--master', this.masterAddress,
       '--backend', 'iproute2', '--private-interface', 'priv',
       '--probe-interval-ms', String(this.opts.probeIntervalMs ?? 500), '--misses', String(this.opts.misses ?? 3),
-      '--hold-down-ms', String(this.opts.holdDownMs ?? 30_000)], detached);
+      '--hold-down-ms', String(this.opts.holdDownMs ?? 30_000), ...tlsArgs('agent', `esx-${i}`)], detached);
   }
 
   /** The gateway of host i's route to the NFS address, or 'local'. */

@@ -135,7 +135,7 @@ describe('finding the leader among candidates', () => {
   });
 
   it('follows a redirect, and otherwise tries the next candidate', () => {
-    const e = new MasterEndpoints(['a:1', 'b:2', 'c:3'], make);
+    const e = new MasterEndpoints(['a:1', 'b:2', 'c:3'], { dir: '/nonexistent' }, make);
     assert.equal(e.current, 'a:1');
     assert.equal(e.failed(notLeaderError({ id: 'm3', address: 'c:3' })), 'redirect');
     assert.equal(e.current, 'c:3');

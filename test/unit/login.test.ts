@@ -4,6 +4,8 @@ import { HostRegistry } from '../../master/identity';
 import { LoginCoordinator, type LoginResult } from '../../master/login';
 import { SessionState, SessionTable, type Session, type SessionSink } from '../../master/sessions';
 import { FencingTokens } from '../../master/tokens';
+import { DEFAULT_MASTER_LIMITS, type MasterLimits } from '../../master/limits';
+import { KeyedRateLimiter } from '../../common/rate-limit';
 import { silentLogger } from '../../common/log';
 import { compareTokens } from '../../common/token';
 import { fakeClock, flush, type FakeClock } from '../support/fake-clock';
@@ -19,11 +21,11 @@ interface Harness {
   open(serverId: string, hostId?: string): Session & { revokes: Array<{ revokeId: string; clientId: string }>; ended?: string };
 }
 
-function harness(): Harness {
+function harness(limits?: MasterLimits): Harness {
   const clock = fakeClock();
   const sessions = new SessionTable(clock, { ttlMs: TTL, clockDriftBound: 0.1, graceMarginMs: 250 });
   const registry = new HostRegistry([{ id: 'esx-9', storageIp: '10.0.0.9', mgmtIp: '10.1.0.9' }]);
-  const logins = new LoginCoordinator(clock, sessions, registry, new FencingTokens(7), ACK_TIMEOUT, silentLogger());
+  const logins = new LoginCoordinator(clock, sessions, registry, new FencingTokens(7), ACK_TIMEOUT, silentLogger(), undefined, undefined, limits);
   return {
     clock, sessions, logins,
     open(serverId, hostId = '') {
@@ -198,5 +200,46 @@ describe('login and revoke (master)', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('master limits', () => {
+  it('refuses a session more clients than its limit, naming it, while others log in and owned clients stay', async () => {
+    const h = harness({ ...DEFAULT_MASTER_LIMITS, maxClientsPerSession: 2 });
+    const a = h.open('scvm-1');
+    const b = h.open('scvm-2');
+    await h.logins.login(a.id, '10.9.0.1');
+    await h.logins.login(a.id, '10.9.0.2');
+    await assert.rejects(h.logins.login(a.id, '10.9.0.3'), { name: 'ResourceExhausted', limit: 'clients_per_session', message: /limit 2/ });
+    assert.equal((await h.logins.login(a.id, '10.9.0.2')).alreadyOwned, true);
+    await h.logins.login(b.id, '10.9.0.3');
+    assert.deepEqual(h.logins.clientsOf(a.id).sort(), ['ip:10.9.0.1', 'ip:10.9.0.2']);
+  });
+
+  it('bounds logins in flight per session, so one follower cannot use up the rest', async () => {
+    const h = harness({ ...DEFAULT_MASTER_LIMITS, maxPendingLoginsPerSession: 1, maxPendingLogins: 10 });
+    const a = h.open('scvm-1');
+    const b = h.open('scvm-2');
+    const c = h.open('scvm-3');
+    await h.logins.login(a.id, '10.0.0.9');
+    const pending = track(h.logins.login(b.id, '10.0.0.9')); // waits for a's revoke ack
+    await flush();
+    await assert.rejects(h.logins.login(b.id, '10.9.9.9'), { name: 'ResourceExhausted', limit: 'pending_logins_per_session' });
+    assert.equal((await h.logins.login(c.id, '10.9.9.8')).revoked, 0, 'another session still logs in');
+    h.logins.onRevokeAck(a.id, a.revokes[0].revokeId);
+    await flush();
+    assert.equal(pending.result?.clientId, 'host:esx-9');
+    await h.logins.login(b.id, '10.9.9.9');
+  });
+
+  it('limits introductions per key with a token bucket (fake clock)', async () => {
+    const clock = fakeClock();
+    const limiter = new KeyedRateLimiter(clock, 2, 3);
+    assert.deepEqual([1, 2, 3, 4].map(() => limiter.take('scvm-1')), [true, true, true, false]);
+    assert.equal(limiter.take('scvm-2'), true, 'other keys have their own bucket');
+    await clock.tickAsync(499);
+    assert.equal(limiter.take('scvm-1'), false);
+    await clock.tickAsync(1);
+    assert.equal(limiter.take('scvm-1'), true, 'one token back after 500 ms at 2/s');
   });
 });

@@ -50,12 +50,13 @@ describe('master session table', () => {
     assert.equal(table.state(first), SessionState.Live);
   });
 
-  it('refuses malformed introductions without adding a session', () => {
-    const table = new SessionTable(fakeClock(), timing);
-    assert.throws(() => table.introduce(intro('bad id with spaces')), { name: 'InvalidArgument' });
-    assert.throws(() => table.introduce({ ...intro('scvm-1'), storageIp: '10.0.0.300' }), { name: 'InvalidArgument' });
-    assert.throws(() => table.introduce({ ...intro('scvm-1'), hostId: 'x'.repeat(65) }), { name: 'InvalidArgument' });
-    assert.equal(table.all().length, 0);
+  it('refuses a new session past the session limit, naming it, and still resumes live ones', () => {
+    const table = new SessionTable(fakeClock(), timing, 2);
+    const first = table.introduce(intro('scvm-1')).session;
+    table.introduce(intro('scvm-2'));
+    assert.throws(() => table.introduce(intro('scvm-3')), { name: 'ResourceExhausted', limit: 'sessions' });
+    assert.equal(table.introduce({ ...intro('scvm-1'), resumeSessionId: first.id }).resumed, true);
+    assert.equal(table.all().length, 2);
   });
 
   it('sweeps a dead session only once its follower has surely stopped serving', async () => {

@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import { ConfigError } from '../common/config';
+import { isValidId } from '../common/address';
+import { PkiDirectory, type Identity, type Role } from '../common/pki';
+import { intArg, opt } from './options';
+import { renderTable } from './table';
+
+function ids(text: string | undefined, flag: string): string[] {
+  const list = (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const id of list) if (!isValidId(id)) throw new ConfigError(`${flag} ${JSON.stringify(id)} is not a valid id`);
+  return list;
+}
+
+export const DEFAULT_PKI_DIR = '/etc/nfsha/deploy/pki';
+
+/** The identities the flags name; an Access Server gets a follower and a gate certificate. */
+export function identitiesFromFlags(flags: Record<string, string | undefined>): Identity[] {
+  const out: Identity[] = [];
+  const add = (role: Role, list: string[]) => out.push(...list.map((id) => ({ role, id })));
+  add('master', ids(flags.master, '--master'));
+  for (const id of ids(flags.follower, '--follower')) out.push({ role: 'follower', id }, { role: 'gate', id });
+  add('agent', ids(flags.agent, '--agent'));
+  add('operator', ids(flags.operator, '--operator'));
+  return out;
+}
+
+export function registerInit(program: Command): void {
+  program
+    .command('init')
+    .description('Create the cluster CA (once) and issue TLS directories (ca.pem, cert.pem, key.pem) for the named identities. --renew re-issues them (certificate rotation).')
+    .addOption(opt('--dir <dir>', 'the PKI directory (nfsha deploy uses <state-dir>/pki)', DEFAULT_PKI_DIR))
+    .addOption(opt('--master <ids>', 'master ids, comma-separated'))
+    .addOption(opt('--follower <ids>', 'Access Server ids: each gets a follower and a gate (NFS layer) certificate'))
+    .addOption(opt('--agent <ids>', 'ESXi host ids for agents (nfsha deploy issues these itself)'))
+    .addOption(opt('--operator <names>', 'operators, for status, deploy and grpcurl'))
+    .addOption(opt('--days <n>', 'validity of the issued certificates', 365).argParser(intArg))
+    .addOption(opt('--renew', 're-issue certificates that exist already (rotation); the CA is kept'))
+    .action((flags) => {
+      const pki = new PkiDirectory(flags.dir ?? DEFAULT_PKI_DIR);
+      const createdCa = !pki.hasCa();
+      pki.ca();
+      const rows = identitiesFromFlags(flags).map((who) => {
+        const wrote = pki.issue(who, { renew: flags.renew === true, days: flags.days });
+        return [`${who.role}/${who.id}`, wrote ? (flags.renew ? 'renewed' : 'created') : 'kept', pki.tlsDir(who)];
+      });
+      process.stdout.write(`CA ${createdCa ? 'created' : 'kept'}: ${pki.caDir}/ca.pem (its key ca-key.pem stays here)\n`);
+      if (rows.length) process.stdout.write('\n' + renderTable(['IDENTITY', 'CERTIFICATE', 'TLS DIRECTORY (--tls)'], rows) + '\n');
+    });
+}

@@ -1,0 +1,49 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PkiDirectory, type Role } from '../../common/pki';
+import type * as grpc from '@grpc/grpc-js';
+import { CLIENT_CHANNEL_OPTIONS } from '../../common/grpc-server';
+import { channelCredentials, channelOptions, type TlsSettings } from '../../common/tls';
+
+/**
+ * The test suite's cluster PKI: one CA and one TLS directory per identity,
+ * issued on first use and kept in a fixed place under the temp directory, so
+ * later runs (and `npm run lab`) skip the RSA key generation.
+ */
+export const TEST_PKI_DIR = path.join(os.tmpdir(), 'nfsha-test-pki');
+
+const pki = new PkiDirectory(TEST_PKI_DIR);
+
+/** The TLS directory of `role/id`, issued by the test CA. */
+export function tlsDir(role: Role, id: string): string {
+  pki.issue({ role, id });
+  return pki.tlsDir({ role, id });
+}
+
+export function tlsOf(role: Role, id: string): TlsSettings {
+  return { dir: tlsDir(role, id) };
+}
+
+/** `--tls <dir>` for a child process. */
+export function tlsArgs(role: Role, id: string): string[] {
+  return ['--tls', tlsDir(role, id)];
+}
+
+/** The operator identity tests use for status and diagnostics. */
+export const OPERATOR_TLS = (): TlsSettings => tlsOf('operator', 'test');
+
+/** A CA nobody in the cluster trusts, with one identity, for wrong-CA tests. */
+export function foreignTlsDir(role: Role, id: string): string {
+  const other = new PkiDirectory(path.join(os.tmpdir(), 'nfsha-test-foreign-pki'));
+  other.issue({ role, id });
+  return other.tlsDir({ role, id });
+}
+
+export function testPki(): PkiDirectory {
+  return pki;
+}
+
+/** A gRPC client of `Ctor` at `address`, as `tls` (the operator by default); it accepts any server of the test CA. */
+export function testClient<C>(Ctor: new (address: string, creds: grpc.ChannelCredentials, options: grpc.ChannelOptions) => unknown, address: string, tls: TlsSettings = OPERATOR_TLS()): C {
+  return new Ctor(address, channelCredentials(tls, address, () => true, 'any nfsha server'), channelOptions(tls, CLIENT_CHANNEL_OPTIONS)) as C;
+}
