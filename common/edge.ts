@@ -5,7 +5,7 @@ import { formatIdentity, identityFromAltNames, type Role } from './pki';
 import type { PeerIdentity } from './tls';
 
 /**
- * The security edge of every nfsha gRPC server (DESIGN §7): one server
+ * The security edge of every nfsha gRPC server: one server
  * interceptor that, before any handler runs, refuses callers without a
  * cluster identity, callers whose role may not call the method, and messages
  * that fail validation or claim an identity the caller does not hold.

@@ -1,5 +1,5 @@
 /**
- * Bounds on what callers can make the master hold (DESIGN §7). A call past a
+ * Bounds on what callers can make the master hold. A call past a
  * bound gets RESOURCE_EXHAUSTED naming the limit, and counts in
  * nfsha_master_limit_refusals_total{limit}; nothing already granted changes.
  */

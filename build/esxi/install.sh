@@ -58,7 +58,7 @@ case "$cmd" in
   install)
     verify
     stop_agent
-    # A configured host's agent.json is not part of the payload: upgrades keep it.
+    # A configured host's agent.json and etc/tls are not part of the payload: upgrades keep them.
     conf="$ROOT/opt/nfsha/etc/agent.json"
     remove_files
     mkdir -p "$ROOT/opt/nfsha"
@@ -73,6 +73,8 @@ case "$cmd" in
     stop_agent
     remove_files
     rm -f "$ROOT/opt/nfsha/etc/agent.json"
+    # The agent's certificate and key (written by nfsha deploy).
+    rm -rf "$ROOT/opt/nfsha/etc/tls"
     for d in opt/nfsha/etc opt/nfsha; do rmdir "$ROOT/$d" 2>/dev/null || true; done
     echo "removed nfsha-agent"
     ;;

@@ -18,8 +18,7 @@ async function startMaster(): Promise<{ cluster: Cluster; address: string; pid: 
 /** Login with revoke: one client moved between two sessions, latency per login; and logins/s with 32 in flight. */
 async function loginFigures(followers: number, log: (s: string) => void): Promise<BenchRow[]> {
   const { cluster, address } = await startMaster();
-  const client = SimFollower.client(address);
-  const sims = Array.from({ length: followers }, (_, i) => new SimFollower(client, `sim-${i}`));
+  const sims = Array.from({ length: followers }, (_, i) => new SimFollower(address, `sim-${i}`));
   try {
     await Promise.all(sims.map((s) => s.start()));
     const latency: number[] = [];
@@ -47,7 +46,6 @@ async function loginFigures(followers: number, log: (s: string) => void): Promis
     ];
   } finally {
     for (const s of sims) s.stop();
-    client.close();
     await cluster.stop();
   }
 }
@@ -95,8 +93,7 @@ async function etcdFigures(log: (s: string) => void): Promise<BenchRow[]> {
 /** Keepalive CPU and master RSS with many simulated followers and clients. */
 async function scaleFigures(followers: number, clients: number, log: (s: string) => void): Promise<BenchRow[]> {
   const { cluster, address, pid } = await startMaster();
-  const channels = Array.from({ length: 8 }, () => SimFollower.client(address));
-  const sims = Array.from({ length: followers }, (_, i) => new SimFollower(channels[i % channels.length], `sim-${i}`));
+  const sims = Array.from({ length: followers }, (_, i) => new SimFollower(address, `sim-${i}`));
   try {
     for (let i = 0; i < sims.length; i += 100) await Promise.all(sims.slice(i, i + 100).map((s) => s.start()));
     let next = 0;
@@ -114,7 +111,6 @@ async function scaleFigures(followers: number, clients: number, log: (s: string)
     ];
   } finally {
     for (const s of sims) s.stop();
-    for (const c of channels) c.close();
     await cluster.stop();
   }
 }

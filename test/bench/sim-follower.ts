@@ -1,12 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { nfshaGrpc, type SessionMasterClient } from '../../common/proto';
+import { benchFollowerTls, testClient } from '../support/pki';
 import type { MasterMessage__Output } from '../../gen/nfsha/v1/MasterMessage';
 import type { LoginReply__Output } from '../../gen/nfsha/v1/LoginReply';
 
 /**
  * A simulated follower for load benchmarks: a real Session stream with
  * keepalives, that acknowledges every revoke at once (an NFS layer with
- * nothing to close). Many share one channel, as many followers share a link.
+ * nothing to close). Each has its own mTLS connection and certificate, as
+ * real followers do (the certificates share one key, to be quick to make).
  */
 export class SimFollower {
   sessionId = '';
@@ -14,10 +16,10 @@ export class SimFollower {
   private timer?: NodeJS.Timeout;
   private seq = 0;
 
-  constructor(private readonly client: SessionMasterClient, readonly serverId: string, private readonly keepaliveMs = 500) {}
+  private readonly client: SessionMasterClient;
 
-  static client(address: string): SessionMasterClient {
-    return new (nfshaGrpc().SessionMaster)(address, grpc.credentials.createInsecure(), { 'grpc.max_concurrent_streams': 100000, 'grpc.enable_http_proxy': 0 }) as unknown as SessionMasterClient;
+  constructor(address: string, readonly serverId: string, private readonly keepaliveMs = 500) {
+    this.client = testClient(nfshaGrpc().SessionMaster, address, benchFollowerTls(serverId));
   }
 
   start(): Promise<void> {
@@ -45,6 +47,7 @@ export class SimFollower {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.stream?.cancel();
+    this.client.close();
   }
 }
 

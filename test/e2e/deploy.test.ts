@@ -6,6 +6,8 @@ import { promisify } from 'node:util';
 import { CLI, waitFor } from '../support/cluster';
 import { Lab, mgmtIpOfHost, storageIpOfHost } from '../support/lab';
 import { LabSshd } from '../support/lab-sshd';
+import { tlsArgs } from '../support/pki';
+import { X509Certificate } from 'node:crypto';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -53,7 +55,7 @@ describe('nfsha deploy to lab hosts running real sshd (needs root, openssh-serve
   /** Runs `nfsha deploy` from the master's namespace ("any node"); returns its JSON report and exit code. */
   async function deploy(hosts: number[], viaMaster = false) {
     const r = await run('ip', ['netns', 'exec', lab.ns('m'), process.execPath, CLI, 'deploy', '--inventory', inventory(hosts), '--bundle', BUNDLE,
-      '--state-dir', path.join(lab.dir, 'deploy-state'), '--identity', sshd.operatorKey, '--register-timeout-ms', '30000', '--json',
+      '--state-dir', path.join(lab.dir, 'deploy-state'), '--identity', sshd.operatorKey, '--register-timeout-ms', '30000', '--json', ...tlsArgs('operator', 'test'),
       ...(viaMaster ? ['--via-master', lab.masterAddress] : [])])
       .then((x) => ({ ...x, code: 0 }), (e) => e as { stdout: string; stderr: string; code: number });
     return { code: r.code, reports: JSON.parse(r.stdout) as Array<Record<string, unknown>>, stderr: r.stderr };
@@ -69,6 +71,12 @@ describe('nfsha deploy to lab hosts running real sshd (needs root, openssh-serve
       assert.deepEqual([r.key, r.bundle, r.config, r.agent, r.registered], ['changed', 'changed', 'changed', 'changed', true]);
     }
     assert.match(String(byHost.get('esx-4')!.error), /authentication|ssh/i);
+    for (const i of [1, 2, 3]) {
+      // Deploy minted each agent's certificate for its own host, from the cluster CA.
+      const cert = new X509Certificate(fs.readFileSync(path.join(sshd.installRoot(i), 'opt/nfsha/etc/tls/cert.pem')));
+      assert.match(cert.subjectAltName ?? '', new RegExp(`URI:spiffe://nfsha/agent/esx-${i}$`));
+      assert.equal((fs.statSync(path.join(sshd.installRoot(i), 'opt/nfsha/etc/tls/key.pem')).mode & 0o777), 0o600);
+    }
     const s = await lab.status();
     assert.deepEqual(s.hosts.filter((h) => h.agentConnected).map((h) => h.hostId).sort(), ['esx-1', 'esx-2', 'esx-3']);
   });

@@ -6,23 +6,7 @@ import { DryRunBackend } from '../../agent/routes/dry-run';
 import { silentLogger } from '../../common/log';
 import { Cluster, waitFor } from '../support/cluster';
 import { fakeClock } from '../support/fake-clock';
-
-async function scrape(port: number): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-  assert.equal(res.status, 200);
-  assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
-  return res.text();
-}
-
-/** The value of the sample `name` whose labels include `labels` (in any order). */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
-    if (m && m[1] === name && want.every((w) => (m[2] ?? '').split(',').includes(w))) return Number(m[3]);
-  }
-  return undefined;
-}
+import { sample, scrape } from '../support/scrape';
 
 describe('Prometheus metrics', function () {
   this.timeout(60_000);

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, waitFor } from '../support/cluster';
 import { healthCheck, listServices } from '../support/grpc-raw';
+import { tlsArgs } from '../support/pki';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -54,7 +55,7 @@ describe('single executable and ESXi bundle (npm run build:bundle)', function ()
     const probe = await run(exe, ['probe', '127.0.0.1'], { cwd: dir, env });
     assert.match(probe.stdout, /127\.0\.0\.1\tup/, 'the ICMP raw socket (raw.node) works');
     const port = await freePort();
-    const master = spawn(exe, ['master', '--listen', `127.0.0.1:${port}`], { cwd: dir, env, stdio: 'ignore' });
+    const master = spawn(exe, ['master', '--listen', `127.0.0.1:${port}`, ...tlsArgs('master', 'exe')], { cwd: dir, env, stdio: 'ignore' });
     try {
       const services = await waitFor('the executable\'s master answers', () => listServices(`127.0.0.1:${port}`).catch(() => undefined), 15_000, 100);
       assert.deepEqual(services, ['grpc.health.v1.Health', 'nfsha.v1.Deployer', 'nfsha.v1.Membership', 'nfsha.v1.SessionMaster']);
@@ -102,6 +103,8 @@ describe('single executable and ESXi bundle (npm run build:bundle)', function ()
 
       // Configure, then upgrade in place: the config stays, the agent is restarted under the watchdog.
       fs.copyFileSync(path.join(scratch, 'opt/nfsha/etc/agent.json.template'), path.join(scratch, 'opt/nfsha/etc/agent.json'));
+      fs.mkdirSync(path.join(scratch, 'opt/nfsha/etc/tls'));
+      fs.writeFileSync(path.join(scratch, 'opt/nfsha/etc/tls/key.pem'), 'as nfsha deploy writes it');
       await sh('install');
       assert.ok(fs.existsSync(path.join(scratch, 'opt/nfsha/etc/agent.json')), 'config kept across upgrade');
       const calls = fs.readFileSync(path.join(scratch, 'watchdog.calls'), 'utf8');

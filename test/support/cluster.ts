@@ -111,6 +111,8 @@ export interface ClusterOptions {
   electionTtlSeconds?: number;
   /** Serve Prometheus metrics from the master and the followers (ports in metricsPorts). */
   metrics?: boolean;
+  /** More flags for every master (limits, …). */
+  masterArgs?: string[];
 }
 
 /**
@@ -196,7 +198,7 @@ export class Cluster {
     const hosts = Object.entries(this.opts.hosts ?? {}).map(([id, ip]) => `--host=${id}=${ip}`);
     const etcd = this.opts.etcd ? ['--etcd', this.opts.etcd.join(','), '--id', `m${k}`, '--election-ttl-s', String(this.opts.electionTtlSeconds ?? 2)] : [];
     return this.spawn(this.opts.etcd ? `master-${k}` : 'master', ['master', '--listen', this.masterAddresses[k - 1], ...tlsArgs('master', `m${k}`), '--ttl-ms', String(this.opts.ttlMs ?? 2000),
-      '--keepalive-ms', String(this.opts.keepaliveMs ?? 250), ...etcd, ...hosts, ...(this.extraArgs.get(`master-${k}`) ?? [])]);
+      '--keepalive-ms', String(this.opts.keepaliveMs ?? 250), ...etcd, ...hosts, ...(this.opts.masterArgs ?? []), ...(this.extraArgs.get(`master-${k}`) ?? [])]);
   }
 
   startFollower(i: number, masterAddr = this.masterAddresses.join(',')): Proc {

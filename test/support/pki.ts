@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PkiDirectory, type Role } from '../../common/pki';
@@ -46,4 +47,11 @@ export function testPki(): PkiDirectory {
 /** A gRPC client of `Ctor` at `address`, as `tls` (the operator by default); it accepts any server of the test CA. */
 export function testClient<C>(Ctor: new (address: string, creds: grpc.ChannelCredentials, options: grpc.ChannelOptions) => unknown, address: string, tls: TlsSettings = OPERATOR_TLS()): C {
   return new Ctor(address, channelCredentials(tls, address, () => true, 'any nfsha server'), channelOptions(tls, CLIENT_CHANNEL_OPTIONS)) as C;
+}
+
+/** A follower identity for benchmarks' simulated followers: all share one key, so a thousand are quick to issue. */
+export function benchFollowerTls(id: string): TlsSettings {
+  const shared = tlsDir('follower', 'bench-key');
+  pki.issue({ role: 'follower', id }, { keyPem: fs.readFileSync(path.join(shared, 'key.pem'), 'utf8') });
+  return { dir: pki.tlsDir({ role: 'follower', id }) };
 }
