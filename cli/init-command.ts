@@ -34,16 +34,22 @@ export function registerInit(program: Command): void {
     .addOption(opt('--agent <ids>', 'ESXi host ids for agents (nfsha deploy issues these itself)'))
     .addOption(opt('--operator <names>', 'operators, for status, deploy and grpcurl'))
     .addOption(opt('--days <n>', 'validity of the issued certificates', 365).argParser(intArg))
-    .addOption(opt('--renew', 're-issue certificates that exist already (rotation); the CA is kept'))
+    .addOption(opt('--renew', 're-issue certificates (rotation): the named identities, or every one in --dir when none is named'))
+    .addOption(opt('--new-ca', 'start a CA rotation: a new CA signs, and new TLS directories trust the old and the new CA (then --renew)'))
+    .addOption(opt('--drop-old-ca', 'end a CA rotation: new TLS directories trust only the current CA (then --renew)'))
     .action((flags) => {
       const pki = new PkiDirectory(flags.dir ?? DEFAULT_PKI_DIR);
       const createdCa = !pki.hasCa();
       pki.ca();
-      const rows = identitiesFromFlags(flags).map((who) => {
+      if (flags.newCa && !createdCa) pki.rotateCa();
+      if (flags.dropOldCa) pki.dropOldCa();
+      const named = identitiesFromFlags(flags);
+      const rows = (named.length || !flags.renew ? named : pki.identities()).map((who) => {
         const wrote = pki.issue(who, { renew: flags.renew === true, days: flags.days });
         return [`${who.role}/${who.id}`, wrote ? (flags.renew ? 'renewed' : 'created') : 'kept', pki.tlsDir(who)];
       });
-      process.stdout.write(`CA ${createdCa ? 'created' : 'kept'}: ${pki.caDir}/ca.pem (its key ca-key.pem stays here)\n`);
+      const ca = createdCa ? 'created' : flags.newCa ? 'replaced (old and new trusted: ca/trust.pem)' : flags.dropOldCa ? 'kept; old CA no longer trusted' : 'kept';
+      process.stdout.write(`CA ${ca}: ${pki.caDir}/ca.pem (its key ca-key.pem stays here)\n`);
       if (rows.length) process.stdout.write('\n' + renderTable(['IDENTITY', 'CERTIFICATE', 'TLS DIRECTORY (--tls)'], rows) + '\n');
     });
 }

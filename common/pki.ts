@@ -169,6 +169,31 @@ export class PkiDirectory {
     return fs.existsSync(trust) ? fs.readFileSync(trust, 'utf8') : this.ca().certPem;
   }
 
+  /**
+   * Starts a CA rotation: a new CA signs from now on, and `ca/trust.pem`
+   * (new + old) is what every TLS directory issued from now on trusts.
+   */
+  rotateCa(): void {
+    const old = this.ca().certPem;
+    const next = createCa();
+    writeSecret(path.join(this.caDir, 'ca-key.pem'), next.keyPem);
+    writeAtomically(path.join(this.caDir, 'ca.pem'), next.certPem, 0o644);
+    writeAtomically(path.join(this.caDir, 'trust.pem'), next.certPem + old, 0o644);
+  }
+
+  /** Ends a CA rotation: only the current CA is trusted by directories issued from now on. */
+  dropOldCa(): void {
+    fs.rmSync(path.join(this.caDir, 'trust.pem'), { force: true });
+  }
+
+  /** Every identity with a TLS directory here. */
+  identities(): Identity[] {
+    if (!fs.existsSync(this.dir)) return [];
+    return fs.readdirSync(this.dir)
+      .map((name) => parseIdentity(name.replace('-', '/')))
+      .filter((who): who is Identity => who !== undefined && fs.existsSync(path.join(this.tlsDir(who), 'cert.pem')));
+  }
+
   tlsDir(who: Identity): string {
     return path.join(this.dir, `${who.role}-${who.id}`);
   }

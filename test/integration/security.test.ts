@@ -2,6 +2,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fetchStatus } from '../../common/status-client';
 import * as grpc from '@grpc/grpc-js';
 import { CLIENT_CHANNEL_OPTIONS } from '../../common/grpc-server';
 import pino from 'pino';
@@ -10,10 +14,12 @@ import { nfshaGrpc } from '../../common/proto';
 import { Follower } from '../../follower/follower';
 import { DEFAULT_FOLLOWER_OPTIONS } from '../../follower/options';
 import { startMaster } from '../../master/master';
-import { Cluster, freePort, waitFor } from '../support/cluster';
+import { CLI, Cluster, freePort, waitFor } from '../support/cluster';
 import { foreignTlsDir, testClient, tlsDir, tlsOf, TEST_PKI_DIR } from '../support/pki';
 import { sample, scrape } from '../support/scrape';
 import type { Role } from '../../common/pki';
+
+const run = promisify(execFile);
 
 type Caller = { name: string; credentials: () => grpc.ChannelCredentials };
 
@@ -261,6 +267,61 @@ describe('security: limits under a flood from a misbehaving follower (real proce
       stream.cancel();
     } finally {
       bad.close();
+      await cluster.stop();
+    }
+  });
+});
+
+describe('security: key rotation without restarts (real processes, nfsha init)', function () {
+  this.timeout(120_000);
+
+  /** The serial number of the certificate a server presents to a new connection. */
+  function servedSerial(address: string, operatorDir: string): Promise<string> {
+    const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+    return new Promise((resolve, reject) => {
+      const s = tls.connect({ host, port, servername: 'nfsha', ALPNProtocols: ['h2'], ca: pem(operatorDir, 'ca.pem'), cert: pem(operatorDir, 'cert.pem'), key: pem(operatorDir, 'key.pem'), checkServerIdentity: () => undefined }, () => {
+        const serial = s.getPeerCertificate().serialNumber;
+        s.destroy();
+        resolve(serial);
+      });
+      s.on('error', reject);
+    });
+  }
+
+  it('renewed certificates and a new CA take effect on new connections while the session goes on', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-rotate-'));
+    const init = (...args: string[]) => run(process.execPath, [CLI, 'init', '--dir', dir, ...args]);
+    const first = await init('--master', 'm1', '--follower', 'scvm-1', '--operator', 'op');
+    assert.match(first.stdout, /CA created/);
+    assert.match(first.stdout, /follower\/scvm-1\s+created/);
+    assert.match(first.stdout, /gate\/scvm-1\s+created/);
+    const oldOperator = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-old-op-'));
+    for (const f of ['ca.pem', 'cert.pem', 'key.pem']) fs.copyFileSync(path.join(dir, 'operator-op', f), path.join(oldOperator, f));
+
+    const cluster = new Cluster({ followers: 0 });
+    const master = `127.0.0.1:${await freePort()}`;
+    const refresh = ['--tls-refresh-ms', '200'];
+    cluster.spawn('master', ['master', '--listen', master, '--tls', path.join(dir, 'master-m1'), ...refresh]);
+    cluster.spawn('follower', ['follower', '--server-id', 'scvm-1', '--master', master, '--gate-listen', `unix:${path.join(dir, 'gate.sock')}`, '--tls', path.join(dir, 'follower-scvm-1'), ...refresh]);
+    const status = (opDir = path.join(dir, 'operator-op')) => fetchStatus(master, 2000, { dir: opDir });
+    try {
+      const session = await waitFor('scvm-1 in session', async () => (await status().catch(() => undefined))?.sessions.find((s) => s.state === 'live')?.sessionId);
+      const operator = path.join(dir, 'operator-op');
+
+      // A renewed master certificate is served to new connections, without a restart.
+      const before = await servedSerial(master, operator);
+      await init('--master', 'm1', '--renew');
+      await waitFor('the renewed certificate served', async () => (await servedSerial(master, operator)) !== before, 10_000, 100);
+
+      // CA rotation: a new CA; every directory renewed trusts both; then only the new one.
+      assert.match((await init('--new-ca', '--renew')).stdout, /CA replaced/);
+      await waitFor('status with a new-CA operator certificate', async () => (await status().catch(() => undefined))?.leader, 10_000, 100);
+      await init('--drop-old-ca', '--renew');
+      await waitFor('old-CA operator refused', async () => (await status(oldOperator).then(() => false, () => true)), 10_000, 100);
+      const s = await status();
+      assert.equal(s.sessions.find((x) => x.state === 'live')?.sessionId, session, 'the follower kept its session through both rotations');
+      assert.equal(cluster.procs.every((p) => p.child.exitCode === null), true, 'nothing restarted');
+    } finally {
       await cluster.stop();
     }
   });
