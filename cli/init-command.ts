@@ -1,3 +1,7 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isIP } from 'node:net';
+import { X509Certificate } from 'node:crypto';
 import type { Command } from 'commander';
 import { ConfigError } from '../common/config';
 import { isValidId } from '../common/address';
@@ -9,6 +13,26 @@ function ids(text: string | undefined, flag: string): string[] {
   const list = (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   for (const id of list) if (!isValidId(id)) throw new ConfigError(`${flag} ${JSON.stringify(id)} is not a valid id`);
   return list;
+}
+
+/** `e1=10.0.0.1+127.0.0.1,e2=10.0.0.2` → member name → IPs. */
+function etcdMembers(text: string | undefined): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const part of (text ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [name, list = ''] = part.split('=');
+    const addrs = list.split('+').filter(Boolean);
+    if (!isValidId(name) || !addrs.length || addrs.some((a) => !isIP(a))) throw new ConfigError(`--etcd ${JSON.stringify(part)}: expected name=ip[+ip…]`);
+    out.set(name, addrs);
+  }
+  return out;
+}
+
+/** On renewal an etcd member keeps the IPs its certificate named. */
+function ips(pki: PkiDirectory, who: Identity): string[] | undefined {
+  if (who.role !== 'etcd') return undefined;
+  const file = path.join(pki.tlsDir(who), 'cert.pem');
+  if (!fs.existsSync(file)) return undefined;
+  return (new X509Certificate(fs.readFileSync(file)).subjectAltName ?? '').split(', ').filter((s) => s.startsWith('IP Address:')).map((s) => s.slice(11));
 }
 
 export const DEFAULT_PKI_DIR = '/etc/nfsha/deploy/pki';
@@ -33,6 +57,7 @@ export function registerInit(program: Command): void {
     .addOption(opt('--follower <ids>', 'Access Server ids: each gets a follower and a gate (NFS layer) certificate'))
     .addOption(opt('--agent <ids>', 'ESXi host ids for agents (nfsha deploy issues these itself)'))
     .addOption(opt('--operator <names>', 'operators, for status, deploy and grpcurl'))
+    .addOption(opt('--etcd <name=ip[+ip…],…>', 'etcd members: server and peer certificates naming their IPs (run etcd with --client-cert-auth --trusted-ca-file ca.pem)'))
     .addOption(opt('--days <n>', 'validity of the issued certificates', 365).argParser(intArg))
     .addOption(opt('--renew', 're-issue certificates (rotation): the named identities, or every one in --dir when none is named'))
     .addOption(opt('--new-ca', 'start a CA rotation: a new CA signs, and new TLS directories trust the old and the new CA (then --renew)'))
@@ -44,8 +69,9 @@ export function registerInit(program: Command): void {
       if (flags.newCa && !createdCa) pki.rotateCa();
       if (flags.dropOldCa) pki.dropOldCa();
       const named = identitiesFromFlags(flags);
-      const rows = (named.length || !flags.renew ? named : pki.identities()).map((who) => {
-        const wrote = pki.issue(who, { renew: flags.renew === true, days: flags.days });
+      const etcd = etcdMembers(flags.etcd);
+      const rows = [...(named.length || etcd.size || !flags.renew ? named : pki.identities()), ...[...etcd.keys()].map((id) => ({ role: 'etcd' as const, id }))].map((who) => {
+        const wrote = pki.issue(who, { renew: flags.renew === true, days: flags.days, ips: etcd.get(who.id) ?? ips(pki, who) });
         return [`${who.role}/${who.id}`, wrote ? (flags.renew ? 'renewed' : 'created') : 'kept', pki.tlsDir(who)];
       });
       const ca = createdCa ? 'created' : flags.newCa ? 'replaced (old and new trusted: ca/trust.pem)' : flags.dropOldCa ? 'kept; old CA no longer trusted' : 'kept';

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
+import { ETCD_SERVER_NAME } from '../common/pki';
 import { Etcd3, isRecoverableError, type IKeyValue, type Lease, type Watcher } from 'etcd3';
 import type { Clock, TimerHandle } from '../common/clock';
 import type { Logger } from '../common/log';
@@ -15,6 +16,8 @@ export interface EtcdLeadershipOptions {
   prefix?: string;
   clock: Clock;
   log: Logger;
+  /** mTLS to etcd: the cluster CA and this master's certificate (etcd runs with --client-cert-auth). */
+  tls?: { ca: Buffer; cert: Buffer; key: Buffer };
 }
 
 /**
@@ -47,6 +50,10 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
     this.leaseMs = opts.leaseTtlSeconds * 1000;
     this.client = new Etcd3({
       hosts: opts.endpoints,
+      ...(opts.tls && {
+        credentials: { rootCertificate: opts.tls.ca, certChain: opts.tls.cert, privateKey: opts.tls.key },
+        grpcOptions: { 'grpc.ssl_target_name_override': ETCD_SERVER_NAME },
+      }),
       dialTimeout: 1000,
       defaultCallOptions: () => ({ deadline: new Date(Date.now() + 2000) }),
       faultHandling: {

@@ -1,6 +1,6 @@
 import { Etcd3 } from 'etcd3';
 import { Cluster, waitFor } from '../support/cluster';
-import { EtcdCluster } from '../support/etcd';
+import { EtcdCluster, etcdClientOptions } from '../support/etcd';
 import { clientAddress, SimFollower } from './sim-follower';
 import { summarize } from './stats';
 import type { BenchRow } from './reroute';
@@ -53,7 +53,7 @@ async function loginFigures(followers: number, log: (s: string) => void): Promis
 /** The same ownership move as an etcd compare-and-swap transaction on a real etcd. */
 async function etcdFigures(log: (s: string) => void): Promise<BenchRow[]> {
   const etcd = await new EtcdCluster(3).start();
-  const client = new Etcd3({ hosts: etcd.endpoints.map((e) => `http://${e}`) });
+  const client = new Etcd3(etcdClientOptions(etcd.endpoints));
   try {
     const key = 'bench/owner/10.200.0.1';
     await client.put(key).value('sim-0');

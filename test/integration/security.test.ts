@@ -17,6 +17,9 @@ import { startMaster } from '../../master/master';
 import { CLI, Cluster, freePort, waitFor } from '../support/cluster';
 import { foreignTlsDir, testClient, tlsDir, tlsOf, TEST_PKI_DIR } from '../support/pki';
 import { sample, scrape } from '../support/scrape';
+import { EtcdCluster, etcdClientOptions } from '../support/etcd';
+import { Etcd3, type IOptions } from 'etcd3';
+import { noop } from 'cockatiel';
 import type { Role } from '../../common/pki';
 
 const run = promisify(execFile);
@@ -323,6 +326,35 @@ describe('security: key rotation without restarts (real processes, nfsha init)',
       assert.equal(cluster.procs.every((p) => p.child.exitCode === null), true, 'nothing restarted');
     } finally {
       await cluster.stop();
+    }
+  });
+});
+
+describe('security: the masters\' etcd hop is mTLS too (real etcd)', function () {
+  this.timeout(60_000);
+
+  it('etcd serves cluster certificates only: a client with none, or from another CA, is refused', async () => {
+    const etcd = await new EtcdCluster(1).start();
+    try {
+      const ok = new Etcd3(etcdClientOptions(etcd.endpoints));
+      await ok.put('nfsha-test/k').value('v');
+      ok.close();
+      const foreign = foreignTlsDir('master', 'intruder');
+      const attempts: Array<[string, IOptions]> = [
+        ['plain text', { hosts: etcd.endpoints.map((e) => `http://${e}`) }],
+        ['TLS without a client certificate', { ...etcdClientOptions(etcd.endpoints), credentials: { rootCertificate: pem(path.join(TEST_PKI_DIR, 'ca'), 'ca.pem') } }],
+        ['a certificate from another CA', { ...etcdClientOptions(etcd.endpoints), credentials: { rootCertificate: pem(path.join(TEST_PKI_DIR, 'ca'), 'ca.pem'), certChain: pem(foreign, 'cert.pem'), privateKey: pem(foreign, 'key.pem') } }],
+      ];
+      for (const [name, options] of attempts) {
+        const c = new Etcd3({ ...options, dialTimeout: 1000, faultHandling: { global: noop, host: () => noop } });
+        await assert.rejects(c.put('nfsha-test/k').value(name).exec(), Error, `${name} must be refused`);
+        c.close();
+      }
+      const check = new Etcd3(etcdClientOptions(etcd.endpoints));
+      assert.equal(await check.get('nfsha-test/k').string(), 'v', 'nothing written by the refused clients');
+      check.close();
+    } finally {
+      await etcd.stop();
     }
   });
 });

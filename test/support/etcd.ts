@@ -2,8 +2,22 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Etcd3 } from 'etcd3';
+import { Etcd3, type IOptions } from 'etcd3';
 import { freePort, Proc, waitFor } from './cluster';
+import { etcdTlsDir, tlsDir } from './pki';
+import { ETCD_SERVER_NAME } from '../../common/pki';
+
+/** etcd client options for tests: mTLS with the test CA, as the masters connect. */
+export function etcdClientOptions(endpoints: string | string[]): IOptions {
+  const dir = tlsDir('operator', 'test');
+  const f = (name: string) => fs.readFileSync(path.join(dir, name));
+  return {
+    hosts: (Array.isArray(endpoints) ? endpoints : [endpoints]).map((e) => `https://${e}`),
+    credentials: { rootCertificate: f('ca.pem'), certChain: f('cert.pem'), privateKey: f('key.pem') },
+    grpcOptions: { 'grpc.ssl_target_name_override': ETCD_SERVER_NAME },
+    dialTimeout: 1000,
+  };
+}
 
 /** Fails with a clear message when etcd is not installed. */
 export function requireEtcd(): void {
@@ -14,7 +28,7 @@ export function requireEtcd(): void {
   }
 }
 
-/** A real etcd cluster of `size` members on loopback, with fast raft timings. */
+/** A real etcd cluster of `size` members on loopback, with fast raft timings, mTLS for clients and peers. */
 export class EtcdCluster {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-etcd-'));
   members: Array<{ name: string; client: string; peer: string; proc?: Proc }> = [];
@@ -37,7 +51,7 @@ export class EtcdCluster {
     for (const m of this.members) this.startMember(m);
     if (this.netns) return this;
     await waitFor('etcd cluster healthy', async () => {
-      const c = new Etcd3({ hosts: this.endpoints.map((e) => `http://${e}`), dialTimeout: 1000 });
+      const c = new Etcd3(etcdClientOptions(this.endpoints));
       try {
         await c.put('nfsha-test/ping').value('1').exec();
         return true;
@@ -49,14 +63,17 @@ export class EtcdCluster {
   }
 
   startMember(m: EtcdCluster['members'][number]): void {
-    const initial = this.members.map((x) => `${x.name}=http://${x.peer}`).join(',');
+    const initial = this.members.map((x) => `${x.name}=https://${x.peer}`).join(',');
+    const tls = etcdTlsDir(m.name);
     const logFile = path.join(this.dir, `${m.name}.log`);
     const out = fs.openSync(logFile, 'a');
     const command = this.netns ? ['ip', 'netns', 'exec', this.netns, 'etcd'] : ['etcd'];
     const child = spawn(command[0], [...command.slice(1),
       '--name', m.name, '--data-dir', path.join(this.dir, m.name),
-      '--listen-client-urls', `http://${m.client}`, '--advertise-client-urls', `http://${m.client}`,
-      '--listen-peer-urls', `http://${m.peer}`, '--initial-advertise-peer-urls', `http://${m.peer}`,
+      '--listen-client-urls', `https://${m.client}`, '--advertise-client-urls', `https://${m.client}`,
+      '--listen-peer-urls', `https://${m.peer}`, '--initial-advertise-peer-urls', `https://${m.peer}`,
+      '--cert-file', path.join(tls, 'cert.pem'), '--key-file', path.join(tls, 'key.pem'), '--trusted-ca-file', path.join(tls, 'ca.pem'), '--client-cert-auth',
+      '--peer-cert-file', path.join(tls, 'cert.pem'), '--peer-key-file', path.join(tls, 'key.pem'), '--peer-trusted-ca-file', path.join(tls, 'ca.pem'), '--peer-client-cert-auth',
       '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', path.basename(this.dir),
       '--heartbeat-interval', '100', '--election-timeout', '600', '--logger', 'zap', '--log-level', 'warn',
     ], { stdio: ['ignore', out, out] });
@@ -68,7 +85,7 @@ export class EtcdCluster {
   async raftLeader(): Promise<EtcdCluster['members'][number]> {
     for (const m of this.members) {
       if (m.proc?.child.exitCode !== null || m.proc?.child.signalCode !== null) continue;
-      const c = new Etcd3({ hosts: `http://${m.client}`, dialTimeout: 1000 });
+      const c = new Etcd3(etcdClientOptions(m.client));
       try {
         const s = await c.maintenance.status();
         if (s.leader === s.header.member_id) return m;

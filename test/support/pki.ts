@@ -55,3 +55,9 @@ export function benchFollowerTls(id: string): TlsSettings {
   pki.issue({ role: 'follower', id }, { keyPem: fs.readFileSync(path.join(shared, 'key.pem'), 'utf8') });
   return { dir: pki.tlsDir({ role: 'follower', id }) };
 }
+
+/** An etcd member's TLS directory: its certificate also names 127.0.0.1, which etcd peers check. */
+export function etcdTlsDir(name: string): string {
+  pki.issue({ role: 'etcd', id: name }, { ips: ['127.0.0.1'] });
+  return pki.tlsDir({ role: 'etcd', id: name });
+}
