@@ -10,6 +10,7 @@ import { registerAgent } from './agent-command';
 import { registerProbe } from './probe-command';
 import { registerDeploy } from './deploy-command';
 import { registerInit } from './init-command';
+import { registerEtcdAuth } from './etcd-auth-command';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { version } = require('../../package.json') as { version: string };
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerAgent(program);
   registerProbe(program);
   registerInit(program);
+  registerEtcdAuth(program);
   registerDeploy(program);
   registerStatus(program);
   registerDev(program);

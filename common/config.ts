@@ -40,6 +40,9 @@ export const masterLimitsSchema = z.object({
 
 export const hostSchema = z.object({ id: idString, storageIp: optionalIp.optional(), mgmtIp: optionalIp.optional() }).strict();
 
+/** The most one client can take in an introduction (a 64-character id and its token). */
+export const INTRODUCED_CLIENT_BYTES = 100;
+
 export const masterConfigSchema = z.object({
   id: idString,
   listen: listenAddress,
@@ -63,6 +66,9 @@ export const masterConfigSchema = z.object({
 }).strict().refine((c) => c.keepaliveIntervalMs * 2 <= c.sessionTtlMs, {
   message: 'keepaliveIntervalMs must be at most half of sessionTtlMs, or one lost keepalive fences a follower',
   path: ['keepaliveIntervalMs'],
+}).refine((c) => c.limits.maxClientsPerSession * INTRODUCED_CLIENT_BYTES + 1024 <= c.maxMessageBytes, {
+  message: `limits.maxClientsPerSession × ${INTRODUCED_CLIENT_BYTES} bytes must fit maxMessageBytes: a follower lists every client it serves in one introduction`,
+  path: ['limits', 'maxClientsPerSession'],
 });
 
 export const followerConfigSchema = z.object({

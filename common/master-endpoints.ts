@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { CLIENT_CHANNEL_OPTIONS } from './grpc-server';
-import { channelOptions, masterChannelCredentials, type TlsSettings } from './tls';
+import { channelOptions, isLoopbackAddress, masterChannelCredentials, type TlsSettings } from './tls';
 
 /** Parses `a:1,b:2` (a flag or config value) into candidate master addresses. */
 export function parseMasterList(text: string | string[]): string[] {
@@ -45,7 +45,9 @@ export class MasterEndpoints<C extends grpc.Client> {
    * candidate named, 'next' candidate, or 'same' address.
    */
   failed(err?: Partial<grpc.ServiceError>): 'redirect' | 'next' | 'same' {
-    const hint = err?.metadata?.get('nfsha-leader')[0]?.toString();
+    const named = err?.metadata?.get('nfsha-leader')[0]?.toString();
+    // Plain text never leaves loopback, whatever a master names.
+    const hint = named && (!this.tls.insecure || isLoopbackAddress(named)) ? named : undefined;
     if (hint) {
       let i = this.addresses.indexOf(hint);
       if (i < 0 && this.addresses.length < 16) i = this.addresses.push(hint) - 1;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
-import { ETCD_SERVER_NAME } from '../common/pki';
+import type { EtcdConnection } from './etcd-client';
 import { Etcd3, isRecoverableError, type IKeyValue, type Lease, type Watcher } from 'etcd3';
 import type { Clock, TimerHandle } from '../common/clock';
 import type { Logger } from '../common/log';
@@ -8,7 +8,8 @@ import type { HostRecord } from './identity';
 import type { LeaderInfo, Leadership, LeadershipEvents, RegistryStore, ServerRecord } from './leadership';
 
 export interface EtcdLeadershipOptions {
-  endpoints: string[];
+  /** etcd's URLs and mTLS credentials (etcd-client.ts). */
+  connection: EtcdConnection;
   self: LeaderInfo;
   /** The election lease, whole seconds (etcd's unit; the client's default of 60 s is far too long). */
   leaseTtlSeconds: number;
@@ -16,8 +17,6 @@ export interface EtcdLeadershipOptions {
   prefix?: string;
   clock: Clock;
   log: Logger;
-  /** mTLS to etcd: the cluster CA and this master's certificate (etcd runs with --client-cert-auth). */
-  tls?: { ca: Buffer; cert: Buffer; key: Buffer };
 }
 
 /**
@@ -49,11 +48,7 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
     this.prefix = opts.prefix ?? 'nfsha/';
     this.leaseMs = opts.leaseTtlSeconds * 1000;
     this.client = new Etcd3({
-      hosts: opts.endpoints,
-      ...(opts.tls && {
-        credentials: { rootCertificate: opts.tls.ca, certChain: opts.tls.cert, privateKey: opts.tls.key },
-        grpcOptions: { 'grpc.ssl_target_name_override': ETCD_SERVER_NAME },
-      }),
+      ...opts.connection,
       dialTimeout: 1000,
       defaultCallOptions: () => ({ deadline: new Date(Date.now() + 2000) }),
       faultHandling: {

@@ -31,6 +31,15 @@ export class HostRegistry {
     for (const ip of [host.storageIp, host.mgmtIp]) if (ip) this.byIp.set(normalizeIp(ip) ?? ip, host.id);
   }
 
+  /** The other host that already owns one of `host`'s addresses, if any. */
+  addressOwnerOtherThan(host: HostRecord): { ip: string; hostId: string } | undefined {
+    for (const ip of [host.storageIp, host.mgmtIp]) {
+      const owner = ip ? this.byIp.get(normalizeIp(ip) ?? ip) : undefined;
+      if (owner && owner !== host.id) return { ip: ip!, hostId: owner };
+    }
+    return undefined;
+  }
+
   list(): HostRecord[] {
     return [...this.hosts.values()].sort((a, b) => a.id.localeCompare(b.id));
   }

@@ -6,7 +6,10 @@
 export interface MasterLimits {
   /** Sessions held at once (live, condemned or expiring). */
   maxSessions: number;
-  /** Clients one session may own. */
+  /**
+   * Clients one session may own. A follower lists all of them in one
+   * introduction, which must fit the message cap (checked in config.ts).
+   */
   maxClientsPerSession: number;
   /** Logins in flight (waiting for the grace period or a revoke), across all sessions. */
   maxPendingLogins: number;
@@ -19,7 +22,7 @@ export interface MasterLimits {
 
 export const DEFAULT_MASTER_LIMITS: MasterLimits = {
   maxSessions: 1024,
-  maxClientsPerSession: 8192,
+  maxClientsPerSession: 512,
   maxPendingLogins: 2048,
   maxPendingLoginsPerSession: 256,
   introductionsPerSecond: 2,

@@ -58,7 +58,7 @@ export class LoginCoordinator {
   private readonly holders = new Map<string, Ownership[]>();
   /** Clients held per session, for the per-session limit and clientsOf. */
   private readonly bySession = new Map<string, Set<string>>();
-  /** Logins in flight per session, and in all. */
+  /** Logins in flight per session, and in all; each in-flight login holds a client slot of its session. */
   private readonly inFlight = new Map<string, number>();
   private inFlightTotal = 0;
   private readonly pending = new Map<string, PendingRevoke>();
@@ -133,10 +133,16 @@ export class LoginCoordinator {
     };
   }
 
+  /**
+   * Checked before anything is revoked: counting the logins in flight (each
+   * may add a client), so a login never takes a client away and then fails.
+   */
   private requireRoomFor(sessionId: string, clientId: string): void {
     const held = this.bySession.get(sessionId);
-    if (held && held.size >= this.limits.maxClientsPerSession && !held.has(clientId)) {
-      throw new ResourceExhausted(`session ${sessionId} already owns ${held.size} clients (limit ${this.limits.maxClientsPerSession})`, LIMIT.clientsPerSession);
+    if (held?.has(clientId)) return;
+    const inFlightOthers = (this.inFlight.get(sessionId) ?? 1) - 1;
+    if ((held?.size ?? 0) + inFlightOthers >= this.limits.maxClientsPerSession) {
+      throw new ResourceExhausted(`session ${sessionId} already owns ${held?.size ?? 0} clients, ${inFlightOthers} more in flight (limit ${this.limits.maxClientsPerSession})`, LIMIT.clientsPerSession);
     }
   }
 
@@ -181,7 +187,6 @@ export class LoginCoordinator {
     // issue a token a newer leader does not know.
     this.sessions.requireLive(sessionId);
     this.requireLeader();
-    this.requireRoomFor(sessionId, clientId);
     const token = this.tokens.next();
     if (mine) this.dropHolder(clientId, mine);
     this.addHolder(clientId, { sessionId, token });
@@ -193,7 +198,11 @@ export class LoginCoordinator {
     const rest = (this.holders.get(clientId) ?? []).filter((h) => h !== holder);
     if (rest.length) this.holders.set(clientId, rest);
     else this.holders.delete(clientId);
-    if (!rest.some((h) => h.sessionId === holder.sessionId)) this.bySession.get(holder.sessionId)?.delete(clientId);
+    const held = this.bySession.get(holder.sessionId);
+    if (held && !rest.some((h) => h.sessionId === holder.sessionId)) {
+      held.delete(clientId);
+      if (!held.size) this.bySession.delete(holder.sessionId);
+    }
   }
 
   /** Ends `holder`'s hold on `clientId` safely: its ack, or waiting until it surely expired. */

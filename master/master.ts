@@ -18,9 +18,8 @@ import { MasterMetrics } from './metrics';
 import { clusterStatus, sessionMasterHandlers, type MasterCore, type Refusals } from './service';
 import { KeyedRateLimiter } from '../common/rate-limit';
 import { MASTER_RULES } from '../common/edge-rules';
-import { loadOwnIdentity, type TlsSettings } from '../common/tls';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { loadOwnIdentity } from '../common/tls';
+import { etcdConnection } from './etcd-client';
 import { SessionState, SessionTable } from './sessions';
 import { FencingTokens } from './tokens';
 
@@ -214,6 +213,7 @@ export class MasterRuntime {
 export async function startMaster(partial: Partial<MasterOptions> = {}, log = createLogger('master')): Promise<RunningMaster> {
   const opts: MasterOptions = { ...DEFAULT_MASTER_OPTIONS, ...partial };
   if (!opts.tls.insecure) loadOwnIdentity(opts.tls.dir, ['master']);
+  const etcd = opts.etcdEndpoints.length ? etcdConnection(opts.etcdEndpoints, opts.tls) : undefined;
   const clock = systemClock;
   const metrics = new MasterMetrics();
   const refusals = metrics.refusals(log);
@@ -229,8 +229,8 @@ export async function startMaster(partial: Partial<MasterOptions> = {}, log = cr
   // The embedded master has no durable counter, so its epoch is its start time
   // in wall-clock ms: a restarted master issues larger tokens than before.
   // (With etcd, the epoch is the leader key's revision instead.)
-  const leadership: Leadership = opts.etcdEndpoints.length
-    ? new EtcdLeadership({ endpoints: etcdUrls(opts.etcdEndpoints, opts.tls), self, leaseTtlSeconds: opts.electionTtlSeconds, clock, log, tls: etcdClientTls(opts.tls) })
+  const leadership: Leadership = etcd
+    ? new EtcdLeadership({ connection: etcd, self, leaseTtlSeconds: opts.electionTtlSeconds, clock, log })
     : new EmbeddedLeadership(self, opts.epoch ?? Date.now());
   const runtime = new MasterRuntime(opts, leadership, health, clock, log, metrics);
   server.addService(nfshaGrpc().SessionMaster.service, runtime.sessionMasterHandlers());
@@ -256,20 +256,6 @@ export async function startMaster(partial: Partial<MasterOptions> = {}, log = cr
       await bound.close();
     },
   };
-}
-
-/**
- * etcd endpoints as URLs: https (mTLS with this master's certificate) unless
- * the master itself runs --insecure or the endpoint says http:// explicitly.
- */
-export function etcdUrls(endpoints: string[], tls: TlsSettings): string[] {
-  return endpoints.map((e) => (/^https?:\/\//.test(e) ? e : `${tls.insecure ? 'http' : 'https'}://${e}`));
-}
-
-function etcdClientTls(tls: TlsSettings): { ca: Buffer; cert: Buffer; key: Buffer } | undefined {
-  if (tls.insecure) return undefined;
-  const f = (name: string) => fs.readFileSync(path.join(tls.dir, name));
-  return { ca: f('ca.pem'), cert: f('cert.pem'), key: f('key.pem') };
 }
 
 /** Logs session expiry once and forgets sessions whose followers surely stopped serving. */

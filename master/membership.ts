@@ -84,6 +84,12 @@ export class MembershipFeed {
           return;
         }
         const host = { id: hello.hostId, storageIp: hello.storageIp || undefined, mgmtIp: hello.mgmtIp || undefined };
+        // An address is a client's identity: an agent may not take another host's.
+        const taken = this.registry.addressOwnerOtherThan(host);
+        if (taken) {
+          call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `${taken.ip} belongs to host ${taken.hostId}; host ${host.id} may not register it` });
+          return;
+        }
         this.registry.upsert(host);
         this.store?.saveHost(host);
         this.watchers.set(call, hello.hostId);

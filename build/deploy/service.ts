@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ConfigError, validate } from '../../common/config';
 import type { Logger } from '../../common/log';
 import type { DeployerHandlers } from '../../gen/nfsha/v1/Deployer';
-import { deploy } from './deploy';
+import { deploy, deployPki } from './deploy';
 import { inventorySchema } from './inventory';
 
 export interface DeployerSettings {
@@ -32,6 +32,10 @@ export function deployerHandlers(settings: DeployerSettings): DeployerHandlers {
       }
       const bundleDir = req.bundleDir || settings.bundleDir;
       if (!bundleDir || !fs.existsSync(`${bundleDir}/descriptor.xml`)) return fail(grpc.status.INVALID_ARGUMENT, `no bundle (descriptor.xml) at ${JSON.stringify(bundleDir)}`);
+      // A master must not invent a CA: agents' certificates would be trusted by nobody.
+      if (!deployPki(settings.stateDir).hasCa()) {
+        return fail(grpc.status.FAILED_PRECONDITION, `no cluster CA in ${settings.stateDir}/pki on this master (copy it there, or run "nfsha init --dir ${settings.stateDir}/pki")`);
+      }
       if (!req.operatorPrivateKey && !req.operatorPassword) settings.log.info({ ev: 'deploy.no_operator_credentials' }, 'deploying with the cluster key only');
       deploy({
         inventory,

@@ -161,6 +161,8 @@ describe('CLI', function () {
     [['follower', '--server-id', 'scvm 1'], /invalid follower setting serverId/, 2],
     [['follower', '--server-id', 'a', '--storage-ip', '10.0.0.256'], /invalid follower setting storageIp: not an IP/, 2],
     [['master', '--bogus'], /unknown option '--bogus'/, 1],
+    [['master', '--max-clients-per-session', '5000'], /maxClientsPerSession: .* must fit maxMessageBytes/, 2],
+    [['master', '--etcd', '10.0.0.1:2379', '--insecure'], /etcd endpoint 10\.0\.0\.1:2379: plain text is for --insecure loopback development only/, 2],
     [['status', '--master', '127.0.0.1:1', '--timeout-ms', '500', '--insecure'], /cannot reach master/, 1],
     [['status', '--master', '127.0.0.1:1', '--tls', '/nonexistent'], /TLS directory \/nonexistent: .*nfsha init/, 2],
     [['master', '--listen', '0.0.0.0:7410', '--insecure'], /--insecure .* loopback development only; listen address 0\.0\.0\.0:7410 is not a loopback address/, 2],

@@ -18,6 +18,7 @@ import { CLI, Cluster, freePort, waitFor } from '../support/cluster';
 import { foreignTlsDir, testClient, tlsDir, tlsOf, TEST_PKI_DIR } from '../support/pki';
 import { sample, scrape } from '../support/scrape';
 import { EtcdCluster, etcdClientOptions } from '../support/etcd';
+import { etcdConnection } from '../../master/etcd-client';
 import { Etcd3, type IOptions } from 'etcd3';
 import { noop } from 'cockatiel';
 import type { Role } from '../../common/pki';
@@ -149,6 +150,9 @@ describe('security: mTLS identities on every service (real processes)', function
         if (r.code !== grpc.status.PERMISSION_DENIED) failures.push(`${m.name} as ${caller.name}: ${grpc.status[r.code]} ${r.details}`);
       }
     }
+    // An agent registering its own host with another host's address (a client identity).
+    const squat = await call(cluster.masterAddress, as('agent', 'esx-2'), B().WatchMembers, 'server', { hostId: 'esx-2', storageIp: '127.0.9.1' });
+    if (squat.code !== grpc.status.PERMISSION_DENIED || !/belongs to host esx-9/.test(squat.details)) failures.push(`address squatting: ${grpc.status[squat.code]} ${squat.details}`);
     assert.deepEqual(failures, []);
     assert.deepEqual(await snapshot(), before);
     for (const p of [cluster.master, ...cluster.followers]) assert.equal(p.child.exitCode, null, `${p.name} still running`);
@@ -333,12 +337,19 @@ describe('security: key rotation without restarts (real processes, nfsha init)',
 describe('security: the masters\' etcd hop is mTLS too (real etcd)', function () {
   this.timeout(60_000);
 
-  it('etcd serves cluster certificates only: a client with none, or from another CA, is refused', async () => {
+  it('etcd serves masters only, under nfsha/: no certificate, another CA, or another role is refused', async () => {
     const etcd = await new EtcdCluster(1).start();
+    const as = (role: Role, id: string) => new Etcd3({ ...etcdConnection(etcd.endpoints, tlsOf(role, id)), dialTimeout: 1000, faultHandling: { global: noop, host: () => noop } });
     try {
-      const ok = new Etcd3(etcdClientOptions(etcd.endpoints));
-      await ok.put('nfsha-test/k').value('v');
-      ok.close();
+      const master = as('master', 'm1');
+      await master.put('nfsha/k').value('v');
+      await assert.rejects(master.put('elsewhere/k').value('v').exec(), /permission denied/, 'a master only under nfsha/');
+      master.close();
+      for (const [role, id] of [['agent', 'esx-1'], ['follower', 'scvm-1'], ['master', 'm9']] as const) {
+        const c = as(role, id);
+        await assert.rejects(c.put('nfsha/k').value(`${role}/${id}`).exec(), /permission denied|user name not found|authentication failed/i, `${role}/${id} must be refused`);
+        c.close();
+      }
       const foreign = foreignTlsDir('master', 'intruder');
       const attempts: Array<[string, IOptions]> = [
         ['plain text', { hosts: etcd.endpoints.map((e) => `http://${e}`) }],
@@ -347,11 +358,11 @@ describe('security: the masters\' etcd hop is mTLS too (real etcd)', function ()
       ];
       for (const [name, options] of attempts) {
         const c = new Etcd3({ ...options, dialTimeout: 1000, faultHandling: { global: noop, host: () => noop } });
-        await assert.rejects(c.put('nfsha-test/k').value(name).exec(), Error, `${name} must be refused`);
+        await assert.rejects(c.put('nfsha/k').value(name).exec(), Error, `${name} must be refused`);
         c.close();
       }
       const check = new Etcd3(etcdClientOptions(etcd.endpoints));
-      assert.equal(await check.get('nfsha-test/k').string(), 'v', 'nothing written by the refused clients');
+      assert.equal(await check.get('nfsha/k').string(), 'v', 'nothing written by the refused clients');
       check.close();
     } finally {
       await etcd.stop();

@@ -1,22 +1,16 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Etcd3, type IOptions } from 'etcd3';
-import { freePort, Proc, waitFor } from './cluster';
-import { etcdTlsDir, tlsDir } from './pki';
-import { ETCD_SERVER_NAME } from '../../common/pki';
+import { CLI, freePort, Proc, waitFor } from './cluster';
+import { etcdTlsDir, tlsArgs, tlsOf } from './pki';
+import { etcdConnection } from '../../master/etcd-client';
+import { enableEtcdAuth } from '../../master/etcd-auth';
 
-/** etcd client options for tests: mTLS with the test CA, as the masters connect. */
+/** etcd client options for tests: mTLS as the test operator (an etcd admin), as the masters connect. */
 export function etcdClientOptions(endpoints: string | string[]): IOptions {
-  const dir = tlsDir('operator', 'test');
-  const f = (name: string) => fs.readFileSync(path.join(dir, name));
-  return {
-    hosts: (Array.isArray(endpoints) ? endpoints : [endpoints]).map((e) => `https://${e}`),
-    credentials: { rootCertificate: f('ca.pem'), certChain: f('cert.pem'), privateKey: f('key.pem') },
-    grpcOptions: { 'grpc.ssl_target_name_override': ETCD_SERVER_NAME },
-    dialTimeout: 1000,
-  };
+  return { ...etcdConnection(Array.isArray(endpoints) ? endpoints : [endpoints], tlsOf('operator', 'test')), dialTimeout: 1000 };
 }
 
 /** Fails with a clear message when etcd is not installed. */
@@ -27,6 +21,9 @@ export function requireEtcd(): void {
     throw new Error('these tests need etcd: install the Debian package etcd-server (test/setup.sh does)');
   }
 }
+
+/** The master ids tests use with etcd: the only masters etcd lets in. */
+export const ETCD_TEST_MASTERS = ['m1', 'm2', 'm3'];
 
 /** A real etcd cluster of `size` members on loopback, with fast raft timings, mTLS for clients and peers. */
 export class EtcdCluster {
@@ -49,11 +46,18 @@ export class EtcdCluster {
       this.members.push({ name: `e${i}`, client: `127.0.0.1:${await freePort()}`, peer: `127.0.0.1:${await freePort()}` });
     }
     for (const m of this.members) this.startMember(m);
-    if (this.netns) return this;
-    await waitFor('etcd cluster healthy', async () => {
+    if (this.netns) {
+      // From inside the namespace, through the CLI an operator would use.
+      await waitFor('etcd up, access control on', () => new Promise<boolean>((resolve) => {
+        execFile('ip', ['netns', 'exec', this.netns!, process.execPath, CLI, 'etcd-auth', '--etcd', this.endpoints.join(','), '--master', ETCD_TEST_MASTERS.join(','), ...tlsArgs('operator', 'test')],
+          (err) => resolve(!err));
+      }), 30_000, 200);
+      return this;
+    }
+    await waitFor('etcd up, access control on', async () => {
       const c = new Etcd3(etcdClientOptions(this.endpoints));
       try {
-        await c.put('nfsha-test/ping').value('1').exec();
+        await enableEtcdAuth(c, { masters: ETCD_TEST_MASTERS, admins: ['operator/test'] });
         return true;
       } finally {
         c.close();

@@ -216,6 +216,30 @@ describe('master limits', () => {
     assert.deepEqual(h.logins.clientsOf(a.id).sort(), ['ip:10.9.0.1', 'ip:10.9.0.2']);
   });
 
+  it('checks the client limit before revoking anything: a refused login takes no client away', async () => {
+    const h = harness({ ...DEFAULT_MASTER_LIMITS, maxClientsPerSession: 1 });
+    const a = h.open('scvm-1');
+    const b = h.open('scvm-2');
+    await h.logins.login(a.id, '10.0.0.9');
+    await h.logins.login(b.id, '10.9.0.1');
+    await assert.rejects(h.logins.login(b.id, '10.0.0.9'), { name: 'ResourceExhausted', limit: 'clients_per_session' });
+    assert.deepEqual(a.revokes, [], 'the holder was not revoked');
+    assert.equal(h.logins.owner('host:esx-9')?.sessionId, a.id);
+  });
+
+  it('counts logins in flight against the client limit', async () => {
+    const h = harness({ ...DEFAULT_MASTER_LIMITS, maxClientsPerSession: 1 });
+    const a = h.open('scvm-1');
+    const b = h.open('scvm-2');
+    await h.logins.login(a.id, '10.0.0.9');
+    const first = track(h.logins.login(b.id, '10.0.0.9')); // waits for a's ack
+    await flush();
+    await assert.rejects(h.logins.login(b.id, '10.9.0.2'), { name: 'ResourceExhausted', limit: 'clients_per_session' });
+    h.logins.onRevokeAck(a.id, a.revokes[0].revokeId);
+    await flush();
+    assert.equal(first.result?.clientId, 'host:esx-9');
+  });
+
   it('bounds logins in flight per session, so one follower cannot use up the rest', async () => {
     const h = harness({ ...DEFAULT_MASTER_LIMITS, maxPendingLoginsPerSession: 1, maxPendingLogins: 10 });
     const a = h.open('scvm-1');
