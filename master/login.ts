@@ -178,7 +178,9 @@ export class LoginCoordinator {
     const current = this.holders.get(clientId) ?? [];
     const mine = current.find((h) => h.sessionId === sessionId);
     const others = current.filter((h) => h.sessionId !== sessionId);
-    if (mine && others.length === 0) {
+    // A hold adopted from an older term carries that term's token, which a
+    // follower that has seen this epoch refuses: it gets a token of this term.
+    if (mine && others.length === 0 && mine.token.epoch === this.tokens.epoch) {
       return { clientId, token: mine.token, revoked: 0, alreadyOwned: true };
     }
     await Promise.all(others.map((h) => this.takeAway(clientId, h, `login on ${requester.serverId}`)));

@@ -203,6 +203,19 @@ describe('login and revoke (master)', () => {
   });
 });
 
+describe('login after a failover', () => {
+  it('re-grants an adopted client with a token of the current epoch, not the old term\'s', async () => {
+    const h = harness();
+    const a = h.open('scvm-1');
+    h.logins.adopt(a.id, [{ clientId: 'host:esx-9', token: { epoch: 4, sequence: 9 } }]);
+    const r = await h.logins.login(a.id, '10.0.0.9');
+    assert.equal(r.alreadyOwned, false);
+    assert.deepEqual(r.token, { epoch: 7, sequence: 1 });
+    assert.deepEqual(h.logins.ownerships(), [['host:esx-9', { sessionId: a.id, token: { epoch: 7, sequence: 1 } }]]);
+    assert.equal((await h.logins.login(a.id, '10.0.0.9')).alreadyOwned, true);
+  });
+});
+
 describe('master limits', () => {
   it('refuses a session more clients than its limit, naming it, while others log in and owned clients stay', async () => {
     const h = harness({ ...DEFAULT_MASTER_LIMITS, maxClientsPerSession: 2 });
