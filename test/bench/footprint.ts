@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Cluster, waitFor } from '../support/cluster';
+import { tlsArgs } from '../support/pki';
 import type { BenchRow } from './reroute';
 import { cpuSeconds, rssMiB } from './proc';
 
@@ -12,12 +13,13 @@ const one = (figure: string, unit: string, x: number, note?: string): BenchRow =
 /** The agent's resident memory and idle CPU (probing 3 servers every 500 ms), and the executable's size. */
 export async function benchFootprint(log: (s: string) => void): Promise<BenchRow[]> {
   const exe = path.join(ROOT, 'out', 'nfsha');
-  if (!fs.existsSync(exe)) execFileSync(process.execPath, [path.join(ROOT, 'build/build-agent.mjs')], { stdio: 'ignore' });
+  // Always rebuilt: an executable left from older code would measure that code.
+  execFileSync(process.execPath, [path.join(ROOT, 'build/build-agent.mjs')], { stdio: 'ignore' });
   const size = fs.statSync(exe).size / 2 ** 20;
   const gz = Number(execFileSync('sh', ['-c', `gzip -c ${exe} | wc -c`]).toString()) / 2 ** 20;
   const cluster = await new Cluster({ followers: 3 }).start();
   // The single executable, as on ESXi; dry-run routes, ICMP probes of three loopback "SCVMs".
-  const agent = spawn(exe, ['agent', '--host-id', 'esx-1', '--local-server-id', 'scvm-1', '--backend', 'dry-run', '--master', cluster.masterAddress], { stdio: 'ignore' });
+  const agent = spawn(exe, ['agent', '--host-id', 'esx-1', '--local-server-id', 'scvm-1', '--backend', 'dry-run', '--master', cluster.masterAddress, ...tlsArgs('agent', 'esx-1')], { stdio: 'ignore' });
   try {
     await waitFor('agent registered', async () => (await cluster.status()).hosts.some((h) => h.hostId === 'esx-1' && h.agentConnected), 15_000, 100);
     await new Promise((r) => setTimeout(r, 3000));

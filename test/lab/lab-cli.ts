@@ -1,6 +1,7 @@
 import { Lab } from '../support/lab';
 import { CLI } from '../support/cluster';
 import { formatStatus } from '../../cli/status-command';
+import { tlsDir } from '../support/pki';
 
 
 /**
@@ -15,7 +16,7 @@ async function main(): Promise<void> {
     case 'up':
       await lab.up(true);
       process.stdout.write(`lab up: ${n} hosts; logs in ${lab.dir}\n\n${formatStatus(await lab.status())}\n\n`
-        + `Try: ip netns exec nfsha-m node ${CLI} status --master ${lab.masterAddress}\n`
+        + `Try: ip netns exec nfsha-m node ${CLI} status --master ${lab.masterAddress} --tls ${tlsDir('operator', 'test')}\n`
         + '     ip -n nfsha-s2 link set sto down; ip -n nfsha-s2 link set priv down   # fail SCVM 2\n'
         + '     ip -n nfsha-h2 route show 192.168.33.2/32                            # host 2 rerouted\n');
       process.exit(0);
