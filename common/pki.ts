@@ -230,6 +230,8 @@ function writeSecret(file: string, text: string): void {
 
 function writeAtomically(file: string, text: string, mode: number): void {
   const tmp = `${file}.${process.pid}.tmp`;
+  // A leftover temp file would keep its old mode: start from none.
+  fs.rmSync(tmp, { force: true });
   fs.writeFileSync(tmp, text, { mode });
   fs.renameSync(tmp, file);
 }

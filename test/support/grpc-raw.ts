@@ -24,7 +24,7 @@ function reflect<T>(address: string, request: object, pick: (response: any) => T
       if (r.error_response) reject(new Error(r.error_response.error_message));
       else resolve(pick(r));
     });
-    call.on('error', reject);
+    call.on('error', (err: Error) => { client.close(); reject(err); });
     call.write(request);
   });
 }
