@@ -1,7 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../common/clock';
-import { isValidId, normalizeIp } from '../common/address';
-import { InvalidArgument } from '../common/errors';
 import type { Logger } from '../common/log';
 import type { AgentHello__Output } from '../gen/nfsha/v1/AgentHello';
 import type { Member } from '../gen/nfsha/v1/Member';
@@ -76,13 +74,8 @@ export class MembershipFeed {
   handlers(): MembershipHandlers {
     return {
       WatchMembers: (call) => {
+        // Fields and the caller's right to this host id were checked at the edge (edge-rules.ts).
         const hello = call.request;
-        try {
-          validateHello(hello);
-        } catch (err) {
-          call.emit('error', { code: (err as InvalidArgument).code, details: (err as Error).message });
-          return;
-        }
         const host = { id: hello.hostId, storageIp: hello.storageIp || undefined, mgmtIp: hello.mgmtIp || undefined };
         // An address is a client's identity: an agent may not take another host's.
         const taken = this.registry.addressOwnerOtherThan(host);
@@ -108,11 +101,9 @@ export class MembershipFeed {
         cb(null, this.snapshot());
       },
       ReportRoute: (call, cb) => {
+        // Validated at the edge (edge-rules.ts), the reason's length included.
         const r: RouteReport__Output = call.request;
-        if (!isValidId(r.hostId)) return cb({ code: grpc.status.INVALID_ARGUMENT, details: `host_id ${JSON.stringify(r.hostId)} is not a valid id` });
-        if (r.route !== 'local' && r.route !== 'remote') return cb({ code: grpc.status.INVALID_ARGUMENT, details: `route must be "local" or "remote", got ${JSON.stringify(r.route)}` });
-        if (r.route === 'remote' && !normalizeIp(r.gateway)) return cb({ code: grpc.status.INVALID_ARGUMENT, details: `gateway ${JSON.stringify(r.gateway)} is not an IP address` });
-        this.routes.set(r.hostId, { route: r.route, gateway: r.gateway, targetServerId: r.targetServerId, reason: r.reason.slice(0, 500), reportedAt: this.clock.now() });
+        this.routes.set(r.hostId, { route: r.route, gateway: r.gateway, targetServerId: r.targetServerId, reason: r.reason, reportedAt: this.clock.now() });
         cb(null, {});
       },
     };
@@ -121,13 +112,5 @@ export class MembershipFeed {
   endAll(): void {
     for (const call of this.watchers.keys()) call.end();
     this.watchers.clear();
-  }
-}
-
-function validateHello(h: AgentHello__Output): void {
-  if (!isValidId(h.hostId)) throw new InvalidArgument(`host_id ${JSON.stringify(h.hostId)} is not a valid id`);
-  if (h.localServerId && !isValidId(h.localServerId)) throw new InvalidArgument(`local_server_id ${JSON.stringify(h.localServerId)} is not a valid id`);
-  for (const [field, v] of [['storage_ip', h.storageIp], ['mgmt_ip', h.mgmtIp]] as const) {
-    if (v && !normalizeIp(v)) throw new InvalidArgument(`${field} ${JSON.stringify(v)} is not an IP address`);
   }
 }
