@@ -95,7 +95,7 @@ export class MasterRuntime {
     private readonly health: { setStatus(service: string, status: 'SERVING' | 'NOT_SERVING'): void },
     private readonly clock: Clock,
     private readonly log: Logger,
-    readonly metrics = new MasterMetrics(),
+    readonly metrics = new MasterMetrics(log),
   ) {
     leadership.on('elected', (epoch) => void this.elected(epoch));
     leadership.on('deposed', (why) => this.deposed(why));
@@ -123,7 +123,7 @@ export class MasterRuntime {
     if (term !== this.term || !this.leadership.isLeader()) return;
     const grace = graceMs(this.opts, this.leadership.leaseMs);
     const core = createMasterCore({ ...this.opts, hosts }, this.clock, this.log, {
-      epoch, expectedServers: expected, graceMs: grace, store, observer: this.metrics.observer(), refusals: this.metrics.refusals(this.log),
+      epoch, expectedServers: expected, graceMs: grace, store, observer: this.metrics.observer(), refusals: this.metrics.refusals,
       mayAct: () => this.current === core && this.leadership.isLeader(),
       leader: () => this.leadership.leader(),
     });
@@ -215,8 +215,8 @@ export async function startMaster(partial: Partial<MasterOptions> = {}, log = cr
   if (!opts.tls.insecure) loadOwnIdentity(opts.tls.dir, ['master']);
   const etcd = opts.etcdEndpoints.length ? etcdConnection(opts.etcdEndpoints, opts.tls) : undefined;
   const clock = systemClock;
-  const metrics = new MasterMetrics();
-  const refusals = metrics.refusals(log);
+  const metrics = new MasterMetrics(log);
+  const refusals = metrics.refusals;
   const { server, health } = createServer({
     services: [MASTER_SERVICE, MEMBERSHIP_SERVICE, DEPLOYER_SERVICE],
     maxMessageBytes: opts.maxMessageBytes,

@@ -20,7 +20,8 @@ export class MasterMetrics {
   readonly edgeRefusals = this.metrics.counter('nfsha_master_refused_calls_total', 'Calls refused at the edge: no or wrong identity, or invalid input', ['method', 'code']);
   private readonly revokeSeconds = this.metrics.histogram('nfsha_master_revoke_ack_seconds', 'Time from revoke sent to the holder\'s ack');
 
-  constructor() {
+  constructor(log: Logger) {
+    this.refusals = this.makeRefusals(log);
     this.metrics.gauge('nfsha_master_sessions', 'Sessions by state', ['state'], (g) => {
       g.reset();
       const core = this.core?.();
@@ -39,8 +40,14 @@ export class MasterMetrics {
     this.limitRefusals.inc({ limit });
   }
 
-  /** Counts refusals, and logs the ones that name a caller's mistake or misconduct. */
-  refusals(log: Logger): Refusals {
+  /**
+   * Counts refusals, and logs the ones that name a caller's mistake or
+   * misconduct. One for the master: the edge and every term share it, and
+   * with it the rate limit on its log lines.
+   */
+  readonly refusals: Refusals;
+
+  private makeRefusals(log: Logger): Refusals {
     const logLimiter = new KeyedRateLimiter(systemClock, 1, 5);
     return {
       limit: (name) => this.limitRefused(name),
