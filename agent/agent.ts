@@ -4,7 +4,6 @@ import { decideRoute, describeRoute, LOCAL, sameRoute, type Decision, type Membe
 import { IcmpProber } from './icmp-prober';
 import { MembershipFollower, type MembershipSource } from './membership-client';
 import { loadOwnIdentity } from '../common/tls';
-import { ConfigError } from '../common/config';
 import type { AgentOptions } from './options';
 import { ProbeTracker } from './probe-tracker';
 import type { RouteBackend } from './routes/backend';
@@ -71,8 +70,7 @@ export class Agent {
     this.localListed = new ProbeTracker(opts.missesToFail);
     this.members = opts.peers.length ? opts.peers : undefined;
     if (!deps.membership && !opts.tls.insecure) {
-      const own = loadOwnIdentity(opts.tls.dir, ['agent']);
-      if (own.id !== opts.hostId) throw new ConfigError(`TLS directory ${opts.tls.dir} is for agent/${own.id}, not host ${opts.hostId}`);
+      loadOwnIdentity(opts.tls.dir, ['agent'], opts.hostId);
     }
     this.membership = deps.membership ?? new MembershipFollower(opts.master, { hostId: opts.hostId, storageIp: opts.storageIp, mgmtIp: opts.mgmtIp, localServerId: opts.localServerId }, this.log, opts.tls);
     this.membership.on('members', (m) => { this.members = m; });

@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { TlsSettings } from '../common/tls';
 import { Backoff } from '../common/backoff';
 import { deadlineIn } from '../common/grpc-server';
-import { MasterEndpoints, parseMasterList } from '../common/master-endpoints';
+import { MasterEndpoints, masterClient, parseMasterList } from '../common/master-endpoints';
 import type { Logger } from '../common/log';
 import { nfshaGrpc, type MembershipClient } from '../common/proto';
 import type { MemberList__Output } from '../gen/nfsha/v1/MemberList';
@@ -40,8 +40,7 @@ export class MembershipFollower extends EventEmitter<MembershipEvents> implement
   constructor(master: string, private readonly hello: AgentHello, private readonly log: Logger, tls: TlsSettings) {
     super();
     const Client = nfshaGrpc().Membership;
-    this.endpoints = new MasterEndpoints(parseMasterList(master), tls, (address, credentials, options) =>
-      new Client(address, credentials, options) as unknown as MembershipClient);
+    this.endpoints = new MasterEndpoints(parseMasterList(master), tls, (address) => masterClient<MembershipClient>(Client, address, tls));
   }
 
   start(): void {

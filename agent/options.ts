@@ -1,5 +1,5 @@
 import type { MemberView } from './decision';
-import type { TlsSettings } from '../common/tls';
+import { DEFAULT_TLS_DIR, type TlsSettings } from '../common/tls';
 
 /** The agent's settings; defaults in DEFAULT_AGENT_OPTIONS (DESIGN §5). */
 export interface AgentOptions {
@@ -59,5 +59,5 @@ export const DEFAULT_AGENT_OPTIONS: Omit<AgentOptions, 'hostId' | 'localServerId
   tcpProbePort: 0,
   peers: [],
   metricsListen: '',
-  tls: { dir: '/etc/nfsha/tls' },
+  tls: { dir: DEFAULT_TLS_DIR },
 };

@@ -4,14 +4,14 @@ import { ConfigError } from '../common/config';
 import { createLogger } from '../common/log';
 import * as grpc from '@grpc/grpc-js';
 import { deploy, type HostReport, type StepResult } from '../build/deploy/deploy';
-import { CLIENT_CHANNEL_OPTIONS } from '../common/grpc-server';
 import { nfshaGrpc, type DeployerClient } from '../common/proto';
 import type { DeployRequest } from '../gen/nfsha/v1/DeployRequest';
 import type { DeployEvent__Output } from '../gen/nfsha/v1/DeployEvent';
 import { readInventory } from '../build/deploy/inventory';
 import { fetchStatus } from '../common/status-client';
 import { addTlsOptions, intArg, opt, operatorTls } from './options';
-import { channelOptions, masterChannelCredentials, type TlsSettings } from '../common/tls';
+import type { TlsSettings } from '../common/tls';
+import { masterClient } from '../common/master-endpoints';
 import { renderTable } from './table';
 
 export function formatDeploy(reports: HostReport[]): string {
@@ -23,7 +23,7 @@ export function formatDeploy(reports: HostReport[]): string {
 
 /** Runs a deployment through a master's nfsha.v1.Deployer API, relaying its progress to stderr. */
 function deployViaMaster(master: string, request: DeployRequest, tls: TlsSettings): Promise<HostReport[]> {
-  const client = new (nfshaGrpc().Deployer)(master, masterChannelCredentials(tls, master), channelOptions(tls, CLIENT_CHANNEL_OPTIONS)) as unknown as DeployerClient;
+  const client = masterClient<DeployerClient>(nfshaGrpc().Deployer, master, tls);
   return new Promise((resolve, reject) => {
     const reports: HostReport[] = [];
     const call = client.Deploy(request);

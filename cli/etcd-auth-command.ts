@@ -1,12 +1,11 @@
 import type { Command } from 'commander';
 import { Etcd3 } from 'etcd3';
 import { ConfigError } from '../common/config';
-import { isValidId } from '../common/address';
 import { formatIdentity } from '../common/pki';
-import { loadOwnIdentity } from '../common/tls';
+import { DEFAULT_TLS_DIR, loadOwnIdentity } from '../common/tls';
 import { enableEtcdAuth } from '../master/etcd-auth';
 import { etcdConnection } from '../master/etcd-client';
-import { addTlsOptions, opt, tlsFromFlags } from './options';
+import { addTlsOptions, commaList, idList, opt, tlsFromFlags } from './options';
 
 export function registerEtcdAuth(program: Command): void {
   const command = program
@@ -16,14 +15,12 @@ export function registerEtcdAuth(program: Command): void {
     .requiredOption('--master <ids>', 'master ids, comma-separated (their certificates are master/<id>)')
     .addOption(opt('--admin <names>', 'more operators to make etcd admins, comma-separated (you are one)'));
   addTlsOptions(command).action(async (flags) => {
-    const tls = tlsFromFlags(flags) ?? { dir: '/etc/nfsha/tls' };
+    const tls = tlsFromFlags(flags) ?? { dir: DEFAULT_TLS_DIR };
     if (tls.insecure) throw new ConfigError('etcd-auth names users by certificate: it needs --tls, not --insecure');
     const me = loadOwnIdentity(tls.dir, ['operator']);
-    const list = (text: string | undefined) => (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-    const masters = list(flags.master);
-    const admins = [formatIdentity(me), ...list(flags.admin).map((a) => `operator/${a}`)];
-    for (const id of [...masters, ...list(flags.admin)]) if (!isValidId(id)) throw new ConfigError(`${JSON.stringify(id)} is not a valid id`);
-    const client = new Etcd3({ ...etcdConnection(list(flags.etcd), tls), dialTimeout: 2000 });
+    const masters = idList(flags.master, '--master');
+    const admins = [formatIdentity(me), ...idList(flags.admin, '--admin').map((a) => `operator/${a}`)];
+    const client = new Etcd3({ ...etcdConnection(commaList(flags.etcd), tls), dialTimeout: 2000 });
     try {
       const done = await enableEtcdAuth(client, { masters, admins });
       process.stdout.write(`etcd access control on${done.length ? `; added ${done.join(', ')}` : '; nothing to add'}\n`);

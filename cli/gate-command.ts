@@ -12,6 +12,9 @@ export function parseRoute(text: string) {
   return { listenHost: unbracket(m[1]), listenPort: Number(m[2]), backendHost: unbracket(m[3]), backendPort: Number(m[4]) };
 }
 
+/** The gate's own default: it runs beside the follower but holds a gate certificate. */
+const GATE_TLS_DIR = '/etc/nfsha/gate-tls';
+
 export function registerGate(program: Command): void {
   const command = program
     .command('gate')
@@ -20,11 +23,11 @@ export function registerGate(program: Command): void {
     .addOption(opt('--follower <addr>', 'the follower\'s gate API address', 'unix:/run/nfsha/gate.sock'))
     .addOption(opt('--route <listen=backend>', 'listenHost:port=backendHost:port, e.g. 192.168.33.2:2049=10.9.0.1:2049 (repeatable, required)').argParser(collect))
     .addOption(opt('--event-log <file>', 'append timestamped admit/drop events (JSON lines) here'));
-  addTlsOptions(command, '/etc/nfsha/gate-tls')
+  addTlsOptions(command, GATE_TLS_DIR)
     .action(async (flags) => {
       const routes = ((flags.route as string[] | undefined) ?? []).map(parseRoute);
       if (!routes.length) throw new ConfigError('at least one --route is required');
-      const gate = new TcpGate({ name: flags.name ?? 'gate', follower: flags.follower ?? 'unix:/run/nfsha/gate.sock', routes, eventLog: flags.eventLog, tls: tlsFromFlags(flags) ?? { dir: '/etc/nfsha/gate-tls' } });
+      const gate = new TcpGate({ name: flags.name ?? 'gate', follower: flags.follower ?? 'unix:/run/nfsha/gate.sock', routes, eventLog: flags.eventLog, tls: tlsFromFlags(flags) ?? { dir: GATE_TLS_DIR } });
       await gate.start();
       await runUntilSignal(() => gate.stop());
     });

@@ -6,19 +6,13 @@ import type { Command } from 'commander';
 import { ConfigError } from '../common/config';
 import { isValidId } from '../common/address';
 import { PkiDirectory, type Identity, type Role } from '../common/pki';
-import { intArg, opt } from './options';
+import { commaList, idList, intArg, opt } from './options';
 import { renderTable } from './table';
-
-function ids(text: string | undefined, flag: string): string[] {
-  const list = (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const id of list) if (!isValidId(id)) throw new ConfigError(`${flag} ${JSON.stringify(id)} is not a valid id`);
-  return list;
-}
 
 /** `e1=10.0.0.1+127.0.0.1,e2=10.0.0.2` → member name → IPs. */
 function etcdMembers(text: string | undefined): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const part of (text ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of commaList(text)) {
     const [name, list = ''] = part.split('=');
     const addrs = list.split('+').filter(Boolean);
     if (!isValidId(name) || !addrs.length || addrs.some((a) => !isIP(a))) throw new ConfigError(`--etcd ${JSON.stringify(part)}: expected name=ip[+ip…]`);
@@ -41,10 +35,10 @@ export const DEFAULT_PKI_DIR = '/etc/nfsha/deploy/pki';
 export function identitiesFromFlags(flags: Record<string, string | undefined>): Identity[] {
   const out: Identity[] = [];
   const add = (role: Role, list: string[]) => out.push(...list.map((id) => ({ role, id })));
-  add('master', ids(flags.master, '--master'));
-  for (const id of ids(flags.follower, '--follower')) out.push({ role: 'follower', id }, { role: 'gate', id });
-  add('agent', ids(flags.agent, '--agent'));
-  add('operator', ids(flags.operator, '--operator'));
+  add('master', idList(flags.master, '--master'));
+  for (const id of idList(flags.follower, '--follower')) out.push({ role: 'follower', id }, { role: 'gate', id });
+  add('agent', idList(flags.agent, '--agent'));
+  add('operator', idList(flags.operator, '--operator'));
   return out;
 }
 

@@ -3,7 +3,7 @@ import { readConfigFile, validate, masterConfigSchema, ConfigError } from '../co
 import { DEFAULT_MASTER_OPTIONS, type MasterOptions } from '../master/options';
 import { startMaster } from '../master/master';
 import type { HostRecord } from '../master/identity';
-import { addTlsOptions, collect, defined, floatArg, intArg, opt, tlsFromFlags } from './options';
+import { addTlsOptions, collect, commaList, defined, floatArg, intArg, opt, tlsFromFlags } from './options';
 import { runUntilSignal } from './lifecycle';
 
 /** `--host esx-1=10.0.0.11,10.1.0.11` → a host record (storage IP, then management IP). */
@@ -60,7 +60,7 @@ export function registerMaster(program: Command): void {
           hosts: flags.host ? (flags.host as string[]).map(parseHostFlag) : undefined,
           localClientIp: flags.localClientIp,
           maxMessageBytes: flags.maxMessageBytes,
-          etcdEndpoints: flags.etcd ? (flags.etcd as string).split(',').map((e) => e.trim()).filter(Boolean) : undefined,
+          etcdEndpoints: flags.etcd ? commaList(flags.etcd) : undefined,
           advertise: flags.advertise,
           electionTtlSeconds: flags.electionTtlS,
           bundleDir: flags.bundleDir,

@@ -1,5 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { loadOwnIdentity, type TlsSettings } from '../common/tls';
+import { DEFAULT_TLS_DIR, loadOwnIdentity, type TlsSettings } from '../common/tls';
+import { isValidId } from '../common/address';
+import { ConfigError } from '../common/config';
 
 /** An option whose default is shown in --help but applied only after the config file. */
 export function opt(flags: string, description: string, shownDefault?: unknown): Option {
@@ -20,6 +22,18 @@ export function floatArg(value: string): number {
   return n;
 }
 
+/** `a, b,,c` → ['a', 'b', 'c']: a comma-separated flag value. */
+export function commaList(text: string | undefined): string[] {
+  return (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** A comma-separated list of ids; one that is not a valid id is a ConfigError naming the flag. */
+export function idList(text: string | undefined, flag: string): string[] {
+  const list = commaList(text);
+  for (const id of list) if (!isValidId(id)) throw new ConfigError(`${flag} ${JSON.stringify(id)} is not a valid id`);
+  return list;
+}
+
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
@@ -33,7 +47,7 @@ export function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
  * --tls DIR (or $NFSHA_TLS) names the TLS directory made by `nfsha init`;
  * --insecure asks for plain text, allowed on loopback addresses only.
  */
-export function addTlsOptions(cmd: Command, defaultDir = '/etc/nfsha/tls'): Command {
+export function addTlsOptions(cmd: Command, defaultDir = DEFAULT_TLS_DIR): Command {
   return cmd
     .addOption(opt('--tls <dir>', 'TLS directory (ca.pem, cert.pem, key.pem) made by "nfsha init"', defaultDir).env('NFSHA_TLS'))
     .addOption(opt('--tls-refresh-ms <ms>', 're-read the TLS files this often, so renewed certificates apply without a restart', 60000).argParser(intArg))
@@ -49,7 +63,7 @@ export function tlsFromFlags(flags: { tls?: string; tlsRefreshMs?: number; insec
 
 /** An operator's TLS settings for status and deploy: checked up front, so a missing directory is one clear line. */
 export function operatorTls(flags: { tls?: string; tlsRefreshMs?: number; insecure?: boolean }): TlsSettings {
-  const tls = tlsFromFlags(flags) ?? { dir: '/etc/nfsha/tls' };
+  const tls = tlsFromFlags(flags) ?? { dir: DEFAULT_TLS_DIR };
   if (!tls.insecure) loadOwnIdentity(tls.dir, ['operator', 'master']);
   return tls;
 }

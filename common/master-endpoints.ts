@@ -8,6 +8,13 @@ export function parseMasterList(text: string | string[]): string[] {
   return [...new Set(list)];
 }
 
+type ClientConstructor = new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => unknown;
+
+/** A client of a service masters serve, at `address`, as `tls`: it accepts only a master's certificate. */
+export function masterClient<C>(Client: ClientConstructor, address: string, tls: TlsSettings): C {
+  return new Client(address, masterChannelCredentials(tls, address), channelOptions(tls, CLIENT_CHANNEL_OPTIONS)) as C;
+}
+
 /**
  * The master candidates a client knows, and which one it talks to now. After
  * a failed call it follows the leader named in the `nfsha-leader` trailer
@@ -20,8 +27,9 @@ export class MasterEndpoints<C extends grpc.Client> {
 
   constructor(
     addresses: string[],
+    /** Only to keep plain text on loopback when a master names the leader. */
     private readonly tls: TlsSettings,
-    private readonly make: (address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => C,
+    private readonly make: (address: string) => C,
   ) {
     if (!addresses.length) throw new Error('at least one master address is needed');
     this.addresses = [...addresses];
@@ -34,7 +42,7 @@ export class MasterEndpoints<C extends grpc.Client> {
   client(): C {
     let c = this.clients.get(this.current);
     if (!c) {
-      c = this.make(this.current, masterChannelCredentials(this.tls, this.current), channelOptions(this.tls, CLIENT_CHANNEL_OPTIONS));
+      c = this.make(this.current);
       this.clients.set(this.current, c);
     }
     return c;

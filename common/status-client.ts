@@ -1,12 +1,12 @@
-import { CLIENT_CHANNEL_OPTIONS, deadlineIn } from './grpc-server';
-import { parseMasterList } from './master-endpoints';
+import { deadlineIn } from './grpc-server';
+import { masterClient, parseMasterList } from './master-endpoints';
 import { nfshaGrpc, type SessionMasterClient } from './proto';
 import type { ClusterStatusReply__Output } from '../gen/nfsha/v1/ClusterStatusReply';
-import { channelOptions, masterChannelCredentials, type TlsSettings } from './tls';
+import type { TlsSettings } from './tls';
 
 /** One master candidate's own status answer (it may say it is not the leader). */
 export function statusOf(master: string, timeoutMs: number, tls: TlsSettings): Promise<ClusterStatusReply__Output> {
-  const client = new (nfshaGrpc().SessionMaster)(master, masterChannelCredentials(tls, master), channelOptions(tls, CLIENT_CHANNEL_OPTIONS)) as unknown as SessionMasterClient;
+  const client = masterClient<SessionMasterClient>(nfshaGrpc().SessionMaster, master, tls);
   return new Promise((resolve, reject) => {
     client.ClusterStatus({}, { deadline: deadlineIn(timeoutMs) }, (err, reply) => {
       client.close();

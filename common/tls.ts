@@ -22,6 +22,9 @@ export type TlsSettings =
 
 export const DEFAULT_TLS_REFRESH_MS = 60_000;
 
+/** Where a component's TLS directory is, unless --tls, $NFSHA_TLS or its config says otherwise. */
+export const DEFAULT_TLS_DIR = '/etc/nfsha/tls';
+
 /** The identity a peer proved with its certificate; `insecure` on a plain-text server. */
 export type PeerIdentity = Identity | 'insecure';
 
@@ -34,7 +37,7 @@ function files(dir: string) {
  * so a missing file, a key that does not match or a certificate for another
  * role is a clear error at start rather than a failed handshake later.
  */
-export function loadOwnIdentity(dir: string, expected: Role[]): Identity {
+export function loadOwnIdentity(dir: string, expected: Role[], expectedId?: string): Identity {
   const f = files(dir);
   let certPem: string;
   let keyPem: string;
@@ -56,6 +59,9 @@ export function loadOwnIdentity(dir: string, expected: Role[]): Identity {
   if (!who) throw new ConfigError(`TLS directory ${dir}: cert.pem names no nfsha identity (spiffe://nfsha/<role>/<id>)`);
   if (!expected.includes(who.role)) {
     throw new ConfigError(`TLS directory ${dir}: cert.pem is for ${formatIdentity(who)}, this component needs a ${expected.join(' or ')} certificate`);
+  }
+  if (expectedId !== undefined && who.id !== expectedId) {
+    throw new ConfigError(`TLS directory ${dir} is for ${formatIdentity(who)}, not ${who.role}/${expectedId}`);
   }
   return who;
 }

@@ -5,7 +5,6 @@ import { systemClock, type Clock } from '../common/clock';
 import { normalizeIp } from '../common/address';
 import { Aborted, InvalidArgument, ResourceExhausted, Unavailable, toServiceError } from '../common/errors';
 import { gateRules } from '../common/edge-rules';
-import { ConfigError } from '../common/config';
 import { loadOwnIdentity } from '../common/tls';
 import { bindServer, createServer, type NfshaServer } from '../common/grpc-server';
 import { KeyedMutex } from '../common/keyed-mutex';
@@ -202,8 +201,7 @@ export class Follower {
   async start(): Promise<string> {
     const { tls, serverId } = this.opts;
     if (!tls.insecure) {
-      const own = loadOwnIdentity(tls.dir, ['follower']);
-      if (own.id !== serverId) throw new ConfigError(`TLS directory ${tls.dir} is for follower/${own.id}, not ${serverId}`);
+      loadOwnIdentity(tls.dir, ['follower'], serverId);
     }
     const { server, health } = createServer({
       services: [GATE_SERVICE],

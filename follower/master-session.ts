@@ -4,7 +4,7 @@ import type { TlsSettings } from '../common/tls';
 import type { Clock, TimerHandle } from '../common/clock';
 import { Backoff } from '../common/backoff';
 import { deadlineIn } from '../common/grpc-server';
-import { MasterEndpoints } from '../common/master-endpoints';
+import { MasterEndpoints, masterClient } from '../common/master-endpoints';
 import type { Logger } from '../common/log';
 import { nfshaGrpc, type SessionMasterClient } from '../common/proto';
 import type { FollowerMessage } from '../gen/nfsha/v1/FollowerMessage';
@@ -69,8 +69,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
   constructor(private readonly opts: MasterSessionOptions) {
     super();
     const Client = nfshaGrpc().SessionMaster;
-    this.endpoints = new MasterEndpoints(opts.masters, opts.tls, (address, credentials, options) =>
-      new Client(address, credentials, options) as unknown as SessionMasterClient);
+    this.endpoints = new MasterEndpoints(opts.masters, opts.tls, (address) => masterClient<SessionMasterClient>(Client, address, opts.tls));
   }
 
   get currentSessionId(): string {

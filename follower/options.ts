@@ -1,4 +1,4 @@
-import type { TlsSettings } from '../common/tls';
+import { DEFAULT_TLS_DIR, type TlsSettings } from '../common/tls';
 
 /** The follower's settings; defaults in DEFAULT_FOLLOWER_OPTIONS. */
 export interface FollowerOptions {
@@ -40,7 +40,7 @@ export const DEFAULT_FOLLOWER_OPTIONS: Omit<FollowerOptions, 'serverId'> = {
   logoutTimeoutMs: 2_000,
   maxMessageBytes: 64 * 1024,
   metricsListen: '',
-  tls: { dir: '/etc/nfsha/tls' },
+  tls: { dir: DEFAULT_TLS_DIR },
   maxGateWatchers: 16,
   maxPendingAdmits: 1024,
 };

@@ -1,5 +1,5 @@
 import type { HostRecord } from './identity';
-import type { TlsSettings } from '../common/tls';
+import { DEFAULT_TLS_DIR, type TlsSettings } from '../common/tls';
 import { DEFAULT_MASTER_LIMITS, type MasterLimits } from './limits';
 
 /** The master's tunables; defaults in DEFAULT_MASTER_OPTIONS (DESIGN §5). */
@@ -65,6 +65,6 @@ export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
   bundleDir: '',
   deployStateDir: '/var/lib/nfsha/deploy',
   metricsListen: '',
-  tls: { dir: '/etc/nfsha/tls' },
+  tls: { dir: DEFAULT_TLS_DIR },
   limits: DEFAULT_MASTER_LIMITS,
 };
