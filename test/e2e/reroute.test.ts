@@ -50,22 +50,24 @@ describe('IO Reroute in the namespace lab (4 ESXi hosts, 4 SCVMs, real routes; n
     await waitFor('host 2 back on the storage IP', async () => (await lab.route(2)) === storageIpOfScvm(target), REROUTE_BOUND_MS, 50);
 
     // Restored, SCVM 2 is healthy again, but the host fails back only after the hold-down.
+    const eventsBefore = lab.routeEvents(2).length;
     await lab.scvmLinks(2, 'up');
     const restoredAt = Date.now();
     await waitFor('host 2 failed back', async () => (await lab.route(2)) === 'local', HOLD_DOWN_MS + 20_000, 50);
     const failedBackAfter = Date.now() - restoredAt;
     assert.ok(failedBackAfter >= HOLD_DOWN_MS, `failed back ${failedBackAfter} ms after restore, hold-down ${HOLD_DOWN_MS} ms`);
     assert.equal(await lab.connect(2), 'scvm-2');
-    const last = lab.routeEvents(2).at(-1)!;
+    const last = await lab.routeEventAfter(2, eventsBefore);
     assert.equal(last.to, 'local');
     assert.match(last.why, /hold-down .*failing back/);
   });
 
   it('reroutes a host whose follower was killed (its server left the membership) and fails back when it returns', async () => {
+    const eventsBefore = lab.routeEvents(3).length;
     await lab.followers[2].kill9();
     const gw = await lab.waitRerouted(3, 20_000);
     assert.equal(await lab.connect(3), `scvm-${scvmOf(gw)}`);
-    assert.match(lab.routeEvents(3).at(-1)!.why, /not listed/);
+    assert.match((await lab.routeEventAfter(3, eventsBefore)).why, /not listed/);
     lab.followers[2] = lab.startFollower(3);
     await waitFor('host 3 failed back', async () => (await lab.route(3)) === 'local', 30_000, 100);
   });
@@ -85,9 +87,10 @@ describe('IO Reroute in the namespace lab (4 ESXi hosts, 4 SCVMs, real routes; n
   });
 
   it('repairs a route changed behind the agent\'s back', async () => {
+    const eventsBefore = lab.routeEvents(4).length;
     await lab.ip(lab.ns('h4'), 'route', 'replace', '192.168.33.2/32', 'via', storageIpOfScvm(1));
     await waitFor('host 4 route repaired', async () => (await lab.route(4)) === 'local', REROUTE_BOUND_MS, 50);
-    const ev = lab.routeEvents(4).at(-1)!;
+    const ev = await lab.routeEventAfter(4, eventsBefore);
     assert.equal(ev.ev, 'route.repaired');
     assert.equal(await lab.connect(4), 'scvm-4');
   });

@@ -290,4 +290,14 @@ ${this.procs.find((p) => p.name === 'nfs-backend')?.log() ?? ''}`); });
   routeEvents(i: number): Array<{ ev: string; from: string; to: string; why: string; time: string }> {
     return this.agents[i - 1].log().split('\n').filter((l) => l.includes('"route.')).map((l) => JSON.parse(l));
   }
+
+  /**
+   * The latest route event of host i once there are more than `seen`: the
+   * agent logs a change after making it, so the route can be seen changed
+   * a moment before its log line is.
+   */
+  async routeEventAfter(i: number, seen: number): Promise<ReturnType<Lab['routeEvents']>[number]> {
+    await waitFor(`a route event of host ${i} after the first ${seen}`, () => this.routeEvents(i).length > seen, 5_000, 20);
+    return this.routeEvents(i).at(-1)!;
+  }
 }
