@@ -5,7 +5,7 @@ import { IcmpProber } from './icmp-prober';
 import { MembershipFollower, type MembershipSource } from './membership-client';
 import { loadOwnIdentity } from '../common/tls';
 import type { AgentOptions } from './options';
-import { ProbeTracker } from './probe-tracker';
+import { ProbeTracker } from '../common/hysteresis';
 import type { RouteBackend } from './routes/backend';
 import { tcpProbe } from './tcp-prober';
 import { Metrics } from '../common/metrics';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ProbeTracker } from '../../agent/probe-tracker';
+import { ProbeTracker } from '../../common/hysteresis';
 
 describe('probe hysteresis', () => {
   it('is unknown until the first answer or N misses', () => {
