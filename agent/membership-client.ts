@@ -64,7 +64,9 @@ export class MembershipFollower extends EventEmitter<MembershipEvents> implement
         this.log.info({ ev: 'membership.connected', members: list.members.length }, 'following the master\'s membership');
         this.emit('connected');
       }
-      this.last = list.members.map((m) => ({ serverId: m.serverId, hostId: m.hostId, storageIp: m.storageIp, mgmtIp: m.mgmtIp }));
+      // A server whose NFS service is down (a hung NFS server behind a live
+      // session) is no route target: treated as not listed.
+      this.last = list.members.filter((m) => !m.nfsDown).map((m) => ({ serverId: m.serverId, hostId: m.hostId, storageIp: m.storageIp, mgmtIp: m.mgmtIp }));
       this.emit('members', this.last);
     });
     const ended = (why: string, err?: grpc.ServiceError) => {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { readConfigFile, validate, followerConfigSchema } from '../common/config';
 import { DEFAULT_FOLLOWER_OPTIONS, type FollowerOptions } from '../follower/options';
 import { Follower } from '../follower/follower';
-import { addTlsOptions, defined, intArg, opt, tlsFromFlags } from './options';
+import { addTlsOptions, argvFlag, commaList, defined, intArg, opt, tlsFromFlags } from './options';
 import { runUntilSignal } from './lifecycle';
 
 export function registerFollower(program: Command): void {
@@ -22,7 +22,13 @@ export function registerFollower(program: Command): void {
     .addOption(opt('--max-message-bytes <n>', 'largest inbound gRPC message on the gate API', d.maxMessageBytes).argParser(intArg))
     .addOption(opt('--metrics-listen <addr>', 'serve Prometheus metrics on http://<addr>/metrics'))
     .addOption(opt('--max-gate-watchers <n>', 'limit: NFS layers watching the gate stream at once', d.maxGateWatchers).argParser(intArg))
-    .addOption(opt('--max-pending-admits <n>', 'limit: admits waiting for the master at once', d.maxPendingAdmits).argParser(intArg));
+    .addOption(opt('--max-pending-admits <n>', 'limit: admits waiting for the master at once', d.maxPendingAdmits).argParser(intArg))
+    .addOption(opt('--nfs-probe <targets>', 'probe the local NFS server with RPC NULL calls: nfs@host:port,mount@host:port (health reported to the master)'))
+    .addOption(opt('--nfs-probe-interval-ms <ms>', 'NFS probe period', d.nfsProbeIntervalMs).argParser(intArg))
+    .addOption(opt('--nfs-misses <n>', 'unanswered NFS probes in a row that make the NFS service down', d.nfsMissesToFail).argParser(intArg))
+    .addOption(opt('--fence-command <argv>', 'fences the local NFS server, returning once its process is gone: a JSON array or words split on spaces (no shell)'))
+    .addOption(opt('--fence-timeout-ms <ms>', 'longest a fence command may run', d.fenceTimeoutMs).argParser(intArg))
+    .addOption(opt('--fence-lead-ms <ms>', 'E: fence the NFS server at lease deadline − E unless its NFS layers confirmed they stopped', d.fenceLeadMs).argParser(intArg));
   addTlsOptions(command)
     .action(async (flags) => {
       const merged = {
@@ -41,6 +47,12 @@ export function registerFollower(program: Command): void {
           maxMessageBytes: flags.maxMessageBytes,
           maxGateWatchers: flags.maxGateWatchers,
           maxPendingAdmits: flags.maxPendingAdmits,
+          nfsProbe: flags.nfsProbe === undefined ? undefined : commaList(flags.nfsProbe),
+          nfsProbeIntervalMs: flags.nfsProbeIntervalMs,
+          nfsMissesToFail: flags.nfsMisses,
+          fenceCommand: flags.fenceCommand === undefined ? undefined : argvFlag(flags.fenceCommand, '--fence-command'),
+          fenceTimeoutMs: flags.fenceTimeoutMs,
+          fenceLeadMs: flags.fenceLeadMs,
           tls: tlsFromFlags(flags),
         }),
       };

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../common/config';
 import { TcpGate } from '../follower/tcp-gate';
-import { addTlsOptions, collect, opt, tlsFromFlags } from './options';
+import { addTlsOptions, argvFlag, collect, intArg, opt, tlsFromFlags } from './options';
+import { DEFAULT_GATE_TIMING } from '../follower/gate-core';
 import { runUntilSignal } from './lifecycle';
 
 /** `0.0.0.0:2049=10.0.0.5:2049` → one listen→backend route. */
@@ -22,12 +23,25 @@ export function registerGate(program: Command): void {
     .addOption(opt('--name <name>', 'name for logs and the event log', 'gate'))
     .addOption(opt('--follower <addr>', 'the follower\'s gate API address', 'unix:/run/nfsha/gate.sock'))
     .addOption(opt('--route <listen=backend>', 'listenHost:port=backendHost:port, e.g. 192.168.33.2:2049=10.9.0.1:2049 (repeatable, required)').argParser(collect))
-    .addOption(opt('--event-log <file>', 'append timestamped admit/drop events (JSON lines) here'));
+    .addOption(opt('--event-log <file>', 'append timestamped admit/drop/drained/fence events (JSON lines) here'))
+    .addOption(opt('--fence-command <argv>', 'fences the NFS server behind this gate, returning once its process is gone: a JSON array or words split on spaces (no shell)'))
+    .addOption(opt('--fence-timeout-ms <ms>', 'longest a fence command may run', 5000).argParser(intArg))
+    .addOption(opt('--stop-lead-ms <ms>', 'stop forwarding this long before the lease deadline, so calls drain before the fence point', DEFAULT_GATE_TIMING.stopLeadMs).argParser(intArg))
+    .addOption(opt('--fence-lead-ms <ms>', 'E: fence the NFS server at lease deadline − E unless nothing is in flight', DEFAULT_GATE_TIMING.fenceLeadMs).argParser(intArg))
+    .addOption(opt('--revoke-drain-timeout-ms <ms>', 'fence the NFS server when a revoked client\'s calls are not answered within this', DEFAULT_GATE_TIMING.revokeDrainTimeoutMs).argParser(intArg));
   addTlsOptions(command, GATE_TLS_DIR)
     .action(async (flags) => {
       const routes = ((flags.route as string[] | undefined) ?? []).map(parseRoute);
       if (!routes.length) throw new ConfigError('at least one --route is required');
-      const gate = new TcpGate({ name: flags.name ?? 'gate', follower: flags.follower ?? 'unix:/run/nfsha/gate.sock', routes, eventLog: flags.eventLog, tls: tlsFromFlags(flags) ?? { dir: GATE_TLS_DIR } });
+      const stopLeadMs = flags.stopLeadMs ?? DEFAULT_GATE_TIMING.stopLeadMs;
+      const fenceLeadMs = flags.fenceLeadMs ?? DEFAULT_GATE_TIMING.fenceLeadMs;
+      if (fenceLeadMs >= stopLeadMs) throw new ConfigError('--fence-lead-ms must be less than --stop-lead-ms: calls need time to drain between the stop and the fence point');
+      const gate = new TcpGate({
+        name: flags.name ?? 'gate', follower: flags.follower ?? 'unix:/run/nfsha/gate.sock', routes, eventLog: flags.eventLog,
+        fenceCommand: flags.fenceCommand === undefined ? [] : argvFlag(flags.fenceCommand, '--fence-command'),
+        fenceTimeoutMs: flags.fenceTimeoutMs, stopLeadMs, fenceLeadMs, revokeDrainTimeoutMs: flags.revokeDrainTimeoutMs,
+        tls: tlsFromFlags(flags) ?? { dir: GATE_TLS_DIR },
+      });
       await gate.start();
       await runUntilSignal(() => gate.stop());
     });

@@ -3,7 +3,7 @@ import { readConfigFile, validate, masterConfigSchema, ConfigError } from '../co
 import { DEFAULT_MASTER_OPTIONS, type MasterOptions } from '../master/options';
 import { startMaster } from '../master/master';
 import type { HostRecord } from '../master/identity';
-import { addTlsOptions, collect, commaList, defined, floatArg, intArg, opt, tlsFromFlags } from './options';
+import { addTlsOptions, argvFlag, collect, commaList, defined, floatArg, intArg, opt, tlsFromFlags } from './options';
 import { runUntilSignal } from './lifecycle';
 
 /** `--host esx-1=10.0.0.11,10.1.0.11` → a host record (storage IP, then management IP). */
@@ -25,7 +25,10 @@ export function registerMaster(program: Command): void {
     .addOption(opt('--keepalive-ms <ms>', 'keepalive interval followers are told to use', d.keepaliveIntervalMs).argParser(intArg))
     .addOption(opt('--drift <ratio>', 'clock drift bound; a silent holder is waited out TTL×(1+drift)+margin', d.clockDriftBound).argParser(floatArg))
     .addOption(opt('--margin-ms <ms>', 'extra wait after TTL×(1+drift) before granting away', d.graceMarginMs).argParser(intArg))
-    .addOption(opt('--revoke-ack-timeout-ms <ms>', 'how long a connected holder may take to ack a revoke', d.revokeAckTimeoutMs).argParser(intArg))
+    .addOption(opt('--revoke-ack-timeout-ms <ms>', 'how long a connected holder may be silent about a revoke before it is condemned', d.revokeAckTimeoutMs).argParser(intArg))
+    .addOption(opt('--revoke-drain-limit-ms <ms>', 'longest a holder that reports drain progress is waited for', d.revokeDrainLimitMs).argParser(intArg))
+    .addOption(opt('--fence-agent <argv>', 'run against a silent holder\'s SCVM before its client moves ({server}, {host}, {storage_ip}, {mgmt_ip} replaced); exit 0 once it cannot serve. JSON array or words split on spaces'))
+    .addOption(opt('--fence-agent-timeout-ms <ms>', 'longest one fence agent run may take', d.fenceAgentTimeoutMs).argParser(intArg))
     .addOption(opt('--epoch <n>', 'leader epoch for fencing tokens', 'start time in ms').argParser(intArg))
     .addOption(opt('--host <id=storageIp[,mgmtIp]>', 'a known ESXi host, for client identity (repeatable)').argParser(collect))
     .addOption(opt('--local-client-ip <ip>', 'the private address hosts use towards their own SCVM', d.localClientIp))
@@ -56,6 +59,9 @@ export function registerMaster(program: Command): void {
           clockDriftBound: flags.drift,
           graceMarginMs: flags.marginMs,
           revokeAckTimeoutMs: flags.revokeAckTimeoutMs,
+          revokeDrainLimitMs: flags.revokeDrainLimitMs,
+          fenceAgent: flags.fenceAgent === undefined ? undefined : argvFlag(flags.fenceAgent, '--fence-agent'),
+          fenceAgentTimeoutMs: flags.fenceAgentTimeoutMs,
           epoch: flags.epoch,
           hosts: flags.host ? (flags.host as string[]).map(parseHostFlag) : undefined,
           localClientIp: flags.localClientIp,

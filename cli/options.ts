@@ -2,6 +2,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_TLS_DIR, loadOwnIdentity, type TlsSettings } from '../common/tls';
 import { isValidId } from '../common/address';
 import { ConfigError } from '../common/config';
+import { parseArgv } from '../common/fence-command';
 
 /** An option whose default is shown in --help but applied only after the config file. */
 export function opt(flags: string, description: string, shownDefault?: unknown): Option {
@@ -32,6 +33,15 @@ export function idList(text: string | undefined, flag: string): string[] {
   const list = commaList(text);
   for (const id of list) if (!isValidId(id)) throw new ConfigError(`${flag} ${JSON.stringify(id)} is not a valid id`);
   return list;
+}
+
+/** A command flag (JSON array or words) as argv; a malformed one is a ConfigError naming the flag. */
+export function argvFlag(text: string, flag: string): string[] {
+  try {
+    return parseArgv(text);
+  } catch (err) {
+    throw new ConfigError(`${flag}: ${(err as Error).message}`);
+  }
 }
 
 export function collect(value: string, previous: string[] = []): string[] {

@@ -26,3 +26,16 @@ export const systemClock: Clock = {
   clearTimeout: (h) => clearTimeout(h as unknown as NodeJS.Timeout),
 };
 
+
+/** A repeating timer on a Clock (each run scheduled after the last). */
+export function setIntervalOn(clock: Clock, ms: number, fn: () => void): { stop(): void } {
+  let handle: TimerHandle | undefined;
+  let stopped = false;
+  const tick = () => {
+    if (stopped) return;
+    fn();
+    if (!stopped) handle = clock.setTimeout(tick, ms);
+  };
+  handle = clock.setTimeout(tick, ms);
+  return { stop: () => { stopped = true; if (handle) clock.clearTimeout(handle); } };
+}

@@ -29,6 +29,8 @@ export const tlsSchema = z.union([
 ]);
 
 const count = z.number().int().positive();
+/** A command as argv (program first), no shell. */
+export const argvSchema = z.array(z.string().min(1)).refine((a) => a.length === 0 || a[0].trim() !== '', { message: 'the program must not be empty' });
 export const masterLimitsSchema = z.object({
   maxSessions: count,
   maxClientsPerSession: count,
@@ -51,6 +53,9 @@ export const masterConfigSchema = z.object({
   clockDriftBound: z.number().min(0).max(1),
   graceMarginMs: z.number().int().min(0),
   revokeAckTimeoutMs: ms,
+  revokeDrainLimitMs: ms,
+  fenceAgent: argvSchema,
+  fenceAgentTimeoutMs: ms,
   epoch: z.number().int().positive().optional(),
   hosts: z.array(hostSchema),
   localClientIp: ipString,
@@ -85,7 +90,18 @@ export const followerConfigSchema = z.object({
   tls: tlsSchema,
   maxGateWatchers: count,
   maxPendingAdmits: count,
-}).strict();
+  nfsProbe: z.array(z.string().regex(/^(nfs|mount|\d+\.\d+)@(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected nfs@host:port, mount@host:port or PROGRAM.VERSION@host:port')),
+  nfsProbeIntervalMs: ms.min(50),
+  nfsMissesToFail: z.number().int().min(1).max(100),
+  fenceCommand: argvSchema,
+  fenceTimeoutMs: ms,
+  fenceLeadMs: ms,
+  gateReportIntervalMs: ms.min(10),
+  gateSilentMs: ms,
+}).strict().refine((c) => c.gateSilentMs >= 2 * c.gateReportIntervalMs, {
+  message: 'gateSilentMs must be at least twice gateReportIntervalMs, or one late report marks the NFS service down',
+  path: ['gateSilentMs'],
+});
 
 /** Reads a JSON config file; a missing or malformed file is a ConfigError. */
 export function readConfigFile(file: string | undefined): Record<string, unknown> {

@@ -13,6 +13,7 @@ import type { AdmitRequest__Output } from '../gen/nfsha/v1/AdmitRequest';
 import type { WatchRevokesRequest__Output } from '../gen/nfsha/v1/WatchRevokesRequest';
 import type { AckRevokeRequest__Output } from '../gen/nfsha/v1/AckRevokeRequest';
 import type { ReleaseRequest__Output } from '../gen/nfsha/v1/ReleaseRequest';
+import type { GateReport__Output } from '../gen/nfsha/v1/GateReport';
 
 /**
  * Who may call which method, and what every field of every inbound message
@@ -46,8 +47,11 @@ function followerMessage(m: FollowerMessage__Output, caller: PeerIdentity): void
       return v.safeCount('keepalive.seq', m.keepalive!.seq);
     case 'revokeAck':
       return v.requireId('revoke_ack.revoke_id', m.revokeAck!.revokeId);
+    case 'revokeProgress':
+      v.requireId('revoke_progress.revoke_id', m.revokeProgress!.revokeId);
+      return v.safeCount('revoke_progress.calls_left', m.revokeProgress!.callsLeft);
     default:
-      throw new InvalidArgument('a FollowerMessage must carry an introduction, keepalive or revoke_ack');
+      throw new InvalidArgument('a FollowerMessage must carry an introduction, keepalive, revoke_ack or revoke_progress');
   }
 }
 
@@ -131,6 +135,20 @@ export function gateRules(serverId: string): EdgeRules {
     '/nfsha.v1.Gate/Release': {
       roles: ['gate'],
       check: (m, c) => { own(c); v.requireId('client_id', (m as ReleaseRequest__Output).clientId); },
+    },
+    '/nfsha.v1.Gate/Report': {
+      roles: ['gate'],
+      check: (m, c) => {
+        own(c);
+        const r = m as GateReport__Output;
+        v.finiteTime('lease_deadline_monotonic_ms', r.leaseDeadlineMonotonicMs);
+        v.safeCount('fence_seq', r.fenceSeq);
+        if (r.draining.length > 1024) throw new InvalidArgument('draining lists at most 1024 revokes');
+        for (const [n, d] of r.draining.entries()) {
+          v.requireId(`draining[${n}].revoke_id`, d.revokeId);
+          v.requireId(`draining[${n}].client_id`, d.clientId);
+        }
+      },
     },
   };
 }

@@ -31,6 +31,11 @@ export function safeCount(field: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new InvalidArgument(`${field} ${value} is out of range (0 … 2^53-1)`);
 }
 
+/** A monotonic-clock time in ms: finite and not negative. */
+export function finiteTime(field: string, value: number): void {
+  if (!Number.isFinite(value) || value < 0) throw new InvalidArgument(`${field} ${value} is not a time (finite, not negative)`);
+}
+
 export function token(field: string, t: { epoch: number; sequence: number } | null | undefined, required: boolean): void {
   if (!t) {
     if (required) throw new InvalidArgument(`${field} is required`);

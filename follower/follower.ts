@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { systemClock, type Clock } from '../common/clock';
+import { setIntervalOn, systemClock, type Clock } from '../common/clock';
 import { normalizeIp } from '../common/address';
-import { Aborted, InvalidArgument, ResourceExhausted, Unavailable, toServiceError } from '../common/errors';
+import { Aborted, InvalidArgument, NotFound, ResourceExhausted, Unavailable, toServiceError } from '../common/errors';
 import { gateRules } from '../common/edge-rules';
 import { loadOwnIdentity } from '../common/tls';
 import { bindServer, createServer, type NfshaServer } from '../common/grpc-server';
@@ -17,7 +17,11 @@ import type { AdmitReply } from '../gen/nfsha/v1/AdmitReply';
 import type { Revoke__Output } from '../gen/nfsha/v1/Revoke';
 import { Admissions } from './admissions';
 import { Metrics } from '../common/metrics';
+import { FenceCommand } from '../common/fence-command';
+import type { TimerHandle } from '../common/clock';
+import type { NfsHealth as NfsHealthValue } from '../gen/nfsha/v1/NfsHealth';
 import { GateHub } from './gate-hub';
+import { NfsHealth, parseProbeTarget } from './nfs-health';
 import { Lease, LeaseState } from './lease';
 import { MasterSession } from './master-session';
 import { DEFAULT_FOLLOWER_OPTIONS, type FollowerOptions } from './options';
@@ -30,8 +34,13 @@ import { DEFAULT_FOLLOWER_OPTIONS, type FollowerOptions } from './options';
 export class Follower {
   readonly lease: Lease;
   readonly session: MasterSession;
-  readonly hub = new GateHub();
+  readonly hub: GateHub;
   readonly admissions = new Admissions();
+  readonly nfsHealth: NfsHealth;
+  private readonly nfsFence: FenceCommand;
+  private fencePointTimer?: TimerHandle;
+  /** The fence (GateFence seq) that ended the lease with this deadline early, if one did. */
+  private endedByFence?: { deadline: number; seq: number };
   private readonly mutex = new KeyedMutex();
   private highestEpoch = 0;
   private server?: NfshaServer;
@@ -42,10 +51,18 @@ export class Follower {
   private readonly revokesHandled = this.metrics.counter('nfsha_follower_revokes_total', 'Revokes from the master by outcome', ['outcome']);
   private readonly refusedCalls = this.metrics.counter('nfsha_follower_refused_calls_total', 'Gate API calls refused at the edge: no or wrong identity, or invalid input', ['method', 'code']);
   private readonly limitRefusals = this.metrics.counter('nfsha_follower_limit_refusals_total', 'Gate API calls refused because a limit was reached', ['limit']);
+  private readonly nfsFences = this.metrics.counter('nfsha_follower_nfs_fences_total', 'Fence command runs against the local NFS server, by result', ['result']);
+  private readonly revokeDrain = this.metrics.histogram('nfsha_follower_revoke_drain_seconds', 'From a revoke to its ack: the NFS layer stopped the client and its forwarded calls got their replies', [], [0.001, 0.005, 0.02, 0.1, 0.5, 1, 2, 5]);
   private pendingAdmits = 0;
 
   constructor(readonly opts: FollowerOptions, private readonly clock: Clock = systemClock, readonly log: Logger = createLogger('follower', { server: opts.serverId })) {
     this.lease = new Lease(clock);
+    this.hub = new GateHub(clock, opts.gateReportIntervalMs);
+    this.nfsFence = new FenceCommand({ argv: opts.fenceCommand, timeoutMs: opts.fenceTimeoutMs, clock, log, what: 'nfs' });
+    this.nfsHealth = new NfsHealth(opts.nfsProbe.map((t) => parseProbeTarget(t)!), { intervalMs: opts.nfsProbeIntervalMs, missesToFail: opts.nfsMissesToFail }, clock);
+    this.nfsHealth.on('changed', (state, down) => {
+      this.log[state === 'down' ? 'warn' : 'info']({ ev: 'nfs.health', state, down }, `NFS service ${state}`);
+    });
     this.session = new MasterSession({
       masters: parseMasterList(opts.master),
       identity: { serverId: opts.serverId, hostId: opts.hostId, storageIp: opts.storageIp, mgmtIp: opts.mgmtIp },
@@ -54,17 +71,19 @@ export class Follower {
       log,
       ownedClients: () => this.admissions.list().map((c) => ({ clientId: c.clientId, token: c.token })),
       highestEpoch: () => this.highestEpoch,
+      nfsHealth: () => this.nfsState(),
       tls: opts.tls,
     });
     this.metrics.gauge('nfsha_follower_lease_remaining_seconds', 'Time left on the session lease', [], (g) => g.set(this.lease.remainingMs() / 1000));
     this.metrics.gauge('nfsha_follower_clients', 'Clients this follower may serve now', [], (g) => g.set(this.admissions.list().length));
     this.metrics.gauge('nfsha_follower_nfs_watchers', 'NFS layers watching the gate stream', [], (g) => g.set(this.hub.size));
-    this.lease.on('renewed', (remainingMs) => this.hub.broadcast({ lease: { remainingMs: Math.floor(remainingMs) } }));
-    this.lease.on('fenced', (reason) => this.fence(reason));
-    this.session.on('sessionGone', (reason) => {
-      this.lease.fence(reason);
-      this.fence(reason);
+    this.lease.on('renewed', (remainingMs) => {
+      this.hub.broadcast({ lease: { remainingMs: Math.floor(remainingMs), deadlineMonotonicMs: this.lease.deadlineMs } });
+      this.armFencePoint(this.lease.deadlineMs);
     });
+    this.lease.on('fenced', (reason) => this.fence(reason));
+    // The lease's 'fenced' event fences the follower (once, however the lease ended).
+    this.session.on('sessionGone', (reason) => this.lease.fence(reason));
     this.session.on('granted', ({ epoch }) => {
       this.highestEpoch = Math.max(this.highestEpoch, epoch);
     });
@@ -75,8 +94,60 @@ export class Follower {
   private fence(reason: string): void {
     this.fences.inc();
     const dropped = this.admissions.clear();
-    this.hub.broadcast({ fence: { reason } });
+    const seq = this.hub.fence(reason);
+    // The lease ended before its deadline: its NFS layers are judged by this fence.
+    this.endedByFence = { deadline: this.lease.deadlineMs, seq };
     this.log.warn({ ev: 'follower.fenced', why: reason, clients: dropped }, 'fenced: every client dropped');
+  }
+
+  /**
+   * NFS service health for the master: the NULL probes (with hysteresis) and
+   * NFS layers that report; unspecified when no probe is configured.
+   */
+  nfsState(): NfsHealthValue {
+    if (!this.nfsHealth.configured) return 'NFS_HEALTH_UNSPECIFIED';
+    if (this.nfsHealth.state === 'down') return 'NFS_HEALTH_DOWN';
+    if (this.nfsHealth.state === 'up' && this.hub.responsive(this.opts.gateSilentMs)) return 'NFS_HEALTH_UP';
+    // No answer yet, or an NFS layer that stopped reporting (frozen).
+    return this.nfsHealth.state === 'unknown' && this.lease.current === LeaseState.NoSession ? 'NFS_HEALTH_UNSPECIFIED' : 'NFS_HEALTH_DOWN';
+  }
+
+  /**
+   * DESIGN §4: at lease deadline − E, unless every NFS layer confirmed it can
+   * no longer reach the NFS server for that lease, fence the NFS server, so a
+   * frozen NFS layer's calls cannot run after the master's wait-out ends.
+   */
+  private armFencePoint(deadline: number): void {
+    if (this.fencePointTimer) this.clock.clearTimeout(this.fencePointTimer);
+    const at = deadline - this.opts.fenceLeadMs;
+    const check = () => {
+      this.fencePointTimer = undefined;
+      // Renewed since: a later fence point is armed. Early (timers may fire
+      // early after a stall): wait the rest.
+      if (this.lease.deadlineMs !== deadline) return;
+      const wait = at - this.clock.now();
+      if (wait > 0) {
+        this.fencePointTimer = this.clock.setTimeout(check, wait);
+        return;
+      }
+      const fenceSeq = this.endedByFence?.deadline === deadline ? this.endedByFence.seq : 0;
+      if (this.hub.quiescedFor(deadline, fenceSeq)) return;
+      void this.fenceNfsServer(`lease ends at its deadline without NFS layers confirming they stopped`);
+    };
+    this.fencePointTimer = this.clock.setTimeout(check, Math.max(0, at - this.clock.now()));
+  }
+
+  /** Runs the configured fence command on the local NFS server; true when it is confirmed gone. */
+  private async fenceNfsServer(why: string): Promise<boolean> {
+    if (!this.nfsFence.configured) {
+      this.nfsFences.inc({ result: 'unconfigured' });
+      this.log.warn({ ev: 'nfs.fence.unconfigured', why }, 'NFS server should be fenced, but no fence command is configured');
+      return false;
+    }
+    const r = await this.nfsFence.fence(why);
+    this.nfsFences.inc({ result: r.ok ? 'ok' : 'failed' });
+    if (r.ok) this.hub.nfsServerFenced();
+    return r.ok;
   }
 
   /**
@@ -100,12 +171,35 @@ export class Follower {
       return;
     }
     const token = r.token ?? { epoch: r.epoch, sequence: 0 };
+    const started = this.clock.now();
     this.admissions.revoke(r.clientId, token);
     this.log.info({ ev: 'revoke.received', client: r.clientId, revoke: r.revokeId, token: formatToken(token), why: r.reason }, 'revoking client');
-    await this.hub.revoke(r.revokeId, r.clientId, r.reason, token);
+    // While the NFS layers drain, tell the master (DESIGN §4: a drain is not
+    // a dead follower); only what they report counts, so a frozen NFS layer
+    // sends nothing and the master condemns the session as it should.
+    const progress = setIntervalOn(this.clock, this.hub.reportIntervalMs, () => {
+      const left = this.hub.progress(r.revokeId, this.opts.gateSilentMs);
+      if (left !== undefined) this.session.sendRevokeProgress(r.revokeId, left);
+    });
+    let outcome;
+    try {
+      outcome = await this.hub.revoke(r.revokeId, r.clientId, r.reason, token);
+    } finally {
+      progress.stop();
+    }
+    if (outcome === 'lost' || this.hub.dirty) {
+      // An NFS layer went away without acking: what it forwarded is unknown.
+      const fenced = await this.fenceNfsServer(`revoke of ${r.clientId}: an NFS layer left before acking`);
+      if (!fenced && this.nfsFence.configured) {
+        this.revokesHandled.inc({ outcome: 'unconfirmed' });
+        this.log.error({ ev: 'revoke.unconfirmed', client: r.clientId, revoke: r.revokeId }, 'could not confirm the NFS server stopped: not acking');
+        return;
+      }
+    }
     this.session.sendRevokeAck(r.revokeId);
+    this.revokeDrain.observe((this.clock.now() - started) / 1000);
     this.revokesHandled.inc({ outcome: 'acked' });
-    this.log.info({ ev: 'revoke.acked', client: r.clientId, revoke: r.revokeId }, 'revoke acknowledged to master');
+    this.log.info({ ev: 'revoke.acked', client: r.clientId, revoke: r.revokeId, ms: Math.round(this.clock.now() - started) }, 'revoke acknowledged to master');
   }
 
   /** Admits a connection from `address` once the master granted its client here. */
@@ -115,6 +209,8 @@ export class Follower {
     const key = this.admissions.clientOf(ip) ?? `addr:${ip}`;
     return this.mutex.run(key, async () => {
       this.requireLive();
+      // Nothing could revoke a client admitted for an NFS layer that does not watch.
+      if (this.hub.size === 0) throw new Unavailable('no NFS layer watches the revoke stream');
       const known = this.admissions.clientOf(ip);
       const held = known ? this.admissions.tokenOf(known) : undefined;
       if (known && held) return this.admitReply(known, held);
@@ -147,7 +243,11 @@ export class Follower {
   }
 
   private admitReply(clientId: string, token: { epoch: number; sequence: number }): AdmitReply {
-    return { clientId, epoch: token.epoch, sequence: token.sequence, leaseRemainingMs: Math.floor(this.lease.remainingMs()) };
+    return {
+      clientId, epoch: token.epoch, sequence: token.sequence,
+      leaseRemainingMs: Math.floor(this.lease.remainingMs()),
+      leaseDeadlineMonotonicMs: this.lease.isLive() ? this.lease.deadlineMs : 0,
+    };
   }
 
   /** The NFS layer closed the client's last connection: log it out. */
@@ -186,12 +286,16 @@ export class Follower {
           return void call.emit('error', toServiceError(new ResourceExhausted(`${this.hub.size} NFS layers already watch this follower (limit ${this.opts.maxGateWatchers})`, 'gate_watchers')));
         }
         const initial = this.lease.isLive()
-          ? { lease: { remainingMs: Math.floor(this.lease.remainingMs()) } }
-          : { fence: { reason: 'no live session' } };
+          ? { lease: { remainingMs: Math.floor(this.lease.remainingMs()), deadlineMonotonicMs: this.lease.deadlineMs } }
+          : { fence: { reason: 'no live session', seq: this.hub.currentFenceSeq } };
         this.hub.add(call, initial);
         this.log.info({ ev: 'gate.watching', watcher: call.request.watcher }, 'NFS layer watching');
       },
       AckRevoke: (call, cb) => cb(null, { known: this.hub.ack(call.request.revokeId) }),
+      Report: (call, cb) => {
+        if (!this.hub.report(call.request)) return cb(toServiceError(new NotFound(`unknown watcher ${call.request.watcherId}`)));
+        cb(null, {});
+      },
       Release: (call, cb) => {
         this.release(call.request.clientId).then((released) => cb(null, { released }), (e) => cb(toServiceError(e)));
       },
@@ -220,6 +324,7 @@ export class Follower {
     }
     this.server = await bindServer(server, health, this.opts.gateListen, tls);
     health.setStatus(GATE_SERVICE, 'SERVING');
+    this.nfsHealth.start();
     this.session.start();
     if (this.opts.metricsListen) this.metricsServer = await this.metrics.serve(this.opts.metricsListen);
     this.log.info({ ev: 'follower.started', gate: this.server.address, master: this.opts.master, metrics: this.metricsServer?.address }, 'follower running');
@@ -228,6 +333,8 @@ export class Follower {
 
   async stop(): Promise<void> {
     this.session.stop();
+    this.nfsHealth.stop();
+    if (this.fencePointTimer) this.clock.clearTimeout(this.fencePointTimer);
     this.lease.dispose();
     this.hub.endAll();
     await this.metricsServer?.close();

@@ -1,61 +1,118 @@
 import type * as grpc from '@grpc/grpc-js';
+import type { Clock } from '../common/clock';
 import type { GateCommand } from '../gen/nfsha/v1/GateCommand';
+import type { GateReport__Output } from '../gen/nfsha/v1/GateReport';
 import type { WatchRevokesRequest__Output } from '../gen/nfsha/v1/WatchRevokesRequest';
 
 type WatchCall = grpc.ServerWritableStream<WatchRevokesRequest__Output, GateCommand>;
 
+interface Watcher {
+  call: WatchCall;
+  name: string;
+  since: number;
+  reportAt?: number;
+  report?: GateReport__Output;
+}
+
 interface PendingRevoke {
   waiting: Set<number>;
-  done: () => void;
+  done: (outcome: RevokeOutcome) => void;
+  lost: boolean;
 }
 
 /**
+ * acked: every NFS layer acked (each drained its calls); none: no NFS layer
+ * was watching; lost: an NFS layer went away before acking, so what it had
+ * forwarded is unknown (the caller fences the NFS server before moving on).
+ */
+export type RevokeOutcome = 'acked' | 'none' | 'lost';
+
+/**
  * The NFS layers watching this follower (WatchRevokes streams): broadcasts
- * lease renewals, revokes and fences, and gathers revoke acks. A revoke is
- * done when every watcher connected when it was sent has acked or gone away
- * (an NFS layer whose stream ends drops every client on its own).
+ * lease renewals, revokes and fences, gathers revoke acks and the NFS
+ * layers' reports (drain progress, quiescence, liveness).
  */
 export class GateHub {
-  private readonly watchers = new Map<number, WatchCall>();
+  private readonly watchers = new Map<number, Watcher>();
   private readonly pending = new Map<string, PendingRevoke>();
   private nextWatcher = 1;
+  private fenceSeq = 0;
+  /**
+   * An NFS layer left while it may have had calls in flight: until the NFS
+   * server is fenced, nothing says those calls are done.
+   */
+  private unaccounted = false;
+
+  constructor(private readonly clock: Clock, readonly reportIntervalMs = 250) {}
 
   get size(): number {
     return this.watchers.size;
   }
 
+  /** True while an NFS layer that left may have left calls behind (cleared by a fence of the NFS server). */
+  get dirty(): boolean {
+    return this.unaccounted;
+  }
+
+  nfsServerFenced(): void {
+    this.unaccounted = false;
+  }
+
   add(call: WatchCall, initial: GateCommand): number {
     const id = this.nextWatcher++;
-    this.watchers.set(id, call);
+    this.watchers.set(id, { call, name: call.request.watcher, since: this.clock.now() });
     const gone = () => this.remove(id);
     call.on('cancelled', gone);
     call.on('close', gone);
     call.on('error', gone);
+    call.write({ welcome: { watcherId: id, reportIntervalMs: this.reportIntervalMs } });
     call.write(initial);
     return id;
   }
 
   private remove(id: number): void {
-    if (!this.watchers.delete(id)) return;
+    const w = this.watchers.get(id);
+    if (!w) return;
+    this.watchers.delete(id);
+    const r = w.report;
+    if (!r || r.callsInFlight > 0 || r.stoppedCallsInFlight > 0 || r.serving) this.unaccounted = true;
     for (const p of new Set(this.pending.values())) {
-      if (p.waiting.delete(id) && p.waiting.size === 0) p.done();
+      if (p.waiting.delete(id)) {
+        p.lost = true;
+        if (p.waiting.size === 0) p.done('lost');
+      }
     }
   }
 
   broadcast(cmd: GateCommand): void {
-    for (const call of this.watchers.values()) call.write(cmd);
+    for (const w of this.watchers.values()) w.call.write(cmd);
+  }
+
+  /** Tells every NFS layer to drop every client; returns the fence's sequence number. */
+  fence(reason: string): number {
+    this.fenceSeq += 1;
+    this.broadcast({ fence: { reason, seq: this.fenceSeq } });
+    return this.fenceSeq;
+  }
+
+  get currentFenceSeq(): number {
+    return this.fenceSeq;
   }
 
   /** Sends a revoke to every watcher; resolves when all have acked or left. */
-  revoke(revokeId: string, clientId: string, reason: string, token: { epoch: number; sequence: number }): Promise<void> {
+  revoke(revokeId: string, clientId: string, reason: string, token: { epoch: number; sequence: number }): Promise<RevokeOutcome> {
     return new Promise((resolve) => {
-      if (this.watchers.size === 0) return resolve();
+      if (this.watchers.size === 0) return resolve('none');
       const waiting = new Set(this.watchers.keys());
       const keys = [...waiting].map((w) => `${revokeId}.${w}`);
-      const pending: PendingRevoke = { waiting, done: () => { for (const k of keys) this.pending.delete(k); resolve(); } };
+      const pending: PendingRevoke = {
+        waiting,
+        lost: false,
+        done: (outcome) => { for (const k of keys) this.pending.delete(k); resolve(outcome); },
+      };
       for (const k of keys) this.pending.set(k, pending);
       for (const w of waiting) {
-        this.watchers.get(w)!.write({ revoke: { revokeId: `${revokeId}.${w}`, clientId, reason, epoch: token.epoch, sequence: token.sequence } });
+        this.watchers.get(w)!.call.write({ revoke: { revokeId: `${revokeId}.${w}`, clientId, reason, epoch: token.epoch, sequence: token.sequence } });
       }
     });
   }
@@ -66,12 +123,69 @@ export class GateHub {
     if (!p) return false;
     this.pending.delete(gateRevokeId);
     const watcher = Number(gateRevokeId.slice(gateRevokeId.lastIndexOf('.') + 1));
-    if (p.waiting.delete(watcher) && p.waiting.size === 0) p.done();
+    if (p.waiting.delete(watcher) && p.waiting.size === 0) p.done(p.lost ? 'lost' : 'acked');
+    return true;
+  }
+
+  /** An NFS layer's report; false for an unknown watcher id. */
+  report(r: GateReport__Output): boolean {
+    const w = this.watchers.get(r.watcherId);
+    if (!w) return false;
+    w.report = r;
+    w.reportAt = this.clock.now();
+    return true;
+  }
+
+  /**
+   * Calls still owed for a revoke, from the NFS layers' latest reports, when
+   * every layer it waits for reported within `freshMs`; undefined when one is
+   * silent (a frozen NFS layer must not keep the session alive by proxy).
+   */
+  progress(revokeId: string, freshMs: number): number | undefined {
+    const now = this.clock.now();
+    let left = 0;
+    for (const [key, p] of this.pending) {
+      if (!key.startsWith(`${revokeId}.`)) continue;
+      const id = Number(key.slice(revokeId.length + 1));
+      if (!p.waiting.has(id)) continue;
+      const w = this.watchers.get(id);
+      if (!w?.reportAt || now - w.reportAt > freshMs) return undefined;
+      left += w.report!.draining.find((d) => d.revokeId === key)?.callsLeft ?? 0;
+    }
+    return left;
+  }
+
+  /** Every watcher reported within `silentMs` (and there is one). */
+  responsive(silentMs: number): boolean {
+    if (!this.watchers.size) return false;
+    const now = this.clock.now();
+    for (const w of this.watchers.values()) {
+      const last = w.reportAt ?? w.since;
+      if (now - last > silentMs) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Nothing any NFS layer forwarded under the lease ending at `deadline`
+   * can still reach or run in the NFS server: each reported, after the stop,
+   * no call owed on stopped connections, and either that it stopped serving
+   * for this deadline or that it carried out fence `fenceSeq`.
+   */
+  quiescedFor(deadline: number, fenceSeq: number): boolean {
+    if (this.unaccounted) return false;
+    for (const w of this.watchers.values()) {
+      const r = w.report;
+      if (!r || r.stoppedCallsInFlight > 0) return false;
+      const stoppedForLease = !r.serving && r.callsInFlight === 0 && r.leaseDeadlineMonotonicMs >= deadline;
+      const carriedOutFence = fenceSeq > 0 && r.fenceSeq >= fenceSeq;
+      if (!stoppedForLease && !carriedOutFence) return false;
+    }
     return true;
   }
 
   endAll(): void {
-    for (const call of this.watchers.values()) call.end();
+    for (const w of this.watchers.values()) w.call.end();
     this.watchers.clear();
   }
 }

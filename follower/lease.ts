@@ -46,6 +46,14 @@ export class Lease extends EventEmitter<LeaseEvents> {
     return this.isLive() ? Math.max(0, this.deadline - this.clock.now()) : 0;
   }
 
+  /**
+   * The deadline (clock ms) of the latest lease, live or not: its NFS layers
+   * may have served until then, so it still matters after a fence.
+   */
+  get deadlineMs(): number {
+    return this.deadline;
+  }
+
   /** Records when keepalive `seq` left. */
   sent(seq: number): void {
     this.sentAt.set(seq, this.clock.now());

@@ -13,6 +13,10 @@ import type { Revoke__Output } from '../gen/nfsha/v1/Revoke';
 import type { LoginReply__Output } from '../gen/nfsha/v1/LoginReply';
 import type { OwnedClient } from '../gen/nfsha/v1/OwnedClient';
 import type { Lease } from './lease';
+import type { NfsHealth } from '../gen/nfsha/v1/NfsHealth';
+
+/** The session protocol this follower speaks (master.proto SessionProtocol). */
+export const FOLLOWER_PROTOCOL = 1;
 
 export interface ServerIdentity {
   serverId: string;
@@ -42,6 +46,8 @@ export interface MasterSessionOptions {
   ownedClients: () => OwnedClient[];
   /** Highest epoch seen, reported in the introduction. */
   highestEpoch: () => number;
+  /** The NFS service's health now, reported in the introduction and every keepalive. */
+  nfsHealth?: () => NfsHealth;
   /** mTLS towards the masters (a follower certificate), or plain text on loopback. */
   tls: TlsSettings;
 }
@@ -60,6 +66,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
   private stream?: SessionStream;
   private sessionId = '';
   private epoch = 0;
+  private masterProtocol = 0;
   private seq = 0;
   private keepaliveTimer?: TimerHandle;
   private reconnectTimer?: TimerHandle;
@@ -114,6 +121,8 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
         clients: this.opts.ownedClients(),
         highestEpoch: this.opts.highestEpoch(),
         resumeSessionId: this.sessionId,
+        protocol: FOLLOWER_PROTOCOL,
+        nfs: this.opts.nfsHealth?.() ?? 'NFS_HEALTH_UNSPECIFIED',
       },
     });
     stream.on('data', (msg: MasterMessage__Output) => {
@@ -128,6 +137,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
           if (!resumed) this.emit('replaced', { sessionId: g.sessionId, epoch: g.epoch, adopted: g.adoptedClients });
           this.sessionId = g.sessionId;
           this.epoch = g.epoch;
+          this.masterProtocol = g.protocol;
           if (!lease.start(introSentAt, g.ttlMs)) {
             log.warn({ ev: 'session.grant.late', session: g.sessionId }, 'grant arrived after its lease would end; reconnecting');
             stream.cancel();
@@ -182,7 +192,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
       }
       this.seq += 1;
       lease.sent(this.seq);
-      stream.write({ keepalive: { seq: this.seq } });
+      stream.write({ keepalive: { seq: this.seq, nfs: this.opts.nfsHealth?.() ?? 'NFS_HEALTH_UNSPECIFIED' } });
       this.keepaliveTimer = clock.setTimeout(tick, intervalMs);
     };
     this.keepaliveTimer = clock.setTimeout(tick, 0);
@@ -190,6 +200,16 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
 
   sendRevokeAck(revokeId: string): void {
     this.stream?.write({ revokeAck: { revokeId } });
+  }
+
+  /**
+   * Tells the master a revoke is draining, so it keeps waiting instead of
+   * condemning the session; only to masters that know the message.
+   */
+  sendRevokeProgress(revokeId: string, callsLeft: number): boolean {
+    if (this.masterProtocol < 1 || !this.stream) return false;
+    this.stream.write({ revokeProgress: { revokeId, callsLeft } });
+    return true;
   }
 
   get currentEpoch(): number {

@@ -28,6 +28,30 @@ export interface FollowerOptions {
   maxGateWatchers: number;
   /** Admits waiting for the master at once. Default 1024. */
   maxPendingAdmits: number;
+  /**
+   * The local NFS server's RPC programs to probe with NULL calls, e.g.
+   * `nfs@127.0.0.1:2049`, `mount@127.0.0.1:20048`. Empty: no NFS health probe
+   * (the master then takes the server's NFS service as healthy).
+   */
+  nfsProbe: string[];
+  /** NFS probe period. Default 500 ms (the agent's probe interval). */
+  nfsProbeIntervalMs: number;
+  /** Consecutive unanswered NULL calls that make the NFS service down. Default 3. */
+  nfsMissesToFail: number;
+  /**
+   * argv that fences the local NFS server (restart or SIGKILL; must return
+   * only once the old server process is gone), e.g. ["systemctl","restart","nfs-ganesha"].
+   * Empty: none, and README "What the drain guarantees" says what is lost.
+   */
+  fenceCommand: string[];
+  /** Longest a fence command may run. Default 5000 ms. */
+  fenceTimeoutMs: number;
+  /** E: at lease deadline − E the NFS server is fenced unless its NFS layers confirmed they stopped. Default 500 ms. */
+  fenceLeadMs: number;
+  /** How often NFS layers report to the follower. Default 250 ms. */
+  gateReportIntervalMs: number;
+  /** An NFS layer silent this long counts as NFS service down, and its drains stop counting as progress. Default 1000 ms. */
+  gateSilentMs: number;
 }
 
 export const DEFAULT_FOLLOWER_OPTIONS: Omit<FollowerOptions, 'serverId'> = {
@@ -43,4 +67,12 @@ export const DEFAULT_FOLLOWER_OPTIONS: Omit<FollowerOptions, 'serverId'> = {
   tls: { dir: DEFAULT_TLS_DIR },
   maxGateWatchers: 16,
   maxPendingAdmits: 1024,
+  nfsProbe: [],
+  nfsProbeIntervalMs: 500,
+  nfsMissesToFail: 3,
+  fenceCommand: [],
+  fenceTimeoutMs: 5000,
+  fenceLeadMs: 500,
+  gateReportIntervalMs: 250,
+  gateSilentMs: 1000,
 };

@@ -9,6 +9,7 @@ import type { HostRegistry } from './identity';
 import { SessionState, type Session, type SessionTable } from './sessions';
 import type { FencingTokens } from './tokens';
 import { DEFAULT_MASTER_LIMITS, LIMIT, type MasterLimits } from './limits';
+import type { FenceAgent } from './fence-agent';
 
 export interface Ownership {
   sessionId: string;
@@ -26,6 +27,29 @@ interface PendingRevoke {
   sessionId: string;
   clientId: string;
   settle: (acked: boolean) => void;
+  /** The holder reported a drain in progress: wait longer (up to the drain limit). */
+  progress: (callsLeft: number) => void;
+}
+
+export interface LoginCoordinatorOptions {
+  clock: Clock;
+  sessions: SessionTable;
+  registry: HostRegistry;
+  tokens: FencingTokens;
+  /** How long a connected holder may be silent about a revoke before its session is condemned. */
+  revokeAckTimeoutMs: number;
+  /**
+   * Longest a holder that keeps reporting drain progress is waited for, from
+   * the revoke; then its session is condemned and waited out. Default: the
+   * session TTL (its NFS layer fences the NFS server well before that).
+   */
+  revokeDrainLimitMs?: number;
+  log: Logger;
+  gates?: LoginGates;
+  observer?: LoginObserver;
+  limits?: MasterLimits;
+  /** Run against a silent holder's SCVM before its client moves (fence-agent.ts). */
+  fenceAgent?: FenceAgent;
 }
 
 /** What the coordinator needs from the master around it. */
@@ -65,17 +89,27 @@ export class LoginCoordinator {
   private readonly pendingLogins = new Set<string>();
   private readonly mutex = new KeyedMutex();
 
-  constructor(
-    private readonly clock: Clock,
-    private readonly sessions: SessionTable,
-    private readonly registry: HostRegistry,
-    private readonly tokens: FencingTokens,
-    private readonly revokeAckTimeoutMs: number,
-    private readonly log: Logger,
-    private readonly gates: LoginGates = ALWAYS,
-    private readonly observer?: LoginObserver,
-    private readonly limits: MasterLimits = DEFAULT_MASTER_LIMITS,
-  ) {}
+  private readonly clock: Clock;
+  private readonly sessions: SessionTable;
+  private readonly registry: HostRegistry;
+  private readonly tokens: FencingTokens;
+  private readonly log: Logger;
+  private readonly gates: LoginGates;
+  private readonly observer?: LoginObserver;
+  private readonly limits: MasterLimits;
+  readonly fenceAgent?: FenceAgent;
+
+  constructor(private readonly opts: LoginCoordinatorOptions) {
+    this.clock = opts.clock;
+    this.sessions = opts.sessions;
+    this.registry = opts.registry;
+    this.tokens = opts.tokens;
+    this.log = opts.log;
+    this.gates = opts.gates ?? ALWAYS;
+    this.observer = opts.observer;
+    this.limits = opts.limits ?? DEFAULT_MASTER_LIMITS;
+    this.fenceAgent = opts.fenceAgent;
+  }
 
   /** The holder with the highest token (the owner), if any. */
   owner(clientId: string): Ownership | undefined {
@@ -207,11 +241,14 @@ export class LoginCoordinator {
     }
   }
 
-  /** Ends `holder`'s hold on `clientId` safely: its ack, or waiting until it surely expired. */
+  /**
+   * Ends `holder`'s hold on `clientId` safely: its ack, or (silent) the fence
+   * agent and waiting until its lease surely ran out.
+   */
   private async takeAway(clientId: string, holder: Ownership, reason: string): Promise<void> {
     const session = this.sessions.get(holder.sessionId);
-    if (session && this.clock.now() < this.sessions.surelyExpiredAt(session)) {
-      const acked = await this.revoke(session, clientId, holder.token, reason);
+    if (session) {
+      const acked = this.clock.now() < this.sessions.surelyExpiredAt(session) && await this.revoke(session, clientId, holder.token, reason);
       if (!acked) await this.waitOut(session, clientId);
     }
     this.dropHolder(clientId, holder);
@@ -224,16 +261,27 @@ export class LoginCoordinator {
     const revokeId = randomBytes(8).toString('hex');
     const started = this.clock.now();
     this.log.info({ ev: 'revoke.sent', client: clientId, server: session.serverId, session: session.id, revoke: revokeId, why: reason }, 'revoke sent');
+    const limit = started + (this.opts.revokeDrainLimitMs ?? this.sessions.timing.ttlMs);
+    let drained = 0;
     const acked = await new Promise<boolean>((resolve) => {
-      const timer = this.clock.setTimeout(() => settle(false), this.revokeAckTimeoutMs);
+      let timer = this.clock.setTimeout(() => settle(false), this.opts.revokeAckTimeoutMs);
       const settle = (ok: boolean) => {
         if (!this.pending.delete(revokeId)) return;
         this.clock.clearTimeout(timer);
         resolve(ok);
       };
-      this.pending.set(revokeId, { sessionId: session.id, clientId, settle });
+      // DESIGN §4: a follower that says it is draining keeps its session;
+      // only this client waits, and not past the drain limit.
+      const progress = (callsLeft: number) => {
+        drained = callsLeft;
+        this.clock.clearTimeout(timer);
+        const wait = Math.min(this.opts.revokeAckTimeoutMs, limit - this.clock.now());
+        timer = this.clock.setTimeout(() => settle(false), Math.max(0, wait));
+      };
+      this.pending.set(revokeId, { sessionId: session.id, clientId, settle, progress });
       session.sink!.sendRevoke({ revokeId, clientId, epoch: this.tokens.epoch, reason, token });
     });
+    if (!acked && drained > 0) this.log.warn({ ev: 'revoke.drain.limit', client: clientId, server: session.serverId, revoke: revokeId, calls_left: drained }, 'holder did not finish draining in time');
     if (acked) {
       this.observer?.revokeAcked((this.clock.now() - started) / 1000);
       this.log.info({ ev: 'revoke.acked', client: clientId, server: session.serverId, revoke: revokeId, ms: Math.round(this.clock.now() - started) }, 'revoke acknowledged');
@@ -243,7 +291,9 @@ export class LoginCoordinator {
 
   /**
    * Stops renewing the holder's session, then waits until its lease has surely
-   * run out on the follower's own clock; only then may the client move.
+   * run out on the follower's own clock; only then may the client move. With
+   * a fence agent, a holder that never confirmed it stopped is fenced first
+   * (and a confirmed fence ends the wait: nothing is left to wait for).
    */
   private async waitOut(session: Session, clientId: string): Promise<void> {
     if (this.sessions.state(session) === SessionState.Live) {
@@ -251,10 +301,22 @@ export class LoginCoordinator {
       session.sink?.end(status.ABORTED, `session ${session.id} condemned: revoke of ${clientId} not acknowledged`);
       this.log.warn({ ev: 'session.condemned', server: session.serverId, session: session.id, client: clientId }, 'holder did not acknowledge revoke; waiting out its lease');
     }
-    const wait = this.sessions.surelyExpiredAt(session) - this.clock.now();
     this.observer?.revokeWaitedOut();
-    this.log.info({ ev: 'revoke.waitout', client: clientId, server: session.serverId, session: session.id, ms: Math.max(0, Math.round(wait)) }, 'waiting out silent holder');
-    if (wait > 0) await new Promise<void>((resolve) => this.clock.setTimeout(resolve, wait));
+    if (this.fenceAgent?.configured && !this.sessions.successorOf(session)) {
+      this.log.warn({ ev: 'revoke.fence', client: clientId, server: session.serverId, session: session.id }, 'silent holder: running the fence agent');
+      if (!(await this.fenceAgent.fence(session, `${clientId} moves away from silent holder ${session.serverId}`))) {
+        throw new Unavailable(`fencing silent holder ${session.serverId} of ${clientId} failed; the client cannot move until it succeeds`);
+      }
+      this.log.info({ ev: 'revoke.fenced', client: clientId, server: session.serverId, session: session.id }, 'silent holder fenced: no wait-out needed');
+      return;
+    }
+    const until = this.sessions.surelyExpiredAt(session);
+    this.log.info({ ev: 'revoke.waitout', client: clientId, server: session.serverId, session: session.id, ms: Math.max(0, Math.round(until - this.clock.now())) }, 'waiting out silent holder');
+    // Timers can fire early (Node schedules from a cached loop time): trust
+    // the clock, and wait again for what is left.
+    while (this.clock.now() < until) {
+      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, until - this.clock.now()));
+    }
   }
 
   /** A revoke ack from `sessionId`; acks from any other session are ignored. */
@@ -262,6 +324,14 @@ export class LoginCoordinator {
     const p = this.pending.get(revokeId);
     if (!p || p.sessionId !== sessionId) return false;
     p.settle(true);
+    return true;
+  }
+
+  /** A holder reports a revoke still draining; from any other session it is ignored. */
+  onRevokeProgress(sessionId: string, revokeId: string, callsLeft: number): boolean {
+    const p = this.pending.get(revokeId);
+    if (!p || p.sessionId !== sessionId) return false;
+    p.progress(callsLeft);
     return true;
   }
 
@@ -306,6 +376,16 @@ export class LoginCoordinator {
       this.log.warn({ ev: 'ownership.conflict', client: clientId, keep: formatToken(keep.token), holders: hs.length }, 'conflicting claims; revoking lower tokens');
       await Promise.all(hs.filter((h) => h !== keep).map((h) => this.takeAway(clientId, h, 'conflicting claim with a lower fencing token')));
     });
+  }
+
+  /**
+   * Whether a dead session's holds may be forgotten: with a fence agent,
+   * only once its SCVM was fenced or its follower came back with a new
+   * session (alive, and claiming only what it still serves).
+   */
+  mayForget(session: Session): boolean {
+    if (!this.fenceAgent?.configured || !this.bySession.get(session.id)?.size) return true;
+    return this.fenceAgent.isConfirmed(session.id) || this.sessions.successorOf(session) !== undefined;
   }
 
   /** Forgets holds of sessions that are gone (surely expired). */

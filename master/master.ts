@@ -11,6 +11,7 @@ import { EtcdLeadership } from './etcd-leadership';
 import { HostRegistry } from './identity';
 import { EmbeddedLeadership, type LeaderInfo, type Leadership, type RegistryStore } from './leadership';
 import { LoginCoordinator } from './login';
+import { FenceAgent } from './fence-agent';
 import { MembershipFeed } from './membership';
 import { DEFAULT_MASTER_OPTIONS, type MasterOptions } from './options';
 import { Readiness } from './readiness';
@@ -52,7 +53,11 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger,
   const registry = new HostRegistry(opts.hosts, opts.localClientIp);
   const readiness = new Readiness(clock, term.expectedServers, term.graceMs);
   const gates = { mayAct: term.mayAct, ready: () => readiness.ready() };
-  const logins = new LoginCoordinator(clock, sessions, registry, new FencingTokens(term.epoch), opts.revokeAckTimeoutMs, log, gates, term.observer, opts.limits);
+  const fenceAgent = new FenceAgent({ argv: opts.fenceAgent, timeoutMs: opts.fenceAgentTimeoutMs, clock, log });
+  const logins = new LoginCoordinator({
+    clock, sessions, registry, tokens: new FencingTokens(term.epoch), log, gates, observer: term.observer, limits: opts.limits, fenceAgent,
+    revokeAckTimeoutMs: opts.revokeAckTimeoutMs, revokeDrainLimitMs: opts.revokeDrainLimitMs,
+  });
   const membership = new MembershipFeed(clock, sessions, registry, term.epoch, log, term.store);
   return {
     id: opts.id, epoch: term.epoch, clock, sessions, logins, registry, membership,
@@ -271,7 +276,7 @@ function startSweeper(core: MasterCore): NodeJS.Timeout {
       }
     }
     core.membership.refresh();
-    const gone = core.sessions.sweep();
+    const gone = core.sessions.sweep((s) => core.logins.mayForget(s));
     if (gone.length) {
       for (const s of gone) reported.delete(s.id);
       core.logins.forgetSessions(new Set(gone.map((s) => s.id)));

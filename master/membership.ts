@@ -43,7 +43,7 @@ export class MembershipFeed {
   members(): Member[] {
     return this.sessions.all()
       .filter((s) => this.sessions.state(s) === SessionState.Live)
-      .map((s) => ({ serverId: s.serverId, hostId: s.hostId, storageIp: s.storageIp, mgmtIp: s.mgmtIp }))
+      .map((s) => ({ serverId: s.serverId, hostId: s.hostId, storageIp: s.storageIp, mgmtIp: s.mgmtIp, nfsDown: s.nfs === 'NFS_HEALTH_DOWN' }))
       .sort((a, b) => a.serverId!.localeCompare(b.serverId!));
   }
 
@@ -58,7 +58,7 @@ export class MembershipFeed {
     if (sig === this.signature) return;
     this.signature = sig;
     this.version += 1;
-    this.log.info({ ev: 'membership.changed', version: this.version, members: members.map((m) => m.serverId) }, 'membership changed');
+    this.log.info({ ev: 'membership.changed', version: this.version, members: members.map((m) => m.serverId), nfs_down: members.filter((m) => m.nfsDown).map((m) => m.serverId) }, 'membership changed');
     const list = { members, epoch: this.epoch, version: this.version };
     for (const call of this.watchers.keys()) call.write(list);
   }

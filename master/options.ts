@@ -20,8 +20,19 @@ export interface MasterOptions {
   clockDriftBound: number;
   /** Extra wait after TTL × (1 + drift) before granting away from a silent holder. Default 250 ms. */
   graceMarginMs: number;
-  /** How long a revoked holder that is still connected may take to ack before it is condemned. Default 1000 ms. */
+  /** How long a revoked holder that is still connected may be silent before it is condemned. Default 1000 ms. */
   revokeAckTimeoutMs: number;
+  /** Longest a holder reporting drain progress is waited for before it is condemned. Default 3000 ms (the TTL). */
+  revokeDrainLimitMs: number;
+  /**
+   * Fence agent: argv run against a silent holder's SCVM before its client
+   * moves, with {server}, {host}, {storage_ip}, {mgmt_ip} replaced; must exit
+   * 0 only once that SCVM can no longer serve. Empty: none (README says what
+   * a frozen SCVM can then do).
+   */
+  fenceAgent: string[];
+  /** Longest one fence agent run may take. Default 10000 ms. */
+  fenceAgentTimeoutMs: number;
   /** The leader epoch; fencing tokens start with it. Default: wall-clock ms at start (see master.ts). */
   epoch?: number;
   /** Hosts known from configuration (later from agents): source IP → client identity. */
@@ -56,6 +67,9 @@ export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
   clockDriftBound: 0.1,
   graceMarginMs: 250,
   revokeAckTimeoutMs: 1000,
+  revokeDrainLimitMs: 3000,
+  fenceAgent: [],
+  fenceAgentTimeoutMs: 10_000,
   hosts: [],
   localClientIp: '192.168.33.1',
   maxMessageBytes: 64 * 1024,

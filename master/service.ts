@@ -48,6 +48,9 @@ export interface MasterCore {
 
 type SessionCall = grpc.ServerDuplexStream<FollowerMessage__Output, MasterMessage>;
 
+/** The session protocol this master speaks (master.proto SessionProtocol). */
+export const MASTER_PROTOCOL = 1;
+
 function fail(call: { emit(ev: 'error', e: unknown): boolean }, err: unknown): void {
   call.emit('error', toServiceError(err));
 }
@@ -90,6 +93,11 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
               sink.end(grpc.status.FAILED_PRECONDITION, 'not leader');
             } else if (sessions.renew(session)) {
               call.write({ keepaliveAck: { seq: msg.keepalive!.seq, ttlMs: sessions.timing.ttlMs, epoch: core.epoch } });
+              if (session.protocol >= 1 && msg.keepalive!.nfs !== session.nfs) {
+                log.info({ ev: 'session.nfs', server: session.serverId, session: session.id, from: session.nfs, to: msg.keepalive!.nfs }, 'NFS service health changed');
+                session.nfs = msg.keepalive!.nfs;
+                core.membership.refresh();
+              }
             } else {
               sink.end(grpc.status.NOT_FOUND, `session ${session.id} is ${sessions.state(session)}; introduce again`);
             }
@@ -99,8 +107,11 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
               log.warn({ ev: 'revoke.ack.unknown', server: session.serverId, revoke: msg.revokeAck!.revokeId }, 'ack for unknown revoke ignored');
             }
             break;
+          case 'revokeProgress':
+            logins.onRevokeProgress(session.id, msg.revokeProgress!.revokeId, msg.revokeProgress!.callsLeft);
+            break;
           default:
-            throw new InvalidArgument('stream already introduced; expected keepalive or revoke_ack');
+            throw new InvalidArgument('stream already introduced; expected keepalive, revoke_ack or revoke_progress');
         }
       } catch (err) {
         ended = true;
@@ -125,7 +136,7 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
       throw new FailedPrecondition(`follower has seen epoch ${intro.highestEpoch}, newer than this master's ${core.epoch}`);
     }
     if (!core.gates.mayAct()) throw new FailedPrecondition('not leader');
-    const { session, resumed } = sessions.introduce(intro);
+    const { session, resumed } = sessions.introduce({ ...intro, nfs: intro.protocol >= 1 ? intro.nfs : undefined });
     if (session.sink && session.sink !== sink) session.sink.end(grpc.status.ABORTED, 'session resumed on another stream');
     session.sink = sink;
     const adoptedClients = resumed
@@ -133,7 +144,7 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
       : logins.adopt(session.id, intro.clients.filter((c) => c.token).map((c) => ({ clientId: c.clientId, token: c.token! })));
     core.readiness.introduced(session.serverId);
     core.store?.saveServer({ serverId: session.serverId, hostId: session.hostId, storageIp: session.storageIp, mgmtIp: session.mgmtIp });
-    call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed, adoptedClients } });
+    call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed, adoptedClients, protocol: MASTER_PROTOCOL } });
     core.membership.refresh();
     log.info({ ev: resumed ? 'session.resumed' : 'session.opened', server: session.serverId, session: session.id, host: session.hostId }, resumed ? 'session resumed' : 'session opened');
     return session;
@@ -206,6 +217,7 @@ export function clusterStatus(core: MasterCore): ClusterStatusReply {
       sinceKeepaliveMs: Math.max(0, Math.round(now - s.renewedAt)),
       clients: counts.get(s.id) ?? 0,
       connected: s.sink !== undefined && sessions.state(s) === SessionState.Live,
+      nfs: s.nfs === 'NFS_HEALTH_UP' ? 'up' : s.nfs === 'NFS_HEALTH_DOWN' ? 'down' : '',
     })),
     clients: logins.ownerships().map(([clientId, o]) => ({
       clientId,

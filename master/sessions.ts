@@ -3,6 +3,7 @@ import type { Clock } from '../common/clock';
 import { normalizeIp } from '../common/address';
 import { AlreadyExists, NotFound, ResourceExhausted } from '../common/errors';
 import { LIMIT } from './limits';
+import type { NfsHealth } from '../gen/nfsha/v1/NfsHealth';
 
 export enum SessionState {
   /** Keepalives arrive within the TTL. */
@@ -27,8 +28,14 @@ export interface Session {
   readonly mgmtIp: string;
   /** Master-clock time the last renewing keepalive was received. */
   renewedAt: number;
+  /** Master-clock time the session was opened. */
+  readonly openedAt: number;
   condemned: boolean;
   sink?: SessionSink;
+  /** The follower's NFS service health, from its last keepalive. */
+  nfs: NfsHealth;
+  /** The session protocol its follower speaks (0: before RevokeProgress). */
+  protocol: number;
 }
 
 export interface IntroductionFields {
@@ -37,6 +44,8 @@ export interface IntroductionFields {
   storageIp: string;
   mgmtIp: string;
   resumeSessionId: string;
+  protocol?: number;
+  nfs?: NfsHealth;
 }
 
 export interface SessionTiming {
@@ -102,6 +111,8 @@ export class SessionTable {
     const live = this.liveSessionOf(intro.serverId);
     if (live && intro.resumeSessionId === live.id) {
       live.renewedAt = this.clock.now();
+      live.protocol = intro.protocol ?? 0;
+      if (intro.nfs) live.nfs = intro.nfs;
       return { session: live, resumed: true };
     }
     if (live) {
@@ -119,7 +130,10 @@ export class SessionTable {
       storageIp: normalizeIp(intro.storageIp) ?? '',
       mgmtIp: normalizeIp(intro.mgmtIp) ?? '',
       renewedAt: this.clock.now(),
+      openedAt: this.clock.now(),
       condemned: false,
+      nfs: intro.nfs ?? 'NFS_HEALTH_UNSPECIFIED',
+      protocol: intro.protocol ?? 0,
     };
     this.sessions.set(session.id, session);
     return { session, resumed: false };
@@ -136,10 +150,18 @@ export class SessionTable {
     s.condemned = true;
   }
 
-  /** Removes sessions whose follower has surely stopped serving; returns them. */
-  sweep(): Session[] {
+  /**
+   * A live session of the same server opened after `s` ended: its follower
+   * is alive and introduced itself again, claiming only what it still serves.
+   */
+  successorOf(s: Session): Session | undefined {
+    return this.all().find((o) => o.serverId === s.serverId && o.id !== s.id && o.openedAt >= s.renewedAt && this.state(o) === SessionState.Live);
+  }
+
+  /** Removes sessions whose follower has surely stopped serving (and that `mayForget`); returns them. */
+  sweep(mayForget: (s: Session) => boolean = () => true): Session[] {
     const now = this.clock.now();
-    const gone = this.all().filter((s) => this.state(s) !== SessionState.Live && now >= this.surelyExpiredAt(s));
+    const gone = this.all().filter((s) => this.state(s) !== SessionState.Live && now >= this.surelyExpiredAt(s) && mayForget(s));
     for (const s of gone) this.sessions.delete(s.id);
     return gone;
   }

@@ -23,9 +23,10 @@ const text = fc.oneof(
 const number = fc.oneof(fc.integer(), fc.constant(Number.MAX_SAFE_INTEGER), fc.constant(-1), fc.constant(0));
 
 const followerMessage = fc.oneof(
-  fc.record({ introduction: fc.record({ serverId: text, hostId: text, storageIp: text, mgmtIp: text, highestEpoch: fc.nat(), resumeSessionId: text, clients: fc.array(fc.record({ clientId: text, token: fc.record({ epoch: fc.nat(), sequence: fc.nat() }) }), { maxLength: 5 }) }, { requiredKeys: [] }) }),
-  fc.record({ keepalive: fc.record({ seq: fc.nat() }) }),
+  fc.record({ introduction: fc.record({ serverId: text, hostId: text, storageIp: text, mgmtIp: text, highestEpoch: fc.nat(), resumeSessionId: text, clients: fc.array(fc.record({ clientId: text, token: fc.record({ epoch: fc.nat(), sequence: fc.nat() }) }), { maxLength: 5 }), protocol: fc.nat(), nfs: fc.constantFrom('NFS_HEALTH_UNSPECIFIED', 'NFS_HEALTH_UP', 'NFS_HEALTH_DOWN', 7) }, { requiredKeys: [] }) }),
+  fc.record({ keepalive: fc.record({ seq: fc.nat(), nfs: fc.constantFrom('NFS_HEALTH_UP', 'NFS_HEALTH_DOWN', 99) }, { requiredKeys: [] }) }),
   fc.record({ revokeAck: fc.record({ revokeId: text }) }),
+  fc.record({ revokeProgress: fc.record({ revokeId: text, callsLeft: fc.nat() }, { requiredKeys: [] }) }),
   fc.constant({}),
 );
 
@@ -62,7 +63,7 @@ describe('fuzz: random and hostile messages to the master and the gate API (fast
         const stream = client.Session();
         stream.on('error', () => undefined);
         stream.on('data', () => undefined);
-        for (const m of messages) stream.write(m);
+        for (const m of messages) stream.write(m as never);
         for (const [sessionId, address] of calls) {
           await unary((cb) => client.Login({ sessionId, clientAddress: address }, { deadline: new Date(Date.now() + 2000) }, cb));
           await unary((cb) => client.Logout({ sessionId, clientId: address }, { deadline: new Date(Date.now() + 2000) }, cb));
@@ -82,7 +83,12 @@ describe('fuzz: random and hostile messages to the master and the gate API (fast
     }
     // The real follower kept its session through all of it and still admits.
     await waitFor('grace over', () => core.readiness.isReady(), 10_000);
+    // An NFS layer admits only while it watches the revoke stream.
+    const watch = gate.WatchRevokes({ watcher: 'fuzz' });
+    watch.on('error', () => undefined);
+    await new Promise((resolve) => watch.once('data', resolve));
     const r = await unary<{ clientId: string }>((cb) => gate.Admit({ clientAddress: '10.77.0.1' }, { deadline: new Date(Date.now() + 5000) }, cb));
+    watch.cancel();
     assert.equal((r as { clientId: string }).clientId, 'ip:10.77.0.1');
   });
 
@@ -92,6 +98,7 @@ describe('fuzz: random and hostile messages to the master and the gate API (fast
         await unary((cb) => gate.Admit({ clientAddress: address }, { deadline: new Date(Date.now() + 2000) }, cb));
         await unary((cb) => gate.AckRevoke({ revokeId: id }, { deadline: new Date(Date.now() + 2000) }, cb));
         await unary((cb) => gate.Release({ clientId: id }, { deadline: new Date(Date.now() + 2000) }, cb));
+        await unary((cb) => gate.Report({ watcherId: _n, leaseDeadlineMonotonicMs: _n, serving: true, callsInFlight: 1, draining: [{ revokeId: id, clientId: address, callsLeft: 1 }] }, { deadline: new Date(Date.now() + 2000) }, cb));
       }),
       { numRuns: 150, seed: 20261125 },
     );
@@ -107,6 +114,7 @@ describe('fuzz: random and hostile messages to the master and the gate API (fast
       [gate as unknown as grpc.Client, gateService.Admit.path, gateService.Admit.requestSerialize({ clientAddress: '10.1.2.3' })],
       [gate as unknown as grpc.Client, gateService.Release.path, gateService.Release.requestSerialize({ clientId: 'ip:10.1.2.3' })],
       [gate as unknown as grpc.Client, gateService.AckRevoke.path, gateService.AckRevoke.requestSerialize({ revokeId: 'r.1' })],
+      [gate as unknown as grpc.Client, gateService.Report.path, gateService.Report.requestSerialize({ watcherId: 1, leaseDeadlineMonotonicMs: 12345.5, serving: true, callsInFlight: 3, quiesced: false, fenceSeq: 2, stoppedCallsInFlight: 1, draining: [{ revokeId: 'r.1', clientId: 'ip:10.1.2.3', callsLeft: 2 }] })],
     ];
     const mutation = fc.record({
       which: fc.nat({ max: valid.length - 1 }),

@@ -49,7 +49,7 @@ describe('Login Revoke across real processes (master + 3 followers + 3 gates)', 
     await waitFor('logout after the last connection closed', async () => (await cluster.status()).clients.length === 0);
     const intervals = admissions(cluster.events());
     assert.equal(intervals.length, 1);
-    assert.equal(intervals[0].dropWhy, 'last connection closed');
+    assert.equal(intervals[0].dropWhy, 'client closed');
   });
 
   it('moves a released client without any revoke', async () => {

@@ -77,16 +77,6 @@ cmd_up() {
 	ip -n "$m" addr add 10.20.0.100/24 dev mgmt
 	ip -n "$m" link set mgmt up
 
-	# --- storage backend: the NFS server behind every SCVM's gate (the stand-in
-	# for the distributed block store), on the storage network only.
-	local nfs="$P-nfs"
-	ip netns add "$nfs"
-	ip -n "$nfs" link set lo up
-	ip -n "$sw" link add sto-nfs type veth peer name sto netns "$nfs"
-	ip -n "$sw" link set sto-nfs master br-sto up
-	ip -n "$nfs" addr add 10.10.0.200/24 dev sto
-	ip -n "$nfs" link set sto up
-
 	for i in $(seq 1 "$n"); do
 		h="$P-h$i"; s="$P-s$i"
 		ip netns add "$h"

@@ -2,9 +2,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { monotonicMs } from '../../common/clock';
 import { waitFor, type Proc } from './cluster';
-import { admissions, overlaps, readGateEvents } from './invariant';
-import { MASTER_IP, type Lab } from './lab';
+import { admissions, describeOverlap, overlaps, readGateEvents, type Admission } from './invariant';
+import { BlockSampler, checkFinal, checkNoStaleWrites, parseWriterLog, type Ack } from './block-checker';
+import { MASTER_IP, mgmtIpOfHost, storageIpOfHost, type Lab } from './lab';
 
 const run = promisify(execFile);
 
@@ -20,8 +22,15 @@ export function prng(seed: number): () => number {
   };
 }
 
-export const FAULT_KINDS = ['scvm-links', 'follower-kill9', 'follower-sigstop', 'nft-partition', 'agent-restart', 'master-kill9'] as const;
+export const FAULT_KINDS = [
+  'scvm-links', 'follower-kill9', 'follower-sigstop', 'nft-partition', 'agent-restart', 'master-kill9',
+  'nfs-sigstop', 'nfs-slow', 'gate-sigstop', 'scvm-freeze', 'transport-drop', 'sto-mgmt-switch', 'master-sigstop',
+  'nfs-hang-reroute',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Faults on the master: the target is ignored, the leader is hit. */
+export const MASTER_FAULTS: readonly FaultKind[] = ['master-kill9', 'master-sigstop'];
 
 export interface Fault {
   kind: FaultKind;
@@ -37,87 +46,178 @@ export function schedule(seed: number, count: number, hosts: number, kinds: read
   }));
 }
 
+/**
+ * How long after a fault IO must be flowing again while the fault is still in
+ * place: a frozen or cut-off follower's lease (3 s) has run out and it was
+ * fenced or waited out, or a killed leader's etcd lease (3 s) expired and
+ * another was elected. Faults that heal by themselves get less.
+ */
+export function effectMs(kind: FaultKind): number {
+  return kind === 'transport-drop' ? 2500 : kind === 'nfs-slow' ? 4000 : 6000;
+}
+
+async function nft(ns: string, script: string): Promise<void> {
+  await run('ip', ['netns', 'exec', ns, 'nft', script]);
+}
+
+/** Every process in a namespace (the whole SCVM). */
+async function pidsIn(ns: string): Promise<number[]> {
+  const { stdout } = await run('ip', ['netns', 'pids', ns]).catch(() => ({ stdout: '' }));
+  return stdout.split('\n').map(Number).filter((n) => n > 0);
+}
+
+function signalPids(pids: number[], sig: NodeJS.Signals): void {
+  for (const p of pids) try { process.kill(p, sig); } catch { /* gone */ }
+}
+
 /** Injects a fault; returns how to heal it. */
 export async function inject(lab: Lab, f: Fault): Promise<() => Promise<void>> {
   const s = lab.ns(`s${f.target}`);
+  const h = lab.ns(`h${f.target}`);
   switch (f.kind) {
     case 'scvm-links':
       await lab.scvmLinks(f.target, 'down');
       return () => lab.scvmLinks(f.target, 'up');
     case 'follower-kill9':
       await lab.followers[f.target - 1].kill9();
-      return async () => { lab.followers[f.target - 1] = lab.startFollower(f.target); };
+      return async () => undefined; // revived with the rest of the SCVM
     case 'follower-sigstop':
       lab.followers[f.target - 1].signal('SIGSTOP');
       return async () => lab.followers[f.target - 1].signal('SIGCONT');
     case 'nft-partition':
       // The follower can no longer reach the master (one SCVM cut off from the control plane).
-      await run('ip', ['netns', 'exec', s, 'nft', `add table inet nfsha_chaos; add chain inet nfsha_chaos out { type filter hook output priority 0; }; add rule inet nfsha_chaos out ip daddr ${MASTER_IP} drop`]);
-      return async () => { await run('ip', ['netns', 'exec', s, 'nft', 'delete table inet nfsha_chaos']); };
+      await nft(s, `add table inet nfsha_chaos; add chain inet nfsha_chaos out { type filter hook output priority 0; }; add rule inet nfsha_chaos out ip daddr ${MASTER_IP} drop`);
+      return async () => { await nft(s, 'delete table inet nfsha_chaos'); };
     case 'master-kill9': {
-      // The leader, whichever candidate it is; the target is ignored.
       const k = Number((await lab.status()).masterId.slice(1));
       await lab.masters[k - 1].kill9();
       return async () => { lab.masters[k - 1] = lab.startMaster(k); };
+    }
+    case 'master-sigstop': {
+      // Longer than the etcd lease: another is elected; the old one wakes believing it leads.
+      const k = Number((await lab.status()).masterId.slice(1));
+      lab.masters[k - 1].signal('SIGSTOP');
+      return async () => lab.masters[k - 1].signal('SIGCONT');
     }
     case 'agent-restart':
       await lab.agents[f.target - 1].kill9();
       lab.agents[f.target - 1] = lab.startAgent(f.target);
       return async () => undefined;
-  }
-}
-
-export interface Ack { rec: number; t: number }
-
-/** The acknowledged records a writer has reported so far. */
-export function acks(writer: Proc): Ack[] {
-  return writer.log().split('\n').filter((l) => l.includes('"ack"')).map((l) => JSON.parse(l) as Ack);
-}
-
-/**
- * Every acknowledged record of every writer is intact in the backend's
- * export (what NFS-Ganesha stored), and the writer's own read-back through
- * NFS agreed. Returns the problems found.
- */
-export function checkWrites(lab: Lab, writers: Array<{ proc: Proc; file: string }>): string[] {
-  const problems: string[] = [];
-  for (const w of writers) {
-    const data = fs.readFileSync(path.join(lab.exportDir, w.file));
-    for (const a of acks(w.proc)) {
-      const want = recordText(a.rec, w.file);
-      const got = data.subarray(a.rec * 64, a.rec * 64 + 64).toString('latin1');
-      if (got !== want) problems.push(`${w.file}: acknowledged record ${a.rec} is ${JSON.stringify(got.slice(0, 24))}`);
+    case 'nfs-sigstop': {
+      // A hung NFS server behind a healthy follower and a pingable SCVM.
+      const pid = lab.nfsPid(f.target);
+      if (pid) signalPids([pid], 'SIGSTOP');
+      return async () => { if (pid) signalPids([pid], 'SIGCONT'); };
     }
-    const verify = w.proc.log().split('\n').find((l) => l.includes('"verify"'));
-    if (!verify || !JSON.parse(verify).ok) problems.push(`${w.file}: NFS read-back ${verify ?? 'missing'}`);
+    case 'nfs-slow': {
+      // A slow NFS server: stopped 150 ms of every 300 ms.
+      let on = true;
+      const cycle = (async () => {
+        while (on) {
+          const pid = lab.nfsPid(f.target);
+          if (pid) signalPids([pid], 'SIGSTOP');
+          await new Promise((r) => setTimeout(r, 150));
+          if (pid) signalPids([pid], 'SIGCONT');
+          await new Promise((r) => setTimeout(r, 150));
+        }
+      })();
+      return async () => { on = false; await cycle; };
+    }
+    case 'nfs-hang-reroute': {
+      // The usual failover: a sick NFS server with calls queued, and the host
+      // rerouted away from its SCVM while the follower still answers the master.
+      const pid = lab.nfsPid(f.target);
+      if (pid) signalPids([pid], 'SIGSTOP');
+      await new Promise((r) => setTimeout(r, 300));
+      await lab.scvmLinks(f.target, 'down');
+      return async () => {
+        await lab.scvmLinks(f.target, 'up');
+        if (pid) signalPids([pid], 'SIGCONT');
+      };
+    }
+    case 'gate-sigstop':
+      lab.gates[f.target - 1].signal('SIGSTOP');
+      return async () => lab.gates[f.target - 1].signal('SIGCONT');
+    case 'scvm-freeze': {
+      // Every process of the SCVM at once (the VM paused): nothing inside can act.
+      const pids = await pidsIn(s);
+      signalPids(pids, 'SIGSTOP');
+      return async () => signalPids(pids, 'SIGCONT');
+    }
+    case 'transport-drop': {
+      // The follower's stream to the master is reset and reconnecting is blocked
+      // for 1 s, shorter than the session TTL: the session must resume.
+      await nft(s, `add table inet nfsha_chaos; add chain inet nfsha_chaos out { type filter hook output priority 0; }; add rule inet nfsha_chaos out ip daddr ${MASTER_IP} tcp flags syn drop`);
+      await run('ip', ['netns', 'exec', s, 'ss', '-K', 'dst', MASTER_IP]).catch(() => undefined);
+      const healed = new Promise<void>((resolve) => setTimeout(() => { void nft(s, 'delete table inet nfsha_chaos').finally(resolve); }, 1000));
+      return () => healed;
+    }
+    case 'sto-mgmt-switch': {
+      // The host's own SCVM drops off the private link, so the host goes to a
+      // remote SCVM's storage address; then the host's storage link fails and
+      // it must move to the same SCVM's management address (a new source address).
+      await lab.scvmLinks(f.target, 'down', ['priv']);
+      await lab.waitRerouted(f.target, 15_000).catch(() => undefined);
+      await lab.ip(lab.ns('sw'), 'link', 'set', `sto-h${f.target}`, 'down');
+      void h;
+      return async () => {
+        await lab.ip(lab.ns('sw'), 'link', 'set', `sto-h${f.target}`, 'up');
+        await lab.scvmLinks(f.target, 'up', ['priv']);
+      };
+    }
   }
-  return problems;
 }
 
-/** The writer's record layout (test/nfs-writer/nfs-writer.c). */
-export function recordText(n: number, file: string): string {
-  const head = `rec ${String(n).padStart(8, '0')} of ${file}`;
-  return (head + ' ' + '.'.repeat(64)).slice(0, 63) + '\n';
+/** A writer's log read as it grows (the whole file is never re-parsed). */
+export class WriterTail {
+  private offset = 0;
+  private rest = '';
+  readonly acks: Ack[] = [];
+
+  constructor(readonly proc: Proc, readonly file: string) {}
+
+  poll(): Ack[] {
+    let fd: number;
+    try { fd = fs.openSync(this.proc.logFile, 'r'); } catch { return this.acks; }
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size > this.offset) {
+        const buf = Buffer.alloc(size - this.offset);
+        fs.readSync(fd, buf, 0, buf.length, this.offset);
+        this.offset = size;
+        const text = this.rest + buf.toString('utf8');
+        const cut = text.lastIndexOf('\n');
+        this.rest = text.slice(cut + 1);
+        this.acks.push(...parseWriterLog(text.slice(0, cut + 1)).acks);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    return this.acks;
+  }
+
+  acksAfter(t: number): number {
+    const a = this.poll();
+    let n = 0;
+    for (let i = a.length - 1; i >= 0 && a[i].t > t; i--) n++;
+    return n;
+  }
 }
 
-/** The single-admission invariant over every gate's event log; returns violations. */
-export function checkSingleAdmission(lab: Lab): string[] {
-  const events = readGateEvents(Array.from({ length: lab.opts.hosts }, (_, i) => lab.gateEventLog(i + 1)));
-  return overlaps(admissions(events)).map(([a, b]) => `${a.client} admitted by ${a.gate} [${a.from}, ${a.to}] and ${b.gate} [${b.from}, ${b.to}]`);
+/** Waits until every writer has acked `more` writes after `since` (monotonic ms). */
+export async function waitIoResumed(writers: WriterTail[], since: number, more: number, timeoutMs: number): Promise<void> {
+  await waitFor('IO resumed on every host', () => writers.every((w) => w.acksAfter(since) >= more), timeoutMs, 50);
 }
 
-/** Waits until every writer has acked `more` records after `since` (monotonic ms). */
-export async function waitIoResumed(writers: Proc[], since: number, more: number, timeoutMs: number): Promise<void> {
-  await waitFor('IO resumed on every host', () => writers.every((w) => acks(w).filter((a) => a.t > since).length >= more), timeoutMs, 100);
-}
-
-/** Per writer, the longest gap between consecutive acks since `since`, counted from the last ack before it. */
-export function ioPauses(writers: Proc[], since: number): number[] {
+/** Per writer, the longest gap between consecutive acks after `since`, counted from the last ack before it. */
+export function ioPauses(writers: WriterTail[], since: number, until = Infinity): number[] {
   return writers.map((w) => {
-    const all = acks(w);
-    let prev = all.filter((a) => a.t <= since).at(-1)?.t ?? since;
+    const all = w.poll();
+    let prev = since;
+    for (const a of all) if (a.t <= since) prev = a.t;
     let gap = 0;
-    for (const a of all.filter((x) => x.t > since)) {
+    for (const a of all) {
+      if (a.t <= since || a.t > until) continue;
       gap = Math.max(gap, a.t - prev);
       prev = a.t;
     }
@@ -125,3 +225,159 @@ export function ioPauses(writers: Proc[], since: number): number[] {
   });
 }
 
+/** Writer options for the chaos workload: 8 calls in flight over 16 hot blocks, FILE_SYNC and UNSTABLE+COMMIT. */
+export function writerArgs(seed: number): string[] {
+  return ['--blocks', '16', '--block-size', '4096', '--inflight', '8', '--interval-ms', '5', '--unstable-pct', '50', '--seed', String(seed)];
+}
+
+export const BLOCK_SIZE = 4096;
+
+/** Maps a client id seen by a gate to the host it is, through the lab's addressing (the master's host map). */
+export function labHostOf(lab: Lab): (clientId: string, gate: string) => string {
+  const byIp = new Map<string, string>();
+  for (let i = 1; i <= lab.opts.hosts; i++) {
+    byIp.set(storageIpOfHost(i), `esx-${i}`);
+    byIp.set(mgmtIpOfHost(i), `esx-${i}`);
+  }
+  return (clientId, gate) => {
+    if (clientId.startsWith('host:')) return clientId.slice(5);
+    if (clientId.startsWith('ip:')) return byIp.get(clientId.slice(3)) ?? clientId;
+    if (clientId.startsWith('local:')) return `esx-${gate.replace(/^gate-/, '')}`;
+    return clientId;
+  };
+}
+
+/** Service intervals of every gate, by host, with the NFS fences the lab recorded. */
+export function labServices(lab: Lab): Admission[] {
+  const events = readGateEvents(Array.from({ length: lab.opts.hosts }, (_, i) => lab.gateEventLog(i + 1)));
+  const fences = lab.fences().map((f) => ({ gate: f.label, started: f.started, t: f.t, whole: f.whole }));
+  return admissions(events, { hostOf: labHostOf(lab), fences });
+}
+
+/** Follower fences (`follower.fenced`) logged between two wall-clock times. */
+export function followerFences(lab: Lab, fromWall: number, toWall: number): number {
+  let n = 0;
+  for (const p of lab.procs) {
+    if (!p.name.startsWith('follower-')) continue;
+    for (const line of p.log().split('\n')) {
+      if (!line.includes('"follower.fenced"')) continue;
+      const t = Date.parse(JSON.parse(line).time);
+      if (t >= fromWall && t < toWall) n++;
+    }
+  }
+  return n;
+}
+
+export interface FaultOutcome extends Fault {
+  pauseMs: number;
+  followerFences: number;
+  violations: string[];
+}
+
+export interface SeedOutcome {
+  seed: number;
+  faults: FaultOutcome[];
+  /** Violations found over the whole run (each is also attributed to a fault where possible). */
+  violations: string[];
+  /** Problems running the schedule (IO never resumed…), as distinct from invariant violations. */
+  failures: string[];
+}
+
+/**
+ * One seeded chaos run on a lab that is up with NFS: writers on every host,
+ * storage sampled the whole time, the seed's faults one after another (each
+ * until IO flows again with it in place, then healed and back to normal),
+ * then every check: no stale write, final content, single service by host.
+ */
+export async function runSeed(lab: Lab, seed: number, faults: number, kinds: readonly FaultKind[] = FAULT_KINDS, log: (line: string) => void = () => undefined): Promise<SeedOutcome> {
+  return runSchedule(lab, seed, schedule(seed, faults, lab.opts.hosts, kinds), log);
+}
+
+/** Runs a given list of faults (see runSeed); `seed` names the files and seeds the writers. */
+export async function runSchedule(lab: Lab, seed: number, list: Fault[], log: (line: string) => void = () => undefined): Promise<SeedOutcome> {
+  const hosts = lab.opts.hosts;
+  const files = Array.from({ length: hosts }, (_, k) => `seed${seed}-host${k + 1}.dat`);
+  const writers = files.map((file, k) => new WriterTail(lab.startWriter(k + 1, file, writerArgs(seed * 10 + k + 1)), file));
+  const sampler = new BlockSampler(files.map((file) => ({ file, path: path.join(lab.exportDir, file), blockSize: BLOCK_SIZE })), 25);
+  sampler.start();
+  const outcome: SeedOutcome = { seed, faults: [], violations: [], failures: [] };
+  const windows: Array<{ from: number; to: number; fault: FaultOutcome }> = [];
+  try {
+    await waitIoResumed(writers, 0, 10, 60_000).catch(() => { throw new Error('writers never started'); });
+    for (const f of list) {
+      const at = monotonicMs();
+      const wallAt = Date.now();
+      const heal = await inject(lab, f);
+      const fault: FaultOutcome = { ...f, pauseMs: 0, followerFences: 0, violations: [] };
+      outcome.faults.push(fault);
+      try {
+        await waitIoResumed(writers, at + effectMs(f.kind), 10, 60_000);
+      } catch {
+        outcome.failures.push(`IO did not resume after ${f.kind} on ${f.target}`);
+      }
+      fault.pauseMs = Math.round(Math.max(...ioPauses(writers, at, monotonicMs())));
+      await heal();
+      await backToNormal(lab).catch((err) => outcome.failures.push(`after ${f.kind} on ${f.target}: ${(err as Error).message}`));
+      await waitIoResumed(writers, monotonicMs(), 5, 60_000).catch(() => outcome.failures.push(`IO did not resume after healing ${f.kind} on ${f.target}`));
+      fault.followerFences = followerFences(lab, wallAt, Date.now());
+      windows.push({ from: at, to: monotonicMs(), fault });
+      log(`seed ${seed}: ${f.kind}@${f.target} pause ${fault.pauseMs} ms, follower fences ${fault.followerFences}`);
+      if (outcome.failures.length) break;
+    }
+  } catch (err) {
+    outcome.failures.push((err as Error).message);
+  } finally {
+    for (const w of writers) w.proc.signal('SIGTERM');
+    await Promise.all(writers.map((w) => (w.proc.child.exitCode === null ? new Promise((r) => w.proc.child.once('exit', r)) : undefined)));
+    await sampler.stop();
+  }
+  // The checks, over the whole run.
+  const attribute = (t: number, v: string) => {
+    outcome.violations.push(v);
+    windows.find((w) => t >= w.from && t < w.to)?.fault.violations.push(v);
+  };
+  const acksByFile: Record<string, Ack[]> = {};
+  for (const w of writers) {
+    const parsed = parseWriterLog(w.proc.log());
+    acksByFile[w.file] = parsed.acks;
+    if (!parsed.verify?.ok) attribute(Infinity, `${w.file}: the writer's read-back through NFS failed: ${JSON.stringify(parsed.verify ?? null)}`);
+    if (parsed.final) for (const v of checkFinal(path.join(lab.exportDir, w.file), BLOCK_SIZE, parsed.final, w.file)) attribute(Infinity, v);
+  }
+  for (const v of checkNoStaleWrites(acksByFile, sampler.samples)) {
+    const t = Number(/at ([\d.]+)/.exec(v)?.[1] ?? NaN);
+    attribute(t, `stale write: ${v}`);
+  }
+  for (const pair of overlaps(labServices(lab))) attribute(Math.max(pair[0].from, pair[1].from), describeOverlap(pair));
+  return outcome;
+}
+
+/** Every host on its own SCVM, every SCVM's processes running, in session, with NFS up. */
+export async function backToNormal(lab: Lab): Promise<void> {
+  for (let i = 1; i <= lab.opts.hosts; i++) await lab.reviveScvm(i);
+  await waitFor('all hosts local, sessions live, NFS up', async () => {
+    for (let i = 1; i <= lab.opts.hosts; i++) if ((await lab.route(i)) !== 'local') return false;
+    const s = await lab.status();
+    return s.sessions.filter((x) => x.state === 'live' && x.nfs !== 'down').length === lab.opts.hosts;
+  }, 60_000, 200);
+}
+
+/** p-th percentile (0–100) of a list, nearest rank. */
+export function percentile(values: number[], p: number): number {
+  if (!values.length) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** The chaos table: per fault kind, faults, IO pause p50/p99, follower fences, violations. */
+export function chaosTable(outcomes: SeedOutcome[]): string {
+  const rows: string[][] = [['fault kind', 'faults', 'IO pause p50 ms', 'IO pause p99 ms', 'follower fences', 'violations']];
+  for (const kind of FAULT_KINDS) {
+    const fs_ = outcomes.flatMap((o) => o.faults.filter((f) => f.kind === kind));
+    if (!fs_.length) continue;
+    const pauses = fs_.map((f) => f.pauseMs);
+    rows.push([kind, String(fs_.length), String(percentile(pauses, 50)), String(percentile(pauses, 99)),
+      String(fs_.reduce((n, f) => n + f.followerFences, 0)), String(fs_.reduce((n, f) => n + f.violations.length, 0))]);
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+}

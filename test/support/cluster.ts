@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { fetchStatus } from '../../cli/status-command';
 import { OPERATOR_TLS, tlsArgs } from './pki';
 import type { ClusterStatusReply__Output } from '../../gen/nfsha/v1/ClusterStatusReply';
-import { admissions, overlaps, readGateEvents } from './invariant';
+import { admissions, describeOverlap, overlaps, readGateEvents } from './invariant';
 
 export const CLI = path.resolve(__dirname, '..', '..', 'cli', 'nfsha.js');
 
@@ -113,7 +113,20 @@ export interface ClusterOptions {
   metrics?: boolean;
   /** More flags for every master (limits, …). */
   masterArgs?: string[];
+  /**
+   * Each gate in front of its own stand-in NFS server (ONC RPC framing,
+   * rpc-stand-in.ts) answering every call after `delayMs`, in its own
+   * process, with the lab's fence command (kill it) on gate and follower
+   * and the follower's NFS probe on it. Default: one shared echo server.
+   */
+  rpcBackend?: { delayMs: number };
+  /** More flags for every gate and every follower. */
+  gateArgs?: string[];
+  followerArgs?: string[];
 }
+
+export const FENCE_NFS = path.resolve(__dirname, '..', '..', '..', 'test', 'lab', 'fence-nfs.sh');
+const RPC_STAND_IN = path.join(__dirname, 'rpc-stand-in.js');
 
 /**
  * A real cluster of processes on loopback: one master, N followers, and a
@@ -130,6 +143,9 @@ export class Cluster {
   followers: Proc[] = [];
   gates: Proc[] = [];
   gatePorts: number[] = [];
+  /** With rpcBackend: each gate's NFS server (1-based index - 1) and its port. */
+  nfsServers: Proc[] = [];
+  nfsPorts: number[] = [];
   /** Metrics ports: masters first (by candidate), then followers, by name. */
   metricsPorts = new Map<string, number>();
   proxies = new Map<number, import('./fault-proxy').FaultProxy>();
@@ -139,9 +155,13 @@ export class Cluster {
   constructor(readonly opts: ClusterOptions) {}
 
   spawn(name: string, args: string[]): Proc {
+    return this.spawnCommand(name, process.execPath, [CLI, ...args]);
+  }
+
+  spawnCommand(name: string, command: string, args: string[]): Proc {
     const logFile = path.join(this.dir, `${name}.log`);
     const out = fs.openSync(logFile, 'a');
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', out, out], env: { ...process.env, NFSHA_LOG_LEVEL: 'info' } });
+    const child = spawn(command, args, { stdio: ['ignore', out, out], env: { ...process.env, NFSHA_LOG_LEVEL: 'info' } });
     fs.closeSync(out);
     const p = new Proc(name, child, logFile);
     this.procs.push(p);
@@ -174,9 +194,13 @@ export class Cluster {
     for (let k = 1; k < (this.opts.masters ?? 1); k++) this.masterAddresses.push(`127.0.0.1:${await freePort()}`);
     this.masterProcs = this.masterAddresses.map((_, k) => this.startMaster(k + 1));
     this.master = this.masterProcs[0];
-    this.backend = await echoServer();
+    if (!this.opts.rpcBackend) this.backend = await echoServer();
     const { FaultProxy } = await import('./fault-proxy');
     for (let i = 1; i <= this.opts.followers; i++) {
+      if (this.opts.rpcBackend) {
+        this.nfsPorts[i - 1] = await freePort();
+        await this.startNfsServer(i);
+      }
       let masterAddr = this.masterAddresses.join(',');
       if (this.opts.proxied?.includes(i)) {
         const proxy = new FaultProxy('127.0.0.1', port);
@@ -189,7 +213,7 @@ export class Cluster {
       this.gates.push(this.startGate(i, gatePort));
     }
     await this.waitLive(this.opts.followers);
-    await waitFor('every gate watching its follower', () => this.followers.every((f) => f.log().includes('"gate.watching"')));
+    await waitFor('every gate serving', () => this.gates.every((g) => g.log().includes('"gate.serving"')));
     return this;
   }
 
@@ -202,13 +226,49 @@ export class Cluster {
   }
 
   startFollower(i: number, masterAddr = this.masterAddresses.join(',')): Proc {
+    const nfs = this.opts.rpcBackend ? ['--nfs-probe', `nfs@127.0.0.1:${this.nfsPorts[i - 1]}`, '--fence-command', JSON.stringify(this.fenceCommand(i))] : [];
     return this.spawn(`follower-${i}`, ['follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`, '--storage-ip', `127.0.2.${i}`, ...tlsArgs('follower', `scvm-${i}`),
-      '--master', masterAddr, '--gate-listen', this.gateSocket(i), ...(this.extraArgs.get(`follower-${i}`) ?? [])]);
+      '--master', masterAddr, '--gate-listen', this.gateSocket(i), ...nfs, ...(this.opts.followerArgs ?? []), ...(this.extraArgs.get(`follower-${i}`) ?? [])]);
   }
 
   startGate(i: number, port: number): Proc {
+    const backend = this.opts.rpcBackend ? this.nfsPorts[i - 1] : this.backend!.port;
+    const fence = this.opts.rpcBackend ? ['--fence-command', JSON.stringify(this.fenceCommand(i))] : [];
     return this.spawn(`gate-${i}`, ['gate', '--name', `gate-${i}`, '--follower', this.gateSocket(i), ...tlsArgs('gate', `scvm-${i}`),
-      '--route', `127.0.0.1:${port}=127.0.0.1:${this.backend!.port}`, '--event-log', this.eventLog(i)]);
+      '--route', `127.0.0.1:${port}=127.0.0.1:${backend}`, '--event-log', this.eventLog(i), ...fence, ...(this.opts.gateArgs ?? [])]);
+  }
+
+  /** The lab's NFS fence command for gate i's stand-in server: kill it, log when it is gone. */
+  fenceCommand(i: number): string[] {
+    return [FENCE_NFS, this.nfsPidFile(i), this.fenceLog, `gate-${i}`];
+  }
+
+  get fenceLog(): string {
+    return path.join(this.dir, 'nfs-fences.log');
+  }
+
+  nfsPidFile(i: number): string {
+    return path.join(this.dir, `nfs-${i}.pid`);
+  }
+
+  /** Executions of gate i's stand-in NFS server: when it ran which call. */
+  executions(i: number): Array<{ t: number; xid: number; peer: string }> {
+    const f = path.join(this.dir, `nfs-${i}.exec`);
+    return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+  }
+
+  /** NFS fences the lab's fence command recorded. */
+  fences(): Array<{ t: number; started: number; label: string }> {
+    return fs.existsSync(this.fenceLog) ? fs.readFileSync(this.fenceLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+  }
+
+  /** (Re)starts gate i's stand-in NFS server and waits until it listens. */
+  async startNfsServer(i: number, delayMs = this.opts.rpcBackend?.delayMs ?? 0): Promise<Proc> {
+    fs.rmSync(this.nfsPidFile(i), { force: true });
+    const p = this.spawnCommand(`nfs-${i}`, process.execPath, [RPC_STAND_IN, String(this.nfsPorts[i - 1]), String(delayMs), path.join(this.dir, `nfs-${i}.exec`), this.nfsPidFile(i)]);
+    this.nfsServers[i - 1] = p;
+    await waitFor(`stand-in NFS server ${i} listening`, () => fs.existsSync(this.nfsPidFile(i)), 10_000);
+    return p;
   }
 
   status(): Promise<ClusterStatusReply__Output> {
@@ -234,10 +294,16 @@ export class Cluster {
     return readGateEvents(Array.from({ length: this.opts.followers }, (_, k) => this.eventLog(k + 1)));
   }
 
-  /** Asserts the single-admission invariant over every gate's event log. */
+  /** Service intervals (admitted, or with calls in flight) over every gate's event log. */
+  services() {
+    const fences = this.fences().map((f) => ({ gate: f.label, started: f.started, t: f.t }));
+    return admissions(this.events(), { hostOf: (c) => c.replace(/^host:/, ''), fences });
+  }
+
+  /** Asserts the single-service invariant over every gate's event log (DESIGN §4). */
   assertSingleAdmission(): void {
-    const bad = overlaps(admissions(this.events()));
-    if (bad.length) throw new Error(`single-admission invariant broken: ${JSON.stringify(bad)}`);
+    const bad = overlaps(this.services());
+    if (bad.length) throw new Error(`single-service invariant broken: ${bad.map(describeOverlap).join('; ')}`);
   }
 
   async stop(): Promise<void> {

@@ -14,7 +14,6 @@ const WHOAMI = path.join(__dirname, 'whoami.js');
 const CONNECT = path.join(__dirname, 'nfs-connect.js');
 /** Built by test/nfs-writer/build.sh from C with libnfs. */
 export const NFS_WRITER = path.resolve(__dirname, '..', '..', '..', 'test', 'nfs-writer', 'nfs-writer');
-export const NFS_BACKEND_IP = '10.10.0.200';
 
 export function requireNfsPrerequisites(): void {
   for (const [tool, pkg] of [['ganesha.nfsd', 'nfs-ganesha and nfs-ganesha-vfs'], ['rpcbind', 'rpcbind'], ['unshare', 'util-linux']]) {
@@ -23,18 +22,25 @@ export function requireNfsPrerequisites(): void {
   if (!fs.existsSync(NFS_WRITER)) throw new Error(`the NFS lab needs the libnfs writer at ${NFS_WRITER}: npm run build makes it (needs libnfs-dev and gcc)`);
 }
 
-function ganeshaConfig(exportDir: string): string {
+/**
+ * One SCVM's NFS-Ganesha (NFSv3, VFS) over the shared export: the same
+ * Export_Id and Filesystem_Id on every SCVM, so file handles survive a
+ * reroute; its own ports (the gate owns 2049/20048), pid file and recovery
+ * directory. Attributes are not cached: several servers write one directory.
+ */
+function ganeshaConfig(exportDir: string, recovery: string): string {
   return `NFS_CORE_PARAM {
   Protocols = 3;
-  NFS_Port = 2049;
-  MNT_Port = 20048;
+  NFS_Port = ${NFS_SERVER_PORT};
+  MNT_Port = ${MOUNT_SERVER_PORT};
   Enable_NLM = false;
   Enable_RQUOTA = false;
   Enable_UDP = false;
 }
-NFSV4 { Graceless = true; }
+NFSV4 { Graceless = true; RecoveryRoot = ${recovery}; }
 EXPORT {
   Export_Id = 1;
+  Filesystem_Id = 1.1;
   Path = ${exportDir};
   Pseudo = /export;
   Protocols = 3;
@@ -43,11 +49,18 @@ EXPORT {
   Squash = No_Root_Squash;
   SecType = sys;
   PrivilegedPort = false;
+  Attr_Expiration_Time = 0;
   FSAL { Name = VFS; }
 }
 LOG { Default_Log_Level = EVENT; }
 `;
 }
+
+/** Where each SCVM's own NFS server listens (the gate forwards 2049/20048 here). */
+export const NFS_SERVER_PORT = 2050;
+export const MOUNT_SERVER_PORT = 20050;
+export const FENCE_NFS = path.resolve(__dirname, '..', '..', '..', 'test', 'lab', 'fence-nfs.sh');
+export const FENCE_SCVM = path.resolve(__dirname, '..', '..', '..', 'test', 'lab', 'fence-scvm.sh');
 
 export const NFS_ADDRESS = '192.168.33.2';
 export const MASTER_IP = '10.20.0.100';
@@ -76,6 +89,8 @@ export interface LabOptions {
   etcd?: boolean;
   /** Start an agent on every host (default true; the deploy test installs them itself). */
   agents?: boolean;
+  /** With nfs: the master's fence agent kills a silent holder's SCVM (default true). */
+  fenceAgent?: boolean;
   prefix?: string;
   probeIntervalMs?: number;
   misses?: number;
@@ -96,6 +111,8 @@ export class Lab {
   followers: Proc[] = [];
   agents: Proc[] = [];
   gates: Proc[] = [];
+  /** Each SCVM's NFS-Ganesha supervisor (restarts Ganesha when it dies). */
+  nfsServers: Proc[] = [];
   master!: Proc;
 
   constructor(readonly opts: LabOptions) {
@@ -125,8 +142,27 @@ export class Lab {
 
   startMaster(k: number, detached = false): Proc {
     const etcd = this.etcd ? ['--etcd', this.etcd.endpoints.join(','), '--id', `m${k}`, '--election-ttl-s', '3'] : [];
+    const fence = this.opts.nfs && this.opts.fenceAgent !== false ? ['--fence-agent', JSON.stringify([FENCE_SCVM, this.prefix, '{server}', this.fenceLog])] : [];
     return this.spawnIn(this.ns('m'), this.opts.etcd ? `master-${k}` : 'master', [CLI, 'master', '--listen', this.masterAddresses[k - 1], ...tlsArgs('master', `m${k}`),
-      '--deploy-state-dir', path.join(this.dir, 'deploy-state'), ...etcd], detached);
+      '--deploy-state-dir', path.join(this.dir, 'deploy-state'), ...etcd, ...fence], detached);
+  }
+
+  /** NFS server fences (the follower's, the gate's and the master's fence agent), as the fence scripts logged them. */
+  get fenceLog(): string {
+    return path.join(this.dir, 'nfs-fences.log');
+  }
+
+  fences(): Array<{ t: number; started: number; label: string; whole?: boolean }> {
+    return fs.existsSync(this.fenceLog) ? fs.readFileSync(this.fenceLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+  }
+
+  nfsPidFile(i: number): string {
+    return path.join(this.dir, `ganesha-${i}.pid`);
+  }
+
+  /** The command that fences SCVM i's NFS server (follower and gate run it). */
+  nfsFenceCommand(i: number): string[] {
+    return [FENCE_NFS, this.nfsPidFile(i), this.fenceLog, `gate-${i}`];
   }
 
   async topology(...args: string[]): Promise<string> {
@@ -157,7 +193,11 @@ export class Lab {
     if (this.opts.etcd) this.etcd = await new EtcdCluster(3, this.ns('m')).start();
     this.masters = this.masterAddresses.map((_, k) => this.startMaster(k + 1, detached));
     this.master = this.masters[0];
-    if (this.opts.nfs) await this.startNfsBackend(detached);
+    if (this.opts.nfs) {
+      requireNfsPrerequisites();
+      fs.mkdirSync(this.exportDir, { recursive: true });
+      await Promise.all(Array.from({ length: this.opts.hosts }, (_, k) => this.startNfsServer(k + 1, detached)));
+    }
     for (let i = 1; i <= this.opts.hosts; i++) {
       this.followers[i - 1] = this.startFollower(i, detached);
       if (this.opts.nfs) this.gates[i - 1] = this.startGate(i, detached);
@@ -183,9 +223,10 @@ export class Lab {
   }
 
   startFollower(i: number, detached = false): Proc {
+    const nfs = this.opts.nfs ? ['--nfs-probe', `nfs@127.0.0.1:${NFS_SERVER_PORT},mount@127.0.0.1:${MOUNT_SERVER_PORT}`, '--fence-command', JSON.stringify(this.nfsFenceCommand(i))] : [];
     return this.spawnIn(this.ns(`s${i}`), `follower-${i}`, [CLI, 'follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`,
       '--storage-ip', storageIpOfScvm(i), '--mgmt-ip', mgmtIpOfScvm(i), '--master', this.masterAddress,
-      '--gate-listen', `unix:${path.join(this.dir, `gate-${i}.sock`)}`, ...tlsArgs('follower', `scvm-${i}`)], detached);
+      '--gate-listen', `unix:${path.join(this.dir, `gate-${i}.sock`)}`, ...nfs, ...tlsArgs('follower', `scvm-${i}`)], detached);
   }
 
   /** Where NFS-Ganesha exports from (a directory of this machine, read back by checkers). */
@@ -198,44 +239,88 @@ export class Lab {
     return `nfs://${NFS_ADDRESS}${this.exportDir}?version=3&nfsport=2049&mountport=20048`;
   }
 
-  /** NFS-Ganesha (NFSv3 over TCP, VFS) with rpcbind in a private /run, in the backend namespace. */
-  private async startNfsBackend(detached: boolean): Promise<void> {
-    requireNfsPrerequisites();
-    fs.mkdirSync(this.exportDir, { recursive: true });
-    const conf = path.join(this.dir, 'ganesha.conf');
-    fs.writeFileSync(conf, ganeshaConfig(this.exportDir));
-    const script = path.join(this.dir, 'nfs-backend.sh');
+  /**
+   * SCVM i's own NFS-Ganesha (NFSv3 over TCP, VFS) with its rpcbind in a
+   * private /run, under a supervisor loop that restarts it when it dies (a
+   * fence kills it; production restarts it the same way).
+   */
+  async startNfsServer(i: number, detached = false): Promise<Proc> {
+    const conf = path.join(this.dir, `ganesha-${i}.conf`);
+    const recovery = path.join(this.dir, `ganesha-${i}-recovery`);
+    fs.mkdirSync(recovery, { recursive: true });
+    fs.writeFileSync(conf, ganeshaConfig(this.exportDir, recovery));
+    const stop = path.join(this.dir, `ganesha-${i}.stop`);
+    fs.rmSync(stop, { force: true });
+    fs.rmSync(this.nfsPidFile(i), { force: true });
+    const script = path.join(this.dir, `nfs-server-${i}.sh`);
     // rpcbind's socket path is shared across network namespaces: give this one a private /run.
     fs.writeFileSync(script, `set -e
 mount -t tmpfs tmpfs /run
 mkdir -p /run/rpcbind /run/ganesha
 rpcbind -w -f &
 for i in $(seq 50); do [ -S /run/rpcbind.sock ] && break; sleep 0.05; done
-exec ganesha.nfsd -F -f ${conf} -L ${path.join(this.dir, 'ganesha.log')} -p /run/ganesha/ganesha.pid
+set +e
+while [ ! -e ${stop} ]; do
+  ganesha.nfsd -F -f ${conf} -L ${path.join(this.dir, `ganesha-${i}.log`)} -p ${this.nfsPidFile(i)} &
+  echo "ganesha started: pid $!"
+  wait $!
+  echo "ganesha exited: $?"
+  sleep 0.2
+done
 `);
-    this.spawnCommandIn(this.ns('nfs'), 'nfs-backend', 'unshare', ['-m', '--propagation', 'private', 'bash', script], detached);
-    await waitFor('NFS-Ganesha listening', async () => {
-      const { stdout } = await run('ip', ['netns', 'exec', this.ns('nfs'), 'ss', '-ltnH', 'sport = :2049']);
-      return stdout.includes('2049');
-    }, 20_000, 100).catch((err) => { throw new Error(`${err.message}
-${this.procs.find((p) => p.name === 'nfs-backend')?.log() ?? ''}`); });
+    const p = this.spawnCommandIn(this.ns(`s${i}`), `nfs-server-${i}`, 'unshare', ['-m', '--propagation', 'private', 'bash', script], detached);
+    this.nfsServers[i - 1] = p;
+    await this.waitNfsListening(i).catch((err) => { throw new Error(`${err.message}\n${p.log()}`); });
+    return p;
   }
 
-  /** The follower's TCP gate on the NFS and MOUNT ports, in front of the backend. */
+  /** Waits until SCVM i's NFS server accepts connections on its NFS port. */
+  async waitNfsListening(i: number, timeoutMs = 20_000): Promise<void> {
+    await waitFor(`NFS-Ganesha of SCVM ${i} listening`, async () => {
+      const { stdout } = await run('ip', ['netns', 'exec', this.ns(`s${i}`), 'ss', '-ltnH', `sport = :${NFS_SERVER_PORT}`]);
+      return stdout.includes(String(NFS_SERVER_PORT));
+    }, timeoutMs, 100);
+  }
+
+  /** The pid of SCVM i's running NFS-Ganesha, if any. */
+  nfsPid(i: number): number | undefined {
+    try {
+      const pid = Number(fs.readFileSync(this.nfsPidFile(i), 'utf8').trim());
+      return pid > 0 && fs.existsSync(`/proc/${pid}`) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The follower's TCP gate on the NFS and MOUNT ports, in front of this SCVM's NFS server. */
   startGate(i: number, detached = false): Proc {
     return this.spawnIn(this.ns(`s${i}`), `gate-${i}`, [CLI, 'gate', '--name', `gate-${i}`,
       '--follower', `unix:${path.join(this.dir, `gate-${i}.sock`)}`,
-      '--route', `0.0.0.0:2049=${NFS_BACKEND_IP}:2049`, '--route', `0.0.0.0:20048=${NFS_BACKEND_IP}:20048`,
+      '--route', `0.0.0.0:2049=127.0.0.1:${NFS_SERVER_PORT}`, '--route', `0.0.0.0:20048=127.0.0.1:${MOUNT_SERVER_PORT}`,
+      '--fence-command', JSON.stringify(this.nfsFenceCommand(i)),
       '--event-log', this.gateEventLog(i), ...tlsArgs('gate', `scvm-${i}`)], detached);
+  }
+
+  /**
+   * Restarts whatever of SCVM i is not running (after a fence agent killed
+   * the whole SCVM, or a kill of one process): its NFS server, follower, gate.
+   */
+  async reviveScvm(i: number): Promise<string[]> {
+    const dead = (p?: Proc) => !p || p.child.exitCode !== null || p.child.signalCode !== null;
+    const revived: string[] = [];
+    if (this.opts.nfs && dead(this.nfsServers[i - 1])) { await this.startNfsServer(i); revived.push('nfs'); }
+    if (dead(this.followers[i - 1])) { this.followers[i - 1] = this.startFollower(i); revived.push('follower'); }
+    if (this.opts.nfs && dead(this.gates[i - 1])) { this.gates[i - 1] = this.startGate(i); revived.push('gate'); }
+    return revived;
   }
 
   gateEventLog(i: number): string {
     return path.join(this.dir, `gate-${i}.events`);
   }
 
-  /** Starts the libnfs writer on host i, writing `file` through 192.168.33.2. */
-  startWriter(i: number, file: string, intervalMs = 20): Proc {
-    return this.spawnCommandIn(this.ns(`h${i}`), `writer-${i}-${file}`, NFS_WRITER, [this.nfsUrl, file, String(intervalMs)]);
+  /** Starts the libnfs block writer on host i, writing `file` through 192.168.33.2 (test/nfs-writer). */
+  startWriter(i: number, file: string, args: string[] = []): Proc {
+    return this.spawnCommandIn(this.ns(`h${i}`), `writer-${i}-${file}`, NFS_WRITER, [this.nfsUrl, file, ...args]);
   }
 
   startAgent(i: number, detached = false): Proc {
@@ -276,7 +361,8 @@ ${this.procs.find((p) => p.name === 'nfs-backend')?.log() ?? ''}`); });
   }
 
   async down(): Promise<void> {
-    for (const p of this.procs) if (p.child.exitCode === null && p.child.signalCode === null) p.signal('SIGKILL');
+    for (let i = 1; i <= this.opts.hosts; i++) fs.writeFileSync(path.join(this.dir, `ganesha-${i}.stop`), '');
+    for (const p of this.procs) if (p.child.exitCode === null && p.child.signalCode === null) { p.signal('SIGCONT'); p.signal('SIGKILL'); }
     await this.etcd?.stop();
     await this.topology('down');
   }

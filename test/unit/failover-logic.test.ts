@@ -54,7 +54,7 @@ describe('new leader grace period', () => {
     const clock = fakeClock();
     const sessions = new SessionTable(clock, { ttlMs: 3000, clockDriftBound: 0.1, graceMarginMs: 250 });
     const r = new Readiness(clock, [], 2000);
-    const logins = new LoginCoordinator(clock, sessions, new HostRegistry(), new FencingTokens(9), 1000, silentLogger(), { mayAct: () => true, ready: () => r.ready() });
+    const logins = new LoginCoordinator({ clock, sessions, registry: new HostRegistry(), tokens: new FencingTokens(9), revokeAckTimeoutMs: 1000, log: silentLogger(), gates: { mayAct: () => true, ready: () => r.ready() } });
     const { session } = sessions.introduce({ serverId: 'scvm-1', hostId: 'esx-1', storageIp: '', mgmtIp: '', resumeSessionId: '' });
     let granted = false;
     void logins.login(session.id, '10.0.0.9').then(() => { granted = true; });
@@ -72,7 +72,7 @@ describe('ownership rebuilt from introductions', () => {
     const clock = fakeClock();
     const sessions = new SessionTable(clock, { ttlMs: 3000, clockDriftBound: 0.1, graceMarginMs: 250 });
     let leader = true;
-    const logins = new LoginCoordinator(clock, sessions, new HostRegistry(), new FencingTokens(20), 1000, silentLogger(), { mayAct: () => leader, ready: () => Promise.resolve() });
+    const logins = new LoginCoordinator({ clock, sessions, registry: new HostRegistry(), tokens: new FencingTokens(20), revokeAckTimeoutMs: 1000, log: silentLogger(), gates: { mayAct: () => leader, ready: () => Promise.resolve() } });
     const open = (id: string) => {
       const s = sessions.introduce({ serverId: id, hostId: '', storageIp: '', mgmtIp: '', resumeSessionId: '' }).session as Session & { revoked: string[] };
       s.revoked = [];

@@ -25,7 +25,7 @@ function harness(limits?: MasterLimits): Harness {
   const clock = fakeClock();
   const sessions = new SessionTable(clock, { ttlMs: TTL, clockDriftBound: 0.1, graceMarginMs: 250 });
   const registry = new HostRegistry([{ id: 'esx-9', storageIp: '10.0.0.9', mgmtIp: '10.1.0.9' }]);
-  const logins = new LoginCoordinator(clock, sessions, registry, new FencingTokens(7), ACK_TIMEOUT, silentLogger(), undefined, undefined, limits);
+  const logins = new LoginCoordinator({ clock, sessions, registry, tokens: new FencingTokens(7), revokeAckTimeoutMs: ACK_TIMEOUT, log: silentLogger(), limits });
   return {
     clock, sessions, logins,
     open(serverId, hostId = '') {

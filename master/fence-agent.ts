@@ -1,0 +1,70 @@
+import type { Clock } from '../common/clock';
+import { FenceCommand } from '../common/fence-command';
+import type { Logger } from '../common/log';
+import type { Session } from './sessions';
+
+export interface FenceAgentOptions {
+  /**
+   * argv run against a silent holder's SCVM, with `{server}`, `{host}`,
+   * `{storage_ip}` and `{mgmt_ip}` replaced (also in the environment as
+   * NFSHA_FENCE_SERVER, …). It must return 0 only once that SCVM can no
+   * longer serve: powered off or isolated through its hypervisor in
+   * production, its processes killed in the lab. Empty: none.
+   */
+  argv: string[];
+  timeoutMs: number;
+  clock: Clock;
+  log: Logger;
+}
+
+/**
+ * The master's fence agent (DESIGN §4, "Fencing from outside"): a whole SCVM
+ * that froze cannot fence itself, and when it thaws its NFS server executes
+ * what sat in its socket buffers. Before a client moves away from a holder
+ * that never confirmed it stopped, the agent is run against that holder's
+ * SCVM and awaited, as Pacemaker runs STONITH before moving a resource. A
+ * confirmed fence also ends the wait-out early: nothing is left to wait for.
+ */
+export class FenceAgent {
+  private readonly commands = new Map<string, FenceCommand>();
+  private readonly confirmed = new Set<string>();
+
+  constructor(private readonly opts: FenceAgentOptions) {}
+
+  get configured(): boolean {
+    return this.opts.argv.length > 0;
+  }
+
+  /** The session's SCVM was fenced after the session's last keepalive. */
+  isConfirmed(sessionId: string): boolean {
+    return this.confirmed.has(sessionId);
+  }
+
+  /** Fences the SCVM behind `session`; true once confirmed. Runs for one SCVM never overlap. */
+  async fence(session: Session, why: string): Promise<boolean> {
+    if (this.confirmed.has(session.id)) return true;
+    if (!this.configured) return false;
+    const vars: Record<string, string> = {
+      server: session.serverId, host: session.hostId, storage_ip: session.storageIp, mgmt_ip: session.mgmtIp,
+    };
+    const key = JSON.stringify(vars);
+    let cmd = this.commands.get(key);
+    if (!cmd) {
+      cmd = new FenceCommand({
+        argv: this.opts.argv.map((a) => a.replace(/\{(server|host|storage_ip|mgmt_ip)\}/g, (_, k: string) => vars[k])),
+        env: Object.fromEntries(Object.entries(vars).map(([k, v]) => [`NFSHA_FENCE_${k.toUpperCase()}`, v])),
+        timeoutMs: this.opts.timeoutMs, clock: this.opts.clock, log: this.opts.log, what: `scvm ${session.serverId}`,
+      });
+      this.commands.set(key, cmd);
+    }
+    const r = await cmd.fence(why);
+    // A run fences the SCVM as it was when the run started: the session's
+    // follower, gate and NFS server, as long as it had not been renewed since.
+    if (r.ok && r.startedAt >= session.renewedAt) this.confirmed.add(session.id);
+    return this.confirmed.has(session.id);
+  }
+
+  forget(sessionId: string): void {
+    this.confirmed.delete(sessionId);
+  }
+}

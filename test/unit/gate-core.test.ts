@@ -1,0 +1,244 @@
+import assert from 'node:assert/strict';
+import { silentLogger } from '../../common/log';
+import type { FenceResult } from '../../common/fence-command';
+import { GateCore, type AdmitGrant, type ForwardedConn, type GateEventBody, type GateStateReport } from '../../follower/gate-core';
+import { fakeClock, flush, type FakeClock } from '../support/fake-clock';
+
+let serial = 0;
+
+/** A forwarded connection whose calls the test answers by hand. */
+class FakeConn implements ForwardedConn {
+  readonly serial = ++serial;
+  stopped = false;
+  drained = false;
+  why: string | undefined;
+  inFlight = 0;
+  unsentBytes = 0;
+  forwarded = 0;
+  constructor(readonly clientId: string, readonly openedAt: number, private readonly core: GateCore) {}
+
+  /** The client sends one call: forwarded only if the gate still serves it. */
+  call(): boolean {
+    if (this.stopped || !this.core.mayForward(this)) {
+      if (!this.stopped) this.stop('not serving');
+      return false;
+    }
+    this.inFlight++;
+    this.forwarded++;
+    return true;
+  }
+
+  reply(): void {
+    this.inFlight--;
+    this.check();
+  }
+
+  stop(why: string): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.why = why;
+    this.core.connStopped(this);
+    this.check();
+  }
+
+  fenced(): void {
+    this.inFlight = 0;
+    this.stop('NFS server fenced');
+    this.check();
+  }
+
+  private check(): void {
+    if (this.stopped && !this.drained && this.inFlight === 0 && this.unsentBytes === 0) {
+      this.drained = true;
+      this.core.connDrained(this);
+    }
+  }
+}
+
+interface Harness {
+  clock: FakeClock;
+  core: GateCore;
+  acks: string[];
+  releases: string[];
+  reports: GateStateReport[];
+  events: GateEventBody[];
+  fences: string[];
+  fenceResult: (r: { ok: boolean }) => void;
+  connect(clientId: string, seq?: number): Promise<FakeConn>;
+}
+
+function harness(opts: { fenceConfigured?: boolean; fenceMs?: number } = {}): Harness {
+  const clock = fakeClock();
+  const h = { clock, acks: [], releases: [], reports: [], events: [], fences: [] } as unknown as Harness;
+  let nextSeq = 1;
+  const core = new GateCore({
+    name: 'gate-1', clock, log: silentLogger(),
+    stopLeadMs: 1000, fenceLeadMs: 500, revokeDrainTimeoutMs: 1500,
+    record: (e) => h.events.push(e),
+    fence: {
+      configured: opts.fenceConfigured ?? true,
+      fence: async (why): Promise<FenceResult> => {
+        h.fences.push(why);
+        const startedAt = clock.now();
+        await clock.tickAsync(opts.fenceMs ?? 30);
+        return { ok: true, startedAt, ms: opts.fenceMs ?? 30, detail: 'ok' };
+      },
+    },
+    link: {
+      admit: async (): Promise<AdmitGrant> => ({ clientId: 'host:esx-9', token: { epoch: 5, sequence: nextSeq++ }, leaseDeadline: 0 }),
+      ackRevoke: (id) => h.acks.push(id),
+      release: (c) => h.releases.push(c),
+      report: (r) => h.reports.push(r),
+    },
+  });
+  h.core = core;
+  h.connect = async (clientId) => {
+    const grant = await core.admit('10.0.0.9');
+    assert.ok(grant, 'admitted');
+    const conn = new FakeConn(clientId, clock.now(), core);
+    assert.ok(core.attach(conn, { ...grant, clientId }));
+    return conn;
+  };
+  return h;
+}
+
+/** A gate with its stream up and a lease that ends `leaseMs` from now. */
+function serving(leaseMs = 3000, opts?: Parameters<typeof harness>[0]): Harness {
+  const h = harness(opts);
+  h.core.onWelcome(1, 250);
+  h.core.onLease(h.clock.now() + leaseMs);
+  return h;
+}
+
+describe('gate: drain before ack (DESIGN §4, requests not only connections)', () => {
+  it('acks a revoke only once every call it had forwarded has its reply, and forwards nothing after the revoke', async () => {
+    const h = serving();
+    const c = await h.connect('host:esx-9');
+    c.call(); c.call(); c.call();
+    h.core.onRevoke({ revokeId: 'r1', clientId: 'host:esx-9', reason: 'login elsewhere', token: { epoch: 5, sequence: 1 } });
+    assert.equal(c.stopped, true, 'stopped reading from the client at once');
+    assert.equal(c.call(), false, 'a call read after the revoke is not forwarded');
+    c.reply(); c.reply();
+    assert.deepEqual(h.acks, [], 'one call still in flight: no ack');
+    c.reply();
+    assert.deepEqual(h.acks, ['r1']);
+    const drained = h.events.find((e) => e.ev === 'drained');
+    assert.deepEqual(drained && { calls: (drained as { calls: number }).calls }, { calls: 3 });
+  });
+
+  it('acks at once a revoke of a client with nothing in flight', async () => {
+    const h = serving();
+    await h.connect('host:esx-9');
+    h.core.onRevoke({ revokeId: 'r1', clientId: 'host:esx-9', reason: 'x', token: { epoch: 5, sequence: 1 } });
+    assert.deepEqual(h.acks, ['r1']);
+    assert.deepEqual(h.fences, []);
+  });
+
+  it('fences the NFS server when a revoked client\'s calls are not answered within the drain timeout, then acks', async () => {
+    const h = serving();
+    const c = await h.connect('host:esx-9');
+    c.call();
+    h.core.onRevoke({ revokeId: 'r1', clientId: 'host:esx-9', reason: 'x', token: { epoch: 5, sequence: 1 } });
+    await h.clock.tickAsync(1499);
+    assert.deepEqual(h.fences, []);
+    assert.deepEqual(h.acks, []);
+    await h.clock.tickAsync(1);
+    await flush();
+    assert.equal(h.fences.length, 1);
+    await h.clock.tickAsync(30);
+    assert.deepEqual(h.acks, ['r1'], 'acked once the fence confirmed the server gone');
+  });
+
+  it('reports the calls a revoke still waits for, so the follower can tell the master it is draining', async () => {
+    const h = serving();
+    const c = await h.connect('host:esx-9');
+    c.call(); c.call();
+    h.core.onRevoke({ revokeId: 'r1.1', clientId: 'host:esx-9', reason: 'x', token: { epoch: 5, sequence: 1 } });
+    await h.clock.tickAsync(1);
+    const last = h.reports.at(-1)!;
+    assert.deepEqual(last.draining, [{ revokeId: 'r1.1', clientId: 'host:esx-9', callsLeft: 2 }]);
+    assert.equal(last.stoppedCallsInFlight, 2);
+  });
+
+  it('logs a client out only after its calls drained when it hangs up by itself', async () => {
+    const h = serving();
+    const c = await h.connect('host:esx-9');
+    c.call();
+    c.stop('client closed');
+    assert.deepEqual(h.releases, []);
+    c.reply();
+    assert.deepEqual(h.releases, ['host:esx-9']);
+  });
+});
+
+describe('gate: lease stop point and fence point', () => {
+  it('stops forwarding stopLead before the deadline, checked on every call even when its timer has not run', async () => {
+    const h = serving(3000);
+    const c = await h.connect('host:esx-9');
+    // Move the clock without running timers, as a process waking from SIGSTOP
+    // may handle socket I/O before its timers.
+    (h.clock as unknown as { now: () => number }).now = ((base) => () => base + 2000)(h.clock.now());
+    assert.equal(c.call(), false);
+    assert.equal(c.stopped, true);
+    assert.ok(h.events.some((e) => e.ev === 'drop'));
+  });
+
+  it('fences the NFS server at deadline − E when calls are still in flight, never earlier', async () => {
+    const h = serving(3000);
+    const c = await h.connect('host:esx-9');
+    c.call();
+    await h.clock.tickAsync(2000);
+    assert.equal(c.stopped, true, 'stopped at deadline − stopLead');
+    await h.clock.tickAsync(499);
+    assert.deepEqual(h.fences, []);
+    await h.clock.tickAsync(1);
+    await flush();
+    assert.equal(h.fences.length, 1);
+  });
+
+  it('does not fence at deadline − E when every call drained after the stop point', async () => {
+    const h = serving(3000);
+    const c = await h.connect('host:esx-9');
+    c.call();
+    await h.clock.tickAsync(2100);
+    c.reply();
+    assert.equal(h.core.quiesced(), true);
+    await h.clock.tickAsync(1000);
+    assert.deepEqual(h.fences, []);
+    assert.equal(h.reports.at(-1)!.quiesced, true);
+  });
+
+  it('renewals move both points: a lease renewed in time neither stops nor fences', async () => {
+    const h = serving(3000);
+    const c = await h.connect('host:esx-9');
+    c.call();
+    for (let i = 0; i < 10; i++) {
+      await h.clock.tickAsync(500);
+      h.core.onLease(h.clock.now() + 2900);
+    }
+    assert.equal(c.stopped, false);
+    assert.deepEqual(h.fences, []);
+  });
+});
+
+describe('gate: no admission without the revoke stream', () => {
+  it('admits nothing before the stream is up, after it ended, or after a fence until renewed', async () => {
+    const h = harness();
+    assert.equal(await h.core.admit('10.0.0.9'), undefined, 'no stream yet');
+    h.core.onWelcome(1, 250);
+    assert.equal(await h.core.admit('10.0.0.9'), undefined, 'stream but no lease');
+    h.core.onLease(h.clock.now() + 3000);
+    const c = await h.connect('host:esx-9');
+    h.core.onStreamEnded('follower gone');
+    assert.equal(c.stopped, true, 'every client dropped when the stream ends');
+    assert.equal(await h.core.admit('10.0.0.9'), undefined, 'no admission without the stream');
+    h.core.onLease(h.clock.now() + 3000);
+    assert.equal(h.core.serving(), false, 'a lease renewal from no stream does not revive it');
+    h.core.onWelcome(2, 250);
+    h.core.onLease(h.clock.now() + 2900);
+    assert.equal(h.core.serving(), true);
+    h.core.onFence('session lost', 1);
+    assert.equal(await h.core.admit('10.0.0.9'), undefined, 'fenced');
+    assert.equal(h.reports.at(-1)?.fenceSeq ?? (await h.clock.tickAsync(1), h.reports.at(-1)!.fenceSeq), 1);
+  });
+});
