@@ -72,7 +72,7 @@ export class Agent {
     if (!deps.membership && !opts.tls.insecure) {
       loadOwnIdentity(opts.tls.dir, ['agent'], opts.hostId);
     }
-    this.membership = deps.membership ?? new MembershipFollower(opts.master, { hostId: opts.hostId, storageIp: opts.storageIp, mgmtIp: opts.mgmtIp, localServerId: opts.localServerId }, this.log, opts.tls);
+    this.membership = deps.membership ?? new MembershipFollower(opts.master, { hostId: opts.hostId, storageIp: opts.storageIp, mgmtIp: opts.mgmtIp, localServerId: opts.localServerId }, this.log, opts.tls, { clock: this.clock });
     this.membership.on('members', (m) => { this.members = m; });
     this.membership.on('connected', () => { this.reported = false; });
     this.metrics.gauge('nfsha_agent_route_remote', '1 while the NFS address is routed to a remote SCVM', [], (g) => g.set(this.state.route.kind === 'remote' ? 1 : 0));

@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type { TlsSettings } from '../common/tls';
 import { Backoff } from '../common/backoff';
+import { systemClock, type Clock } from '../common/clock';
+import { StreamLoop } from '../common/stream-loop';
 import { deadlineIn } from '../common/grpc-server';
 import { MasterEndpoints, masterClient, parseMasterList } from '../common/master-endpoints';
 import type { Logger } from '../common/log';
@@ -24,62 +26,57 @@ export interface MembershipSource extends EventEmitter<MembershipEvents> {
   report(r: RouteReport): void;
 }
 
+export interface MembershipFollowerDeps {
+  clock?: Clock;
+  /** How to reach a master candidate (grpc-js by default; the simulation injects its own). */
+  connect?: (address: string) => MembershipClient;
+  random?: () => number;
+}
+
+type WatchStream = grpc.ClientReadableStream<MemberList__Output>;
+
 /**
  * Follows the master's membership feed (pushed, never polled) and keeps the
  * last list when the master is unreachable, so the agent acts on probes alone.
  */
 export class MembershipFollower extends EventEmitter<MembershipEvents> implements MembershipSource {
   private readonly endpoints: MasterEndpoints<MembershipClient>;
-  private call?: grpc.ClientReadableStream<MemberList__Output>;
-  private readonly backoff = new Backoff(100, 2000);
-  private stopped = false;
-  private timer?: NodeJS.Timeout;
+  private readonly loop: StreamLoop<WatchStream, MemberList__Output>;
   last?: MemberView[];
   connected = false;
 
-  constructor(master: string, private readonly hello: AgentHello, private readonly log: Logger, tls: TlsSettings) {
+  constructor(master: string, private readonly hello: AgentHello, private readonly log: Logger, tls: TlsSettings, deps: MembershipFollowerDeps = {}) {
     super();
     const Client = nfshaGrpc().Membership;
-    this.endpoints = new MasterEndpoints(parseMasterList(master), tls, (address) => masterClient<MembershipClient>(Client, address, tls));
+    this.endpoints = new MasterEndpoints(parseMasterList(master), tls, deps.connect ?? ((address) => masterClient<MembershipClient>(Client, address, tls)));
+    this.loop = new StreamLoop<WatchStream, MemberList__Output>({
+      clock: deps.clock ?? systemClock,
+      backoff: new Backoff(100, 2000, deps.random),
+      firstAnswerMs: 1500,
+      open: () => this.endpoints.client().WatchMembers(this.hello),
+      failed: (err) => this.endpoints.failed(err),
+      data: (_stream, list) => this.onList(list),
+      closed: (err) => {
+        if (this.connected) this.log.warn({ ev: 'membership.lost', why: err?.details || err?.message || 'stream ended', kept: this.last?.length ?? 0 }, 'master unreachable; keeping the last membership');
+        this.connected = false;
+      },
+    });
   }
 
   start(): void {
-    if (this.stopped) return;
-    const call = this.endpoints.client().WatchMembers(this.hello);
-    this.call = call;
-    let answered = false;
-    // A candidate that accepts the connection but never answers (a frozen
-    // master) must not hold us: without a first list soon, try the next one.
-    const firstTimer = setTimeout(() => {
-      if (answered) return;
-      call.cancel();
-      ended('no answer', Object.assign(new Error('no answer'), { code: grpc.status.DEADLINE_EXCEEDED, details: 'no answer', metadata: new grpc.Metadata() }) as grpc.ServiceError);
-    }, 1500);
-    call.on('data', (list: MemberList__Output) => {
-      answered = true;
-      clearTimeout(firstTimer);
-      this.backoff.reset();
-      if (!this.connected) {
-        this.connected = true;
-        this.log.info({ ev: 'membership.connected', members: list.members.length }, 'following the master\'s membership');
-        this.emit('connected');
-      }
-      // A server whose NFS service is down (a hung NFS server behind a live
-      // session) is no route target: treated as not listed.
-      this.last = list.members.filter((m) => !m.nfsDown).map((m) => ({ serverId: m.serverId, hostId: m.hostId, storageIp: m.storageIp, mgmtIp: m.mgmtIp }));
-      this.emit('members', this.last);
-    });
-    const ended = (why: string, err?: grpc.ServiceError) => {
-      if (this.call !== call) return;
-      clearTimeout(firstTimer);
-      const switched = this.endpoints.failed(err);
-      this.call = undefined;
-      if (this.connected) this.log.warn({ ev: 'membership.lost', why, kept: this.last?.length ?? 0 }, 'master unreachable; keeping the last membership');
-      this.connected = false;
-      if (!this.stopped) this.timer = setTimeout(() => this.start(), switched === 'redirect' ? 20 : this.backoff.next());
-    };
-    call.on('error', (e: grpc.ServiceError) => ended(e.details || e.message, e));
-    call.on('end', () => ended('stream ended'));
+    this.loop.start();
+  }
+
+  private onList(list: MemberList__Output): void {
+    if (!this.connected) {
+      this.connected = true;
+      this.log.info({ ev: 'membership.connected', members: list.members.length }, 'following the master\'s membership');
+      this.emit('connected');
+    }
+    // A server whose NFS service is down (a hung NFS server behind a live
+    // session) is no route target: treated as not listed.
+    this.last = list.members.filter((m) => !m.nfsDown).map((m) => ({ serverId: m.serverId, hostId: m.hostId, storageIp: m.storageIp, mgmtIp: m.mgmtIp }));
+    this.emit('members', this.last);
   }
 
   report(r: RouteReport): void {
@@ -89,9 +86,7 @@ export class MembershipFollower extends EventEmitter<MembershipEvents> implement
   }
 
   stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.call?.cancel();
+    this.loop.stop();
     this.endpoints.close();
   }
 }

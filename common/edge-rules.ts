@@ -134,7 +134,11 @@ export function gateRules(serverId: string): EdgeRules {
     },
     '/nfsha.v1.Gate/Release': {
       roles: ['gate'],
-      check: (m, c) => { own(c); v.requireId('client_id', (m as ReleaseRequest__Output).clientId); },
+      check: (m, c) => {
+        own(c);
+        v.requireId('client_id', (m as ReleaseRequest__Output).clientId);
+        v.safeCount('released_up_to', (m as ReleaseRequest__Output).releasedUpTo);
+      },
     },
     '/nfsha.v1.Gate/Report': {
       roles: ['gate'],

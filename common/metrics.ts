@@ -9,9 +9,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export class Metrics {
   readonly registry = new Registry();
 
-  constructor(component: string) {
+  /** `processMetrics`: also the process's own (CPU, memory, event loop); off for in-process simulations. */
+  constructor(component: string, opts: { processMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ component });
-    collectDefaultMetrics({ register: this.registry, prefix: 'nfsha_' });
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'nfsha_' });
   }
 
   counter(name: string, help: string, labelNames: string[] = []): Counter {

@@ -10,6 +10,21 @@ export class Admissions {
   private readonly owned = new Map<string, Token>();
   private readonly clientOfAddress = new Map<string, string>();
   private readonly revokedUpTo = new Map<string, Token>();
+  /** Counts admissions; the newest per client, so a release cannot undo one it did not cover. */
+  private admissionCounter = 0;
+  private readonly lastAdmission = new Map<string, number>();
+
+  /** Records that a connection of `clientId` was admitted now; returns its sequence number. */
+  admitted(clientId: string): number {
+    const seq = ++this.admissionCounter;
+    this.lastAdmission.set(clientId, seq);
+    return seq;
+  }
+
+  /** The newest admission of `clientId` (0: none). */
+  lastAdmissionOf(clientId: string): number {
+    return this.lastAdmission.get(clientId) ?? 0;
+  }
 
   clientOf(address: string): string | undefined {
     return this.clientOfAddress.get(address);

@@ -17,7 +17,10 @@ import type { AdmitReply } from '../gen/nfsha/v1/AdmitReply';
 import type { Revoke__Output } from '../gen/nfsha/v1/Revoke';
 import { Admissions } from './admissions';
 import { Metrics } from '../common/metrics';
-import { FenceCommand } from '../common/fence-command';
+import type { Counter, Histogram } from 'prom-client';
+import { FenceCommand, type FenceResult } from '../common/fence-command';
+import type { ProbeState } from '../common/hysteresis';
+import type { SessionMasterClient } from '../common/proto';
 import type { TimerHandle } from '../common/clock';
 import type { NfsHealth as NfsHealthValue } from '../gen/nfsha/v1/NfsHealth';
 import { GateHub } from './gate-hub';
@@ -25,6 +28,31 @@ import { NfsHealth, parseProbeTarget } from './nfs-health';
 import { Lease, LeaseState } from './lease';
 import { MasterSession } from './master-session';
 import { DEFAULT_FOLLOWER_OPTIONS, type FollowerOptions } from './options';
+
+/** The local NFS server's fence (fence-command.ts, or the simulation's). */
+export interface NfsFence {
+  readonly configured: boolean;
+  fence(why: string): Promise<FenceResult>;
+}
+
+/** What the follower needs of its NFS health probe (nfs-health.ts, or the simulation's). */
+export interface NfsHealthSource {
+  readonly configured: boolean;
+  readonly state: ProbeState;
+  on(event: 'changed', listener: (state: ProbeState, down: string[]) => void): unknown;
+  start(): void;
+  stop(): void;
+}
+
+/** Injected parts, for tests and the simulation; production builds its own. */
+export interface FollowerDeps {
+  fence?: NfsFence;
+  nfsHealth?: NfsHealthSource;
+  /** How to reach a master candidate. */
+  connect?: (address: string) => SessionMasterClient;
+  random?: () => number;
+  metrics?: Metrics;
+}
 
 /**
  * The Session Follower: holds the session with the master, admits clients for
@@ -36,30 +64,46 @@ export class Follower {
   readonly session: MasterSession;
   readonly hub: GateHub;
   readonly admissions = new Admissions();
-  readonly nfsHealth: NfsHealth;
-  private readonly nfsFence: FenceCommand;
+  readonly nfsHealth: NfsHealthSource;
+  private readonly nfsFence: NfsFence;
   private fencePointTimer?: TimerHandle;
   /** The fence (GateFence seq) that ended the lease with this deadline early, if one did. */
   private endedByFence?: { deadline: number; seq: number };
   private readonly mutex = new KeyedMutex();
   private highestEpoch = 0;
+
+  /** The highest leader epoch this follower has seen (grants from older epochs are refused). */
+  get seenEpoch(): number {
+    return this.highestEpoch;
+  }
   private server?: NfshaServer;
   private metricsServer?: { address: string; close(): Promise<void> };
-  readonly metrics = new Metrics('follower');
-  private readonly fences = this.metrics.counter('nfsha_follower_fences_total', 'Times this follower fenced itself (dropped every client)');
-  private readonly admits = this.metrics.counter('nfsha_follower_admits_total', 'Admit requests from the NFS layer by result', ['result']);
-  private readonly revokesHandled = this.metrics.counter('nfsha_follower_revokes_total', 'Revokes from the master by outcome', ['outcome']);
-  private readonly refusedCalls = this.metrics.counter('nfsha_follower_refused_calls_total', 'Gate API calls refused at the edge: no or wrong identity, or invalid input', ['method', 'code']);
-  private readonly limitRefusals = this.metrics.counter('nfsha_follower_limit_refusals_total', 'Gate API calls refused because a limit was reached', ['limit']);
-  private readonly nfsFences = this.metrics.counter('nfsha_follower_nfs_fences_total', 'Fence command runs against the local NFS server, by result', ['result']);
-  private readonly revokeDrain = this.metrics.histogram('nfsha_follower_revoke_drain_seconds', 'From a revoke to its ack: the NFS layer stopped the client and its forwarded calls got their replies', [], [0.001, 0.005, 0.02, 0.1, 0.5, 1, 2, 5]);
+  readonly metrics: Metrics;
+  private readonly fences: Counter;
+  private readonly admits: Counter;
+  private readonly revokesHandled: Counter;
+  private readonly refusedCalls: Counter;
+  private readonly limitRefusals: Counter;
+  private readonly nfsFences: Counter;
+  private readonly revokeDrain: Histogram;
   private pendingAdmits = 0;
+  /** Counts releases; when each client's latest began (an admit in flight across one asks again). */
+  private releaseCounter = 0;
+  private readonly releasedAt = new Map<string, number>();
 
-  constructor(readonly opts: FollowerOptions, private readonly clock: Clock = systemClock, readonly log: Logger = createLogger('follower', { server: opts.serverId })) {
+  constructor(readonly opts: FollowerOptions, private readonly clock: Clock = systemClock, readonly log: Logger = createLogger('follower', { server: opts.serverId }), deps: FollowerDeps = {}) {
+    this.metrics = deps.metrics ?? new Metrics('follower');
+    this.fences = this.metrics.counter('nfsha_follower_fences_total', 'Times this follower fenced itself (dropped every client)');
+    this.admits = this.metrics.counter('nfsha_follower_admits_total', 'Admit requests from the NFS layer by result', ['result']);
+    this.revokesHandled = this.metrics.counter('nfsha_follower_revokes_total', 'Revokes from the master by outcome', ['outcome']);
+    this.refusedCalls = this.metrics.counter('nfsha_follower_refused_calls_total', 'Gate API calls refused at the edge: no or wrong identity, or invalid input', ['method', 'code']);
+    this.limitRefusals = this.metrics.counter('nfsha_follower_limit_refusals_total', 'Gate API calls refused because a limit was reached', ['limit']);
+    this.nfsFences = this.metrics.counter('nfsha_follower_nfs_fences_total', 'Fence command runs against the local NFS server, by result', ['result']);
+    this.revokeDrain = this.metrics.histogram('nfsha_follower_revoke_drain_seconds', 'From a revoke to its ack: the NFS layer stopped the client and its forwarded calls got their replies', [], [0.001, 0.005, 0.02, 0.1, 0.5, 1, 2, 5]);
     this.lease = new Lease(clock);
     this.hub = new GateHub(clock, opts.gateReportIntervalMs);
-    this.nfsFence = new FenceCommand({ argv: opts.fenceCommand, timeoutMs: opts.fenceTimeoutMs, clock, log, what: 'nfs' });
-    this.nfsHealth = new NfsHealth(opts.nfsProbe.map((t) => parseProbeTarget(t)!), { intervalMs: opts.nfsProbeIntervalMs, missesToFail: opts.nfsMissesToFail }, clock);
+    this.nfsFence = deps.fence ?? new FenceCommand({ argv: opts.fenceCommand, timeoutMs: opts.fenceTimeoutMs, clock, log, what: 'nfs' });
+    this.nfsHealth = deps.nfsHealth ?? new NfsHealth(opts.nfsProbe.map((t) => parseProbeTarget(t)!), { intervalMs: opts.nfsProbeIntervalMs, missesToFail: opts.nfsMissesToFail }, clock);
     this.nfsHealth.on('changed', (state, down) => {
       this.log[state === 'down' ? 'warn' : 'info']({ ev: 'nfs.health', state, down }, `NFS service ${state}`);
     });
@@ -73,6 +117,8 @@ export class Follower {
       highestEpoch: () => this.highestEpoch,
       nfsHealth: () => this.nfsState(),
       tls: opts.tls,
+      connect: deps.connect,
+      random: deps.random,
     });
     this.metrics.gauge('nfsha_follower_lease_remaining_seconds', 'Time left on the session lease', [], (g) => g.set(this.lease.remainingMs() / 1000));
     this.metrics.gauge('nfsha_follower_clients', 'Clients this follower may serve now', [], (g) => g.set(this.admissions.list().length));
@@ -208,32 +254,48 @@ export class Follower {
     if (!ip) throw new InvalidArgument(`client address ${JSON.stringify(address)} is not an IP address`);
     const key = this.admissions.clientOf(ip) ?? `addr:${ip}`;
     return this.mutex.run(key, async () => {
-      this.requireLive();
-      // Nothing could revoke a client admitted for an NFS layer that does not watch.
-      if (this.hub.size === 0) throw new Unavailable('no NFS layer watches the revoke stream');
-      const known = this.admissions.clientOf(ip);
-      const held = known ? this.admissions.tokenOf(known) : undefined;
-      if (known && held) return this.admitReply(known, held);
-      const sessionId = this.session.currentSessionId;
-      let reply;
-      try {
-        reply = await this.session.login(ip, this.opts.admitTimeoutMs);
-      } catch (err) {
-        const e = err as grpc.ServiceError;
-        throw Object.assign(new Unavailable(`login at master failed: ${e.details ?? e.message}`), { code: e.code ?? grpc.status.UNAVAILABLE });
+      for (let attempt = 0; ; attempt++) {
+        this.requireLive();
+        // Nothing could revoke a client admitted for an NFS layer that does not watch.
+        if (this.hub.size === 0) throw new Unavailable('no NFS layer watches the revoke stream');
+        const known = this.admissions.clientOf(ip);
+        const held = known ? this.admissions.tokenOf(known) : undefined;
+        if (known && held) return this.admitReply(known, held);
+        const sessionId = this.session.currentSessionId;
+        const releasesBefore = this.releaseCounter;
+        let reply;
+        try {
+          reply = await this.session.login(ip, this.opts.admitTimeoutMs);
+        } catch (err) {
+          const e = err as grpc.ServiceError;
+          throw Object.assign(new Unavailable(`login at master failed: ${e.details ?? e.message}`), { code: e.code ?? grpc.status.UNAVAILABLE });
+        }
+        // The session may have been lost, or a new one introduced, while the login
+        // was in flight: its grant belongs to a session the master may not know.
+        if (this.session.currentSessionId !== sessionId || this.session.isIntroducing) throw new Unavailable('session changed during login');
+        this.requireLive();
+        const token = reply.token ?? { epoch: 0, sequence: 0 };
+        if (token.epoch < this.highestEpoch) {
+          throw new Aborted(`grant from epoch ${token.epoch} is older than epoch ${this.highestEpoch}: a deposed master answered`);
+        }
+        // A release of this client that began after our login went out may
+        // have logged it out at the master after the master answered us
+        // ("already owned"): granting now would serve a client the master
+        // lists as free. Ask again.
+        const clientId = reply.clientId;
+        const stale = clientId === key
+          ? (this.releasedAt.get(clientId) ?? 0) > releasesBefore
+          : await this.mutex.run(clientId, async () => (this.releasedAt.get(clientId) ?? 0) > releasesBefore);
+        if (stale) {
+          if (attempt >= 3) throw new Unavailable(`${clientId} is being released; retry`);
+          continue;
+        }
+        if (!this.admissions.grant(ip, clientId, token)) {
+          throw new Aborted(`client ${clientId} was revoked while its login was in flight`);
+        }
+        this.log.info({ ev: 'client.admitted', client: clientId, address: ip, token: formatToken(token), revoked: reply.revoked }, 'client admitted');
+        return this.admitReply(clientId, token);
       }
-      // The session may have been lost while the login was in flight.
-      if (this.session.currentSessionId !== sessionId) throw new Unavailable('session changed during login');
-      this.requireLive();
-      const token = reply.token ?? { epoch: 0, sequence: 0 };
-      if (token.epoch < this.highestEpoch) {
-        throw new Aborted(`grant from epoch ${token.epoch} is older than epoch ${this.highestEpoch}: a deposed master answered`);
-      }
-      if (!this.admissions.grant(ip, reply.clientId, token)) {
-        throw new Aborted(`client ${reply.clientId} was revoked while its login was in flight`);
-      }
-      this.log.info({ ev: 'client.admitted', client: reply.clientId, address: ip, token: formatToken(token), revoked: reply.revoked }, 'client admitted');
-      return this.admitReply(reply.clientId, token);
     });
   }
 
@@ -247,14 +309,25 @@ export class Follower {
       clientId, epoch: token.epoch, sequence: token.sequence,
       leaseRemainingMs: Math.floor(this.lease.remainingMs()),
       leaseDeadlineMonotonicMs: this.lease.isLive() ? this.lease.deadlineMs : 0,
+      admissionSeq: this.admissions.admitted(clientId),
     };
   }
 
-  /** The NFS layer closed the client's last connection: log it out. */
-  async release(clientId: string): Promise<boolean> {
+  /**
+   * The NFS layer closed the client's last connection: log it out, unless the
+   * client was admitted again after the admissions the release covers (a
+   * connection from a new address the NFS layer had not seen admitted yet).
+   */
+  async release(clientId: string, upToSeq: number): Promise<boolean> {
     return this.mutex.run(clientId, async () => {
+      const last = this.admissions.lastAdmissionOf(clientId);
+      if (last > upToSeq || (upToSeq === 0 && last > 0)) {
+        this.log.info({ ev: 'client.release.kept', client: clientId, released_up_to: upToSeq, last_admission: last }, 'release covers an older admission: client kept');
+        return false;
+      }
       const token = this.admissions.tokenOf(clientId);
       if (!this.admissions.release(clientId)) return false;
+      this.releasedAt.set(clientId, ++this.releaseCounter);
       try {
         await this.session.logout(clientId, this.opts.logoutTimeoutMs);
         this.log.info({ ev: 'client.released', client: clientId, token: token && formatToken(token) }, 'client logged out');
@@ -297,9 +370,15 @@ export class Follower {
         cb(null, {});
       },
       Release: (call, cb) => {
-        this.release(call.request.clientId).then((released) => cb(null, { released }), (e) => cb(toServiceError(e)));
+        this.release(call.request.clientId, call.request.releasedUpTo).then((released) => cb(null, { released }), (e) => cb(toServiceError(e)));
       },
     };
+  }
+
+  /** Starts the session and the NFS probe without a gRPC server (the simulation serves handlers() itself). */
+  run(): void {
+    this.nfsHealth.start();
+    this.session.start();
   }
 
   async start(): Promise<string> {
@@ -324,8 +403,7 @@ export class Follower {
     }
     this.server = await bindServer(server, health, this.opts.gateListen, tls);
     health.setStatus(GATE_SERVICE, 'SERVING');
-    this.nfsHealth.start();
-    this.session.start();
+    this.run();
     if (this.opts.metricsListen) this.metricsServer = await this.metrics.serve(this.opts.metricsListen);
     this.log.info({ ev: 'follower.started', gate: this.server.address, master: this.opts.master, metrics: this.metricsServer?.address }, 'follower running');
     return this.server.address;
@@ -342,6 +420,6 @@ export class Follower {
   }
 }
 
-export function createFollower(partial: Partial<FollowerOptions> & { serverId: string }, clock?: Clock, log?: Logger): Follower {
-  return new Follower({ ...DEFAULT_FOLLOWER_OPTIONS, ...partial }, clock, log);
+export function createFollower(partial: Partial<FollowerOptions> & { serverId: string }, clock?: Clock, log?: Logger, deps?: FollowerDeps): Follower {
+  return new Follower({ ...DEFAULT_FOLLOWER_OPTIONS, ...partial }, clock, log, deps);
 }

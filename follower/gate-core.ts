@@ -25,13 +25,16 @@ export interface AdmitGrant {
   token: Token;
   /** Absolute lease deadline (clock ms), or 0 when the follower sent only a relative one. */
   leaseDeadline: number;
+  /** The follower's admission counter (0 from a follower that predates it). */
+  admissionSeq: number;
 }
 
 /** The gate's side of the follower's Gate API (grpc-js in tcp-gate.ts, simulated in tests). */
 export interface GateFollowerLink {
   admit(address: string): Promise<AdmitGrant>;
   ackRevoke(revokeId: string): void;
-  release(clientId: string): void;
+  /** Logs the client out, covering the admissions up to `upToSeq` only. */
+  release(clientId: string, upToSeq: number): void;
   report(r: GateStateReport): void;
 }
 
@@ -121,6 +124,8 @@ export class GateCore {
   private readonly revokedUpTo = new Map<string, Token>();
   private readonly pendingByAddress = new Map<string, number>();
   private readonly clientOfAddress = new Map<string, string>();
+  /** The newest admission the follower gave each client: a release covers those only. */
+  private readonly admittedUpTo = new Map<string, number>();
   private stopTimer?: TimerHandle;
   private fenceTimer?: TimerHandle;
   private reportTimer?: TimerHandle;
@@ -158,6 +163,11 @@ export class GateCore {
 
   admittedClients(): string[] {
     return [...this.clients.keys()];
+  }
+
+  /** The admitted clients without copying them (checkers call this often). */
+  admittedIds(): IterableIterator<string> {
+    return this.clients.keys();
   }
 
   get leaseDeadline(): number {
@@ -238,6 +248,7 @@ export class GateCore {
       else this.pendingByAddress.delete(address);
     }
     this.clientOfAddress.set(address, grant.clientId);
+    if (grant.admissionSeq > (this.admittedUpTo.get(grant.clientId) ?? 0)) this.admittedUpTo.set(grant.clientId, grant.admissionSeq);
     const revoked = this.revokedUpTo.get(grant.clientId);
     if (revoked && compareTokens(grant.token, revoked) <= 0) return undefined;
     if (grant.leaseDeadline > 0) this.onLease(grant.leaseDeadline);
@@ -345,7 +356,7 @@ export class GateCore {
     for (const [address, n] of this.pendingByAddress) {
       if (n > 0 && this.clientOfAddress.get(address) === clientId) return;
     }
-    this.opts.link.release(clientId);
+    this.opts.link.release(clientId, this.admittedUpTo.get(clientId) ?? 0);
   }
 
   private ack(p: PendingRevoke): void {

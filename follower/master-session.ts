@@ -7,6 +7,7 @@ import { deadlineIn } from '../common/grpc-server';
 import { MasterEndpoints, masterClient } from '../common/master-endpoints';
 import type { Logger } from '../common/log';
 import { nfshaGrpc, type SessionMasterClient } from '../common/proto';
+import { StreamLoop } from '../common/stream-loop';
 import type { FollowerMessage } from '../gen/nfsha/v1/FollowerMessage';
 import type { MasterMessage__Output } from '../gen/nfsha/v1/MasterMessage';
 import type { Revoke__Output } from '../gen/nfsha/v1/Revoke';
@@ -50,6 +51,10 @@ export interface MasterSessionOptions {
   nfsHealth?: () => NfsHealth;
   /** mTLS towards the masters (a follower certificate), or plain text on loopback. */
   tls: TlsSettings;
+  /** How to reach a master candidate (grpc-js by default; the simulation injects its own). */
+  connect?: (address: string) => SessionMasterClient;
+  /** Randomness for the reconnect backoff's jitter. */
+  random?: () => number;
 }
 
 /** How long a master candidate may take to answer an introduction. */
@@ -63,61 +68,62 @@ type SessionStream = grpc.ClientDuplexStream<FollowerMessage, MasterMessage__Out
  */
 export class MasterSession extends EventEmitter<MasterSessionEvents> {
   readonly endpoints: MasterEndpoints<SessionMasterClient>;
-  private stream?: SessionStream;
+  private readonly loop: StreamLoop<SessionStream, MasterMessage__Output>;
   private sessionId = '';
   private epoch = 0;
   private masterProtocol = 0;
   private seq = 0;
+  private introSentAt = 0;
+  /** An introduction is out and not yet answered: a login reply now belongs to no session the next master knows. */
+  private introducing = false;
   private keepaliveTimer?: TimerHandle;
-  private reconnectTimer?: TimerHandle;
-  private stopped = false;
-  private readonly backoff = new Backoff(100, 2000);
 
   constructor(private readonly opts: MasterSessionOptions) {
     super();
     const Client = nfshaGrpc().SessionMaster;
-    this.endpoints = new MasterEndpoints(opts.masters, opts.tls, (address) => masterClient<SessionMasterClient>(Client, address, opts.tls));
+    this.endpoints = new MasterEndpoints(opts.masters, opts.tls, opts.connect ?? ((address) => masterClient<SessionMasterClient>(Client, address, opts.tls)));
+    this.loop = new StreamLoop<SessionStream, MasterMessage__Output>({
+      clock: opts.clock,
+      backoff: new Backoff(100, 2000, opts.random),
+      firstAnswerMs: GRANT_TIMEOUT_MS,
+      open: () => this.introduce(),
+      failed: (err) => this.endpoints.failed(err),
+      data: (stream, msg) => this.onMessage(stream, msg),
+      closed: (err, granted, retryMs) => this.onClosed(err, granted, retryMs),
+    });
   }
 
   get currentSessionId(): string {
     return this.sessionId;
   }
 
+  /** True between sending an introduction and its answer. */
+  get isIntroducing(): boolean {
+    return this.introducing;
+  }
+
   start(): void {
-    this.open();
+    this.loop.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    this.clearTimers();
-    this.stream?.cancel();
+    this.stopKeepalives();
+    this.loop.stop();
     this.endpoints.close();
   }
 
-  private clearTimers(): void {
+  private stopKeepalives(): void {
     if (this.keepaliveTimer) this.opts.clock.clearTimeout(this.keepaliveTimer);
-    if (this.reconnectTimer) this.opts.clock.clearTimeout(this.reconnectTimer);
-    this.keepaliveTimer = this.reconnectTimer = undefined;
+    this.keepaliveTimer = undefined;
   }
 
-  private open(): void {
-    if (this.stopped) return;
-    const { clock, identity, lease, log } = this.opts;
-    const stream = this.endpoints.client().Session();
-    this.stream = stream;
-    const introSentAt = clock.now();
-    let granted = false;
-    // A candidate that accepts the connection but never answers (a frozen
-    // master) must not hold us: without a grant soon, try the next one.
-    const grantTimer = clock.setTimeout(() => {
-      if (!granted && this.stream === stream) {
-        stream.cancel();
-        closed(Object.assign(new Error('no answer to the introduction'), { code: grpc.status.DEADLINE_EXCEEDED, details: 'no answer to the introduction', metadata: new grpc.Metadata() }) as grpc.ServiceError);
-      }
-    }, GRANT_TIMEOUT_MS);
+  private introduce(): SessionStream {
+    const stream = this.endpoints.client().Session() as SessionStream;
+    this.introSentAt = this.opts.clock.now();
+    this.introducing = true;
     stream.write({
       introduction: {
-        ...identity,
+        ...this.opts.identity,
         clients: this.opts.ownedClients(),
         highestEpoch: this.opts.highestEpoch(),
         resumeSessionId: this.sessionId,
@@ -125,69 +131,61 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
         nfs: this.opts.nfsHealth?.() ?? 'NFS_HEALTH_UNSPECIFIED',
       },
     });
-    stream.on('data', (msg: MasterMessage__Output) => {
-      if (this.stream !== stream) return;
-      switch (msg.kind) {
-        case 'granted': {
-          const g = msg.granted!;
-          granted = true;
-          clock.clearTimeout(grantTimer);
-          this.backoff.reset();
-          const resumed = g.resumed && g.sessionId === this.sessionId;
-          if (!resumed) this.emit('replaced', { sessionId: g.sessionId, epoch: g.epoch, adopted: g.adoptedClients });
-          this.sessionId = g.sessionId;
-          this.epoch = g.epoch;
-          this.masterProtocol = g.protocol;
-          if (!lease.start(introSentAt, g.ttlMs)) {
-            log.warn({ ev: 'session.grant.late', session: g.sessionId }, 'grant arrived after its lease would end; reconnecting');
-            stream.cancel();
-            return;
-          }
-          log.info({ ev: resumed ? 'session.resumed' : 'session.opened', session: g.sessionId, epoch: g.epoch, ttl_ms: g.ttlMs }, 'session with master');
-          this.emit('granted', { sessionId: g.sessionId, epoch: g.epoch, resumed });
-          this.scheduleKeepalive(g.keepaliveIntervalMs || 500);
-          break;
-        }
-        case 'keepaliveAck':
-          lease.acked(msg.keepaliveAck!.seq, msg.keepaliveAck!.ttlMs);
-          break;
-        case 'revoke':
-          this.emit('revoke', msg.revoke!);
-          break;
-      }
-    });
-    const closed = (err?: grpc.ServiceError) => {
-      if (this.stream !== stream) return;
-      this.stream = undefined;
-      clock.clearTimeout(grantTimer);
-      if (this.keepaliveTimer) clock.clearTimeout(this.keepaliveTimer);
-      this.keepaliveTimer = undefined;
-      const code = err?.code;
-      const switched = this.endpoints.failed(err);
-      if (code === grpc.status.NOT_FOUND || code === grpc.status.ABORTED) {
-        // The master says this session is over: it will not renew it again.
-        const reason = err?.details ?? 'session ended by master';
-        if (this.sessionId) this.emit('sessionGone', reason);
-        this.sessionId = '';
-      }
-      if (this.stopped) return;
-      const wait = switched === 'redirect' ? 20 : this.backoff.next();
-      log[granted ? 'info' : 'debug']({ ev: 'session.stream.closed', code, why: err?.details ?? 'stream ended', granted, retry_ms: wait, next_master: this.endpoints.current }, 'keepalive stream closed');
-      this.reconnectTimer = clock.setTimeout(() => this.open(), wait);
-    };
-    stream.on('error', (err: grpc.ServiceError) => closed(err));
-    stream.on('end', () => closed());
+    return stream;
   }
 
-  private scheduleKeepalive(intervalMs: number): void {
+  private onMessage(stream: SessionStream, msg: MasterMessage__Output): void {
+    const { lease, log } = this.opts;
+    switch (msg.kind) {
+      case 'granted': {
+        const g = msg.granted!;
+        this.introducing = false;
+        const resumed = g.resumed && g.sessionId === this.sessionId;
+        if (!resumed) this.emit('replaced', { sessionId: g.sessionId, epoch: g.epoch, adopted: g.adoptedClients });
+        this.sessionId = g.sessionId;
+        this.epoch = g.epoch;
+        this.masterProtocol = g.protocol;
+        if (!lease.start(this.introSentAt, g.ttlMs)) {
+          log.warn({ ev: 'session.grant.late', session: g.sessionId }, 'grant arrived after its lease would end; reconnecting');
+          stream.cancel();
+          return;
+        }
+        log.info({ ev: resumed ? 'session.resumed' : 'session.opened', session: g.sessionId, epoch: g.epoch, ttl_ms: g.ttlMs }, 'session with master');
+        this.emit('granted', { sessionId: g.sessionId, epoch: g.epoch, resumed });
+        this.scheduleKeepalive(stream, g.keepaliveIntervalMs || 500);
+        break;
+      }
+      case 'keepaliveAck':
+        lease.acked(msg.keepaliveAck!.seq, msg.keepaliveAck!.ttlMs);
+        break;
+      case 'revoke':
+        this.emit('revoke', msg.revoke!);
+        break;
+    }
+  }
+
+  private onClosed(err: grpc.ServiceError | undefined, granted: boolean, retryMs: number): void {
+    this.introducing = false;
+    this.stopKeepalives();
+    const code = err?.code;
+    if (code === grpc.status.NOT_FOUND || code === grpc.status.ABORTED) {
+      // The master says this session is over: it will not renew it again.
+      const reason = err?.details ?? 'session ended by master';
+      if (this.sessionId) this.emit('sessionGone', reason);
+      this.sessionId = '';
+    }
+    this.opts.log[granted ? 'info' : 'debug']({ ev: 'session.stream.closed', code, why: err?.details ?? 'stream ended', granted, retry_ms: retryMs, next_master: this.endpoints.current }, 'keepalive stream closed');
+  }
+
+  private scheduleKeepalive(stream: SessionStream, intervalMs: number): void {
     const { clock, lease } = this.opts;
+    this.stopKeepalives();
     const tick = () => {
-      const stream = this.stream;
-      if (!stream) return;
+      if (this.loop.current !== stream) return;
       // A stream that delivers no acks for a whole TTL is stuck (blackholed):
       // the lease has fenced already; start over on a fresh stream.
       if (!lease.isLive()) {
-        stream.cancel();
+        this.loop.abandon();
         return;
       }
       this.seq += 1;
@@ -199,7 +197,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
   }
 
   sendRevokeAck(revokeId: string): void {
-    this.stream?.write({ revokeAck: { revokeId } });
+    this.loop.current?.write({ revokeAck: { revokeId } });
   }
 
   /**
@@ -207,8 +205,9 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
    * condemning the session; only to masters that know the message.
    */
   sendRevokeProgress(revokeId: string, callsLeft: number): boolean {
-    if (this.masterProtocol < 1 || !this.stream) return false;
-    this.stream.write({ revokeProgress: { revokeId, callsLeft } });
+    const stream = this.loop.current;
+    if (this.masterProtocol < 1 || !stream) return false;
+    stream.write({ revokeProgress: { revokeId, callsLeft } });
     return true;
   }
 

@@ -1,16 +1,15 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { monotonicMs, systemClock, type Clock, type TimerHandle } from '../common/clock';
-import { Backoff } from '../common/backoff';
+import { monotonicMs, systemClock, type Clock } from '../common/clock';
 import { FenceCommand } from '../common/fence-command';
-import { CLIENT_CHANNEL_OPTIONS, deadlineIn } from '../common/grpc-server';
+import { CLIENT_CHANNEL_OPTIONS } from '../common/grpc-server';
 import { createLogger, type Logger } from '../common/log';
 import { nfshaGrpc, type GateClient } from '../common/proto';
-import type { GateCommand__Output } from '../gen/nfsha/v1/GateCommand';
 import { channelCredentials, channelOptions, loadOwnIdentity, type TlsSettings } from '../common/tls';
 import { GateConnection } from './gate-connection';
-import { DEFAULT_GATE_TIMING, GateCore, type AdmitGrant, type GateEventBody, type GateFollowerLink, type GateStateReport, type GateTiming } from './gate-core';
+import { DEFAULT_GATE_TIMING, GateCore, type AdmitGrant, type GateEventBody, type GateTiming } from './gate-core';
+import { GateLink } from './gate-link';
 
 export type { GateEvent } from './gate-core';
 
@@ -40,10 +39,6 @@ export interface TcpGateOptions extends Partial<GateTiming> {
   tls: TlsSettings;
 }
 
-function waitForReady(): grpc.Metadata {
-  return new grpc.Metadata({ waitForReady: true });
-}
-
 /**
  * The follower's built-in NFS layer: a TCP gate in front of an unmodified NFS
  * server. The logic (what may be served, drains, fences) is GateCore; this
@@ -52,12 +47,9 @@ function waitForReady(): grpc.Metadata {
  */
 export class TcpGate {
   private readonly client: GateClient;
+  private readonly link: GateLink;
   readonly core: GateCore;
   private readonly servers: net.Server[] = [];
-  private watch?: grpc.ClientReadableStream<GateCommand__Output>;
-  private readonly backoff = new Backoff(100, 1000);
-  private reconnectTimer?: TimerHandle;
-  private stopped = false;
   private readonly eventFd?: number;
   readonly log: Logger;
 
@@ -75,13 +67,14 @@ export class TcpGate {
     })) as unknown as GateClient;
     if (opts.eventLog) this.eventFd = fs.openSync(opts.eventLog, 'a');
     const fence = new FenceCommand({ argv: opts.fenceCommand ?? [], timeoutMs: opts.fenceTimeoutMs ?? 5000, clock, log: this.log, what: 'nfs' });
+    this.link = new GateLink({ name: opts.name, client: this.client, clock, log: this.log, admitTimeoutMs: opts.admitTimeoutMs });
     this.core = new GateCore({
       ...DEFAULT_GATE_TIMING,
       ...Object.fromEntries(Object.entries({ stopLeadMs: opts.stopLeadMs, fenceLeadMs: opts.fenceLeadMs, revokeDrainTimeoutMs: opts.revokeDrainTimeoutMs }).filter(([, v]) => v !== undefined)),
       name: opts.name,
       clock,
       log: this.log,
-      link: this.link(),
+      link: this.link,
       fence,
       record: (e) => this.record(e),
     });
@@ -91,69 +84,6 @@ export class TcpGate {
     if (this.eventFd === undefined) return;
     // The event log is read by checkers on this machine: CLOCK_MONOTONIC, whatever clock drives the logic.
     fs.writeSync(this.eventFd, JSON.stringify({ t: monotonicMs(), gate: this.opts.name, ...e }) + '\n');
-  }
-
-  private link(): GateFollowerLink {
-    const warn = (ev: string, extra: Record<string, unknown>) => (err: grpc.ServiceError | null) => {
-      if (err) this.log.warn({ ev, ...extra, err: err.message }, `${ev}`);
-    };
-    return {
-      admit: (address) => new Promise<AdmitGrant>((resolve, reject) => {
-        this.client.Admit({ clientAddress: address }, waitForReady(), { deadline: deadlineIn(this.opts.admitTimeoutMs ?? 15_000) }, (err, r) => {
-          if (err) return reject(err);
-          const deadline = r!.leaseDeadlineMonotonicMs > 0 ? r!.leaseDeadlineMonotonicMs : this.clock.now() + r!.leaseRemainingMs;
-          resolve({ clientId: r!.clientId, token: { epoch: r!.epoch, sequence: r!.sequence }, leaseDeadline: deadline });
-        });
-      }),
-      ackRevoke: (revokeId) => this.client.AckRevoke({ revokeId }, { deadline: deadlineIn(5000) }, warn('revoke.ack.failed', { revoke: revokeId })),
-      release: (clientId) => this.client.Release({ clientId }, { deadline: deadlineIn(5000) }, warn('gate.release.failed', { client: clientId })),
-      report: (r: GateStateReport) => this.client.Report(r, { deadline: deadlineIn(1000) }, () => undefined),
-    };
-  }
-
-  private onCommand(cmd: GateCommand__Output): void {
-    switch (cmd.kind) {
-      case 'welcome':
-        this.core.onWelcome(cmd.welcome!.watcherId, cmd.welcome!.reportIntervalMs);
-        break;
-      case 'lease': {
-        const l = cmd.lease!;
-        this.core.onLease(l.deadlineMonotonicMs > 0 ? l.deadlineMonotonicMs : this.clock.now() + l.remainingMs);
-        break;
-      }
-      case 'fence':
-        this.core.onFence(cmd.fence!.reason, cmd.fence!.seq);
-        break;
-      case 'revoke': {
-        const r = cmd.revoke!;
-        this.core.onRevoke({ revokeId: r.revokeId, clientId: r.clientId, reason: r.reason, token: { epoch: r.epoch, sequence: r.sequence } });
-        break;
-      }
-    }
-  }
-
-  private openWatch(): void {
-    if (this.stopped) return;
-    // waitForReady: the follower may start after us; wait for its socket rather than fail.
-    const call = this.client.WatchRevokes({ watcher: this.opts.name }, waitForReady());
-    this.watch = call;
-    let first = true;
-    call.on('data', (cmd: GateCommand__Output) => {
-      if (this.watch !== call) return;
-      this.backoff.reset();
-      // A follower that predates GateWelcome starts with a lease or a fence.
-      if (first && cmd.kind !== 'welcome') this.core.onWelcome(0, 0);
-      first = false;
-      this.onCommand(cmd);
-    });
-    const ended = (why: string) => {
-      if (this.watch !== call) return;
-      this.watch = undefined;
-      this.core.onStreamEnded(why);
-      if (!this.stopped) this.reconnectTimer = this.clock.setTimeout(() => this.openWatch(), this.backoff.next());
-    };
-    call.on('error', (e: grpc.ServiceError) => ended(e.details ?? e.message));
-    call.on('end', () => ended('follower closed the stream'));
   }
 
   private async onConnection(socket: net.Socket, backendHost: string, backendPort: number): Promise<void> {
@@ -184,7 +114,7 @@ export class TcpGate {
   async start(): Promise<number[]> {
     // A new process: whatever an earlier one of this gate logged is over.
     this.record({ ev: 'start' });
-    this.openWatch();
+    this.link.start(this.core);
     const ports: number[] = [];
     for (const r of this.opts.routes) {
       const server = net.createServer((s) => void this.onConnection(s, r.backendHost, r.backendPort));
@@ -200,11 +130,7 @@ export class TcpGate {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.reconnectTimer) this.clock.clearTimeout(this.reconnectTimer);
-    const watch = this.watch;
-    this.watch = undefined;
-    watch?.cancel();
+    this.link.stop();
     this.core.dispose();
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
     this.client.close();

@@ -1,15 +1,13 @@
 import { EventEmitter } from 'node:events';
-import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
-import type { EtcdConnection } from './etcd-client';
-import { Etcd3, isRecoverableError, type IKeyValue, type Lease, type Watcher } from 'etcd3';
 import type { Clock, TimerHandle } from '../common/clock';
+import type { CandidateKey, ElectionStore, StoreLease } from './election-store';
 import type { Logger } from '../common/log';
 import type { HostRecord } from './identity';
 import type { LeaderInfo, Leadership, LeadershipEvents, RegistryStore, ServerRecord } from './leadership';
 
 export interface EtcdLeadershipOptions {
-  /** etcd's URLs and mTLS credentials (etcd-client.ts). */
-  connection: EtcdConnection;
+  /** etcd (Etcd3Store), or the simulation's model of it. */
+  store: ElectionStore;
   self: LeaderInfo;
   /** The election lease, whole seconds (etcd's unit; the client's default of 60 s is far too long). */
   leaseTtlSeconds: number;
@@ -17,6 +15,8 @@ export interface EtcdLeadershipOptions {
   prefix?: string;
   clock: Clock;
   log: Logger;
+  /** Jitter between campaign rounds. Default Math.random. */
+  random?: () => number;
 }
 
 /**
@@ -28,17 +28,16 @@ export interface EtcdLeadershipOptions {
  * could let anyone else win (DESIGN §7: leadership is not exclusive in time).
  */
 export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Leadership {
-  readonly client: Etcd3;
   readonly registry: RegistryStore;
   readonly leaseMs: number;
   private readonly prefix: string;
   private stopped = false;
   private leading = false;
   private validUntil = 0;
-  private lease?: Lease;
+  private lease?: StoreLease;
   private myKey = '';
   private known?: LeaderInfo;
-  private watcher?: Watcher;
+  private watcher?: { cancel(): Promise<void> };
   private keepaliveTimer?: TimerHandle;
   private expiryTimer?: TimerHandle;
   private wake?: () => void;
@@ -47,19 +46,11 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
     super();
     this.prefix = opts.prefix ?? 'nfsha/';
     this.leaseMs = opts.leaseTtlSeconds * 1000;
-    this.client = new Etcd3({
-      ...opts.connection,
-      dialTimeout: 1000,
-      defaultCallOptions: () => ({ deadline: new Date(Date.now() + 2000) }),
-      faultHandling: {
-        // A member that refuses connections is skipped after one failure (not
-        // three), so lease keepalives reach a live one within the lease period.
-        // A slow answer (an etcd raft election) does not open the breaker.
-        host: () => circuitBreaker(handleWhen((err) => /ECONNREFUSED|No connection established/i.test(err.message)), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(1) }),
-        global: retry(handleWhen(isRecoverableError), { maxAttempts: 3 }),
-      },
-    });
-    this.registry = new EtcdRegistry(this.client, this.prefix, opts.log);
+    this.registry = new EtcdRegistry(opts.store, this.prefix, opts.log);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.opts.clock.setTimeout(resolve, ms));
   }
 
   /** Leadership ends 10% of the lease early, so clock drift cannot make it overlap a successor's. */
@@ -76,9 +67,7 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
   }
 
   async start(): Promise<void> {
-    this.watcher = await this.client.watch().prefix(`${this.prefix}election/`).create();
-    this.watcher.on('put', () => this.wake?.());
-    this.watcher.on('delete', () => this.wake?.());
+    this.watcher = await this.opts.store.watch(`${this.prefix}election/`, () => this.wake?.());
     void this.campaignLoop();
   }
 
@@ -90,21 +79,19 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
         this.opts.log.warn({ ev: 'election.error', err: (err as Error).message }, 'election round failed; retrying');
       }
       this.stepDown('campaign ended');
-      if (!this.stopped) await new Promise((r) => setTimeout(r, 200 + Math.random() * 300));
+      if (!this.stopped) await this.sleep(200 + (this.opts.random ?? Math.random)() * 300);
     }
   }
 
   /** One term as a candidate: a fresh lease and key; returns when the lease is lost. */
   private async campaign(): Promise<void> {
-    const { clock, log, self } = this.opts;
-    const lease = this.client.lease(this.opts.leaseTtlSeconds, { autoKeepAlive: false });
-    this.lease = lease;
+    const { clock, log, self, store } = this.opts;
     const grantSent = clock.now();
-    const leaseId = await lease.grant();
+    const lease = await store.grantLease(this.opts.leaseTtlSeconds);
+    this.lease = lease;
     this.validUntil = grantSent + this.leaseMs;
-    this.myKey = `${this.prefix}election/${leaseId}`;
-    const put = await this.client.put(this.myKey).value(JSON.stringify(self)).lease(leaseId).exec();
-    const myRevision = Number(put.header.revision);
+    this.myKey = `${this.prefix}election/${lease.id}`;
+    const myRevision = await store.putWithLease(this.myKey, JSON.stringify(self), lease);
     this.keepLeaseAlive(lease);
     log.info({ ev: 'election.candidate', key: this.myKey, revision: myRevision }, 'campaigning');
     while (!this.stopped && clock.now() < this.safeUntil) {
@@ -114,30 +101,29 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
         return undefined;
       });
       if (!kvs) {
-        await new Promise((r) => setTimeout(r, 100));
+        await this.sleep(100);
         continue;
       }
       const first = kvs[0];
-      if (!kvs.some((kv) => kv.key.toString() === this.myKey)) throw new Error('our election key is gone (lease expired)');
-      if (first.key.toString() === this.myKey) {
+      if (!kvs.some((kv) => kv.key === this.myKey)) throw new Error('our election key is gone (lease expired)');
+      if (first.key === this.myKey) {
         if (!this.leading) this.becomeLeader(myRevision);
       } else {
-        this.follow(parseLeader(first.value.toString()));
+        this.follow(parseLeader(first.value));
       }
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 1000);
-        this.wake = () => { clearTimeout(t); resolve(); };
+        const t = clock.setTimeout(resolve, 1000);
+        this.wake = () => { clock.clearTimeout(t); resolve(); };
       });
     }
     await lease.revoke().catch(() => undefined);
   }
 
-  private async candidates(): Promise<IKeyValue[]> {
-    const res = await this.client.getAll().prefix(`${this.prefix}election/`).sort('Create', 'Ascend').exec();
-    return res.kvs;
+  private candidates(): Promise<CandidateKey[]> {
+    return this.opts.store.listByCreate(`${this.prefix}election/`);
   }
 
-  private keepLeaseAlive(lease: Lease): void {
+  private keepLeaseAlive(lease: StoreLease): void {
     const { clock } = this.opts;
     // Several tries per lease, each with its own deadline, so an etcd raft
     // election or a dead endpoint costs a try, not the leadership.
@@ -150,13 +136,13 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
       for (let attempt = 0; this.lease === lease && clock.now() < this.safeUntil; attempt++) {
         const sent = clock.now();
         try {
-          await lease.keepaliveOnce({ deadline: new Date(Date.now() + deadlineMs) });
+          await lease.keepaliveOnce(deadlineMs);
           this.validUntil = Math.max(this.validUntil, sent + this.leaseMs);
           this.armExpiry();
           break;
         } catch (err) {
           this.opts.log.warn({ ev: 'election.keepalive.failed', attempt, err: (err as Error).message, left_ms: Math.round(this.safeUntil - clock.now()) }, 'lease keepalive failed');
-          await new Promise((r) => setTimeout(r, 50));
+          await this.sleep(50);
         }
       }
       if (this.lease === lease) this.keepaliveTimer = clock.setTimeout(() => void tick(), every);
@@ -215,7 +201,7 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
     this.wake?.();
     await lease?.revoke().catch(() => undefined);
     await this.watcher?.cancel().catch(() => undefined);
-    this.client.close();
+    this.opts.store.close();
   }
 }
 
@@ -230,34 +216,38 @@ function parseLeader(text: string): LeaderInfo | undefined {
 
 /** Access Servers and hosts under `<prefix>registry/`, written by the leader. */
 class EtcdRegistry implements RegistryStore {
-  private readonly written = new Map<string, string>();
+  private readonly written = new Map<string, { text: string; done: Promise<void> }>();
 
-  constructor(private readonly client: Etcd3, private readonly prefix: string, private readonly log: Logger) {}
+  constructor(private readonly store: ElectionStore, private readonly prefix: string, private readonly log: Logger) {}
 
   async load(): Promise<{ servers: ServerRecord[]; hosts: HostRecord[] }> {
-    const servers = await this.client.getAll().prefix(`${this.prefix}registry/servers/`).strings();
-    const hosts = await this.client.getAll().prefix(`${this.prefix}registry/hosts/`).strings();
+    const servers = await this.store.getAll(`${this.prefix}registry/servers/`);
+    const hosts = await this.store.getAll(`${this.prefix}registry/hosts/`);
     return {
       servers: Object.values(servers).map((v) => JSON.parse(v) as ServerRecord),
       hosts: Object.values(hosts).map((v) => JSON.parse(v) as HostRecord),
     };
   }
 
-  private save(key: string, value: object): void {
+  /** Writes `value` unless this process already wrote the same; resolves once etcd has it. */
+  private save(key: string, value: object): Promise<void> {
     const text = JSON.stringify(value);
-    if (this.written.get(key) === text) return;
-    this.written.set(key, text);
-    this.client.put(key).value(text).exec().catch((err: Error) => {
-      this.written.delete(key);
+    const known = this.written.get(key);
+    if (known?.text === text) return known.done;
+    const done = this.store.put(key, text).catch((err: Error) => {
+      if (this.written.get(key)?.done === done) this.written.delete(key);
       this.log.warn({ ev: 'registry.write.failed', key, err: err.message }, 'could not write registry');
+      throw err;
     });
+    this.written.set(key, { text, done });
+    return done;
   }
 
-  saveServer(s: ServerRecord): void {
-    this.save(`${this.prefix}registry/servers/${s.serverId}`, s);
+  saveServer(s: ServerRecord): Promise<void> {
+    return this.save(`${this.prefix}registry/servers/${s.serverId}`, s);
   }
 
   saveHost(h: HostRecord): void {
-    this.save(`${this.prefix}registry/hosts/${h.id}`, h);
+    this.save(`${this.prefix}registry/hosts/${h.id}`, h).catch(() => undefined);
   }
 }

@@ -1,5 +1,5 @@
 import type { Clock } from '../common/clock';
-import { FenceCommand } from '../common/fence-command';
+import { FenceCommand, type FenceResult } from '../common/fence-command';
 import type { Logger } from '../common/log';
 import type { Session } from './sessions';
 
@@ -15,6 +15,8 @@ export interface FenceAgentOptions {
   timeoutMs: number;
   clock: Clock;
   log: Logger;
+  /** Runs the agent instead of argv (the simulation's fence). */
+  run?: (session: Session, why: string) => Promise<FenceResult>;
 }
 
 /**
@@ -32,7 +34,7 @@ export class FenceAgent {
   constructor(private readonly opts: FenceAgentOptions) {}
 
   get configured(): boolean {
-    return this.opts.argv.length > 0;
+    return this.opts.argv.length > 0 || this.opts.run !== undefined;
   }
 
   /** The session's SCVM was fenced after the session's last keepalive. */
@@ -44,6 +46,11 @@ export class FenceAgent {
   async fence(session: Session, why: string): Promise<boolean> {
     if (this.confirmed.has(session.id)) return true;
     if (!this.configured) return false;
+    if (this.opts.run) {
+      const r = await this.opts.run(session, why);
+      if (r.ok && r.startedAt >= session.renewedAt) this.confirmed.add(session.id);
+      return this.confirmed.has(session.id);
+    }
     const vars: Record<string, string> = {
       server: session.serverId, host: session.hostId, storage_ip: session.storageIp, mgmt_ip: session.mgmtIp,
     };

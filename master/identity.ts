@@ -1,5 +1,5 @@
 import { normalizeIp } from '../common/address';
-import { InvalidArgument } from '../common/errors';
+import { FailedPrecondition, InvalidArgument, Unavailable } from '../common/errors';
 
 /** The private address every ESXi host uses towards its own SCVM (DESIGN §1). */
 export const DEFAULT_LOCAL_CLIENT_IP = '192.168.33.1';
@@ -24,11 +24,25 @@ export class HostRegistry {
     for (const h of hosts) this.upsert(h);
   }
 
-  upsert(host: HostRecord): void {
+  /**
+   * Records a host's addresses; returns the addresses it no longer has (a
+   * follower may still map them to it: the caller revokes the host's holds).
+   */
+  upsert(host: HostRecord): string[] {
     const old = this.hosts.get(host.id);
-    if (old) for (const ip of [old.storageIp, old.mgmtIp]) if (ip) this.byIp.delete(ip);
+    const norm = (ip?: string) => (ip ? normalizeIp(ip) ?? ip : undefined);
+    const now = new Set([norm(host.storageIp), norm(host.mgmtIp)].filter((x): x is string => !!x));
+    const gone: string[] = [];
+    if (old) {
+      for (const ip of [norm(old.storageIp), norm(old.mgmtIp)]) {
+        if (!ip) continue;
+        if (this.byIp.get(ip) === host.id) this.byIp.delete(ip);
+        if (!now.has(ip)) gone.push(ip);
+      }
+    }
     this.hosts.set(host.id, host);
-    for (const ip of [host.storageIp, host.mgmtIp]) if (ip) this.byIp.set(normalizeIp(ip) ?? ip, host.id);
+    for (const ip of now) this.byIp.set(ip, host.id);
+    return gone;
   }
 
   /** The other host that already owns one of `host`'s addresses, if any. */
@@ -45,15 +59,23 @@ export class HostRegistry {
   }
 
   /**
+   * A client's identity is its host, learned only from the registry (agent
+   * registrations, --host, the persisted registry): an address no host owns
+   * is refused rather than made a client of its own, which would let one host
+   * be two clients (`ip:X` here, `host:H` elsewhere) served by two servers.
    * @param address the client's source address as the Access Server saw it
    * @param serverHostId the host the Access Server runs on (for the local address)
-   * @param serverId used when the server did not say which host it runs on
+   * @param serverId for the error when the server did not say which host it runs on
    */
   resolve(address: string, serverHostId: string, serverId: string): string {
     const ip = normalizeIp(address);
     if (!ip) throw new InvalidArgument(`client address ${JSON.stringify(address)} is not an IP address`);
-    if (ip === this.localClientIp) return serverHostId ? `host:${serverHostId}` : `local:${serverId}`;
+    if (ip === this.localClientIp) {
+      if (!serverHostId) throw new FailedPrecondition(`server ${serverId} did not say which host it runs on (--host-id): its local clients (${ip}) cannot be identified`);
+      return `host:${serverHostId}`;
+    }
     const hostId = this.byIp.get(ip);
-    return hostId ? `host:${hostId}` : `ip:${ip}`;
+    if (!hostId) throw new Unavailable(`client address ${ip} belongs to no registered host (yet): a host is known once its agent registers it, or from --host`);
+    return `host:${hostId}`;
   }
 }

@@ -17,7 +17,13 @@ export interface ServerRecord {
 /** The durable registry of Access Servers and hosts: a new leader knows whom to expect. */
 export interface RegistryStore {
   load(): Promise<{ servers: ServerRecord[]; hosts: HostRecord[] }>;
-  saveServer(s: ServerRecord): void;
+  /**
+   * Records an Access Server before its session is granted: a new leader's
+   * grace waits for every recorded server, so one granted a session without
+   * being recorded could hold clients the next leader hands away.
+   */
+  saveServer(s: ServerRecord): Promise<void>;
+  /** Best effort: a host a new leader does not know is refused, not misidentified, until its agent registers again. */
   saveHost(h: HostRecord): void;
 }
 

@@ -50,6 +50,8 @@ export interface LoginCoordinatorOptions {
   limits?: MasterLimits;
   /** Run against a silent holder's SCVM before its client moves (fence-agent.ts). */
   fenceAgent?: FenceAgent;
+  /** Revoke ids: random, unless the simulation seeds them. */
+  ids?: () => string;
 }
 
 /** What the coordinator needs from the master around it. */
@@ -209,25 +211,36 @@ export class LoginCoordinator {
   private async loginLocked(sessionId: string, clientId: string): Promise<LoginResult> {
     this.requireLeader();
     const requester = this.sessions.requireLive(sessionId);
-    const current = this.holders.get(clientId) ?? [];
-    const mine = current.find((h) => h.sessionId === sessionId);
-    const others = current.filter((h) => h.sessionId !== sessionId);
-    // A hold adopted from an older term carries that term's token, which a
-    // follower that has seen this epoch refuses: it gets a token of this term.
-    if (mine && others.length === 0 && mine.token.epoch === this.tokens.epoch) {
-      return { clientId, token: mine.token, revoked: 0, alreadyOwned: true };
+    let revoked = 0;
+    for (let round = 0; ; round++) {
+      const current = this.holders.get(clientId) ?? [];
+      const mine = current.find((h) => h.sessionId === sessionId);
+      const others = current.filter((h) => h.sessionId !== sessionId);
+      // A hold adopted from an older term carries that term's token, which a
+      // follower that has seen this epoch refuses: it gets a token of this term.
+      if (round === 0 && mine && others.length === 0 && mine.token.epoch === this.tokens.epoch) {
+        return { clientId, token: mine.token, revoked: 0, alreadyOwned: true };
+      }
+      if (others.length === 0) break;
+      // While we waited, a holder may have come back: a follower whose stream
+      // broke re-introduces itself in a new session claiming the client
+      // (adoption does not take this lock). Look again until no one else
+      // holds it; a grant now would leave that holder serving too.
+      if (round >= 8) throw new Unavailable(`${clientId} keeps being claimed by other sessions; retry`);
+      await Promise.all(others.map((h) => this.takeAway(clientId, h, `login on ${requester.serverId}`)));
+      revoked += others.length;
     }
-    await Promise.all(others.map((h) => this.takeAway(clientId, h, `login on ${requester.serverId}`)));
     // The requester may have expired, or this master lost leadership, while we
     // waited: granting now would hand the client to a fenced follower or
     // issue a token a newer leader does not know.
     this.sessions.requireLive(sessionId);
     this.requireLeader();
     const token = this.tokens.next();
+    const mine = (this.holders.get(clientId) ?? []).find((h) => h.sessionId === sessionId);
     if (mine) this.dropHolder(clientId, mine);
     this.addHolder(clientId, { sessionId, token });
-    this.log.info({ ev: 'login.granted', client: clientId, server: requester.serverId, session: sessionId, token: formatToken(token), revoked: others.length }, 'login granted');
-    return { clientId, token, revoked: others.length, alreadyOwned: false };
+    this.log.info({ ev: 'login.granted', client: clientId, server: requester.serverId, session: sessionId, token: formatToken(token), revoked }, 'login granted');
+    return { clientId, token, revoked, alreadyOwned: false };
   }
 
   private dropHolder(clientId: string, holder: Ownership): void {
@@ -258,7 +271,7 @@ export class LoginCoordinator {
   private async revoke(session: Session, clientId: string, token: Token, reason: string): Promise<boolean> {
     const connected = this.sessions.state(session) === SessionState.Live && session.sink !== undefined;
     if (!connected || !this.gates.mayAct()) return false;
-    const revokeId = randomBytes(8).toString('hex');
+    const revokeId = this.opts.ids?.() ?? randomBytes(8).toString('hex');
     const started = this.clock.now();
     this.log.info({ ev: 'revoke.sent', client: clientId, server: session.serverId, session: session.id, revoke: revokeId, why: reason }, 'revoke sent');
     const limit = started + (this.opts.revokeDrainLimitMs ?? this.sessions.timing.ttlMs);
@@ -354,18 +367,45 @@ export class LoginCoordinator {
    */
   adopt(sessionId: string, claims: Array<{ clientId: string; token: Token }>): string[] {
     const adopted: string[] = [];
+    const refused: string[] = [];
     for (const c of claims) {
       const hs = this.holders.get(c.clientId) ?? [];
       if (hs.some((h) => h.sessionId === sessionId)) continue;
       if (c.token.epoch > this.tokens.epoch) continue; // a token from the future is not ours to honour
-      // Past the limit a claim is not adopted: the follower drops that client.
-      if ((this.bySession.get(sessionId)?.size ?? 0) >= this.limits.maxClientsPerSession) break;
+      // A claim is a fact, not a request: the follower serves that client
+      // until it has dropped it. So every claim is held; past the limit it
+      // is revoked at once (the follower drops it on its own too), and a
+      // login elsewhere waits for that revoke like any other.
       this.addHolder(c.clientId, { sessionId, token: c.token });
+      if ((this.bySession.get(sessionId)?.size ?? 0) > this.limits.maxClientsPerSession) {
+        refused.push(c.clientId);
+        void this.revokeFrom(c.clientId, sessionId, `over the limit of ${this.limits.maxClientsPerSession} clients per session`);
+        continue;
+      }
       adopted.push(c.clientId);
       if (this.holders.get(c.clientId)!.length > 1) void this.resolveConflict(c.clientId);
     }
     if (adopted.length) this.log.info({ ev: 'clients.adopted', session: sessionId, clients: adopted }, 'adopted clients from introduction');
+    if (refused.length) this.log.warn({ ev: 'clients.not_adopted', session: sessionId, clients: refused, limit: this.limits.maxClientsPerSession }, 'claims over the per-session limit: revoking them');
     return adopted;
+  }
+
+  /** Takes the client away from one session's hold (in the background). */
+  private revokeFrom(clientId: string, sessionId: string, reason: string): Promise<void> {
+    return this.mutex.run(clientId, async () => {
+      const hold = (this.holders.get(clientId) ?? []).find((h) => h.sessionId === sessionId);
+      if (hold) await this.takeAway(clientId, hold, reason);
+    }).catch((err: Error) => this.log.warn({ ev: 'client.revoke.failed', client: clientId, err: err.message }, 'could not revoke a claim'));
+  }
+
+  /** Takes the client away from every holder (in the background of whoever asked). */
+  revokeAll(clientId: string, reason: string): Promise<void> {
+    return this.mutex.run(clientId, async () => {
+      const hs = this.holders.get(clientId) ?? [];
+      if (!hs.length) return;
+      this.log.info({ ev: 'client.revoke_all', client: clientId, holders: hs.length, why: reason }, 'revoking every holder');
+      await Promise.all(hs.map((h) => this.takeAway(clientId, h, reason)));
+    }).catch((err: Error) => this.log.warn({ ev: 'client.revoke_all.failed', client: clientId, err: err.message }, 'could not revoke every holder'));
   }
 
   private resolveConflict(clientId: string): Promise<void> {

@@ -38,6 +38,8 @@ export class MembershipFeed {
     private readonly epoch: number,
     private readonly log: Logger,
     private readonly store?: RegistryStore,
+    /** A host gave up addresses: followers may still map them to it, so its holds are revoked. */
+    private readonly addressesGone: (hostId: string, ips: string[]) => void = () => undefined,
   ) {}
 
   members(): Member[] {
@@ -83,7 +85,8 @@ export class MembershipFeed {
           call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `${taken.ip} belongs to host ${taken.hostId}; host ${host.id} may not register it` });
           return;
         }
-        this.registry.upsert(host);
+        const given = this.registry.upsert(host);
+        if (given.length) this.addressesGone(host.id, given);
         this.store?.saveHost(host);
         this.watchers.set(call, hello.hostId);
         const gone = () => {

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { Metrics } from '../common/metrics';
+import type { Counter, Histogram } from 'prom-client';
 import type { Logger } from '../common/log';
 import { KeyedRateLimiter } from '../common/rate-limit';
 import { systemClock } from '../common/clock';
@@ -9,18 +10,27 @@ import { SessionState } from './sessions';
 
 /** The master's metrics; gauges read the current term's state when scraped. */
 export class MasterMetrics {
-  readonly metrics = new Metrics('master');
   private core?: () => MasterCore | undefined;
-  readonly leaderChanges = this.metrics.counter('nfsha_master_leader_changes_total', 'Times this master became or stopped being the leader', ['to']);
-  private readonly logins = this.metrics.counter('nfsha_master_logins_total', 'Login requests by result', ['result']);
-  private readonly loginSeconds = this.metrics.histogram('nfsha_master_login_duration_seconds', 'Login duration, from request to grant, including revokes', ['with_revoke']);
-  private readonly revokes = this.metrics.counter('nfsha_master_revokes_total', 'Revokes by outcome: acked by the holder, or the holder waited out', ['outcome']);
-  private readonly limitRefusals = this.metrics.counter('nfsha_master_limit_refusals_total', 'Calls refused because a limit was reached (RESOURCE_EXHAUSTED)', ['limit']);
+  readonly leaderChanges: Counter;
+  private readonly logins: Counter;
+  private readonly loginSeconds: Histogram;
+  private readonly revokes: Counter;
+  private readonly limitRefusals: Counter;
   /** Calls the security edge refused before any handler ran, by method and status code. */
-  readonly edgeRefusals = this.metrics.counter('nfsha_master_refused_calls_total', 'Calls refused at the edge: no or wrong identity, or invalid input', ['method', 'code']);
-  private readonly revokeSeconds = this.metrics.histogram('nfsha_master_revoke_ack_seconds', 'Time from revoke sent to the holder\'s ack');
+  readonly edgeRefusals: Counter;
+  private readonly revokeSeconds: Histogram;
 
-  constructor(log: Logger) {
+  readonly metrics: Metrics;
+
+  constructor(log: Logger, metrics: Metrics = new Metrics('master')) {
+    this.metrics = metrics;
+    this.leaderChanges = this.metrics.counter('nfsha_master_leader_changes_total', 'Times this master became or stopped being the leader', ['to']);
+    this.logins = this.metrics.counter('nfsha_master_logins_total', 'Login requests by result', ['result']);
+    this.loginSeconds = this.metrics.histogram('nfsha_master_login_duration_seconds', 'Login duration, from request to grant, including revokes', ['with_revoke']);
+    this.revokes = this.metrics.counter('nfsha_master_revokes_total', 'Revokes by outcome: acked by the holder, or the holder waited out', ['outcome']);
+    this.limitRefusals = this.metrics.counter('nfsha_master_limit_refusals_total', 'Calls refused because a limit was reached (RESOURCE_EXHAUSTED)', ['limit']);
+    this.edgeRefusals = this.metrics.counter('nfsha_master_refused_calls_total', 'Calls refused at the edge: no or wrong identity, or invalid input', ['method', 'code']);
+    this.revokeSeconds = this.metrics.histogram('nfsha_master_revoke_ack_seconds', 'Time from revoke sent to the holder\'s ack');
     this.refusals = this.makeRefusals(log);
     this.metrics.gauge('nfsha_master_sessions', 'Sessions by state', ['state'], (g) => {
       g.reset();

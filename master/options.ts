@@ -35,6 +35,11 @@ export interface MasterOptions {
   fenceAgentTimeoutMs: number;
   /** The leader epoch; fencing tokens start with it. Default: wall-clock ms at start (see master.ts). */
   epoch?: number;
+  /**
+   * The embedded master keeps its last epoch here, so the next one is always
+   * larger even if the wall clock stepped back. Default "": not kept.
+   */
+  epochFile: string;
   /** Hosts known from configuration (later from agents): source IP → client identity. */
   hosts: HostRecord[];
   /** The private address a host uses towards its own SCVM. Default 192.168.33.1. */
@@ -71,6 +76,7 @@ export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
   fenceAgent: [],
   fenceAgentTimeoutMs: 10_000,
   hosts: [],
+  epochFile: '',
   localClientIp: '192.168.33.1',
   maxMessageBytes: 64 * 1024,
   etcdEndpoints: [],

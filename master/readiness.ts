@@ -18,7 +18,19 @@ export class Readiness {
     this.missing = new Set(expected);
     this.expectedAny = this.missing.size > 0;
     this.deadline = clock.now() + graceMs;
-    this.timer = clock.setTimeout(() => this.finish(), graceMs);
+    this.arm();
+  }
+
+  /**
+   * Timers can fire early (Node schedules them from the loop time it cached,
+   * which lags after a stall): the grace ends when the clock says so, not
+   * when a timer fired.
+   */
+  private arm(): void {
+    this.timer = this.clock.setTimeout(() => {
+      if (this.clock.now() >= this.deadline) this.finish();
+      else this.arm();
+    }, Math.max(0, this.deadline - this.clock.now()));
   }
 
   isReady(): boolean {

@@ -3,48 +3,14 @@ import type { SessionMasterHandlers } from '../gen/nfsha/v1/SessionMaster';
 import type { FollowerMessage__Output } from '../gen/nfsha/v1/FollowerMessage';
 import type { MasterMessage } from '../gen/nfsha/v1/MasterMessage';
 import type { ClusterStatusReply } from '../gen/nfsha/v1/ClusterStatusReply';
-import { FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted, toServiceError } from '../common/errors';
+import { FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted, Unavailable, toServiceError } from '../common/errors';
+import { normalizeIp } from '../common/address';
 import { callerOf, type AuthenticatedCall } from '../common/edge';
-import type { KeyedRateLimiter } from '../common/rate-limit';
 import { LIMIT } from './limits';
-import type { Logger } from '../common/log';
-import type { Clock } from '../common/clock';
-import type { HostRegistry } from './identity';
-import type { MembershipFeed } from './membership';
-import type { LoginGates } from './login';
-import type { Readiness } from './readiness';
-import type { LeaderInfo, RegistryStore } from './leadership';
-import type { LoginCoordinator } from './login';
-import { SessionState, type Session, type SessionSink, type SessionTable } from './sessions';
+import { SessionState, type Session, type SessionSink } from './sessions';
+import type { MasterCore } from './core';
 
-/** Where refusals are counted (metrics.ts). */
-export interface Refusals {
-  /** A call refused because a limit was reached. */
-  limit(name: string): void;
-  /** A call refused for its caller's identity or its input. */
-  call(method: string, code: grpc.status, details: string): void;
-}
-
-export interface MasterCore {
-  id: string;
-  epoch: number;
-  clock: Clock;
-  sessions: SessionTable;
-  logins: LoginCoordinator;
-  registry: HostRegistry;
-  membership: MembershipFeed;
-  keepaliveIntervalMs: number;
-  log: Logger;
-  gates: LoginGates;
-  readiness: Readiness;
-  store?: RegistryStore;
-  leader: () => LeaderInfo | undefined;
-  /** Introductions per server id (limits.ts). */
-  introductions: KeyedRateLimiter;
-  refusals: Refusals;
-  /** Plain-text server: callers carry no identity to check sessions against. */
-  insecure: boolean;
-}
+export type { MasterCore, Refusals } from './core';
 
 type SessionCall = grpc.ServerDuplexStream<FollowerMessage__Output, MasterMessage>;
 
@@ -79,11 +45,21 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
         log.info({ ev: 'session.disconnected', server: session.serverId, session: session.id }, 'keepalive stream closed');
       }
     };
+    let introducing = false;
     call.on('data', (msg: FollowerMessage__Output) => {
       if (ended) return;
       try {
         if (!session) {
-          session = introduce(msg, sink, call);
+          if (introducing) throw new InvalidArgument('wait for the answer to the introduction');
+          introducing = true;
+          introduce(msg, sink, call, () => ended).then((s) => {
+            if (ended) return;
+            session = s;
+          }, (err) => {
+            ended = true;
+            if (err instanceof ResourceExhausted) core.refusals.limit(err.limit);
+            fail(call, err);
+          });
           return;
         }
         switch (msg.kind) {
@@ -124,7 +100,7 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     call.on('error', detach);
   }
 
-  function introduce(msg: FollowerMessage__Output, sink: SessionSink, call: SessionCall): Session {
+  async function introduce(msg: FollowerMessage__Output, sink: SessionSink, call: SessionCall, gone: () => boolean): Promise<Session> {
     if (msg.kind !== 'introduction' || !msg.introduction) {
       throw new InvalidArgument('the first message on a Session stream must be an introduction');
     }
@@ -136,6 +112,18 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
       throw new FailedPrecondition(`follower has seen epoch ${intro.highestEpoch}, newer than this master's ${core.epoch}`);
     }
     if (!core.gates.mayAct()) throw new FailedPrecondition('not leader');
+    if (core.store) {
+      // Durable before the session exists (see RegistryStore.saveServer).
+      const record = { serverId: intro.serverId, hostId: intro.hostId, storageIp: normalizeIp(intro.storageIp) ?? '', mgmtIp: normalizeIp(intro.mgmtIp) ?? '' };
+      try {
+        await core.store.saveServer(record);
+      } catch (err) {
+        throw new Unavailable(`could not record server ${intro.serverId} in the registry (${(err as Error).message}); retry`);
+      }
+      if (!core.gates.mayAct()) throw new FailedPrecondition('not leader');
+      // The follower may have given up on us while we wrote: no session for a stream that is gone.
+      if (gone()) throw new Unavailable('the stream ended during the introduction');
+    }
     const { session, resumed } = sessions.introduce({ ...intro, nfs: intro.protocol >= 1 ? intro.nfs : undefined });
     if (session.sink && session.sink !== sink) session.sink.end(grpc.status.ABORTED, 'session resumed on another stream');
     session.sink = sink;
@@ -143,7 +131,6 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
       ? intro.clients.map((c) => c.clientId)
       : logins.adopt(session.id, intro.clients.filter((c) => c.token).map((c) => ({ clientId: c.clientId, token: c.token! })));
     core.readiness.introduced(session.serverId);
-    core.store?.saveServer({ serverId: session.serverId, hostId: session.hostId, storageIp: session.storageIp, mgmtIp: session.mgmtIp });
     call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed, adoptedClients, protocol: MASTER_PROTOCOL } });
     core.membership.refresh();
     log.info({ ev: resumed ? 'session.resumed' : 'session.opened', server: session.serverId, session: session.id, host: session.hostId }, resumed ? 'session resumed' : 'session opened');

@@ -66,6 +66,8 @@ export class SessionTable {
     private readonly clock: Clock,
     readonly timing: SessionTiming,
     private readonly maxSessions = Infinity,
+    /** Session ids: random, unless the simulation seeds them. */
+    private readonly ids: () => string = () => randomBytes(8).toString('hex'),
   ) {}
 
   state(s: Session): SessionState {
@@ -124,7 +126,7 @@ export class SessionTable {
       throw new ResourceExhausted(`the master holds ${this.sessions.size} sessions (limit ${this.maxSessions})`, LIMIT.sessions);
     }
     const session: Session = {
-      id: randomBytes(8).toString('hex'),
+      id: this.ids(),
       serverId: intro.serverId,
       hostId: intro.hostId,
       storageIp: normalizeIp(intro.storageIp) ?? '',

@@ -42,7 +42,7 @@ describe('fuzz: random and hostile messages to the master and the gate API (fast
   let gate: GateClient;
 
   before(async () => {
-    master = await startMaster({ listen: `127.0.0.1:${await freePort()}`, sessionTtlMs: 2000, keepaliveIntervalMs: 250, epoch: 5, tls: tlsOf('master', 'fuzz') }, silentLogger());
+    master = await startMaster({ listen: `127.0.0.1:${await freePort()}`, sessionTtlMs: 2000, keepaliveIntervalMs: 250, epoch: 5, tls: tlsOf('master', 'fuzz'), hosts: [{ id: 'esx-77', storageIp: '10.77.0.1' }] }, silentLogger());
     follower = new Follower({ ...DEFAULT_FOLLOWER_OPTIONS, serverId: 'scvm-real', master: master.address, gateListen: `127.0.0.1:${await freePort()}`, tls: tlsOf('follower', 'scvm-real') }, undefined, silentLogger());
     const gateAddress = await follower.start();
     client = testClient(nfshaGrpc().SessionMaster, master.address, tlsOf('follower', FUZZ_ID));
@@ -89,7 +89,7 @@ describe('fuzz: random and hostile messages to the master and the gate API (fast
     await new Promise((resolve) => watch.once('data', resolve));
     const r = await unary<{ clientId: string }>((cb) => gate.Admit({ clientAddress: '10.77.0.1' }, { deadline: new Date(Date.now() + 5000) }, cb));
     watch.cancel();
-    assert.equal((r as { clientId: string }).clientId, 'ip:10.77.0.1');
+    assert.equal((r as { clientId: string }).clientId, 'host:esx-77');
   });
 
   it('survives random gate API calls', async () => {

@@ -203,9 +203,12 @@ describe('security: limits under a flood from a misbehaving follower (real proce
   this.timeout(120_000);
 
   it('holds every limit with a clear status and a metric, while well-behaved followers keep their sessions', async () => {
+    // Every client the flood logs in is a registered host (an unknown address is refused before any limit).
+    const hostsFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-flood-')), 'master.json');
+    fs.writeFileSync(hostsFile, JSON.stringify({ hosts: [{ id: 'esx-9', storageIp: '127.0.9.1' }, ...Array.from({ length: 600 }, (_, k) => ({ id: `flood-${k}`, storageIp: `10.66.${k >> 8}.${k & 255}` }))] }));
     const cluster = await new Cluster({
-      followers: 2, metrics: true, ttlMs: 2000, keepaliveMs: 250, hosts: { 'esx-9': '127.0.9.1' },
-      masterArgs: ['--max-clients-per-session', '50', '--max-pending-logins-per-session', '8', '--introductions-per-second', '2', '--introduction-burst', '4', '--max-sessions', '6'],
+      followers: 2, metrics: true, ttlMs: 2000, keepaliveMs: 250,
+      masterArgs: ['--config', hostsFile, '--max-clients-per-session', '50', '--max-pending-logins-per-session', '8', '--introductions-per-second', '2', '--introduction-burst', '4', '--max-sessions', '6'],
     }).start();
     const bad = testClient<import('../../common/proto').SessionMasterClient>(nfshaGrpc().SessionMaster, cluster.masterAddress, tlsOf('follower', 'scvm-bad'));
     try {

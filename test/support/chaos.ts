@@ -257,9 +257,11 @@ export function labServices(lab: Lab): Admission[] {
 /** Follower fences (`follower.fenced`) logged between two wall-clock times. */
 export function followerFences(lab: Lab, fromWall: number, toWall: number): number {
   let n = 0;
-  for (const p of lab.procs) {
-    if (!p.name.startsWith('follower-')) continue;
-    for (const line of p.log().split('\n')) {
+  // A restarted follower appends to the same log: read each file once.
+  const files = new Set(lab.procs.filter((p) => p.name.startsWith('follower-')).map((p) => p.logFile));
+  for (const file of files) {
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    for (const line of text.split('\n')) {
       if (!line.includes('"follower.fenced"')) continue;
       const t = Date.parse(JSON.parse(line).time);
       if (t >= fromWall && t < toWall) n++;

@@ -54,7 +54,7 @@ describe('new leader grace period', () => {
     const clock = fakeClock();
     const sessions = new SessionTable(clock, { ttlMs: 3000, clockDriftBound: 0.1, graceMarginMs: 250 });
     const r = new Readiness(clock, [], 2000);
-    const logins = new LoginCoordinator({ clock, sessions, registry: new HostRegistry(), tokens: new FencingTokens(9), revokeAckTimeoutMs: 1000, log: silentLogger(), gates: { mayAct: () => true, ready: () => r.ready() } });
+    const logins = new LoginCoordinator({ clock, sessions, registry: new HostRegistry([{ id: 'esx-9', storageIp: '10.0.0.9' }]), tokens: new FencingTokens(9), revokeAckTimeoutMs: 1000, log: silentLogger(), gates: { mayAct: () => true, ready: () => r.ready() } });
     const { session } = sessions.introduce({ serverId: 'scvm-1', hostId: 'esx-1', storageIp: '', mgmtIp: '', resumeSessionId: '' });
     let granted = false;
     void logins.login(session.id, '10.0.0.9').then(() => { granted = true; });
@@ -72,7 +72,7 @@ describe('ownership rebuilt from introductions', () => {
     const clock = fakeClock();
     const sessions = new SessionTable(clock, { ttlMs: 3000, clockDriftBound: 0.1, graceMarginMs: 250 });
     let leader = true;
-    const logins = new LoginCoordinator({ clock, sessions, registry: new HostRegistry(), tokens: new FencingTokens(20), revokeAckTimeoutMs: 1000, log: silentLogger(), gates: { mayAct: () => leader, ready: () => Promise.resolve() } });
+    const logins = new LoginCoordinator({ clock, sessions, registry: new HostRegistry([{ id: 'esx-9', storageIp: '10.0.0.9' }]), tokens: new FencingTokens(20), revokeAckTimeoutMs: 1000, log: silentLogger(), gates: { mayAct: () => leader, ready: () => Promise.resolve() } });
     const open = (id: string) => {
       const s = sessions.introduce({ serverId: id, hostId: '', storageIp: '', mgmtIp: '', resumeSessionId: '' }).session as Session & { revoked: string[] };
       s.revoked = [];
@@ -86,7 +86,7 @@ describe('ownership rebuilt from introductions', () => {
     const { logins, open } = setup();
     const a = open('scvm-1');
     const b = open('scvm-2');
-    assert.deepEqual(logins.adopt(a.id, [{ clientId: 'ip:10.0.0.9', token: { epoch: 19, sequence: 7 } }]), ['ip:10.0.0.9']);
+    assert.deepEqual(logins.adopt(a.id, [{ clientId: 'host:esx-9', token: { epoch: 19, sequence: 7 } }]), ['host:esx-9']);
     const p = logins.login(b.id, '10.0.0.9');
     await flush();
     assert.equal(a.revoked.length, 1);
@@ -99,8 +99,8 @@ describe('ownership rebuilt from introductions', () => {
     const { logins, open } = setup();
     const a = open('scvm-1');
     const b = open('scvm-2');
-    logins.adopt(a.id, [{ clientId: 'ip:10.0.0.9', token: { epoch: 19, sequence: 3 } }]);
-    logins.adopt(b.id, [{ clientId: 'ip:10.0.0.9', token: { epoch: 19, sequence: 8 } }]);
+    logins.adopt(a.id, [{ clientId: 'host:esx-9', token: { epoch: 19, sequence: 3 } }]);
+    logins.adopt(b.id, [{ clientId: 'host:esx-9', token: { epoch: 19, sequence: 8 } }]);
     await flush();
     assert.equal(a.revoked.length, 1, 'the lower token is revoked');
     assert.equal(b.revoked.length, 0);
@@ -112,7 +112,7 @@ describe('ownership rebuilt from introductions', () => {
   it('ignores claims with a token from a newer epoch than its own', () => {
     const { logins, open } = setup();
     const a = open('scvm-1');
-    assert.deepEqual(logins.adopt(a.id, [{ clientId: 'ip:10.0.0.9', token: { epoch: 21, sequence: 1 } }]), []);
+    assert.deepEqual(logins.adopt(a.id, [{ clientId: 'host:esx-9', token: { epoch: 21, sequence: 1 } }]), []);
   });
 
   it('grants nothing once it is no longer the leader', async () => {

@@ -85,7 +85,7 @@ function harness(opts: { fenceConfigured?: boolean; fenceMs?: number } = {}): Ha
       },
     },
     link: {
-      admit: async (): Promise<AdmitGrant> => ({ clientId: 'host:esx-9', token: { epoch: 5, sequence: nextSeq++ }, leaseDeadline: 0 }),
+      admit: async (): Promise<AdmitGrant> => ({ clientId: 'host:esx-9', token: { epoch: 5, sequence: nextSeq++ }, leaseDeadline: 0, admissionSeq: nextSeq }),
       ackRevoke: (id) => h.acks.push(id),
       release: (c) => h.releases.push(c),
       report: (r) => h.reports.push(r),

@@ -24,7 +24,13 @@ interface Harness {
 function harness(limits?: MasterLimits): Harness {
   const clock = fakeClock();
   const sessions = new SessionTable(clock, { ttlMs: TTL, clockDriftBound: 0.1, graceMarginMs: 250 });
-  const registry = new HostRegistry([{ id: 'esx-9', storageIp: '10.0.0.9', mgmtIp: '10.1.0.9' }]);
+  const registry = new HostRegistry([
+    { id: 'esx-9', storageIp: '10.0.0.9', mgmtIp: '10.1.0.9' },
+    ...[1, 2, 3, 4].map((n) => ({ id: `esx-9${n}`, storageIp: `10.9.0.${n}` })),
+    ...[0, 1, 2, 3].map((n) => ({ id: `esx-2${n}`, storageIp: `10.2.0.${n}` })),
+    { id: 'esx-98', storageIp: '10.9.9.8' },
+    { id: 'esx-99', storageIp: '10.9.9.9' },
+  ]);
   const logins = new LoginCoordinator({ clock, sessions, registry, tokens: new FencingTokens(7), revokeAckTimeoutMs: ACK_TIMEOUT, log: silentLogger(), limits });
   return {
     clock, sessions, logins,
@@ -83,7 +89,20 @@ describe('login and revoke (master)', () => {
     const b = h.open('scvm-2', 'esx-2');
     assert.equal((await h.logins.login(a.id, '192.168.33.1')).clientId, 'host:esx-1');
     assert.equal((await h.logins.login(b.id, '192.168.33.1')).clientId, 'host:esx-2');
-    assert.equal((await h.logins.login(b.id, '::ffff:10.0.0.77')).clientId, 'ip:10.0.0.77');
+    assert.equal((await h.logins.login(b.id, '::ffff:10.0.0.9')).clientId, 'host:esx-9', 'an IPv4-mapped address is the same host');
+  });
+
+  it('refuses an address no registered host owns, instead of making it a client of its own (one host, two clients)', async () => {
+    const h = harness();
+    const a = h.open('scvm-1', 'esx-1');
+    await assert.rejects(h.logins.login(a.id, '10.0.0.77'), { name: 'Unavailable', message: /belongs to no registered host/ });
+    assert.deepEqual(h.logins.ownerships(), []);
+  });
+
+  it('refuses local clients of a server that did not say which host it runs on', async () => {
+    const h = harness();
+    const a = h.open('scvm-1');
+    await assert.rejects(h.logins.login(a.id, '192.168.33.1'), { name: 'FailedPrecondition', message: /--host-id/ });
   });
 
   it('revokes a client held elsewhere and grants only after the holder acks', async () => {
@@ -135,6 +154,39 @@ describe('login and revoke (master)', () => {
     assert.equal(t.error, undefined);
     assert.equal(h.clock.now() - heardFromA, SURELY);
     assert.equal(h.logins.owner('host:esx-9')?.sessionId, b.id);
+  });
+
+  it('does not grant while a holder that came back in a new session still claims the client: it revokes that one too (race 1)', async () => {
+    const { h, a, b } = await heldByA();
+    const token = h.logins.owner('host:esx-9')!.token;
+    const heardFromA = h.clock.now();
+    // a's stream broke at the transport (UNAVAILABLE): its follower never saw
+    // ABORTED, so it keeps serving and reconnects.
+    a.sink = undefined;
+    const renewB = () => h.sessions.renew(b);
+    const t = track(h.logins.login(b.id, '10.0.0.9'));
+    await flush();
+    assert.equal(h.sessions.state(a), SessionState.Condemned, 'the silent holder is condemned and waited out');
+    await h.clock.tickAsync(1000);
+    renewB();
+    // Inside the wait-out the follower re-introduces itself: a new session
+    // (the condemned one cannot resume) that claims the client.
+    const a2 = h.open('scvm-1');
+    assert.deepEqual(h.logins.adopt(a2.id, [{ clientId: 'host:esx-9', token }]), ['host:esx-9']);
+    // To just after a's wait-out ends (a2 keeps its own session alive).
+    while (h.clock.now() < heardFromA + SURELY + 10) {
+      await h.clock.tickAsync(Math.min(500, heardFromA + SURELY + 10 - h.clock.now()));
+      renewB();
+      h.sessions.renew(a2);
+    }
+    await flush();
+    assert.equal(t.done, false, 'granted while the re-introduced holder still serves the client');
+    assert.deepEqual(a2.revokes.map((r) => r.clientId), ['host:esx-9'], 'the new holder is revoked as well');
+    assert.equal(h.logins.onRevokeAck(a2.id, a2.revokes[0].revokeId), true, 'the ack is for a revoke in flight');
+    await h.clock.tickAsync(0);
+    assert.equal(t.done, true);
+    assert.equal(t.result!.revoked, 2);
+    assert.deepEqual(h.logins.ownerships().map(([, o]) => o.sessionId), [b.id]);
   });
 
   it('waits out a holder whose stream is gone without sending it anything', async () => {
@@ -226,7 +278,7 @@ describe('master limits', () => {
     await assert.rejects(h.logins.login(a.id, '10.9.0.3'), { name: 'ResourceExhausted', limit: 'clients_per_session', message: /limit 2/ });
     assert.equal((await h.logins.login(a.id, '10.9.0.2')).alreadyOwned, true);
     await h.logins.login(b.id, '10.9.0.3');
-    assert.deepEqual(h.logins.clientsOf(a.id).sort(), ['ip:10.9.0.1', 'ip:10.9.0.2']);
+    assert.deepEqual(h.logins.clientsOf(a.id).sort(), ['host:esx-91', 'host:esx-92']);
   });
 
   it('checks the client limit before revoking anything: a refused login takes no client away', async () => {

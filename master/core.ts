@@ -1,0 +1,85 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { Clock } from '../common/clock';
+import type { Logger } from '../common/log';
+import { KeyedRateLimiter } from '../common/rate-limit';
+import { FenceAgent } from './fence-agent';
+import { HostRegistry } from './identity';
+import type { LeaderInfo, RegistryStore } from './leadership';
+import { LoginCoordinator, type LoginGates, type LoginObserver } from './login';
+import { MembershipFeed } from './membership';
+import type { MasterOptions } from './options';
+import { Readiness } from './readiness';
+import { SessionTable, type Session } from './sessions';
+import type { FenceResult } from '../common/fence-command';
+import { FencingTokens } from './tokens';
+
+/** Where refusals are counted (metrics.ts). */
+export interface Refusals {
+  /** A call refused because a limit was reached. */
+  limit(name: string): void;
+  /** A call refused for its caller's identity or its input. */
+  call(method: string, code: grpc.status, details: string): void;
+}
+
+export interface MasterCore {
+  id: string;
+  epoch: number;
+  clock: Clock;
+  sessions: SessionTable;
+  logins: LoginCoordinator;
+  registry: HostRegistry;
+  membership: MembershipFeed;
+  keepaliveIntervalMs: number;
+  log: Logger;
+  gates: LoginGates;
+  readiness: Readiness;
+  store?: RegistryStore;
+  leader: () => LeaderInfo | undefined;
+  /** Introductions per server id (limits.ts). */
+  introductions: KeyedRateLimiter;
+  refusals: Refusals;
+  /** Plain-text server: callers carry no identity to check sessions against. */
+  insecure: boolean;
+}
+
+export interface TermSettings {
+  epoch: number;
+  observer?: LoginObserver;
+  mayAct: () => boolean;
+  expectedServers: string[];
+  graceMs: number;
+  store?: RegistryStore;
+  leader: () => LeaderInfo | undefined;
+  refusals?: Refusals;
+  /** Session and revoke ids (random by default; the simulation seeds them). */
+  ids?: () => string;
+  /** Runs the fence agent instead of opts.fenceAgent's argv (the simulation's). */
+  fenceRun?: (session: Session, why: string) => Promise<FenceResult>;
+}
+
+/** One leadership term's state (no I/O): usable directly in tests and the simulation. */
+export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger, term: TermSettings): MasterCore {
+  const sessions = new SessionTable(clock, {
+    ttlMs: opts.sessionTtlMs,
+    clockDriftBound: opts.clockDriftBound,
+    graceMarginMs: opts.graceMarginMs,
+  }, opts.limits.maxSessions, term.ids);
+  const registry = new HostRegistry(opts.hosts, opts.localClientIp);
+  const readiness = new Readiness(clock, term.expectedServers, term.graceMs);
+  const gates = { mayAct: term.mayAct, ready: () => readiness.ready() };
+  const fenceAgent = new FenceAgent({ argv: opts.fenceAgent, timeoutMs: opts.fenceAgentTimeoutMs, clock, log, run: term.fenceRun });
+  const logins = new LoginCoordinator({
+    clock, sessions, registry, tokens: new FencingTokens(term.epoch), log, gates, observer: term.observer, limits: opts.limits, fenceAgent,
+    revokeAckTimeoutMs: opts.revokeAckTimeoutMs, revokeDrainLimitMs: opts.revokeDrainLimitMs, ids: term.ids,
+  });
+  const membership = new MembershipFeed(clock, sessions, registry, term.epoch, log, term.store,
+    (hostId, ips) => void logins.revokeAll(`host:${hostId}`, `host ${hostId} no longer has ${ips.join(', ')}`));
+  return {
+    id: opts.id, epoch: term.epoch, clock, sessions, logins, registry, membership,
+    keepaliveIntervalMs: opts.keepaliveIntervalMs, log, gates, readiness, store: term.store, leader: term.leader,
+    introductions: new KeyedRateLimiter(clock, opts.limits.introductionsPerSecond, opts.limits.introductionBurst),
+    refusals: term.refusals ?? { limit: () => undefined, call: () => undefined },
+    insecure: opts.tls.insecure === true,
+  };
+}
+

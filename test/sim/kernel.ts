@@ -1,0 +1,280 @@
+import type { Clock, TimerHandle } from '../../common/clock';
+
+/** A small seeded PRNG (sfc32 seeded by splitmix32): a schedule is a pure function of its seed. */
+export class Rng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+
+  constructor(seed: number) {
+    let s = seed >>> 0;
+    const split = () => {
+      s = (s + 0x9e3779b9) >>> 0;
+      let z = s;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.a = split(); this.b = split(); this.c = split(); this.d = split();
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0;
+    this.d = (this.d + 1) >>> 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) >>> 0;
+    this.c = ((this.c << 21) | (this.c >>> 11)) >>> 0;
+    this.c = (this.c + t) >>> 0;
+    return t / 4294967296;
+  }
+
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+
+  between(lo: number, hi: number): number {
+    return lo + this.next() * (hi - lo);
+  }
+
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)];
+  }
+
+  /** Hex id of `bytes` bytes (session and revoke ids). */
+  hex(bytes = 8): string {
+    let s = '';
+    for (let i = 0; i < bytes; i++) s += this.int(256).toString(16).padStart(2, '0');
+    return s;
+  }
+}
+
+/** One machine's CLOCK_MONOTONIC: an offset and a rate against virtual time (drift). */
+export class Machine {
+  constructor(readonly name: string, public offset: number, public rate: number) {}
+}
+
+/** A process: its events wait while it is paused and vanish when it dies. */
+export class SimProcess {
+  paused = false;
+  dead = false;
+  /** Virtual time the current pause began. */
+  pausedAt = 0;
+  /** Events that came due while paused, in arrival order. */
+  readonly deferred: SimEvent[] = [];
+  /**
+   * The loop time Node cached for the callback now running: timers set now
+   * count from it. After a pause it lags the clock by the pause, so timers set
+   * by the I/O handled first fire early (issue: timers are trusted to be on time).
+   */
+  loopTime?: number;
+  readonly clock: ProcClock;
+
+  constructor(readonly kernel: Kernel, readonly name: string, readonly machine: Machine) {
+    this.clock = new ProcClock(kernel, this);
+  }
+}
+
+export type EventKind = 'io' | 'timer';
+
+export interface SimEvent {
+  at: number;
+  order: number;
+  proc?: SimProcess;
+  kind: EventKind;
+  run: () => void;
+  cancelled: boolean;
+  /** Run on the loop time the process had cached when it stopped (I/O handled first after a pause). */
+  staleLoopTime?: number;
+}
+
+/** The clock a process sees: its machine's monotonic time; timers run on the kernel. */
+export class ProcClock implements Clock {
+  constructor(private readonly kernel: Kernel, private readonly proc: SimProcess) {}
+
+  now(): number {
+    return this.proc.machine.offset + this.kernel.now * this.proc.machine.rate;
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const base = this.proc.loopTime ?? this.kernel.now;
+    return this.kernel.schedule(base + Math.max(0, ms) / this.proc.machine.rate, fn, this.proc, 'timer') as unknown as TimerHandle;
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    (handle as unknown as SimEvent).cancelled = true;
+  }
+}
+
+/** A binary min-heap of events by (at, order). */
+class EventHeap {
+  private readonly items: SimEvent[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): SimEvent | undefined {
+    return this.items[0];
+  }
+
+  private less(a: SimEvent, b: SimEvent): boolean {
+    return a.at < b.at || (a.at === b.at && a.order < b.order);
+  }
+
+  push(e: SimEvent): void {
+    const h = this.items;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(h[i], h[p])) break;
+      [h[i], h[p]] = [h[p], h[i]];
+      i = p;
+    }
+  }
+
+  pop(): SimEvent | undefined {
+    const h = this.items;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length && last) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < h.length && this.less(h[l], h[m])) m = l;
+        if (r < h.length && this.less(h[r], h[m])) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m], h[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+/**
+ * Lets pending promise callbacks (the real code's awaits) run before the next
+ * event: a fixed number of microtask turns, so every chain of awaits up to
+ * that length completes within the event that started it. Deterministic
+ * either way (a longer chain would just go on during the next event), and
+ * much cheaper than a macrotask per step.
+ */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 12; i++) await undefined;
+}
+
+/** A bounded trace of what happened, for a failing schedule's report. */
+export class Trace {
+  private readonly lines: string[] = [];
+  constructor(private readonly kernel: Kernel, private readonly keep = 400) {}
+
+  add(who: string, text: string): void {
+    this.lines.push(`${this.kernel.now.toFixed(1).padStart(9)} ${who.padEnd(12)} ${text}`);
+    if (this.lines.length > this.keep * 2) this.lines.splice(0, this.lines.length - this.keep);
+  }
+
+  tail(n = this.keep): string[] {
+    return this.lines.slice(-n);
+  }
+}
+
+/**
+ * Virtual time and a seeded scheduler: events run one at a time in time
+ * order, ties broken at random; after each one every promise callback runs
+ * (settle) and `afterStep` checks the invariants. Paused processes hold their
+ * events; on resume their I/O is delivered before their overdue timers, with
+ * the stale loop time Node would have, as a real process waking from SIGSTOP.
+ */
+export class Kernel {
+  now = 0;
+  readonly rng: Rng;
+  readonly trace: Trace;
+  private readonly heap = new EventHeap();
+  steps = 0;
+
+  constructor(readonly seed: number) {
+    this.rng = new Rng(seed);
+    this.trace = new Trace(this);
+  }
+
+  schedule(at: number, run: () => void, proc?: SimProcess, kind: EventKind = 'io'): SimEvent {
+    const e: SimEvent = { at: Math.max(at, this.now), order: this.rng.next(), proc, kind, run, cancelled: false };
+    this.heap.push(e);
+    return e;
+  }
+
+  /** Runs `fn` at `delay` ms of virtual time from now, outside any process (the world's own actions). */
+  after(delay: number, fn: () => void): SimEvent {
+    return this.schedule(this.now + delay, fn);
+  }
+
+  pause(p: SimProcess): void {
+    if (p.paused || p.dead) return;
+    p.paused = true;
+    p.pausedAt = this.now;
+  }
+
+  resume(p: SimProcess): void {
+    if (!p.paused) return;
+    p.paused = false;
+    if (p.dead) return;
+    const held = p.deferred.splice(0);
+    // I/O first (Node polls sockets before it runs the timers that came due),
+    // each handled on the loop time cached when the process stopped.
+    const stale = p.pausedAt;
+    let k = 0;
+    for (const e of held) {
+      // The same event object: a timer handle cleared later must still cancel it.
+      e.at = this.now;
+      if (e.kind === 'io') {
+        e.order = -1 + (k++) * 1e-6;
+        e.staleLoopTime = stale;
+      } else {
+        e.order = this.rng.next();
+      }
+      this.heap.push(e);
+    }
+  }
+
+  kill(p: SimProcess): void {
+    p.dead = true;
+    p.deferred.length = 0;
+  }
+
+  /** Runs events up to virtual time `until`; `afterStep` may throw to stop the run. */
+  async runUntil(until: number, afterStep: () => void): Promise<void> {
+    for (;;) {
+      const e = this.heap.peek();
+      if (!e || e.at > until) break;
+      this.heap.pop();
+      if (e.cancelled) continue;
+      const p = e.proc;
+      if (p?.dead) continue;
+      if (p?.paused) {
+        p.deferred.push(e);
+        continue;
+      }
+      this.now = e.at;
+      this.steps++;
+      // Node caches the loop time for a whole callback and the promise
+      // callbacks it starts; after a pause that time is stale.
+      if (p && e.staleLoopTime !== undefined) p.loopTime = e.staleLoopTime;
+      try {
+        e.run();
+        await settle();
+      } finally {
+        if (p) p.loopTime = undefined;
+      }
+      afterStep();
+    }
+    this.now = Math.max(this.now, until);
+  }
+}

@@ -1,0 +1,225 @@
+import { Rng } from './kernel';
+import { World, type WorldConfig } from './world';
+
+/** The world a seed stands for: mode, size, fence agent, limits, identity and protocol variants. */
+export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): WorldConfig {
+  const r = new Rng(seed ^ 0x5bd1e995);
+  return {
+    seed,
+    mode: r.chance(0.5) ? 'embedded' : 'elected',
+    scvms: 3 + r.int(2),
+    durationMs: 30_000,
+    fenceAgent: r.chance(0.7),
+    maxClientsPerSession: r.chance(0.2) ? 1 + r.int(2) : 512,
+    lateMgmtRegistration: r.chance(0.3),
+    relativeLease: false,
+    faultKinds: [],
+    ...overrides,
+  };
+}
+
+/** Why the run stopped early: the first violation, with the world as it was. */
+class Stop extends Error {}
+
+export interface ScheduleResult {
+  seed: number;
+  cfg: WorldConfig;
+  violations: string[];
+  steps: number;
+  admissions: number;
+  executions: number;
+  faults: string[];
+  /** The last lines of the trace, when something was found. */
+  trace: string[];
+}
+
+/**
+ * The faults of one schedule, at random times from the seed: processes killed,
+ * frozen and thawed, NFS servers hung and crashed, streams reset, machines
+ * partitioned, etcd cut off, masters restarted, hosts moved between their
+ * private, storage and management paths, agents learning addresses late, and
+ * short stalls that make Node's timers fire early.
+ */
+function planFaults(w: World, log: string[]): void {
+  const k = w.kernel;
+  const r = k.rng;
+  const scvm = () => w.scvms[r.int(w.scvms.length)];
+  const leader = () => w.masters.find((m) => m.isLeader()) ?? w.masters[r.int(w.masters.length)];
+  const menu: Array<[string, () => string | undefined]> = [
+    ['follower-kill', () => {
+      const s = scvm();
+      s.killFollower();
+      k.after(r.between(300, 3000), () => s.revive());
+      return `scvm-${s.i}`;
+    }],
+    ['follower-pause', () => {
+      const s = scvm();
+      const p = s.followerProc;
+      if (!p) return undefined;
+      k.pause(p);
+      k.after(r.between(100, 5000), () => k.resume(p));
+      return `scvm-${s.i}`;
+    }],
+    ['gate-kill', () => {
+      const s = scvm();
+      s.killGate();
+      k.after(r.between(200, 2000), () => s.revive());
+      return `scvm-${s.i}`;
+    }],
+    ['gate-pause', () => {
+      const s = scvm();
+      const p = s.gate?.proc;
+      if (!p) return undefined;
+      k.pause(p);
+      k.after(r.between(100, 5000), () => k.resume(p));
+      return `scvm-${s.i}`;
+    }],
+    ['nfs-hang', () => {
+      const s = scvm();
+      const p = s.nfs.proc;
+      k.pause(p);
+      k.after(r.between(200, 5000), () => k.resume(p));
+      return `scvm-${s.i}`;
+    }],
+    ['nfs-crash', () => {
+      const s = scvm();
+      s.killNfs();
+      return `scvm-${s.i}`;
+    }],
+    ['stall', () => {
+      // A short freeze of one process (GC pause, CPU starvation): on waking,
+      // its timers set from the stale loop time fire early.
+      const procs = w.scvms.flatMap((s) => s.processes()).concat(w.masters.map((m) => m.proc!).filter(Boolean));
+      const p = r.pick(procs);
+      k.pause(p);
+      k.after(r.between(20, 400), () => k.resume(p));
+      return p.name;
+    }],
+    ['transport-reset', () => {
+      const s = scvm();
+      if (!s.followerProc) return undefined;
+      for (const m of w.masters) w.net.reset(s.followerProc, m.address);
+      return `scvm-${s.i}`;
+    }],
+    ['partition', () => {
+      const s = scvm();
+      const m = leader();
+      if (!s.followerProc || !m.proc) return undefined;
+      w.net.partition(s.followerProc, m.proc);
+      k.after(r.between(200, 5000), () => { if (s.followerProc && m.proc) w.net.heal(s.followerProc, m.proc); });
+      return `scvm-${s.i}|m${m.k}`;
+    }],
+    ['master-kill', () => {
+      const m = leader();
+      m.kill();
+      k.after(r.between(300, 3000), () => m.restart());
+      return `m${m.k}`;
+    }],
+    ['master-pause', () => {
+      const m = leader();
+      const p = m.proc;
+      if (!p) return undefined;
+      k.pause(p);
+      k.after(r.between(200, 6000), () => k.resume(p));
+      return `m${m.k}`;
+    }],
+    ['etcd-cut', () => {
+      if (!w.etcd) return undefined;
+      const m = leader();
+      const p = m.proc;
+      if (!p) return undefined;
+      w.etcd.cutOff.add(p);
+      k.after(r.between(500, 5000), () => w.etcd!.cutOff.delete(p));
+      return `m${m.k}`;
+    }],
+    ['host-move', () => {
+      const h = w.hosts[r.int(w.hosts.length)];
+      const others = w.scvms.filter((s) => s.i !== h.i);
+      const via = r.pick(['local', 'storage', 'mgmt', 'storage', 'mgmt'] as const);
+      const target = via === 'local' ? h.i : (h.route.via !== 'local' && r.chance(0.5) ? h.route.target : r.pick(others).i);
+      h.move({ target, via });
+      return `${h.hostId}→${via === 'local' ? 'local' : `scvm-${target}/${via}`}`;
+    }],
+    ['reset-then-move', () => {
+      // A follower's stream to the master breaks and stays down a moment,
+      // while one of its hosts moves to another SCVM (login during the gap).
+      const s = scvm();
+      const m = leader();
+      if (!s.followerProc || !m.proc) return undefined;
+      for (const x of w.masters) w.net.reset(s.followerProc, x.address);
+      w.net.partition(s.followerProc, m.proc);
+      const fp = s.followerProc, mp = m.proc;
+      k.after(r.between(300, 2500), () => w.net.heal(fp, mp));
+      const h = w.hosts.find((x) => x.route.target === s.i) ?? w.hosts[r.int(w.hosts.length)];
+      const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
+      k.after(r.between(0, 1500), () => h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }));
+      return `scvm-${s.i}, ${h.hostId}→scvm-${to.i}`;
+    }],
+    ['readdress', () => {
+      // A host served by a remote SCVM switches between that SCVM's storage
+      // and management addresses: a new source address at the same gate.
+      const h = w.hosts.find((x) => x.route.via !== 'local') ?? w.hosts[r.int(w.hosts.length)];
+      const target = h.route.via !== 'local' ? h.route.target : r.pick(w.scvms.filter((x) => x.i !== h.i)).i;
+      h.move({ target, via: h.route.via === 'storage' ? 'mgmt' : 'storage' });
+      return `${h.hostId}@scvm-${target}`;
+    }],
+    ['master-restart-then-move', () => {
+      const m = leader();
+      m.kill();
+      k.after(r.between(100, 1500), () => m.restart());
+      const h = w.hosts[r.int(w.hosts.length)];
+      const to = r.pick(w.scvms);
+      k.after(r.between(0, 6000), () => h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }));
+      return `m${m.k}, ${h.hostId}→scvm-${to.i}`;
+    }],
+    ['agent-restart', () => {
+      const h = w.hosts[r.int(w.hosts.length)];
+      h.startAgent(true);
+      return h.hostId;
+    }],
+  ];
+  if (w.cfg.fenceAgent) {
+    menu.push(['scvm-freeze', () => {
+      const s = scvm();
+      const procs = s.processes();
+      for (const p of procs) k.pause(p);
+      k.after(r.between(500, 6000), () => { for (const p of procs) k.resume(p); });
+      return `scvm-${s.i}`;
+    }]);
+  }
+  const allowed = w.cfg.faultKinds.length ? menu.filter(([name]) => w.cfg.faultKinds.includes(name)) : menu;
+  if (!allowed.length) return;
+  let t = 2000 + r.between(0, 1500);
+  while (t < w.cfg.durationMs - 1000) {
+    const [name, inject] = allowed[r.int(allowed.length)];
+    k.after(t, () => {
+      const what = inject();
+      if (what === undefined) return;
+      log.push(`${k.now.toFixed(0)} ${name} ${what}`);
+      w.note('FAULT', `${name} ${what}`);
+    });
+    t += r.between(300, 2500);
+  }
+}
+
+/** Runs one schedule to its end or to its first violation. */
+export async function runSchedule(cfg: WorldConfig): Promise<ScheduleResult> {
+  const w = new World(cfg);
+  const faults: string[] = [];
+  w.start();
+  planFaults(w, faults);
+  try {
+    await w.kernel.runUntil(cfg.durationMs, () => {
+      w.check();
+      if (w.violations.length) throw new Stop();
+    });
+  } catch (err) {
+    if (!(err instanceof Stop)) {
+      w.violations.push(`t=${w.kernel.now.toFixed(1)} the simulation itself failed: ${(err as Error).stack ?? err}`);
+    }
+  }
+  return {
+    seed: cfg.seed, cfg, violations: w.violations, steps: w.kernel.steps, admissions: w.admissions, executions: w.executions, faults,
+    trace: w.violations.length ? w.kernel.trace.tail(200) : [],
+  };
+}

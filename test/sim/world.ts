@@ -1,0 +1,795 @@
+import type { FenceResult } from '../../common/fence-command';
+import type { ProbeState } from '../../common/hysteresis';
+import { Metrics } from '../../common/metrics';
+import { nfshaGrpc, type GateClient, type MembershipClient, type SessionMasterClient } from '../../common/proto';
+import { compareTokens, formatToken, type Token } from '../../common/token';
+import { MembershipFollower } from '../../agent/membership-client';
+import { Follower, type NfsHealthSource } from '../../follower/follower';
+import { DEFAULT_FOLLOWER_OPTIONS } from '../../follower/options';
+import { DEFAULT_GATE_TIMING, GateCore, type AdmitGrant, type ForwardedConn, type GateEventBody } from '../../follower/gate-core';
+import { GateLink } from '../../follower/gate-link';
+import { EtcdLeadership } from '../../master/etcd-leadership';
+import { EmbeddedLeadership, type Leadership } from '../../master/leadership';
+import { MasterMetrics } from '../../master/metrics';
+import { DEFAULT_MASTER_OPTIONS, type MasterOptions } from '../../master/options';
+import { MasterRuntime } from '../../master/runtime';
+import type { Session } from '../../master/sessions';
+import { SimEtcd } from './etcd-model';
+import { Kernel, Machine, SimProcess } from './kernel';
+import { simLogger } from './sim-log';
+import { SimNetwork, type ServiceDefinition } from './transport';
+import { EventEmitter } from 'node:events';
+
+const services = (() => {
+  let cached: { master: ServiceDefinition; membership: ServiceDefinition; gate: ServiceDefinition } | undefined;
+  return () => (cached ??= {
+    master: nfshaGrpc().SessionMaster.service as unknown as ServiceDefinition,
+    membership: nfshaGrpc().Membership.service as unknown as ServiceDefinition,
+    gate: nfshaGrpc().Gate.service as unknown as ServiceDefinition,
+  });
+})();
+
+export const LOCAL_CLIENT_IP = '192.168.33.1';
+
+/** What one schedule simulates; all of it follows from the seed. */
+export interface WorldConfig {
+  seed: number;
+  /** One embedded master, or three candidates elected through (modelled) etcd. */
+  mode: 'embedded' | 'elected';
+  scvms: number;
+  durationMs: number;
+  /** The master's fence agent kills a silent holder's SCVM (else the frozen-SCVM fault is left out: a documented limit). */
+  fenceAgent: boolean;
+  /** Clients one session may own (small values exercise claims the master does not adopt). */
+  maxClientsPerSession: number;
+  /** Agents register hosts' management addresses only after a while (late identity). */
+  lateMgmtRegistration: boolean;
+  /**
+   * The previous release's follower↔gate protocol: lease renewals and admit
+   * replies carry only the milliseconds left, measured on receipt (race 6).
+   */
+  relativeLease: boolean;
+  /** Only these fault kinds (schedule.ts); empty: all. */
+  faultKinds: string[];
+}
+
+/** One client call from a host through a gate to an NFS server, followed to its end. */
+interface SimCall {
+  host: string;
+  gate: number;
+  /** The NFS server process it was sent to. */
+  nfs: SimProcess;
+  executed: boolean;
+}
+
+/** A host's connection as the gate sees it (ForwardedConn): calls forwarded, replies owed. */
+class SimConn implements ForwardedConn {
+  private static serials = 0;
+  readonly serial = ++SimConn.serials;
+  stopped = false;
+  drained = false;
+  why: string | undefined;
+  private owed = 0;
+  private lost = 0;
+  readonly unsentBytes = 0;
+  /** Forwarded calls without a reply, by the NFS process they went to. */
+  readonly calls = new Set<SimCall>();
+
+  constructor(
+    readonly clientId: string,
+    readonly openedAt: number,
+    readonly gate: SimGate,
+    readonly hostConn: HostConn,
+    /** The NFS server process this connection reaches (a restarted server is another). */
+    readonly nfs: SimProcess,
+  ) {}
+
+  get inFlight(): number {
+    return this.owed + this.lost;
+  }
+
+  /** A call from the host arrives at the gate. */
+  receive(call: SimCall): void {
+    if (this.stopped) return;
+    if (!this.gate.core.mayForward(this)) {
+      if (!this.stopped) this.stop('not serving');
+      return;
+    }
+    if (this.nfs.dead) {
+      this.backendGone();
+      return;
+    }
+    this.owed++;
+    this.calls.add(call);
+    call.nfs = this.nfs;
+    this.gate.world.sendToNfs(this, call);
+  }
+
+  /** The NFS server's reply arrives at the gate. */
+  reply(call: SimCall): void {
+    if (!this.calls.delete(call)) return;
+    this.owed--;
+    if (!this.stopped) this.hostConn.reply(call);
+    this.check();
+  }
+
+  /** The host closed its side (after a delay, at the gate). */
+  clientClosed(): void {
+    const w = this.gate.world;
+    w.kernel.schedule(w.kernel.now + w.latency(), () => this.stop('client closed'), this.gate.proc);
+  }
+
+  /** The NFS server process behind this connection died: what it owed is unknown until a fence. */
+  backendGone(): void {
+    this.lost += this.owed;
+    this.owed = 0;
+    this.calls.clear();
+    if (!this.stopped) this.stop('NFS server closed the connection');
+  }
+
+  stop(why: string): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.why = why;
+    this.hostConn.closedByGate();
+    this.gate.core.connStopped(this);
+    this.check();
+  }
+
+  fenced(): void {
+    this.owed = 0;
+    this.lost = 0;
+    this.calls.clear();
+    this.stop('NFS server fenced');
+    this.check();
+  }
+
+  private check(): void {
+    if (!this.stopped || this.drained || this.inFlight > 0) return;
+    this.drained = true;
+    this.gate.conns.delete(this);
+    this.gate.core.connDrained(this);
+  }
+}
+
+/** The NFS fence as the lab's fence-nfs.sh behaves: kill the server, return once it is gone. */
+function nfsFence(world: World, scvm: SimScvm, caller: () => SimProcess): { configured: boolean; fence(why: string): Promise<FenceResult> } {
+  return {
+    configured: true,
+    fence: (why) => new Promise<FenceResult>((resolve) => {
+      const proc = caller();
+      const startedAt = proc.clock.now();
+      const k = world.kernel;
+      const killAfter = k.rng.between(5, 150);
+      k.after(killAfter, () => {
+        world.note(`${proc.name}`, `fence kills nfs-${scvm.i}: ${why}`);
+        scvm.killNfs();
+        k.schedule(k.now + k.rng.between(1, 20), () => resolve({ ok: true, startedAt, ms: proc.clock.now() - startedAt, detail: 'ok' }), proc);
+      });
+    }),
+  };
+}
+
+class SimGate {
+  readonly proc: SimProcess;
+  readonly core: GateCore;
+  readonly link: GateLink;
+  /** Every connection it forwarded, until drained. */
+  readonly conns = new Set<SimConn>();
+
+  constructor(readonly world: World, readonly scvm: SimScvm, gen: number) {
+    const k = world.kernel;
+    this.proc = new SimProcess(k, `gate-${scvm.i}.${gen}`, scvm.machine);
+    const log = simLogger(k, `gate-${scvm.i}`);
+    let client = world.net.client<GateClient>(this.proc, scvm.gateAddress, services().gate);
+    if (world.cfg.relativeLease) client = relativeLeaseClient(client);
+    this.link = new GateLink({ name: `gate-${scvm.i}`, client, clock: this.proc.clock, log, random: () => k.rng.next() });
+    this.core = new GateCore({
+      ...DEFAULT_GATE_TIMING,
+      name: `gate-${scvm.i}`, clock: this.proc.clock, log, link: this.link,
+      fence: nfsFence(world, scvm, () => this.proc),
+      record: (e: GateEventBody) => world.gateEvent(scvm.i, e),
+    });
+    k.schedule(k.now, () => this.link.start(this.core), this.proc);
+  }
+
+  /** A host connects from `address`: admit, then forward its calls. */
+  connect(hostConn: HostConn, address: string): void {
+    this.core.admit(address).then((grant?: AdmitGrant) => {
+      if (!grant || hostConn.closed) return void hostConn.refused();
+      const conn = new SimConn(grant.clientId, this.proc.clock.now(), this, hostConn, this.scvm.nfs.proc);
+      if (!this.core.attach(conn, grant)) return void hostConn.refused();
+      this.conns.add(conn);
+      this.world.noteAdmitted(this.scvm.i, grant);
+      hostConn.accepted(conn);
+    }, () => hostConn.refused());
+  }
+
+  kill(): void {
+    this.world.kernel.kill(this.proc);
+    this.world.net.breakAll(this.proc);
+  }
+}
+
+/**
+ * The previous release's follower, as a gate sees it: no absolute deadline,
+ * only the milliseconds left, which the gate counts from when it reads them.
+ */
+function relativeLeaseClient(client: GateClient): GateClient {
+  const strip = <T extends object>(m: T): T => {
+    const c = { ...m } as Record<string, unknown>;
+    if (c.lease) c.lease = { ...(c.lease as object), deadlineMonotonicMs: 0 };
+    if ('leaseDeadlineMonotonicMs' in c) c.leaseDeadlineMonotonicMs = 0;
+    return c as T;
+  };
+  return new Proxy(client, {
+    get(target, prop) {
+      const v = (target as unknown as Record<string | symbol, unknown>)[prop];
+      if (prop === 'WatchRevokes') {
+        return (...args: unknown[]) => {
+          const s = (v as (...a: unknown[]) => EventEmitter)(...args);
+          const out = new EventEmitter() as EventEmitter & { cancel(): void };
+          out.cancel = () => (s as unknown as { cancel(): void }).cancel();
+          for (const ev of ['error', 'end', 'status', 'close']) s.on(ev, (...a: unknown[]) => out.emit(ev, ...a));
+          s.on('data', (m: object) => out.emit('data', strip(m)));
+          return out;
+        };
+      }
+      if (prop === 'Admit') {
+        return (...args: unknown[]) => {
+          const cb = args.pop() as (e: unknown, r?: object) => void;
+          return (v as (...a: unknown[]) => unknown)(...args, (e: unknown, r?: object) => cb(e, r && strip(r)));
+        };
+      }
+      return v;
+    },
+  }) as GateClient;
+}
+
+/** One SCVM: a follower, its gate (NFS layer) and its NFS server, on one machine. */
+class SimScvm {
+  readonly machine: Machine;
+  readonly gateAddress: string;
+  follower?: Follower;
+  followerProc?: SimProcess;
+  gate?: SimGate;
+  readonly nfs: SimNfs;
+  private gen = 0;
+  nfsDownSince?: number;
+
+  constructor(readonly world: World, readonly i: number) {
+    const k = world.kernel;
+    // Follower clocks drift within the bound the master assumes (10%).
+    this.machine = new Machine(`scvm-${i}`, k.rng.between(1e5, 1e6), k.rng.between(1 / 1.1, 1.1));
+    this.gateAddress = `gate-${i}`;
+    this.nfs = new SimNfs(world, this);
+  }
+
+  get hostId(): string {
+    return `esx-${this.i}`;
+  }
+
+  startFollower(): void {
+    const w = this.world;
+    const k = w.kernel;
+    const proc = (this.followerProc = new SimProcess(k, `follower-${this.i}.${++this.gen}`, this.machine));
+    const health: NfsHealthSource = new SimNfsHealth(this, proc);
+    const f = new Follower({
+      ...DEFAULT_FOLLOWER_OPTIONS,
+      serverId: `scvm-${this.i}`, hostId: this.hostId,
+      storageIp: `10.10.0.${20 + this.i}`, mgmtIp: `10.20.0.${20 + this.i}`,
+      master: w.masterAddresses().join(','), gateListen: `unix:/sim/${this.gateAddress}`,
+      tls: { insecure: true },
+      nfsProbe: ['nfs@127.0.0.1:2050'],
+    }, proc.clock, simLogger(k, `follower-${this.i}`), {
+      fence: nfsFence(w, this, () => proc),
+      nfsHealth: health,
+      connect: (address) => w.net.client<SessionMasterClient>(proc, address, services().master),
+      random: () => k.rng.next(),
+      metrics: new Metrics('follower', { processMetrics: false }),
+    });
+    this.follower = f;
+    w.watchAdmissions(this.i, f);
+    w.net.listen(this.gateAddress, proc, [[services().gate, f.handlers()]]);
+    k.schedule(k.now, () => f.run(), proc);
+  }
+
+  startGate(): void {
+    this.gate = new SimGate(this.world, this, ++this.gen);
+  }
+
+  /** Starts the follower and the gate where they are not running (after a fence or a kill). */
+  revive(): void {
+    if (!this.followerProc || this.followerProc.dead) this.startFollower();
+    if (!this.gate || this.gate.proc.dead) this.startGate();
+  }
+
+  killFollower(): void {
+    if (!this.followerProc || this.followerProc.dead) return;
+    this.world.kernel.kill(this.followerProc);
+    this.world.net.breakAll(this.followerProc);
+    this.world.net.unlisten(this.gateAddress);
+  }
+
+  killGate(): void {
+    if (!this.gate || this.gate.proc.dead) return;
+    this.gate.kill();
+    this.world.gateDied(this.i);
+  }
+
+  killNfs(): void {
+    this.nfs.kill();
+  }
+
+  processes(): SimProcess[] {
+    return [this.followerProc, this.gate?.proc, this.nfs.proc].filter((p): p is SimProcess => p !== undefined);
+  }
+}
+
+/** The follower's NFS probe, as it would see its server: down once unanswered for 3 probes (1.5 s). */
+class SimNfsHealth extends EventEmitter implements NfsHealthSource {
+  readonly configured = true;
+  state: ProbeState = 'unknown';
+
+  constructor(private readonly scvm: SimScvm, private readonly proc: SimProcess) {
+    super();
+  }
+
+  start(): void {
+    const k = this.scvm.world.kernel;
+    const tick = () => {
+      const nfs = this.scvm.nfs.proc;
+      const answering = !nfs.dead && !nfs.paused;
+      if (answering) this.scvm.nfsDownSince = undefined;
+      else this.scvm.nfsDownSince ??= k.now;
+      const next: ProbeState = answering ? 'up' : k.now - (this.scvm.nfsDownSince ?? k.now) >= 1500 ? 'down' : this.state;
+      if (next !== this.state) {
+        this.state = next;
+        this.emit('changed', next, next === 'down' ? ['nfs'] : []);
+      }
+      this.proc.clock.setTimeout(tick, 500);
+    };
+    this.proc.clock.setTimeout(tick, 0);
+  }
+
+  stop(): void {
+    // Timers die with the process.
+  }
+}
+
+/** One SCVM's NFS server: executes what reaches it, answers; a killed one is restarted by its supervisor. */
+class SimNfs {
+  proc: SimProcess;
+  private gen = 0;
+
+  constructor(private readonly world: World, private readonly scvm: SimScvm) {
+    this.proc = this.spawn();
+  }
+
+  private spawn(): SimProcess {
+    return new SimProcess(this.world.kernel, `nfs-${this.scvm.i}.${++this.gen}`, this.scvm.machine);
+  }
+
+  receive(conn: SimConn, call: SimCall): void {
+    const k = this.world.kernel;
+    const service = k.rng.chance(0.05) ? k.rng.between(20, 400) : k.rng.between(0.1, 3);
+    k.schedule(k.now + service, () => {
+      call.executed = true;
+      this.world.executed(call);
+      this.world.replyToGate(conn, call);
+    }, call.nfs);
+  }
+
+  kill(): void {
+    const k = this.world.kernel;
+    if (this.proc.dead) return;
+    k.kill(this.proc);
+    this.world.nfsDied(this.scvm.i, this.proc);
+    // The supervisor restarts it (the lab's loop sleeps 200 ms).
+    k.after(200, () => { this.proc = this.spawn(); });
+  }
+}
+
+/** A host's NFS connection, from its side. */
+class HostConn {
+  closed = false;
+  conn?: SimConn;
+  inFlight = 0;
+  lastReplyAt: number;
+  readonly openedAt: number;
+
+  constructor(readonly host: SimHost, readonly gate: number, readonly address: string) {
+    this.lastReplyAt = this.openedAt = host.world.kernel.now;
+  }
+
+  accepted(conn: SimConn): void {
+    const w = this.host.world;
+    w.kernel.schedule(w.kernel.now + w.latency(), () => {
+      if (this.closed) return;
+      this.conn = conn;
+      this.host.pump(this);
+    }, this.host.proc);
+  }
+
+  refused(): void {
+    const w = this.host.world;
+    w.kernel.schedule(w.kernel.now + w.latency(), () => this.host.lost(this), this.host.proc);
+  }
+
+  reply(_call: SimCall): void {
+    const w = this.host.world;
+    w.kernel.schedule(w.kernel.now + w.latency(), () => {
+      if (this.closed) return;
+      this.inFlight--;
+      this.lastReplyAt = w.kernel.now;
+      // The next call after a think time: enough calls to have some in
+      // flight at every fault, few enough to keep a schedule fast.
+      w.kernel.schedule(w.kernel.now + w.kernel.rng.between(5, 80), () => this.host.pump(this), this.host.proc);
+    }, this.host.proc);
+  }
+
+  closedByGate(): void {
+    const w = this.host.world;
+    w.kernel.schedule(w.kernel.now + w.latency(), () => this.host.lost(this), this.host.proc);
+  }
+}
+
+/** An ESXi host: its NFS client writes through 192.168.33.2, wherever its route points. */
+class SimHost {
+  readonly proc: SimProcess;
+  readonly hostId: string;
+  readonly storageIp: string;
+  readonly mgmtIp: string;
+  route: { target: number; via: 'local' | 'storage' | 'mgmt' };
+  /** The connection new calls go to. */
+  current?: HostConn;
+  /** Older connections still open (their calls out), until they close or time out. */
+  readonly older = new Set<HostConn>();
+  agentProc?: SimProcess;
+  agent?: MembershipFollower;
+  private agentGen = 0;
+  readonly depth: number;
+
+  constructor(readonly world: World, readonly i: number) {
+    const k = world.kernel;
+    this.proc = new SimProcess(k, `esx-${i}`, new Machine(`esx-${i}`, 0, 1));
+    this.hostId = `esx-${i}`;
+    this.storageIp = `10.10.0.${10 + i}`;
+    this.mgmtIp = `10.20.0.${10 + i}`;
+    this.route = { target: i, via: 'local' };
+    this.depth = 1 + k.rng.int(4);
+  }
+
+  sourceAddress(): string {
+    return this.route.via === 'local' ? LOCAL_CLIENT_IP : this.route.via === 'storage' ? this.storageIp : this.mgmtIp;
+  }
+
+  connect(): void {
+    const w = this.world;
+    if (this.current && !this.current.closed) return;
+    const target = this.route.target;
+    const hc = new HostConn(this, target, this.sourceAddress());
+    this.current = hc;
+    w.kernel.schedule(w.kernel.now + w.latency(), () => {
+      const gate = w.scvms[target - 1].gate;
+      if (!gate || gate.proc.dead) return void hc.refused();
+      w.kernel.schedule(w.kernel.now, () => gate.connect(hc, hc.address), gate.proc);
+    }, this.proc);
+  }
+
+  /** Keeps `depth` calls in flight on the connection. */
+  pump(hc: HostConn): void {
+    const w = this.world;
+    while (hc.conn && !hc.closed && hc.inFlight < this.depth) {
+      hc.inFlight++;
+      const call: SimCall = { host: this.hostId, gate: hc.gate, nfs: hc.conn.nfs, executed: false };
+      const conn = hc.conn;
+      w.kernel.schedule(w.kernel.now + w.latency(), () => conn.receive(call), conn.gate.proc);
+    }
+  }
+
+  lost(hc: HostConn): void {
+    if (hc.closed) return;
+    hc.closed = true;
+    // The host closes its side: a gate that still forwards it sees the client go.
+    hc.conn?.clientClosed();
+    this.older.delete(hc);
+    if (this.current !== hc) return;
+    this.current = undefined;
+    // Reconnect as an NFS client does, after a short pause.
+    this.world.kernel.schedule(this.world.kernel.now + this.world.kernel.rng.between(20, 400), () => this.connect(), this.proc);
+  }
+
+  /**
+   * The agent changed the route. New calls go to a new connection at once;
+   * the old one is reset now (ss -K), closed a moment later, or left until
+   * its calls time out, so a host can be connected to two gates for a while.
+   */
+  move(to: SimHost['route']): void {
+    const w = this.world;
+    const r = w.kernel.rng;
+    this.route = to;
+    w.note(this.hostId, `route → ${to.via === 'local' ? 'local' : `scvm-${to.target} via ${to.via}`}`);
+    const old = this.current;
+    if (!old) return;
+    this.current = undefined;
+    this.older.add(old);
+    const choice = r.next();
+    if (choice < 0.4) this.lost(old);
+    else if (choice < 0.8) w.kernel.schedule(w.kernel.now + r.between(0, 300), () => this.lost(old), this.proc);
+    this.connect();
+  }
+
+  /** NFS RPC timeout: a connection with calls out and no reply for 3 s is given up. */
+  watchdog(): void {
+    const w = this.world;
+    for (const hc of [this.current, ...this.older]) {
+      if (!hc) continue;
+      if (hc.inFlight > 0 && w.kernel.now - hc.lastReplyAt > 3000) this.lost(hc);
+      else if (!hc.conn && w.kernel.now - hc.openedAt > 3000) this.lost(hc);
+    }
+    w.kernel.schedule(w.kernel.now + 500, () => this.watchdog(), this.proc);
+  }
+
+  startAgent(withMgmt: boolean): void {
+    const w = this.world;
+    const k = w.kernel;
+    if (this.agentProc) { k.kill(this.agentProc); w.net.breakAll(this.agentProc); }
+    const proc = (this.agentProc = new SimProcess(k, `agent-${this.i}.${++this.agentGen}`, this.proc.machine));
+    this.agent = new MembershipFollower(w.masterAddresses().join(','), { hostId: this.hostId, storageIp: this.storageIp, mgmtIp: withMgmt ? this.mgmtIp : '', localServerId: `scvm-${this.i}` },
+      simLogger(k, `agent-${this.i}`), { insecure: true }, {
+        clock: proc.clock, random: () => k.rng.next(),
+        connect: (address) => w.net.client<MembershipClient>(proc, address, services().membership),
+      });
+    const agent = this.agent;
+    k.schedule(k.now, () => agent.start(), proc);
+  }
+}
+
+class SimMaster {
+  proc?: SimProcess;
+  runtime?: MasterRuntime;
+  leadership?: Leadership;
+  readonly machine: Machine;
+  private gen = 0;
+
+  constructor(readonly world: World, readonly k: number) {
+    this.machine = new Machine(`m${k}`, world.kernel.rng.between(1e5, 1e6), 1);
+  }
+
+  get address(): string {
+    return `m${this.k}:7410`;
+  }
+
+  start(): void {
+    const w = this.world;
+    const kernel = w.kernel;
+    const proc = (this.proc = new SimProcess(kernel, `master-${this.k}.${++this.gen}`, this.machine));
+    const log = simLogger(kernel, `master-${this.k}`);
+    const opts: MasterOptions = {
+      ...DEFAULT_MASTER_OPTIONS, id: `m${this.k}`, listen: this.address, tls: { insecure: true },
+      limits: { ...DEFAULT_MASTER_OPTIONS.limits, maxClientsPerSession: w.cfg.maxClientsPerSession },
+    };
+    const self = { id: opts.id, address: this.address };
+    this.leadership = w.etcd
+      ? new EtcdLeadership({ store: w.etcd.client(proc), self, leaseTtlSeconds: opts.electionTtlSeconds, clock: proc.clock, log, random: () => kernel.rng.next() })
+      : new EmbeddedLeadership(self, w.nextEmbeddedEpoch());
+    const health = { setStatus: () => undefined };
+    this.runtime = new MasterRuntime(opts, this.leadership, health, {
+      clock: proc.clock, log, ids: () => kernel.rng.hex(8),
+      metrics: new MasterMetrics(log, new Metrics('master', { processMetrics: false })),
+      fenceRun: w.cfg.fenceAgent ? (s, why) => w.fenceScvm(s, why, proc) : undefined,
+    });
+    w.net.listen(this.address, proc, [[services().master, this.runtime.sessionMasterHandlers()], [services().membership, this.runtime.membershipHandlers()]]);
+    const leadership = this.leadership;
+    kernel.schedule(kernel.now, () => void leadership.start().catch(() => undefined), proc);
+  }
+
+  /** Starts it again unless it is running (two embedded masters on one address would be a split brain no software prevents). */
+  restart(): void {
+    if (this.proc && !this.proc.dead) return;
+    this.start();
+  }
+
+  kill(): void {
+    const w = this.world;
+    if (!this.proc || this.proc.dead) return;
+    w.kernel.kill(this.proc);
+    w.net.breakAll(this.proc);
+    w.net.unlisten(this.address);
+  }
+
+  isLeader(): boolean {
+    return !!this.proc && !this.proc.dead && !!this.runtime?.core();
+  }
+}
+
+/**
+ * The simulated cluster: masters (embedded or elected), SCVMs (follower, gate,
+ * NFS server), hosts (NFS clients and agents), on the kernel's virtual time,
+ * with the invariants of DESIGN §4 checked after every step, by host identity.
+ */
+export class World {
+  readonly kernel: Kernel;
+  readonly net: SimNetwork;
+  readonly etcd?: SimEtcd;
+  readonly masters: SimMaster[] = [];
+  readonly scvms: SimScvm[] = [];
+  readonly hosts: SimHost[] = [];
+  readonly violations: string[] = [];
+  /** Calls sent to an NFS server and not yet executed or dead. */
+  private readonly pending = new Set<SimCall>();
+  /** Per client id: the newest token admitted anywhere, and where. */
+  private readonly lastToken = new Map<string, { token: Token; server: number }>();
+  private embeddedEpoch: number;
+  admissions = 0;
+  executions = 0;
+
+  constructor(readonly cfg: WorldConfig) {
+    this.kernel = new Kernel(cfg.seed);
+    const k = this.kernel;
+    this.net = new SimNetwork(k, { latency: () => this.latency() });
+    if (cfg.mode === 'elected') this.etcd = new SimEtcd(k, () => this.latency());
+    this.embeddedEpoch = 1_700_000_000_000 + k.rng.int(1e9);
+    const masters = cfg.mode === 'elected' ? 3 : 1;
+    for (let m = 1; m <= masters; m++) this.masters.push(new SimMaster(this, m));
+    for (let i = 1; i <= cfg.scvms; i++) this.scvms.push(new SimScvm(this, i));
+    for (let i = 1; i <= cfg.scvms; i++) this.hosts.push(new SimHost(this, i));
+  }
+
+  /** One message's delay: mostly sub-millisecond, sometimes a burst of queueing. */
+  latency(): number {
+    const r = this.kernel.rng;
+    return r.chance(0.02) ? r.between(20, 300) : r.between(0.05, 2);
+  }
+
+  masterAddresses(): string[] {
+    return this.masters.map((m) => m.address);
+  }
+
+  nextEmbeddedEpoch(): number {
+    // The embedded master's epoch is its start time in wall-clock ms (master.ts).
+    this.embeddedEpoch += 1000 + this.kernel.rng.int(5000);
+    return this.embeddedEpoch;
+  }
+
+  note(who: string, text: string): void {
+    this.kernel.trace.add(who, text);
+  }
+
+  start(): void {
+    for (const m of this.masters) m.start();
+    for (const s of this.scvms) { s.startFollower(); s.startGate(); }
+    for (const h of this.hosts) {
+      h.startAgent(!this.cfg.lateMgmtRegistration || this.kernel.rng.chance(0.5));
+      this.kernel.after(this.kernel.rng.between(500, 2500), () => h.connect());
+      this.kernel.after(1000, () => h.watchdog());
+    }
+  }
+
+  /** The host a client id stands for, by ground truth (not by what the master believes). */
+  hostOf(clientId: string, gate: number): string {
+    if (clientId.startsWith('host:')) return clientId.slice(5);
+    if (clientId.startsWith('local:')) return `esx-${gate}`;
+    if (clientId.startsWith('ip:')) {
+      const ip = clientId.slice(3);
+      const h = this.hosts.find((x) => x.storageIp === ip || x.mgmtIp === ip);
+      return h ? h.hostId : clientId;
+    }
+    return clientId;
+  }
+
+  watchAdmissions(i: number, f: Follower): void {
+    const grant = f.admissions.grant.bind(f.admissions);
+    f.admissions.grant = (address: string, clientId: string, token: Token) => {
+      const ok = grant(address, clientId, token);
+      if (ok) this.checkToken(i, f, clientId, token);
+      return ok;
+    };
+  }
+
+  private checkToken(i: number, f: Follower, clientId: string, token: Token): void {
+    if (token.epoch < f.seenEpoch) this.violate(`scvm-${i} admitted ${clientId} with token ${formatToken(token)} from an epoch older than ${f.seenEpoch}, which it had seen`);
+    const last = this.lastToken.get(clientId);
+    if (last) {
+      const c = compareTokens(token, last.token);
+      if (c < 0) this.violate(`${clientId}: token went back from ${formatToken(last.token)} (scvm-${last.server}) to ${formatToken(token)} (scvm-${i})`);
+      if (c === 0 && last.server !== i) this.violate(`${clientId}: token ${formatToken(token)} admitted by scvm-${last.server} and scvm-${i}`);
+    }
+    if (!last || compareTokens(token, last.token) >= 0) this.lastToken.set(clientId, { token, server: i });
+  }
+
+  noteAdmitted(i: number, grant: AdmitGrant): void {
+    this.admissions++;
+    this.note(`gate-${i}`, `admitted ${grant.clientId} token ${formatToken(grant.token)}`);
+  }
+
+  gateEvent(i: number, e: GateEventBody): void {
+    if (e.ev === 'drop') this.note(`gate-${i}`, `drop ${e.client} (${e.why}), ${e.pending} in flight`);
+  }
+
+  gateDied(i: number): void {
+    for (const h of this.hosts) if (h.current?.gate === i) h.lost(h.current);
+  }
+
+  sendToNfs(conn: SimConn, call: SimCall): void {
+    this.pending.add(call);
+    this.kernel.schedule(this.kernel.now + this.latency(), () => this.scvms[call.gate - 1].nfs.receive(conn, call), call.nfs);
+  }
+
+  replyToGate(conn: SimConn, call: SimCall): void {
+    const gate = this.scvms[call.gate - 1].gate;
+    if (!gate) return;
+    this.kernel.schedule(this.kernel.now + this.latency(), () => conn.reply(call), gate.proc);
+  }
+
+  executed(call: SimCall): void {
+    this.pending.delete(call);
+    this.executions++;
+  }
+
+  nfsDied(i: number, proc: SimProcess): void {
+    for (const c of [...this.pending]) if (c.nfs === proc) this.pending.delete(c);
+    // Every connection to it breaks: its gate learns the server is gone.
+    const gate = this.scvms[i - 1].gate;
+    if (gate && !gate.proc.dead) {
+      this.kernel.schedule(this.kernel.now + this.latency(), () => {
+        for (const conn of [...gate.conns]) if (conn.nfs === proc) conn.backendGone();
+      }, gate.proc);
+    }
+  }
+
+  /** The master's fence agent: kill every process of the holder's SCVM from outside, then confirm. */
+  fenceScvm(session: Session, why: string, caller: SimProcess): Promise<FenceResult> {
+    const k = this.kernel;
+    const startedAt = caller.clock.now();
+    const scvm = this.scvms.find((s) => `scvm-${s.i}` === session.serverId);
+    return new Promise((resolve) => {
+      k.after(k.rng.between(10, 200), () => {
+        if (scvm) {
+          this.note(caller.name, `fence agent kills scvm-${scvm.i}: ${why}`);
+          scvm.killFollower();
+          scvm.killGate();
+          scvm.killNfs();
+          // Brought back up later, as an operator (or the hypervisor's restart) would.
+          k.after(k.rng.between(1000, 4000), () => scvm.revive());
+        }
+        k.schedule(k.now + 1, () => resolve({ ok: true, startedAt, ms: caller.clock.now() - startedAt, detail: 'ok' }), caller);
+      });
+    });
+  }
+
+  violate(text: string): void {
+    if (this.violations.length < 20) this.violations.push(`t=${this.kernel.now.toFixed(1)} ${text}`);
+    this.note('CHECK', `VIOLATION ${text}`);
+  }
+
+  /**
+   * DESIGN §4 by host identity: no host served by two gates at once, where a
+   * gate serves a host while it has it admitted with a valid lease (on its
+   * own clock) or while a call it forwarded for it may still run in its NFS
+   * server.
+   */
+  check(): void {
+    // A bit per gate, per host: cheap enough for every step.
+    const servedBy = new Map<string, number>();
+    let any = false;
+    const add = (host: string, gate: number) => {
+      const bits = servedBy.get(host) ?? 0;
+      const next = bits | (1 << gate);
+      if (next !== bits && bits !== 0) any = true;
+      servedBy.set(host, next);
+    };
+    for (const s of this.scvms) {
+      const g = s.gate;
+      if (!g || g.proc.dead || !g.core.serving()) continue;
+      for (const c of g.core.admittedIds()) add(this.hostOf(c, s.i), s.i);
+    }
+    for (const c of this.pending) if (!c.nfs.dead) add(c.host, c.gate);
+    if (!any) return;
+    for (const [host, bits] of servedBy) {
+      const gates = this.scvms.filter((s) => bits & (1 << s.i)).map((s) => `gate-${s.i}`);
+      if (gates.length > 1) this.violate(`${host} served by ${gates.join(' and ')} at once`);
+    }
+  }
+}
