@@ -30,7 +30,7 @@ export function registerMaster(program: Command): void {
     .addOption(opt('--fence-agent <argv>', 'run against a silent holder\'s SCVM before its client moves ({server}, {host}, {storage_ip}, {mgmt_ip} replaced); exit 0 once it cannot serve. JSON array or words split on spaces'))
     .addOption(opt('--fence-agent-timeout-ms <ms>', 'longest one fence agent run may take', d.fenceAgentTimeoutMs).argParser(intArg))
     .addOption(opt('--epoch <n>', 'leader epoch for fencing tokens', 'start time in ms').argParser(intArg))
-    .addOption(opt('--epoch-file <file>', 'embedded master: keep the last epoch here, so a restart after a wall-clock step back still issues larger tokens'))
+    .addOption(opt('--state-dir <dir>', 'embedded master: keep the last epoch and the registry of servers and hosts here (a restart after a wall-clock step back still issues larger tokens, and knows whom to wait for and fence)'))
     .addOption(opt('--host <id=storageIp[,mgmtIp]>', 'a known ESXi host, for client identity (repeatable)').argParser(collect))
     .addOption(opt('--local-client-ip <ip>', 'the private address hosts use towards their own SCVM', d.localClientIp))
     .addOption(opt('--max-message-bytes <n>', 'largest inbound gRPC message', d.maxMessageBytes).argParser(intArg))
@@ -64,7 +64,7 @@ export function registerMaster(program: Command): void {
           fenceAgent: flags.fenceAgent === undefined ? undefined : argvFlag(flags.fenceAgent, '--fence-agent'),
           fenceAgentTimeoutMs: flags.fenceAgentTimeoutMs,
           epoch: flags.epoch,
-          epochFile: flags.epochFile,
+          stateDir: flags.stateDir,
           hosts: flags.host ? (flags.host as string[]).map(parseHostFlag) : undefined,
           localClientIp: flags.localClientIp,
           maxMessageBytes: flags.maxMessageBytes,

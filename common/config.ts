@@ -57,7 +57,7 @@ export const masterConfigSchema = z.object({
   fenceAgent: argvSchema,
   fenceAgentTimeoutMs: ms,
   epoch: z.number().int().positive().optional(),
-  epochFile: z.string(),
+  stateDir: z.string(),
   hosts: z.array(hostSchema),
   localClientIp: ipString,
   maxMessageBytes: z.number().int().min(1024),

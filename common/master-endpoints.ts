@@ -39,6 +39,11 @@ export class MasterEndpoints<C extends grpc.Client> {
     return this.addresses[this.index];
   }
 
+  /** Makes a client for every candidate now, so a bad address is an error at start, not later. */
+  prepare(): void {
+    for (const a of this.addresses) if (!this.clients.has(a)) this.clients.set(a, this.make(a));
+  }
+
   client(): C {
     let c = this.clients.get(this.current);
     if (!c) {

@@ -10,7 +10,7 @@ import { bindServer, createServer, type NfshaServer } from '../common/grpc-serve
 import { KeyedMutex } from '../common/keyed-mutex';
 import { createLogger, type Logger } from '../common/log';
 import { GATE_SERVICE, nfshaGrpc } from '../common/proto';
-import { formatToken } from '../common/token';
+import { formatToken, type Token } from '../common/token';
 import { parseMasterList } from '../common/master-endpoints';
 import type { GateHandlers } from '../gen/nfsha/v1/Gate';
 import type { AdmitReply } from '../gen/nfsha/v1/AdmitReply';
@@ -87,6 +87,10 @@ export class Follower {
   private readonly nfsFences: Counter;
   private readonly revokeDrain: Histogram;
   private pendingAdmits = 0;
+  /** Clients revoked whose NFS layers have not acked yet, with the token they were held under. */
+  private readonly draining = new Map<string, Token>();
+  private fencedAtStart = false;
+  private stopped = false;
   /** Counts releases; when each client's latest began (an admit in flight across one asks again). */
   private releaseCounter = 0;
   private readonly releasedAt = new Map<string, number>();
@@ -113,9 +117,10 @@ export class Follower {
       clock,
       lease: this.lease,
       log,
-      ownedClients: () => this.admissions.list().map((c) => ({ clientId: c.clientId, token: c.token })),
+      ownedClients: () => this.claims(),
       highestEpoch: () => this.highestEpoch,
       nfsHealth: () => this.nfsState(),
+      nfsFencedAtStart: () => this.fencedAtStart,
       tls: opts.tls,
       connect: deps.connect,
       random: deps.random,
@@ -137,8 +142,21 @@ export class Follower {
     this.session.on('revoke', (r) => void this.onRevoke(r));
   }
 
+  /**
+   * What an introduction claims: the clients admitted, and those revoked but
+   * still draining (their calls may still run here: a new master that did
+   * not know of them could hand them away before the drain ends).
+   */
+  private claims(): Array<{ clientId: string; token: Token }> {
+    const out = this.admissions.list().map((c) => ({ clientId: c.clientId, token: c.token }));
+    for (const [clientId, token] of this.draining) if (!out.some((c) => c.clientId === clientId)) out.push({ clientId, token });
+    return out;
+  }
+
   private fence(reason: string): void {
     this.fences.inc();
+    // With the lease gone the fence point (deadline − E) covers what still drains.
+    this.draining.clear();
     const dropped = this.admissions.clear();
     const seq = this.hub.fence(reason);
     // The lease ended before its deadline: its NFS layers are judged by this fence.
@@ -218,7 +236,9 @@ export class Follower {
     }
     const token = r.token ?? { epoch: r.epoch, sequence: 0 };
     const started = this.clock.now();
+    const held = this.admissions.tokenOf(r.clientId);
     this.admissions.revoke(r.clientId, token);
+    if (held && !this.draining.has(r.clientId)) this.draining.set(r.clientId, held);
     this.log.info({ ev: 'revoke.received', client: r.clientId, revoke: r.revokeId, token: formatToken(token), why: r.reason }, 'revoking client');
     // While the NFS layers drain, tell the master (DESIGN §4: a drain is not
     // a dead follower); only what they report counts, so a frozen NFS layer
@@ -242,6 +262,7 @@ export class Follower {
         return;
       }
     }
+    this.draining.delete(r.clientId);
     this.session.sendRevokeAck(r.revokeId);
     this.revokeDrain.observe((this.clock.now() - started) / 1000);
     this.revokesHandled.inc({ outcome: 'acked' });
@@ -375,14 +396,27 @@ export class Follower {
     };
   }
 
-  /** Starts the session and the NFS probe without a gRPC server (the simulation serves handlers() itself). */
-  run(): void {
+  /**
+   * Starts the session and the NFS probe without a gRPC server (the
+   * simulation serves handlers() itself). A new follower process first fences
+   * its NFS server: an earlier follower of this server (killed, or frozen and
+   * replaced) may have left calls in it, and with that fence the master need
+   * not fence or wait out the earlier follower's sessions.
+   */
+  async run(): Promise<void> {
     this.nfsHealth.start();
-    this.session.start();
+    if (this.nfsFence.configured) {
+      const r = await this.nfsFence.fence('follower start: whatever an earlier follower of this server left in flight');
+      this.fencedAtStart = r.ok;
+      this.nfsFences.inc({ result: r.ok ? 'ok' : 'failed' });
+    }
+    if (!this.stopped) this.session.start();
   }
 
   async start(): Promise<string> {
     const { tls, serverId } = this.opts;
+    // A master address this follower may not dial is a configuration error now, not later.
+    this.session.endpoints.prepare();
     if (!tls.insecure) {
       loadOwnIdentity(tls.dir, ['follower'], serverId);
     }
@@ -403,13 +437,14 @@ export class Follower {
     }
     this.server = await bindServer(server, health, this.opts.gateListen, tls);
     health.setStatus(GATE_SERVICE, 'SERVING');
-    this.run();
+    void this.run().catch((err: Error) => this.log.error({ ev: 'follower.run.failed', err: err.message }, 'could not start the session'));
     if (this.opts.metricsListen) this.metricsServer = await this.metrics.serve(this.opts.metricsListen);
     this.log.info({ ev: 'follower.started', gate: this.server.address, master: this.opts.master, metrics: this.metricsServer?.address }, 'follower running');
     return this.server.address;
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.session.stop();
     this.nfsHealth.stop();
     if (this.fencePointTimer) this.clock.clearTimeout(this.fencePointTimer);

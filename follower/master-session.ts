@@ -49,6 +49,8 @@ export interface MasterSessionOptions {
   highestEpoch: () => number;
   /** The NFS service's health now, reported in the introduction and every keepalive. */
   nfsHealth?: () => NfsHealth;
+  /** This follower process fenced its NFS server when it started. */
+  nfsFencedAtStart?: () => boolean;
   /** mTLS towards the masters (a follower certificate), or plain text on loopback. */
   tls: TlsSettings;
   /** How to reach a master candidate (grpc-js by default; the simulation injects its own). */
@@ -77,6 +79,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
   /** An introduction is out and not yet answered: a login reply now belongs to no session the next master knows. */
   private introducing = false;
   private keepaliveTimer?: TimerHandle;
+  private everGranted = false;
 
   constructor(private readonly opts: MasterSessionOptions) {
     super();
@@ -129,6 +132,8 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
         resumeSessionId: this.sessionId,
         protocol: FOLLOWER_PROTOCOL,
         nfs: this.opts.nfsHealth?.() ?? 'NFS_HEALTH_UNSPECIFIED',
+        // Only until this process's first session: it speaks of what came before.
+        nfsFencedAtStart: !this.everGranted && (this.opts.nfsFencedAtStart?.() ?? false),
       },
     });
     return stream;
@@ -140,6 +145,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
       case 'granted': {
         const g = msg.granted!;
         this.introducing = false;
+        this.everGranted = true;
         const resumed = g.resumed && g.sessionId === this.sessionId;
         if (!resumed) this.emit('replaced', { sessionId: g.sessionId, epoch: g.epoch, adopted: g.adoptedClients });
         this.sessionId = g.sessionId;

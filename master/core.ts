@@ -4,12 +4,12 @@ import type { Logger } from '../common/log';
 import { KeyedRateLimiter } from '../common/rate-limit';
 import { FenceAgent } from './fence-agent';
 import { HostRegistry } from './identity';
-import type { LeaderInfo, RegistryStore } from './leadership';
+import type { LeaderInfo, RegistryStore, ServerRecord } from './leadership';
 import { LoginCoordinator, type LoginGates, type LoginObserver } from './login';
 import { MembershipFeed } from './membership';
 import type { MasterOptions } from './options';
 import { Readiness } from './readiness';
-import { SessionTable, type Session } from './sessions';
+import { SessionTable } from './sessions';
 import type { FenceResult } from '../common/fence-command';
 import { FencingTokens } from './tokens';
 
@@ -46,7 +46,8 @@ export interface TermSettings {
   epoch: number;
   observer?: LoginObserver;
   mayAct: () => boolean;
-  expectedServers: string[];
+  /** Registered servers a new leader waits for (and fences if they never come back). */
+  expectedServers: ServerRecord[];
   graceMs: number;
   store?: RegistryStore;
   leader: () => LeaderInfo | undefined;
@@ -54,7 +55,7 @@ export interface TermSettings {
   /** Session and revoke ids (random by default; the simulation seeds them). */
   ids?: () => string;
   /** Runs the fence agent instead of opts.fenceAgent's argv (the simulation's). */
-  fenceRun?: (session: Session, why: string) => Promise<FenceResult>;
+  fenceRun?: (server: ServerRecord, why: string) => Promise<FenceResult>;
 }
 
 /** One leadership term's state (no I/O): usable directly in tests and the simulation. */
@@ -65,9 +66,15 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger,
     graceMarginMs: opts.graceMarginMs,
   }, opts.limits.maxSessions, term.ids);
   const registry = new HostRegistry(opts.hosts, opts.localClientIp);
-  const readiness = new Readiness(clock, term.expectedServers, term.graceMs);
-  const gates = { mayAct: term.mayAct, ready: () => readiness.ready() };
   const fenceAgent = new FenceAgent({ argv: opts.fenceAgent, timeoutMs: opts.fenceAgentTimeoutMs, clock, log, run: term.fenceRun });
+  const byId = new Map(term.expectedServers.map((s) => [s.serverId, s]));
+  const readiness = new Readiness(clock, byId.keys(), term.graceMs, fenceAgent.configured
+    ? (ids) => {
+      log.warn({ ev: 'grace.fence', servers: ids }, 'registered servers did not come back within the grace period: fencing them before granting');
+      return fenceAgent.fenceServers(ids.map((id) => byId.get(id)!), 'did not re-introduce itself to the new leader within the grace period');
+    }
+    : undefined);
+  const gates = { mayAct: term.mayAct, ready: () => readiness.ready() };
   const logins = new LoginCoordinator({
     clock, sessions, registry, tokens: new FencingTokens(term.epoch), log, gates, observer: term.observer, limits: opts.limits, fenceAgent,
     revokeAckTimeoutMs: opts.revokeAckTimeoutMs, revokeDrainLimitMs: opts.revokeDrainLimitMs, ids: term.ids,

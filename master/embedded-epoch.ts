@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { writeFileDurably } from './file-registry';
 
 /**
  * The embedded master's epoch: its start time in wall-clock ms, so a restarted
@@ -18,15 +18,6 @@ export function nextEmbeddedEpoch(file: string, now: () => number = Date.now): n
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const epoch = Math.max(now(), last + 1);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, `${epoch}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
+  writeFileDurably(file, `${epoch}\n`);
   return epoch;
 }

@@ -2,6 +2,7 @@ import type { Clock } from '../common/clock';
 import { FenceCommand, type FenceResult } from '../common/fence-command';
 import type { Logger } from '../common/log';
 import type { Session } from './sessions';
+import type { ServerRecord } from './leadership';
 
 export interface FenceAgentOptions {
   /**
@@ -16,7 +17,7 @@ export interface FenceAgentOptions {
   clock: Clock;
   log: Logger;
   /** Runs the agent instead of argv (the simulation's fence). */
-  run?: (session: Session, why: string) => Promise<FenceResult>;
+  run?: (server: ServerRecord, why: string) => Promise<FenceResult>;
 }
 
 /**
@@ -46,13 +47,27 @@ export class FenceAgent {
   async fence(session: Session, why: string): Promise<boolean> {
     if (this.confirmed.has(session.id)) return true;
     if (!this.configured) return false;
-    if (this.opts.run) {
-      const r = await this.opts.run(session, why);
-      if (r.ok && r.startedAt >= session.renewedAt) this.confirmed.add(session.id);
-      return this.confirmed.has(session.id);
-    }
+    const r = await this.run(session, why);
+    // A run fences the SCVM as it was when the run started: the session's
+    // follower, gate and NFS server, as long as it had not been renewed since.
+    if (r.ok && r.startedAt >= session.renewedAt) this.confirmed.add(session.id);
+    return this.confirmed.has(session.id);
+  }
+
+  /**
+   * Fences registered servers a new leader never heard from (its grace ran
+   * out): they may be frozen with calls in their NFS servers. True once all are.
+   */
+  async fenceServers(servers: ServerRecord[], why: string): Promise<boolean> {
+    if (!this.configured) return false;
+    const results = await Promise.all(servers.map((s) => this.run(s, why)));
+    return results.every((r) => r.ok);
+  }
+
+  private run(server: ServerRecord, why: string): Promise<FenceResult> {
+    if (this.opts.run) return this.opts.run(server, why);
     const vars: Record<string, string> = {
-      server: session.serverId, host: session.hostId, storage_ip: session.storageIp, mgmt_ip: session.mgmtIp,
+      server: server.serverId, host: server.hostId, storage_ip: server.storageIp, mgmt_ip: server.mgmtIp,
     };
     const key = JSON.stringify(vars);
     let cmd = this.commands.get(key);
@@ -60,15 +75,11 @@ export class FenceAgent {
       cmd = new FenceCommand({
         argv: this.opts.argv.map((a) => a.replace(/\{(server|host|storage_ip|mgmt_ip)\}/g, (_, k: string) => vars[k])),
         env: Object.fromEntries(Object.entries(vars).map(([k, v]) => [`NFSHA_FENCE_${k.toUpperCase()}`, v])),
-        timeoutMs: this.opts.timeoutMs, clock: this.opts.clock, log: this.opts.log, what: `scvm ${session.serverId}`,
+        timeoutMs: this.opts.timeoutMs, clock: this.opts.clock, log: this.opts.log, what: `scvm ${server.serverId}`,
       });
       this.commands.set(key, cmd);
     }
-    const r = await cmd.fence(why);
-    // A run fences the SCVM as it was when the run started: the session's
-    // follower, gate and NFS server, as long as it had not been renewed since.
-    if (r.ok && r.startedAt >= session.renewedAt) this.confirmed.add(session.id);
-    return this.confirmed.has(session.id);
+    return cmd.fence(why);
   }
 
   forget(sessionId: string): void {

@@ -55,7 +55,7 @@ export interface Leadership extends EventEmitter<LeadershipEvents> {
 export class EmbeddedLeadership extends EventEmitter<LeadershipEvents> implements Leadership {
   readonly leaseMs = 0;
 
-  constructor(private readonly self: LeaderInfo, private readonly epoch: number) {
+  constructor(private readonly self: LeaderInfo, private readonly epoch: number, readonly registry?: RegistryStore) {
     super();
   }
 

@@ -315,6 +315,11 @@ export class LoginCoordinator {
       this.log.warn({ ev: 'session.condemned', server: session.serverId, session: session.id, client: clientId }, 'holder did not acknowledge revoke; waiting out its lease');
     }
     this.observer?.revokeWaitedOut();
+    const replaced = this.sessions.replacedAfterFence(session);
+    if (replaced) {
+      this.log.info({ ev: 'revoke.replaced', client: clientId, server: session.serverId, session: session.id, by: replaced.id }, 'holder replaced by a follower that fenced its NFS server at start: no wait-out needed');
+      return;
+    }
     if (this.fenceAgent?.configured && !this.sessions.successorOf(session)) {
       this.log.warn({ ev: 'revoke.fence', client: clientId, server: session.serverId, session: session.id }, 'silent holder: running the fence agent');
       if (!(await this.fenceAgent.fence(session, `${clientId} moves away from silent holder ${session.serverId}`))) {
@@ -420,12 +425,12 @@ export class LoginCoordinator {
 
   /**
    * Whether a dead session's holds may be forgotten: with a fence agent,
-   * only once its SCVM was fenced or its follower came back with a new
-   * session (alive, and claiming only what it still serves).
+   * only once its SCVM was fenced, its follower process continued in a new
+   * session within its lease, or a new follower fenced the NFS server at start.
    */
   mayForget(session: Session): boolean {
     if (!this.fenceAgent?.configured || !this.bySession.get(session.id)?.size) return true;
-    return this.fenceAgent.isConfirmed(session.id) || this.sessions.successorOf(session) !== undefined;
+    return this.fenceAgent.isConfirmed(session.id) || this.sessions.successorOf(session) !== undefined || this.sessions.replacedAfterFence(session) !== undefined;
   }
 
   /** Forgets holds of sessions that are gone (surely expired). */

@@ -7,6 +7,8 @@ import { fetchStatus } from '../common/status-client';
 import { EtcdLeadership } from './etcd-leadership';
 import { Etcd3Store } from './election-store';
 import { nextEmbeddedEpoch } from './embedded-epoch';
+import { FileRegistry } from './file-registry';
+import * as path from 'node:path';
 import { EmbeddedLeadership, type LeaderInfo, type Leadership } from './leadership';
 import { DEFAULT_MASTER_OPTIONS, type MasterOptions } from './options';
 import { MasterMetrics } from './metrics';
@@ -46,11 +48,13 @@ export async function startMaster(partial: Partial<MasterOptions> = {}, log = cr
   const bound = await bindServer(server, health, opts.listen, opts.tls);
   const self: LeaderInfo = { id: opts.id, address: opts.advertise || bound.address };
   // The embedded master's epoch is its start time in wall-clock ms, kept
-  // growing across restarts with --epoch-file (embedded-epoch.ts). With etcd,
-  // the epoch is the leader key's revision instead.
+  // growing across restarts with --state-dir (embedded-epoch.ts), which also
+  // keeps its registry. With etcd, the epoch is the leader key's revision.
+  const state = opts.stateDir;
   const leadership: Leadership = etcd
     ? new EtcdLeadership({ store: new Etcd3Store(etcd), self, leaseTtlSeconds: opts.electionTtlSeconds, clock, log })
-    : new EmbeddedLeadership(self, opts.epoch ?? nextEmbeddedEpoch(opts.epochFile));
+    : new EmbeddedLeadership(self, opts.epoch ?? nextEmbeddedEpoch(state ? path.join(state, 'epoch') : ''),
+      state ? new FileRegistry(path.join(state, 'registry.json')) : undefined);
   const runtime = new MasterRuntime(opts, leadership, health, { clock, log, metrics });
   server.addService(nfshaGrpc().SessionMaster.service, runtime.sessionMasterHandlers());
   server.addService(nfshaGrpc().Membership.service, runtime.membershipHandlers());

@@ -36,10 +36,13 @@ export interface MasterOptions {
   /** The leader epoch; fencing tokens start with it. Default: wall-clock ms at start (see master.ts). */
   epoch?: number;
   /**
-   * The embedded master keeps its last epoch here, so the next one is always
-   * larger even if the wall clock stepped back. Default "": not kept.
+   * The embedded master's state directory: its last epoch (so the next is
+   * larger even if the wall clock stepped back) and its registry of servers
+   * and hosts (so a restart knows whom to expect, and whom to fence if they
+   * never come back). Default "": kept in memory only (README says what that
+   * costs). Masters elected through etcd keep both in etcd.
    */
-  epochFile: string;
+  stateDir: string;
   /** Hosts known from configuration (later from agents): source IP → client identity. */
   hosts: HostRecord[];
   /** The private address a host uses towards its own SCVM. Default 192.168.33.1. */
@@ -76,7 +79,7 @@ export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
   fenceAgent: [],
   fenceAgentTimeoutMs: 10_000,
   hosts: [],
-  epochFile: '',
+  stateDir: '',
   localClientIp: '192.168.33.1',
   maxMessageBytes: 64 * 1024,
   etcdEndpoints: [],

@@ -3,7 +3,10 @@ import type { Clock, TimerHandle } from '../common/clock';
 /**
  * A new leader's grace period (DESIGN §4): it grants nothing an old session
  * might still hold until every registered Access Server has introduced itself
- * again, or the grace period has passed, whichever comes first.
+ * again, or the grace period has passed, whichever comes first. When it ends
+ * by time, a registered server that never came back may be a frozen SCVM
+ * whose NFS server still holds calls (its own fences could not run): with a
+ * fence agent, those are fenced before anything is granted.
  */
 export class Readiness {
   private readonly missing: Set<string>;
@@ -14,7 +17,13 @@ export class Readiness {
   private readonly waiters: Array<() => void> = [];
   private timer?: TimerHandle;
 
-  constructor(private readonly clock: Clock, expected: Iterable<string>, graceMs: number) {
+  constructor(
+    private readonly clock: Clock,
+    expected: Iterable<string>,
+    graceMs: number,
+    /** Fences servers that never came back; resolves true once all are confirmed. */
+    private readonly fenceMissing?: (serverIds: string[]) => Promise<boolean>,
+  ) {
     this.missing = new Set(expected);
     this.expectedAny = this.missing.size > 0;
     this.deadline = clock.now() + graceMs;
@@ -28,13 +37,26 @@ export class Readiness {
    */
   private arm(): void {
     this.timer = this.clock.setTimeout(() => {
-      if (this.clock.now() >= this.deadline) this.finish();
-      else this.arm();
+      if (this.clock.now() < this.deadline) return this.arm();
+      if (!this.missing.size || !this.fenceMissing) return this.finish();
+      void this.fenceThenFinish();
     }, Math.max(0, this.deadline - this.clock.now()));
   }
 
+  private fencing = false;
+
+  private async fenceThenFinish(): Promise<void> {
+    if (this.fencing || this.done) return;
+    this.fencing = true;
+    const ok = await this.fenceMissing!([...this.missing]).catch(() => false);
+    this.fencing = false;
+    if (ok || !this.missing.size) return this.finish();
+    // Not confirmed: grant nothing yet, try again in a second.
+    this.timer = this.clock.setTimeout(() => void this.fenceThenFinish(), 1000);
+  }
+
   isReady(): boolean {
-    return this.done || this.clock.now() >= this.deadline;
+    return this.done || (this.clock.now() >= this.deadline && (!this.fenceMissing || this.missing.size === 0));
   }
 
   introduced(serverId: string): void {

@@ -6,7 +6,7 @@ import type { SessionMasterHandlers } from '../gen/nfsha/v1/SessionMaster';
 import type { MembershipHandlers } from '../gen/nfsha/v1/Membership';
 import { createMasterCore, type MasterCore, type TermSettings } from './core';
 import { graceMs } from './grace';
-import type { LeaderInfo, Leadership } from './leadership';
+import type { LeaderInfo, Leadership, ServerRecord } from './leadership';
 import { MasterMetrics } from './metrics';
 import type { MasterOptions } from './options';
 import { clusterStatus, sessionMasterHandlers } from './service';
@@ -64,12 +64,12 @@ export class MasterRuntime {
   private async elected(epoch: number): Promise<void> {
     const term = ++this.term;
     const store = this.leadership.registry;
-    let expected: string[] = [];
+    let expected: ServerRecord[] = [];
     let hosts = this.opts.hosts;
     if (store) {
       try {
         const reg = await store.load();
-        expected = reg.servers.map((s) => s.serverId);
+        expected = reg.servers;
         hosts = [...reg.hosts, ...this.opts.hosts];
       } catch (err) {
         this.log.warn({ ev: 'registry.load.failed', err: (err as Error).message }, 'could not load registry; waiting out the full grace period');
@@ -89,7 +89,7 @@ export class MasterRuntime {
     this.sweeper = startSweeper(core);
     this.health.setStatus(MASTER_SERVICE, 'SERVING');
     this.health.setStatus(MEMBERSHIP_SERVICE, 'SERVING');
-    this.log.info({ ev: 'master.term', epoch, grace_ms: grace, expecting: expected }, 'leading: new term');
+    this.log.info({ ev: 'master.term', epoch, grace_ms: grace, expecting: expected.map((s) => s.serverId) }, 'leading: new term');
   }
 
   private deposed(why: string): void {

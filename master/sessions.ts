@@ -36,6 +36,10 @@ export interface Session {
   nfs: NfsHealth;
   /** The session protocol its follower speaks (0: before RevokeProgress). */
   protocol: number;
+  /** The session its follower asked to resume when this one was opened instead. */
+  readonly continues?: string;
+  /** Its follower fenced the NFS server when it started (a new follower process). */
+  readonly nfsFencedAtStart: boolean;
 }
 
 export interface IntroductionFields {
@@ -46,6 +50,7 @@ export interface IntroductionFields {
   resumeSessionId: string;
   protocol?: number;
   nfs?: NfsHealth;
+  nfsFencedAtStart?: boolean;
 }
 
 export interface SessionTiming {
@@ -136,6 +141,8 @@ export class SessionTable {
       condemned: false,
       nfs: intro.nfs ?? 'NFS_HEALTH_UNSPECIFIED',
       protocol: intro.protocol ?? 0,
+      continues: intro.resumeSessionId || undefined,
+      nfsFencedAtStart: intro.nfsFencedAtStart === true,
     };
     this.sessions.set(session.id, session);
     return { session, resumed: false };
@@ -153,11 +160,25 @@ export class SessionTable {
   }
 
   /**
-   * A live session of the same server opened after `s` ended: its follower
-   * is alive and introduced itself again, claiming only what it still serves.
+   * The live session `s`'s own follower process continued in: it asked to
+   * resume `s`, and did so before `s`'s lease could have run out, so it never
+   * stopped holding a lease (no lapse in which a frozen NFS layer could have
+   * been left behind). A restarted follower, or one back only after its lease
+   * ran out, is no such evidence: what its previous self left in flight is
+   * unknown.
    */
   successorOf(s: Session): Session | undefined {
-    return this.all().find((o) => o.serverId === s.serverId && o.id !== s.id && o.openedAt >= s.renewedAt && this.state(o) === SessionState.Live);
+    return this.all().find((o) => o.serverId === s.serverId && o.id !== s.id && o.continues === s.id
+      && o.openedAt < s.renewedAt + this.timing.ttlMs && this.state(o) === SessionState.Live);
+  }
+
+  /**
+   * A later session of the same server whose follower fenced the NFS server
+   * when it started: everything `s`'s SCVM had forwarded is dead, and `s`'s
+   * follower was replaced. As good as a confirmed fence of `s`.
+   */
+  replacedAfterFence(s: Session): Session | undefined {
+    return this.all().find((o) => o.serverId === s.serverId && o.id !== s.id && o.nfsFencedAtStart && o.openedAt >= s.renewedAt);
   }
 
   /** Removes sessions whose follower has surely stopped serving (and that `mayForget`); returns them. */

@@ -174,7 +174,7 @@ export async function settle(): Promise<void> {
 /** A bounded trace of what happened, for a failing schedule's report. */
 export class Trace {
   private readonly lines: string[] = [];
-  constructor(private readonly kernel: Kernel, private readonly keep = 400) {}
+  constructor(private readonly kernel: Kernel, public keep = 400) {}
 
   add(who: string, text: string): void {
     this.lines.push(`${this.kernel.now.toFixed(1).padStart(9)} ${who.padEnd(12)} ${text}`);

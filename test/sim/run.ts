@@ -59,11 +59,12 @@ async function main(): Promise<void> {
   if (o.mode) overrides.mode = o.mode;
 
   if (o.seed !== undefined) {
-    const r = await runSchedule(configFor(o.seed, overrides));
+    const r = await runSchedule(configFor(o.seed, { ...overrides, keepTrace: true }));
     process.stdout.write(`seed ${o.seed} (${describe(r.cfg)}): ${r.steps} steps, ${r.admissions} admissions, ${r.executions} NFS calls\n`);
     process.stdout.write(`faults:\n  ${r.faults.join('\n  ')}\n`);
-    if (r.violations.length) process.stdout.write(`VIOLATIONS:\n  ${r.violations.join('\n  ')}\ntrace (virtual ms, who, what):\n${r.trace.join('\n')}\n`);
+    if (r.violations.length) process.stdout.write(`VIOLATIONS:\n  ${r.violations.join('\n  ')}\n`);
     else process.stdout.write('no violation\n');
+    process.stdout.write(`trace (virtual ms, who, what), last ${r.trace.length} lines:\n${r.trace.join('\n')}\n`);
     process.exit(r.violations.length ? 1 : 0);
   }
 

@@ -9,8 +9,8 @@ export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): W
     mode: r.chance(0.5) ? 'embedded' : 'elected',
     scvms: 3 + r.int(2),
     durationMs: 30_000,
-    fenceAgent: r.chance(0.7),
-    maxClientsPerSession: r.chance(0.2) ? 1 + r.int(2) : 512,
+    fenceAgent: r.chance(0.5),
+    maxClientsPerSession: r.chance(0.35) ? 1 + r.int(2) : 512,
     lateMgmtRegistration: r.chance(0.3),
     relativeLease: false,
     faultKinds: [],
@@ -172,6 +172,80 @@ function planFaults(w: World, log: string[]): void {
       k.after(r.between(0, 6000), () => h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }));
       return `m${m.k}, ${h.hostId}→scvm-${to.i}`;
     }],
+    ['follower-restart-then-move', () => {
+      // A follower dies and comes back while its gate reconnects; meanwhile
+      // its host reconnects there and then moves on.
+      const s = scvm();
+      s.killFollower();
+      k.after(r.between(50, 800), () => s.revive());
+      const h = w.hosts[s.i - 1];
+      const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
+      k.after(r.between(100, 2500), () => h.move({ target: to.i, via: r.pick(['storage', 'mgmt'] as const) }));
+      return `scvm-${s.i}, ${h.hostId}→scvm-${to.i}`;
+    }],
+    ['pile-then-reintroduce', () => {
+      // Several hosts end up on one SCVM; its follower introduces itself again
+      // (stream reset or master restart) claiming them all, possibly while
+      // its NFS server is slow to answer; one of them moves on meanwhile.
+      const s = scvm();
+      const movers = w.hosts.filter((h) => h.i !== s.i).slice(0, 1 + r.int(2));
+      for (const h of movers) h.move({ target: s.i, via: r.pick(['storage', 'mgmt'] as const) });
+      const at = r.between(800, 2500);
+      if (r.chance(0.5)) {
+        k.after(at - r.between(0, 300), () => {
+          const p = s.nfs.proc;
+          k.pause(p);
+          k.after(r.between(500, 3000), () => k.resume(p));
+        });
+      }
+      k.after(at, () => {
+        if (r.chance(0.5) && s.followerProc) for (const m of w.masters) w.net.reset(s.followerProc, m.address);
+        else { const m = leader(); m.kill(); k.after(r.between(100, 1500), () => m.restart()); }
+      });
+      const h = r.pick(movers);
+      const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
+      k.after(at + r.between(0, 2000), () => h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }));
+      return `scvm-${s.i}, ${movers.map((x) => x.hostId).join('+')}, then ${h.hostId}→scvm-${to.i}`;
+    }],
+    ['failover-with-backlog', () => {
+      // The leader dies while one SCVM holds several hosts with calls stuck in
+      // its NFS server; after the election one of those hosts moves on.
+      const s = scvm();
+      const movers = w.hosts.filter((h) => h.i !== s.i).slice(0, 1 + r.int(2));
+      for (const h of movers) h.move({ target: s.i, via: r.pick(['storage', 'mgmt'] as const) });
+      const at = r.between(500, 1500);
+      k.after(at, () => {
+        const p = s.nfs.proc;
+        k.pause(p);
+        k.after(r.between(2000, 6000), () => k.resume(p));
+        const m = leader();
+        m.kill();
+        k.after(r.between(500, 4000), () => m.restart());
+      });
+      const h = r.pick(movers);
+      const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
+      k.after(at + r.between(2500, 6000), () => h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }));
+      return `scvm-${s.i}, ${movers.map((x) => x.hostId).join('+')}, then ${h.hostId}→scvm-${to.i}`;
+    }],
+    ['gate-stall-then-isolate', () => {
+      // A gate stalls with a lease renewal on its way; when it wakes its
+      // follower is cut off from the master or frozen itself, and the host
+      // moves on.
+      const s = scvm();
+      const g = s.gate?.proc;
+      const m = leader();
+      if (!g || !s.followerProc || !m.proc) return undefined;
+      k.pause(g);
+      const stall = r.between(500, 3000);
+      const fp = s.followerProc, mp = m.proc;
+      const freeze = r.chance(0.5);
+      k.after(stall, () => { k.resume(g); if (freeze) k.pause(fp); else w.net.partition(fp, mp); });
+      k.after(stall + r.between(3000, 6000), () => { if (freeze) k.resume(fp); else w.net.heal(fp, mp); });
+      const h = w.hosts[s.i - 1];
+      const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
+      k.after(stall + r.between(0, 1500), () => h.move({ target: to.i, via: r.pick(['storage', 'mgmt'] as const) }));
+      return `scvm-${s.i} (${stall.toFixed(0)} ms), ${h.hostId}→scvm-${to.i}`;
+    }],
     ['agent-restart', () => {
       const h = w.hosts[r.int(w.hosts.length)];
       h.startAgent(true);
@@ -220,6 +294,6 @@ export async function runSchedule(cfg: WorldConfig): Promise<ScheduleResult> {
   }
   return {
     seed: cfg.seed, cfg, violations: w.violations, steps: w.kernel.steps, admissions: w.admissions, executions: w.executions, faults,
-    trace: w.violations.length ? w.kernel.trace.tail(200) : [],
+    trace: w.violations.length || cfg.keepTrace ? w.kernel.trace.tail(cfg.keepTrace ? 5000 : 200) : [],
   };
 }

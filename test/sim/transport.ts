@@ -35,6 +35,13 @@ interface Endpoint {
 export interface NetworkFaults {
   /** One-way delay for a message, ms. */
   latency(): number;
+  /**
+   * What happens to one unary call: delivered; its request lost (the caller
+   * times out, the server never saw it); its reply lost (the server acted,
+   * the caller times out); or delivered twice (a caller's retry after a lost
+   * reply, which handlers must take as idempotent).
+   */
+  unaryFate?(): 'deliver' | 'drop-request' | 'drop-reply' | 'duplicate';
 }
 
 function status(code: grpc.status, details: string, metadata = new grpc.Metadata()): grpc.ServiceError {
@@ -319,13 +326,19 @@ export class SimNetwork {
         if (serverCall && conn) conn.up.send(() => serverCall!.abort());
       }, client, 'timer');
     }
+    let retryMs = 100;
     const attempt = () => {
       if (done) return;
       const e = this.reachable(client, address);
       if (!e) {
-        // Unreachable: fail fast, or (waitForReady) try again until the deadline.
-        if (waitForReady) this.kernel.schedule(this.kernel.now + 100, attempt, client, 'timer');
-        else this.later(client, () => finish(status(grpc.status.UNAVAILABLE, `No connection established to ${address}`)));
+        // Unreachable: fail fast, or (waitForReady) try again until the
+        // deadline, as a channel reconnects: 100 ms growing 1.6x to 1 s.
+        if (waitForReady) {
+          this.kernel.schedule(this.kernel.now + retryMs * this.kernel.rng.between(0.8, 1.2), attempt, client, 'timer');
+          retryMs = Math.min(1000, retryMs * 1.6);
+        } else {
+          this.later(client, () => finish(status(grpc.status.UNAVAILABLE, `No connection established to ${address}`)));
+        }
         return;
       }
       const method = e.methods.get(name);
@@ -336,23 +349,31 @@ export class SimNetwork {
       c.up.send(() => {
         if (done) return;
         if (!method) return void c.down.send(() => finish(status(grpc.status.UNIMPLEMENTED, `${def.path} is not implemented`)));
-        const call = new ServerCall((kind, payload) => {
-          // A unary handler answers through its callback, never through these.
-          if (kind === 'status' && payload) c.down.send(() => finish(payload as grpc.ServiceError));
-        }, def);
-        serverCall = call;
-        call.request = def.requestDeserialize(bytes);
-        (method.handler as unknown as (call: ServerCall, cb: (e: Partial<grpc.ServiceError> | null, r?: unknown) => void) => void)(call, (err, res) => {
-          if (call.cancelled) return;
-          call.finished = true;
-          if (err) {
-            const st = status(err.code ?? grpc.status.UNKNOWN, err.details ?? err.message ?? 'error', err.metadata ?? new grpc.Metadata());
-            c.down.send(() => finish(st));
-          } else {
-            const out = def.responseSerialize(res);
-            c.down.send(() => finish(null, def.responseDeserialize(out)));
-          }
-        });
+        const fate = this.faults.unaryFate?.() ?? 'deliver';
+        if (fate === 'drop-request') return;
+        const handle = (answer: boolean) => {
+          const call = new ServerCall((kind, payload) => {
+            // A unary handler answers through its callback, never through these.
+            if (kind === 'status' && payload && answer) c.down.send(() => finish(payload as grpc.ServiceError));
+          }, def);
+          if (answer) serverCall = call;
+          call.request = def.requestDeserialize(bytes);
+          (method.handler as unknown as (call: ServerCall, cb: (e: Partial<grpc.ServiceError> | null, r?: unknown) => void) => void)(call, (err, res) => {
+            if (call.cancelled) return;
+            call.finished = true;
+            if (!answer || fate === 'drop-reply') return;
+            if (err) {
+              const st = status(err.code ?? grpc.status.UNKNOWN, err.details ?? err.message ?? 'error', err.metadata ?? new grpc.Metadata());
+              c.down.send(() => finish(st));
+            } else {
+              const out = def.responseSerialize(res);
+              c.down.send(() => finish(null, def.responseDeserialize(out)));
+            }
+          });
+        };
+        handle(true);
+        // The duplicate arrives a moment later and its answer is lost.
+        if (fate === 'duplicate') c.up.send(() => handle(false));
       });
     };
     attempt();
@@ -390,17 +411,23 @@ export class SimNetwork {
         const call = serverCall;
         conn.up.send(() => call.abort());
       }
+      // grpc-js's order: error (if any), status, end, close.
       if (err) stream.emit('error', err);
-      else stream.emit('end');
       stream.emit('status', { code: err?.code ?? grpc.status.OK, details: err?.details ?? 'OK', metadata: err?.metadata ?? new grpc.Metadata() });
+      stream.emit('end');
       stream.emit('close');
     };
+    let retryMs = 100;
     const attempt = () => {
       if (stream.done) return;
       const e = this.reachable(client, address);
       if (!e) {
-        if (waitForReady) this.kernel.schedule(this.kernel.now + 100, attempt, client, 'timer');
-        else this.later(client, () => close(status(grpc.status.UNAVAILABLE, `No connection established to ${address}`), false));
+        if (waitForReady) {
+          this.kernel.schedule(this.kernel.now + retryMs * this.kernel.rng.between(0.8, 1.2), attempt, client, 'timer');
+          retryMs = Math.min(1000, retryMs * 1.6);
+        } else {
+          this.later(client, () => close(status(grpc.status.UNAVAILABLE, `No connection established to ${address}`), false));
+        }
         return;
       }
       const method = e.methods.get(name);

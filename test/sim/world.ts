@@ -4,6 +4,8 @@ import { Metrics } from '../../common/metrics';
 import { nfshaGrpc, type GateClient, type MembershipClient, type SessionMasterClient } from '../../common/proto';
 import { compareTokens, formatToken, type Token } from '../../common/token';
 import { MembershipFollower } from '../../agent/membership-client';
+import { decideRoute, type Route } from '../../agent/decision';
+import { ProbeTracker } from '../../common/hysteresis';
 import { Follower, type NfsHealthSource } from '../../follower/follower';
 import { DEFAULT_FOLLOWER_OPTIONS } from '../../follower/options';
 import { DEFAULT_GATE_TIMING, GateCore, type AdmitGrant, type ForwardedConn, type GateEventBody } from '../../follower/gate-core';
@@ -13,7 +15,8 @@ import { EmbeddedLeadership, type Leadership } from '../../master/leadership';
 import { MasterMetrics } from '../../master/metrics';
 import { DEFAULT_MASTER_OPTIONS, type MasterOptions } from '../../master/options';
 import { MasterRuntime } from '../../master/runtime';
-import type { Session } from '../../master/sessions';
+import type { RegistryStore, ServerRecord } from '../../master/leadership';
+import type { HostRecord } from '../../master/identity';
 import { SimEtcd } from './etcd-model';
 import { Kernel, Machine, SimProcess } from './kernel';
 import { simLogger } from './sim-log';
@@ -51,6 +54,8 @@ export interface WorldConfig {
   relativeLease: boolean;
   /** Only these fault kinds (schedule.ts); empty: all. */
   faultKinds: string[];
+  /** Keep the whole trace (replaying one seed). */
+  keepTrace?: boolean;
 }
 
 /** One client call from a host through a gate to an NFS server, followed to its end. */
@@ -291,7 +296,7 @@ class SimScvm {
     this.follower = f;
     w.watchAdmissions(this.i, f);
     w.net.listen(this.gateAddress, proc, [[services().gate, f.handlers()]]);
-    k.schedule(k.now, () => f.run(), proc);
+    k.schedule(k.now, () => void f.run(), proc);
   }
 
   startGate(): void {
@@ -424,7 +429,7 @@ class HostConn {
       this.lastReplyAt = w.kernel.now;
       // The next call after a think time: enough calls to have some in
       // flight at every fault, few enough to keep a schedule fast.
-      w.kernel.schedule(w.kernel.now + w.kernel.rng.between(5, 80), () => this.host.pump(this), this.host.proc);
+      w.kernel.schedule(w.kernel.now + w.kernel.rng.between(20, 300), () => this.host.pump(this), this.host.proc);
     }, this.host.proc);
   }
 
@@ -457,7 +462,7 @@ class SimHost {
     this.storageIp = `10.10.0.${10 + i}`;
     this.mgmtIp = `10.20.0.${10 + i}`;
     this.route = { target: i, via: 'local' };
-    this.depth = 1 + k.rng.int(4);
+    this.depth = 1 + k.rng.int(2);
   }
 
   sourceAddress(): string {
@@ -514,9 +519,11 @@ class SimHost {
     if (!old) return;
     this.current = undefined;
     this.older.add(old);
+    // ss -K resets it at once (Linux); on ESXi the old connection stays
+    // until its segments are reset from the far side, or its calls time out.
     const choice = r.next();
     if (choice < 0.4) this.lost(old);
-    else if (choice < 0.8) w.kernel.schedule(w.kernel.now + r.between(0, 300), () => this.lost(old), this.proc);
+    else if (choice < 0.7) w.kernel.schedule(w.kernel.now + r.between(0, 1000), () => this.lost(old), this.proc);
     this.connect();
   }
 
@@ -529,6 +536,44 @@ class SimHost {
       else if (!hc.conn && w.kernel.now - hc.openedAt > 3000) this.lost(hc);
     }
     w.kernel.schedule(w.kernel.now + 500, () => this.watchdog(), this.proc);
+  }
+
+  /**
+   * The agent's route decision every 500 ms, with the real decideRoute over
+   * the membership its real MembershipFollower sees: hosts move away when
+   * their server is unlisted or its NFS service is down, as in production,
+   * not only when a fault moves them. The local SCVM always answers pings
+   * (its kernel does, whatever its processes do); a 3 s hold-down.
+   */
+  routeLoop(): void {
+    const w = this.world;
+    const k = w.kernel;
+    const local = new ProbeTracker(3);
+    const listed = new ProbeTracker(3);
+    let healthySince: number | undefined;
+    const tick = () => {
+      const members = this.agent?.last;
+      if (members) {
+        const now = k.now;
+        local.record(true, now);
+        listed.record(members.some((m) => m.serverId === `scvm-${this.i}`), now);
+        if (local.state === 'up' && listed.state === 'up') healthySince ??= now;
+        else healthySince = undefined;
+        const current: Route = this.route.via === 'local' ? { kind: 'local' } : { kind: 'remote', gateway: this.route.via === 'storage' ? `10.10.0.${20 + this.route.target}` : `10.20.0.${20 + this.route.target}` };
+        const d = decideRoute({
+          hostId: this.hostId, localServerId: `scvm-${this.i}`, members, local: local.state, localListed: listed.state,
+          localHealthyForMs: healthySince === undefined ? 0 : now - healthySince,
+          remote: new Map(members.map((m) => [m.serverId, { storage: true, mgmt: true }])), current, holdDownMs: 3000,
+        });
+        const r = d.route;
+        const next = r.kind === 'local'
+          ? { target: this.i, via: 'local' as const }
+          : { target: Number(r.gateway.split('.')[3]) - 20, via: r.gateway.startsWith('10.10.') ? 'storage' as const : 'mgmt' as const };
+        if (next.target !== this.route.target || next.via !== this.route.via) this.move(next);
+      }
+      k.schedule(k.now + 500, tick, this.proc, 'timer');
+    };
+    k.schedule(k.now + 500, tick, this.proc, 'timer');
   }
 
   startAgent(withMgmt: boolean): void {
@@ -546,8 +591,27 @@ class SimHost {
   }
 }
 
+/** The embedded master's state directory (--state-dir): survives its restarts. */
+class MemoryRegistry implements RegistryStore {
+  private readonly servers = new Map<string, ServerRecord>();
+  private readonly hosts = new Map<string, HostRecord>();
+
+  async load(): Promise<{ servers: ServerRecord[]; hosts: HostRecord[] }> {
+    return { servers: [...this.servers.values()], hosts: [...this.hosts.values()] };
+  }
+
+  async saveServer(s: ServerRecord): Promise<void> {
+    this.servers.set(s.serverId, s);
+  }
+
+  saveHost(h: HostRecord): void {
+    this.hosts.set(h.id, h);
+  }
+}
+
 class SimMaster {
   proc?: SimProcess;
+  private readonly disk = new MemoryRegistry();
   runtime?: MasterRuntime;
   leadership?: Leadership;
   readonly machine: Machine;
@@ -573,7 +637,7 @@ class SimMaster {
     const self = { id: opts.id, address: this.address };
     this.leadership = w.etcd
       ? new EtcdLeadership({ store: w.etcd.client(proc), self, leaseTtlSeconds: opts.electionTtlSeconds, clock: proc.clock, log, random: () => kernel.rng.next() })
-      : new EmbeddedLeadership(self, w.nextEmbeddedEpoch());
+      : new EmbeddedLeadership(self, w.nextEmbeddedEpoch(), this.disk);
     const health = { setStatus: () => undefined };
     this.runtime = new MasterRuntime(opts, this.leadership, health, {
       clock: proc.clock, log, ids: () => kernel.rng.hex(8),
@@ -628,7 +692,14 @@ export class World {
   constructor(readonly cfg: WorldConfig) {
     this.kernel = new Kernel(cfg.seed);
     const k = this.kernel;
-    this.net = new SimNetwork(k, { latency: () => this.latency() });
+    if (cfg.keepTrace) k.trace.keep = 5000;
+    this.net = new SimNetwork(k, {
+      latency: () => this.latency(),
+      unaryFate: () => {
+        const x = k.rng.next();
+        return x < 0.002 ? 'drop-request' : x < 0.004 ? 'drop-reply' : x < 0.01 ? 'duplicate' : 'deliver';
+      },
+    });
     if (cfg.mode === 'elected') this.etcd = new SimEtcd(k, () => this.latency());
     this.embeddedEpoch = 1_700_000_000_000 + k.rng.int(1e9);
     const masters = cfg.mode === 'elected' ? 3 : 1;
@@ -664,6 +735,7 @@ export class World {
       h.startAgent(!this.cfg.lateMgmtRegistration || this.kernel.rng.chance(0.5));
       this.kernel.after(this.kernel.rng.between(500, 2500), () => h.connect());
       this.kernel.after(1000, () => h.watchdog());
+      h.routeLoop();
     }
   }
 
@@ -740,10 +812,10 @@ export class World {
   }
 
   /** The master's fence agent: kill every process of the holder's SCVM from outside, then confirm. */
-  fenceScvm(session: Session, why: string, caller: SimProcess): Promise<FenceResult> {
+  fenceScvm(server: ServerRecord, why: string, caller: SimProcess): Promise<FenceResult> {
     const k = this.kernel;
     const startedAt = caller.clock.now();
-    const scvm = this.scvms.find((s) => `scvm-${s.i}` === session.serverId);
+    const scvm = this.scvms.find((s) => `scvm-${s.i}` === server.serverId);
     return new Promise((resolve) => {
       k.after(k.rng.between(10, 200), () => {
         if (scvm) {
@@ -770,22 +842,32 @@ export class World {
    * own clock) or while a call it forwarded for it may still run in its NFS
    * server.
    */
+  private readonly hostCache = new Map<string, string>();
+  private readonly servedBits = new Map<string, number>();
+
   check(): void {
     // A bit per gate, per host: cheap enough for every step.
-    const servedBy = new Map<string, number>();
+    const servedBy = this.servedBits;
+    servedBy.clear();
     let any = false;
-    const add = (host: string, gate: number) => {
-      const bits = servedBy.get(host) ?? 0;
-      const next = bits | (1 << gate);
-      if (next !== bits && bits !== 0) any = true;
-      servedBy.set(host, next);
-    };
     for (const s of this.scvms) {
       const g = s.gate;
       if (!g || g.proc.dead || !g.core.serving()) continue;
-      for (const c of g.core.admittedIds()) add(this.hostOf(c, s.i), s.i);
+      for (const c of g.core.admittedIds()) {
+        const key = `${c}@${s.i}`;
+        let host = this.hostCache.get(key);
+        if (host === undefined) this.hostCache.set(key, (host = this.hostOf(c, s.i)));
+        const bits = servedBy.get(host) ?? 0;
+        if (bits && !(bits & (1 << s.i))) any = true;
+        servedBy.set(host, bits | (1 << s.i));
+      }
     }
-    for (const c of this.pending) if (!c.nfs.dead) add(c.host, c.gate);
+    for (const c of this.pending) {
+      if (c.nfs.dead) continue;
+      const bits = servedBy.get(c.host) ?? 0;
+      if (bits && !(bits & (1 << c.gate))) any = true;
+      servedBy.set(c.host, bits | (1 << c.gate));
+    }
     if (!any) return;
     for (const [host, bits] of servedBy) {
       const gates = this.scvms.filter((s) => bits & (1 << s.i)).map((s) => `gate-${s.i}`);

@@ -214,6 +214,8 @@ export class Cluster {
     }
     await this.waitLive(this.opts.followers);
     await waitFor('every gate serving', () => this.gates.every((g) => g.log().includes('"gate.serving"')));
+    // Followers fence their NFS server when they start: wait until it is back.
+    if (this.opts.rpcBackend) await waitFor('every NFS server up again', async () => (await this.status()).sessions.filter((x) => x.nfs === 'up').length >= this.opts.followers, 15_000, 100);
     return this;
   }
 
@@ -258,17 +260,30 @@ export class Cluster {
   }
 
   /** NFS fences the lab's fence command recorded. */
-  fences(): Array<{ t: number; started: number; label: string }> {
+  fences(): Array<{ t: number; started: number; label: string; pid: string }> {
     return fs.existsSync(this.fenceLog) ? fs.readFileSync(this.fenceLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
   }
 
   /** (Re)starts gate i's stand-in NFS server and waits until it listens. */
   async startNfsServer(i: number, delayMs = this.opts.rpcBackend?.delayMs ?? 0): Promise<Proc> {
     fs.rmSync(this.nfsPidFile(i), { force: true });
-    const p = this.spawnCommand(`nfs-${i}`, process.execPath, [RPC_STAND_IN, String(this.nfsPorts[i - 1]), String(delayMs), path.join(this.dir, `nfs-${i}.exec`), this.nfsPidFile(i)]);
+    // Under a supervisor loop, as the lab's Ganesha: a fence kills it, the loop restarts it.
+    const run = [process.execPath, RPC_STAND_IN, String(this.nfsPorts[i - 1]), String(delayMs), path.join(this.dir, `nfs-${i}.exec`), this.nfsPidFile(i)]
+      .map((a) => `'${a}'`).join(' ');
+    const p = this.spawnCommand(`nfs-${i}`, 'bash', ['-c', `while [ ! -e '${this.dir}/stop' ]; do ${run}; sleep 0.1; done`]);
     this.nfsServers[i - 1] = p;
     await waitFor(`stand-in NFS server ${i} listening`, () => fs.existsSync(this.nfsPidFile(i)), 10_000);
     return p;
+  }
+
+  /** The pid of gate i's stand-in NFS server now (it changes when a fence restarts it). */
+  nfsPid(i: number): number {
+    return Number(fs.readFileSync(this.nfsPidFile(i), 'utf8'));
+  }
+
+  /** Sends a signal to gate i's stand-in NFS server (not its supervisor). */
+  signalNfs(i: number, sig: NodeJS.Signals): void {
+    process.kill(this.nfsPid(i), sig);
   }
 
   status(): Promise<ClusterStatusReply__Output> {
@@ -307,6 +322,8 @@ export class Cluster {
   }
 
   async stop(): Promise<void> {
+    fs.writeFileSync(path.join(this.dir, 'stop'), '');
+    for (const i of this.nfsPorts.keys()) { try { process.kill(this.nfsPid(i + 1), 'SIGKILL'); } catch { /* gone */ } }
     for (const p of this.procs) if (p.child.exitCode === null && p.child.signalCode === null) { p.signal('SIGCONT'); p.signal('SIGKILL'); }
     await Promise.all(this.procs.map((p) => (p.child.exitCode === null && p.child.signalCode === null ? new Promise((r) => p.child.once('exit', r)) : undefined)));
     for (const proxy of this.proxies.values()) await proxy.stop();

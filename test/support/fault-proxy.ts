@@ -13,7 +13,8 @@ export class FaultProxy {
 
   constructor(private readonly targetHost: string, private readonly targetPort: number) {}
 
-  async start(): Promise<number> {
+  /** Starts listening (on `port`, or a free one); resolves with the port. */
+  async start(port = 0): Promise<number> {
     this.server = net.createServer((inbound) => {
       const outbound = net.connect(this.targetPort, this.targetHost);
       const pair: [net.Socket, net.Socket] = [inbound, outbound];
@@ -25,7 +26,7 @@ export class FaultProxy {
         from.on('close', close);
       }
     });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => this.server!.listen(port, '127.0.0.1', r));
     this.port = (this.server!.address() as net.AddressInfo).port;
     return this.port;
   }

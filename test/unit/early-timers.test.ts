@@ -57,7 +57,7 @@ describe('timers that fire early (race 8: Node schedules timers from a cached lo
 });
 
 describe('the embedded master\'s epoch', () => {
-  it('grows across restarts with --epoch-file even when the wall clock stepped back', () => {
+  it('grows across restarts with --state-dir even when the wall clock stepped back', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-epoch-')), 'epoch');
     const first = nextEmbeddedEpoch(file, () => 2_000_000);
     const afterStepBack = nextEmbeddedEpoch(file, () => 1_000_000);

@@ -281,6 +281,24 @@ describe('master limits', () => {
     assert.deepEqual(h.logins.clientsOf(a.id).sort(), ['host:esx-91', 'host:esx-92']);
   });
 
+  it('holds every claim of an introduction: one over the limit is revoked, and a login elsewhere waits for that revoke (race 7)', async () => {
+    const h = harness({ ...DEFAULT_MASTER_LIMITS, maxClientsPerSession: 1 });
+    const a = h.open('scvm-1');
+    const b = h.open('scvm-2');
+    const claims = [{ clientId: 'host:esx-91', token: { epoch: 7, sequence: 1 } }, { clientId: 'host:esx-92', token: { epoch: 7, sequence: 2 } }];
+    assert.deepEqual(h.logins.adopt(a.id, claims), ['host:esx-91'], 'only one fits the limit');
+    await flush();
+    assert.deepEqual(a.revokes.map((r) => r.clientId), ['host:esx-92'], 'the claim over the limit is revoked');
+    // Until the follower has dropped it, the client is not free.
+    const t = track(h.logins.login(b.id, '10.9.0.2'));
+    await flush();
+    assert.equal(t.done, false, 'granted a claimed client its claimer may still serve');
+    h.logins.onRevokeAck(a.id, a.revokes[0].revokeId);
+    await h.clock.tickAsync(0);
+    assert.equal(t.done, true);
+    assert.equal(h.logins.owner('host:esx-92')?.sessionId, b.id);
+  });
+
   it('checks the client limit before revoking anything: a refused login takes no client away', async () => {
     const h = harness({ ...DEFAULT_MASTER_LIMITS, maxClientsPerSession: 1 });
     const a = h.open('scvm-1');
