@@ -5,40 +5,49 @@ import { X509Certificate } from 'node:crypto';
 import type { Command } from 'commander';
 import { ConfigError } from '../common/config';
 import { isValidId } from '../common/address';
-import { PkiDirectory, type Identity, type Role } from '../common/pki';
+import { PkiDirectory, isHostName, serverNamesOf, type Identity, type Role } from '../common/pki';
 import { commaList, idList, intArg, opt } from './options';
 import { renderTable } from './table';
 
-/** `e1=10.0.0.1+127.0.0.1,e2=10.0.0.2` → member name → IPs. */
-function etcdMembers(text: string | undefined): Map<string, string[]> {
+/**
+ * `m1=10.0.0.1+m1.example.com,m2` → id → the extra names (IPs and DNS names)
+ * its certificate carries for standard clients; `ipsOnly` for etcd members.
+ */
+function namedIds(text: string | undefined, flag: string, ipsOnly = false): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const part of commaList(text)) {
     const [name, list = ''] = part.split('=');
-    const addrs = list.split('+').filter(Boolean);
-    if (!isValidId(name) || !addrs.length || addrs.some((a) => !isIP(a))) throw new ConfigError(`--etcd ${JSON.stringify(part)}: expected name=ip[+ip…]`);
-    out.set(name, addrs);
+    const names = list.split('+').filter(Boolean);
+    const bad = names.find((n) => !(isIP(n) || (!ipsOnly && isHostName(n))));
+    if (!isValidId(name) || (ipsOnly && !names.length) || bad !== undefined) {
+      throw new ConfigError(`${flag} ${JSON.stringify(part)}: expected ${ipsOnly ? 'name=ip[+ip…]' : 'id[=ip-or-name[+…]]'}`);
+    }
+    out.set(name, names);
   }
   return out;
 }
 
-/** On renewal an etcd member keeps the IPs its certificate named. */
-function ips(pki: PkiDirectory, who: Identity): string[] | undefined {
-  if (who.role !== 'etcd') return undefined;
+/** On renewal a certificate keeps the extra names (IPs, DNS names) it had. */
+function namesOf(pki: PkiDirectory, who: Identity): string[] | undefined {
   const file = path.join(pki.tlsDir(who), 'cert.pem');
   if (!fs.existsSync(file)) return undefined;
-  return (new X509Certificate(fs.readFileSync(file)).subjectAltName ?? '').split(', ').filter((s) => s.startsWith('IP Address:')).map((s) => s.slice(11));
+  const standard = new Set(serverNamesOf(who));
+  return (new X509Certificate(fs.readFileSync(file)).subjectAltName ?? '').split(', ')
+    .map((s) => (s.startsWith('IP Address:') ? s.slice(11) : s.startsWith('DNS:') ? s.slice(4) : ''))
+    .filter((n) => n && !standard.has(n));
 }
 
 export const DEFAULT_PKI_DIR = '/etc/nfsha/deploy/pki';
 
-/** The identities the flags name; an Access Server gets a follower and a gate certificate. */
-export function identitiesFromFlags(flags: Record<string, string | undefined>): Identity[] {
-  const out: Identity[] = [];
-  const add = (role: Role, list: string[]) => out.push(...list.map((id) => ({ role, id })));
-  add('master', idList(flags.master, '--master'));
-  for (const id of idList(flags.follower, '--follower')) out.push({ role: 'follower', id }, { role: 'gate', id });
+/** The identities the flags name, with extra names; an Access Server gets a follower and a gate certificate. */
+export function identitiesFromFlags(flags: Record<string, string | undefined>): Array<{ who: Identity; names?: string[] }> {
+  const out: Array<{ who: Identity; names?: string[] }> = [];
+  const add = (role: Role, list: string[]) => out.push(...list.map((id) => ({ who: { role, id } })));
+  for (const [id, names] of namedIds(flags.master, '--master')) out.push({ who: { role: 'master', id }, names: names.length ? names : undefined });
+  for (const [id, names] of namedIds(flags.follower, '--follower')) out.push({ who: { role: 'follower', id }, names: names.length ? names : undefined }, { who: { role: 'gate', id } });
   add('agent', idList(flags.agent, '--agent'));
   add('operator', idList(flags.operator, '--operator'));
+  for (const [id, names] of namedIds(flags.etcd, '--etcd', true)) out.push({ who: { role: 'etcd', id }, names });
   return out;
 }
 
@@ -47,8 +56,8 @@ export function registerInit(program: Command): void {
     .command('init')
     .description('Create the cluster CA (once) and issue TLS directories (ca.pem, cert.pem, key.pem) for the named identities. --renew re-issues them (certificate rotation).')
     .addOption(opt('--dir <dir>', 'the PKI directory (nfsha deploy uses <state-dir>/pki)', DEFAULT_PKI_DIR))
-    .addOption(opt('--master <ids>', 'master ids, comma-separated'))
-    .addOption(opt('--follower <ids>', 'Access Server ids: each gets a follower and a gate (NFS layer) certificate'))
+    .addOption(opt('--master <ids>', 'master ids, comma-separated; id=ip+name… adds IPs and DNS names standard clients may verify (every master certificate names master.nfsha and its id)'))
+    .addOption(opt('--follower <ids>', 'Access Server ids: each gets a follower and a gate (NFS layer) certificate; id=ip+name… as for --master (follower certificates name follower.nfsha and the id)'))
     .addOption(opt('--agent <ids>', 'ESXi host ids for agents (nfsha deploy issues these itself)'))
     .addOption(opt('--operator <names>', 'operators, for status, deploy and grpcurl'))
     .addOption(opt('--etcd <name=ip[+ip…],…>', 'etcd members: server and peer certificates naming their IPs (run etcd with --client-cert-auth --trusted-ca-file ca.pem)'))
@@ -63,9 +72,8 @@ export function registerInit(program: Command): void {
       if (flags.newCa && !createdCa) pki.rotateCa();
       if (flags.dropOldCa) pki.dropOldCa();
       const named = identitiesFromFlags(flags);
-      const etcd = etcdMembers(flags.etcd);
-      const rows = [...(named.length || etcd.size || !flags.renew ? named : pki.identities()), ...[...etcd.keys()].map((id) => ({ role: 'etcd' as const, id }))].map((who) => {
-        const wrote = pki.issue(who, { renew: flags.renew === true, days: flags.days, ips: etcd.get(who.id) ?? ips(pki, who) });
+      const rows = (named.length || !flags.renew ? named : pki.identities().map((who) => ({ who, names: undefined }))).map(({ who, names }) => {
+        const wrote = pki.issue(who, { renew: flags.renew === true, days: flags.days, names: names ?? namesOf(pki, who) });
         return [`${who.role}/${who.id}`, wrote ? (flags.renew ? 'renewed' : 'created') : 'kept', pki.tlsDir(who)];
       });
       const ca = createdCa ? 'created' : flags.newCa ? 'replaced (old and new trusted: ca/trust.pem)' : flags.dropOldCa ? 'kept; old CA no longer trusted' : 'kept';

@@ -2,6 +2,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import forge from 'node-forge';
+import { isIP } from 'node:net';
 import { isValidId } from './address';
 
 /**
@@ -115,7 +116,27 @@ export function createCa(name = 'nfsha cluster CA', days = 3650): CertificateAut
  */
 export const ETCD_SERVER_NAME = 'etcd';
 
-export function issueCertificate(ca: CertificateAuthority, who: Identity, days = 365, keyPem?: string, ips: string[] = []): IssuedCertificate {
+/**
+ * Names a standard TLS client can verify, for the roles that serve clients
+ * other than nfsha's own: `<role>.nfsha` (the authority the docs use, e.g.
+ * `grpcurl -authority master.nfsha`), the node's id, and the names and IPs
+ * given to `nfsha init`. nfsha's own clients check the SPIFFE identity instead.
+ */
+export const SERVER_NAME_SUFFIX = 'nfsha';
+
+export function serverNamesOf(who: Identity, extra: string[] = []): string[] {
+  if (who.role === 'etcd') return [ETCD_SERVER_NAME, ...extra];
+  if (who.role !== 'master' && who.role !== 'follower') return [];
+  return [...new Set([`${who.role}.${SERVER_NAME_SUFFIX}`, who.id, ...extra])];
+}
+
+const HOSTNAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+export function isHostName(text: string): boolean {
+  return HOSTNAME.test(text);
+}
+
+export function issueCertificate(ca: CertificateAuthority, who: Identity, days = 365, keyPem?: string, names: string[] = []): IssuedCertificate {
   if (!isValidId(who.id)) throw new Error(`${JSON.stringify(who.id)} is not a valid id`);
   const caCert = forge.pki.certificateFromPem(ca.certPem);
   const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
@@ -130,10 +151,11 @@ export function issueCertificate(ca: CertificateAuthority, who: Identity, days =
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
-    // type 6: uniformResourceIdentifier; 2: dNSName and 7: iPAddress, for etcd members only.
+    // type 6: uniformResourceIdentifier (the identity); 2: dNSName and 7:
+    // iPAddress, for the roles standard clients connect to (serverNamesOf).
     { name: 'subjectAltName', altNames: [
       { type: 6, value: identityUri(who) },
-      ...(who.role === 'etcd' ? [{ type: 2, value: ETCD_SERVER_NAME }, ...ips.map((ip) => ({ type: 7, ip }))] : []),
+      ...serverNamesOf(who, names).map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n })),
     ] },
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
   ]);
@@ -212,10 +234,10 @@ export class PkiDirectory {
    * Files are replaced atomically, so a running component that re-reads them
    * never sees a certificate without its key. Returns whether it wrote.
    */
-  issue(who: Identity, opts: { renew?: boolean; days?: number; keyPem?: string; ips?: string[] } = {}): boolean {
+  issue(who: Identity, opts: { renew?: boolean; days?: number; keyPem?: string; names?: string[] } = {}): boolean {
     const dir = this.tlsDir(who);
     if (!opts.renew && fs.existsSync(path.join(dir, 'cert.pem'))) return false;
-    const issued = issueCertificate(this.ca(), who, opts.days, opts.keyPem, opts.ips);
+    const issued = issueCertificate(this.ca(), who, opts.days, opts.keyPem, opts.names);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeAtomically(path.join(dir, 'ca.pem'), this.trustPem(), 0o644);
     writeSecret(path.join(dir, 'key.pem'), issued.keyPem);

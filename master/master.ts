@@ -2,7 +2,7 @@ import { systemClock } from '../common/clock';
 import { bindServer, createServer } from '../common/grpc-server';
 import { createLogger, type Logger } from '../common/log';
 import { nfshaGrpc, DEPLOYER_SERVICE, MASTER_SERVICE, MEMBERSHIP_SERVICE } from '../common/proto';
-import { deployerHandlers } from '../build/deploy/service';
+import { deployerHandlers } from '../deploy/service';
 import { fetchStatus } from '../common/status-client';
 import { EtcdLeadership } from './etcd-leadership';
 import { Etcd3Store } from './election-store';

@@ -11,13 +11,18 @@ import { channelCredentials, channelOptions, type TlsSettings } from '../../comm
  * issued on first use and kept in a fixed place under the temp directory, so
  * later runs (and `npm run lab`) skip the RSA key generation.
  */
-export const TEST_PKI_DIR = path.join(os.tmpdir(), 'nfsha-test-pki');
+export const TEST_PKI_DIR = path.join(os.tmpdir(), 'nfsha-test-pki-v2');
 
 const pki = new PkiDirectory(TEST_PKI_DIR);
 
-/** The TLS directory of `role/id`, issued by the test CA. */
+/**
+ * The TLS directory of `role/id`, issued by the test CA. Servers (masters,
+ * followers) also name 127.0.0.1 and localhost, as `nfsha init --master
+ * m1=127.0.0.1+localhost` would, so standard clients (curl, grpc-core) can
+ * verify them on loopback.
+ */
 export function tlsDir(role: Role, id: string): string {
-  pki.issue({ role, id });
+  pki.issue({ role, id }, { names: role === 'master' || role === 'follower' ? ['127.0.0.1', 'localhost'] : undefined });
   return pki.tlsDir({ role, id });
 }
 
@@ -58,6 +63,6 @@ export function benchFollowerTls(id: string): TlsSettings {
 
 /** An etcd member's TLS directory: its certificate also names 127.0.0.1, which etcd peers check. */
 export function etcdTlsDir(name: string): string {
-  pki.issue({ role: 'etcd', id: name }, { ips: ['127.0.0.1'] });
+  pki.issue({ role: 'etcd', id: name }, { names: ['127.0.0.1'] });
   return pki.tlsDir({ role: 'etcd', id: name });
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, idString, masterList, optionalIp, readConfigFile, validate } from '../../common/config';
+import { ConfigError, idString, masterList, optionalIp, readConfigFile, validate } from '../common/config';
 
 /** One ESXi host to deploy the agent to. */
 const hostSchema = z.object({

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { utils } from 'ssh2';
-import type { Logger } from '../../common/log';
+import type { Logger } from '../common/log';
 import { authorizedKeysPath, type Inventory, type InventoryHost } from './inventory';
-import { SshSession, type SshCredentials } from '../../common/ssh';
-import { PkiDirectory } from '../../common/pki';
+import { SshSession, type SshCredentials } from '../common/ssh';
+import { PkiDirectory } from '../common/pki';
 
 /** Per step: whether this run changed something on the host. */
 export type StepResult = 'changed' | 'unchanged' | 'failed' | 'skipped';
