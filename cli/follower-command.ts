@@ -21,6 +21,7 @@ export function registerFollower(program: Command): void {
     .addOption(opt('--logout-timeout-ms <ms>', 'deadline of a logout call', d.logoutTimeoutMs).argParser(intArg))
     .addOption(opt('--max-message-bytes <n>', 'largest inbound gRPC message on the gate API', d.maxMessageBytes).argParser(intArg))
     .addOption(opt('--metrics-listen <addr>', 'serve Prometheus metrics on http://<addr>/metrics'))
+    .addOption(opt('--http-listen <addr>', 'serve the HTTPS JSON API (GET /v1/status, /healthz) on host:port, mTLS like gRPC'))
     .addOption(opt('--max-gate-watchers <n>', 'limit: NFS layers watching the gate stream at once', d.maxGateWatchers).argParser(intArg))
     .addOption(opt('--max-pending-admits <n>', 'limit: admits waiting for the master at once', d.maxPendingAdmits).argParser(intArg))
     .addOption(opt('--nfs-probe <targets>', 'probe the local NFS server with RPC NULL calls: nfs@host:port,mount@host:port (health reported to the master)'))
@@ -36,6 +37,7 @@ export function registerFollower(program: Command): void {
         ...readConfigFile(flags.config),
         ...defined({
           metricsListen: flags.metricsListen,
+          httpListen: flags.httpListen,
           serverId: flags.serverId,
           hostId: flags.hostId,
           storageIp: flags.storageIp,

@@ -37,6 +37,7 @@ export function registerMaster(program: Command): void {
     .addOption(opt('--etcd <endpoints>', 'etcd endpoints (host:port,…): campaign for leadership among candidates instead of the embedded single master'))
     .addOption(opt('--advertise <addr>', 'the address other nodes reach this master at, named in "not leader" redirects', 'the listen address'))
     .addOption(opt('--metrics-listen <addr>', 'serve Prometheus metrics on http://<addr>/metrics'))
+    .addOption(opt('--http-listen <addr>', 'serve the HTTPS JSON API (GET /v1/status, /v1/members, /healthz; POST /v1/deploy) on host:port, mTLS like gRPC'))
     .addOption(opt('--bundle-dir <dir>', 'the agent bundle the Deploy call installs when a request names none'))
     .addOption(opt('--deploy-state-dir <dir>', 'where the Deploy call keeps the cluster credentials', d.deployStateDir))
     .addOption(opt('--election-ttl-s <s>', 'etcd election lease in whole seconds; the leader steps down on its own timer before it runs out', d.electionTtlSeconds).argParser(intArg))
@@ -73,6 +74,7 @@ export function registerMaster(program: Command): void {
           electionTtlSeconds: flags.electionTtlS,
           bundleDir: flags.bundleDir,
           metricsListen: flags.metricsListen,
+          httpListen: flags.httpListen,
           deployStateDir: flags.deployStateDir,
           tls: tlsFromFlags(flags),
         }),

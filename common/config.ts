@@ -67,6 +67,7 @@ export const masterConfigSchema = z.object({
   bundleDir: z.string(),
   deployStateDir: z.string().min(1),
   metricsListen: optionalListen,
+  httpListen: optionalListen,
   tls: tlsSchema,
   limits: masterLimitsSchema,
 }).strict().refine((c) => c.keepaliveIntervalMs * 2 <= c.sessionTtlMs, {
@@ -88,6 +89,7 @@ export const followerConfigSchema = z.object({
   logoutTimeoutMs: ms,
   maxMessageBytes: z.number().int().min(1024),
   metricsListen: optionalListen,
+  httpListen: optionalListen,
   tls: tlsSchema,
   maxGateWatchers: count,
   maxPendingAdmits: count,

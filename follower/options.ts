@@ -22,6 +22,8 @@ export interface FollowerOptions {
   maxMessageBytes: number;
   /** Serve Prometheus metrics on http://<this>/metrics (host:port); empty: off. */
   metricsListen: string;
+  /** Serve the HTTPS JSON API (/v1/status, /healthz; mTLS) on host:port; empty: off. */
+  httpListen: string;
   /** mTLS (a follower certificate for this server id) for the master and the gate API, or plain text on loopback. */
   tls: TlsSettings;
   /** NFS layers that may watch the gate stream at once. Default 16. */
@@ -64,6 +66,7 @@ export const DEFAULT_FOLLOWER_OPTIONS: Omit<FollowerOptions, 'serverId'> = {
   logoutTimeoutMs: 2_000,
   maxMessageBytes: 64 * 1024,
   metricsListen: '',
+  httpListen: '',
   tls: { dir: DEFAULT_TLS_DIR },
   maxGateWatchers: 16,
   maxPendingAdmits: 1024,

@@ -61,6 +61,8 @@ export interface MasterOptions {
   deployStateDir: string;
   /** Serve Prometheus metrics on http://<this>/metrics (host:port); empty: off. */
   metricsListen: string;
+  /** Serve the HTTPS JSON API (/v1/status, /v1/members, /v1/deploy, /healthz; mTLS) on host:port; empty: off. */
+  httpListen: string;
   /** mTLS with the cluster CA (a TLS directory with a master certificate), or plain text on loopback. */
   tls: TlsSettings;
   /** Bounds on sessions, clients, pending logins and introductions (limits.ts). */
@@ -88,6 +90,7 @@ export const DEFAULT_MASTER_OPTIONS: MasterOptions = {
   bundleDir: '',
   deployStateDir: '/var/lib/nfsha/deploy',
   metricsListen: '',
+  httpListen: '',
   tls: { dir: DEFAULT_TLS_DIR },
   limits: DEFAULT_MASTER_LIMITS,
 };

@@ -197,38 +197,41 @@ class Reflection:
         return sorted(s.name for s in self.ask(list_services='').list_services_response.service)
 
     def add(self, reply):
+        """Keeps the files of a file_descriptor_response; returns their names."""
+        names = []
         for raw in reply.file_descriptor_response.file_descriptor_proto:
             fd = descriptor_pb2.FileDescriptorProto.FromString(raw)
             self.files.setdefault(fd.name, fd)
+            names.append(fd.name)
+        return names
 
     def pool_with(self, symbol):
-        """A descriptor pool holding the file that defines `symbol` and everything it imports."""
-        self.add(self.ask(file_containing_symbol=symbol))
-        wanted = [d for fd in list(self.files.values()) for d in fd.dependency]
-        while wanted:
-            name = wanted.pop()
-            if name not in self.files:
-                self.add(self.ask(file_by_filename=name))
-                wanted.extend(self.files[name].dependency if name in self.files else [])
+        """A descriptor pool holding the files reflection returns for `symbol` and everything they import."""
         pool = descriptor_pool.DescriptorPool()
-        added = set()
+        added, adding = set(), set()
 
-        def add(name, chain=()):
+        def add(name, importer):
             if name in added:
                 return
+            if name in adding:
+                raise LocalError(f'server reflection returned an import cycle through {name}')
             if name not in self.files:
-                raise LocalError(f'server reflection did not return {name} (imported by {chain[-1] if chain else symbol})')
+                self.add(self.ask(file_by_filename=name))
+                if name not in self.files:
+                    raise LocalError(f'server reflection did not return {name} (imported by {importer})')
+            adding.add(name)
             for dep in self.files[name].dependency:
-                add(dep, chain + (name,))
+                add(dep, name)
             try:
                 pool.Add(self.files[name])
             except (TypeError, ValueError) as e:  # the C++ pool names what is wrong
                 reason = ' '.join(str(e).replace("Couldn't build proto file into descriptor pool!", '').split())
                 raise LocalError(f'the server\'s reflected descriptor {name} is invalid: {reason}')
+            adding.discard(name)
             added.add(name)
 
-        for name in list(self.files):
-            add(name)
+        for name in self.add(self.ask(file_containing_symbol=symbol)):
+            add(name, symbol)
         return pool
 
 
