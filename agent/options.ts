@@ -1,63 +1,60 @@
-import type { MemberView } from './decision';
-import { DEFAULT_TLS_DIR, type TlsSettings } from '../common/tls';
+import { z } from 'zod';
+import { DEFAULT_MASTER_ADDRESS, defaultsOf, idString, ipString, masterList, memberSchema, ms, optionalIp, optionalListen, tlsSchema } from '../common/config';
+import { DEFAULT_TLS_DIR } from '../common/tls';
 
-/** The agent's settings; defaults in DEFAULT_AGENT_OPTIONS (DESIGN §5). */
-export interface AgentOptions {
+/**
+ * The agent's settings (DESIGN §5): each field's validation, default and
+ * meaning in one place. The CLI's flags (cli/agent-command.ts) and config
+ * file are read through it; AgentOptions and DEFAULT_AGENT_OPTIONS come from it.
+ */
+export const agentOptionsSchema = z.object({
   /** This ESXi host's id (required), e.g. "esx-2". */
-  hostId: string;
+  hostId: idString,
   /** The Access Server on this host (its local SCVM), e.g. "scvm-2" (required). */
-  localServerId: string;
-  /** This host's storage-network and management IPs, registered with the master. */
-  storageIp: string;
-  mgmtIp: string;
-  /** The master's gRPC address. Default 127.0.0.1:7410. */
-  master: string;
-  /** Route backend: "iproute2" (Linux), "esxcli" (ESXi), "esxcli-ssh" (esxcli run on the host over SSH, from an SCVM), "dry-run". Default iproute2. */
-  backend: 'iproute2' | 'esxcli' | 'esxcli-ssh' | 'dry-run';
-  /** The esxcli command (path) on the host. Default "esxcli". */
-  esxcliPath: string;
-  /** For esxcli-ssh: the ESXi host's SSH address, port, user and private key file. */
-  sshHost: string;
-  sshPort: number;
-  sshUser: string;
-  sshKeyFile: string;
-  /** Interface of the private link to the local SCVM; local probes are bound to it. Default "" (unbound). */
-  privateInterface: string;
-  /** The NFS address. Default 192.168.33.2. */
-  nfsAddress: string;
-  /** Probe every this many ms. Default 500. */
-  probeIntervalMs: number;
-  /** Consecutive missed probes before a target counts as down. Default 3. */
-  missesToFail: number;
-  /** The local server must be healthy this long before failing back. Default 30000 ms. */
-  holdDownMs: number;
-  /** Also require a TCP connect to this port (the NFS port, 2049) for a target to be up; 0 = ICMP only. Default 0. */
-  tcpProbePort: number;
-  /** Servers to assume listed until the master first answers (boot without a master). Default none. */
-  peers: MemberView[];
+  localServerId: idString,
+  /** This host's storage-network IP, registered with the master. */
+  storageIp: optionalIp.default(''),
+  /** This host's management IP, registered with the master. */
+  mgmtIp: optionalIp.default(''),
+  /** The master's gRPC address, or master candidates separated by commas. */
+  master: masterList.default(DEFAULT_MASTER_ADDRESS),
+  /** Route backend: "iproute2" (Linux), "esxcli" (ESXi), "esxcli-ssh" (esxcli run on the host over SSH, from an SCVM), "dry-run". */
+  backend: z.enum(['iproute2', 'esxcli', 'esxcli-ssh', 'dry-run']).default('iproute2'),
+  /** The esxcli command (path) on the host. */
+  esxcliPath: z.string().min(1).default('esxcli'),
+  /** esxcli-ssh: the ESXi host's SSH address. */
+  sshHost: z.string().default(''),
+  /** esxcli-ssh: its SSH port. */
+  sshPort: z.number().int().min(1).max(65535).default(22),
+  /** esxcli-ssh: the SSH user. */
+  sshUser: z.string().min(1).default('root'),
+  /** esxcli-ssh: the private key file (the cluster key nfsha deploy installs). */
+  sshKeyFile: z.string().default(''),
+  /** Interface of the private link to the local SCVM; local probes are bound to it. Empty: unbound. */
+  privateInterface: z.string().regex(/^[A-Za-z0-9._-]{0,15}$/, 'not an interface name').default(''),
+  /** The NFS address hosts mount from. */
+  nfsAddress: ipString.default('192.168.33.2'),
+  /** Probe every this many ms. */
+  probeIntervalMs: ms.min(50).default(500),
+  /** Consecutive missed probes before a target counts as down. */
+  missesToFail: z.number().int().min(1).max(100).default(3),
+  /** The local server must be healthy this long before failing back. */
+  holdDownMs: z.number().int().min(0).default(30_000),
+  /** Also require a TCP connect to this port (the NFS port, 2049) for a target to be up; 0 = ICMP only. */
+  tcpProbePort: z.number().int().min(0).max(65535).default(0),
+  /** Servers to assume listed until the master first answers (boot without a master). */
+  peers: z.array(memberSchema).default([]),
   /** Serve Prometheus metrics on http://<this>/metrics (host:port); empty: off. */
-  metricsListen: string;
+  metricsListen: optionalListen.default(''),
   /** mTLS towards the masters (an agent certificate for this host), or plain text on loopback. */
-  tls: TlsSettings;
-}
+  tls: tlsSchema.default({ dir: DEFAULT_TLS_DIR }),
+}).strict().refine((c) => c.backend !== 'esxcli-ssh' || (c.sshHost !== '' && c.sshKeyFile !== ''), {
+  message: 'the esxcli-ssh backend needs sshHost and sshKeyFile',
+  path: ['backend'],
+});
 
-export const DEFAULT_AGENT_OPTIONS: Omit<AgentOptions, 'hostId' | 'localServerId'> = {
-  storageIp: '',
-  mgmtIp: '',
-  master: '127.0.0.1:7410',
-  backend: 'iproute2',
-  esxcliPath: 'esxcli',
-  sshHost: '',
-  sshPort: 22,
-  sshUser: 'root',
-  sshKeyFile: '',
-  privateInterface: '',
-  nfsAddress: '192.168.33.2',
-  probeIntervalMs: 500,
-  missesToFail: 3,
-  holdDownMs: 30_000,
-  tcpProbePort: 0,
-  peers: [],
-  metricsListen: '',
-  tls: { dir: DEFAULT_TLS_DIR },
-};
+/** The agent's settings, as agentOptionsSchema documents them. */
+export type AgentOptions = z.output<typeof agentOptionsSchema>;
+
+/** Every setting but the two ids, which have no default. */
+export const DEFAULT_AGENT_OPTIONS = defaultsOf(agentOptionsSchema) as Omit<AgentOptions, 'hostId' | 'localServerId'>;

@@ -3,13 +3,13 @@ import type { Command } from 'commander';
 import { ConfigError } from '../common/config';
 import { createLogger } from '../common/log';
 import * as grpc from '@grpc/grpc-js';
-import { deploy, type HostReport, type StepResult } from '../deploy/deploy';
+import { DEFAULT_DEPLOY_DIR, deploy, type HostReport, type StepResult } from '../deploy/deploy';
 import { nfshaGrpc, type DeployerClient } from '../common/proto';
 import type { DeployRequest } from '../gen/nfsha/v1/DeployRequest';
 import type { DeployEvent__Output } from '../gen/nfsha/v1/DeployEvent';
 import { readInventory } from '../deploy/inventory';
 import { fetchStatus } from '../common/status-client';
-import { addTlsOptions, intArg, opt, operatorTls } from './options';
+import { addTlsOptions, intArg, opt, optDefault, operatorTls } from './options';
 import type { TlsSettings } from '../common/tls';
 import { masterClient } from '../common/master-endpoints';
 import { renderTable } from './table';
@@ -45,10 +45,10 @@ export function registerDeploy(program: Command): void {
     .description('Install the agent bundle on every ESXi host of an inventory over SSH, configure and start it, and wait until each agent registered. Idempotent and resumable.')
     .requiredOption('--inventory <file>', 'JSON inventory: {"masters": "…", "hosts": [{"hostId", "address", "localServerId", …}], "agent": {…}}')
     .requiredOption('--bundle <dir>', 'the unpacked bundle directory (npm run build:bundle makes out/nfsha-agent-<version>/)')
-    .addOption(opt('--state-dir <dir>', 'where the cluster credentials are kept (created once)', '/etc/nfsha/deploy'))
+    .addOption(optDefault('--state-dir <dir>', 'where the cluster credentials are kept, created once; the CA is in its pki/, where "nfsha init" puts it', DEFAULT_DEPLOY_DIR))
     .addOption(opt('--identity <file>', 'the operator\'s private key for hosts that do not have the cluster key yet'))
     .addOption(opt('--password-env <var>', 'environment variable holding the operator\'s password (instead of --identity)'))
-    .addOption(opt('--register-timeout-ms <ms>', 'how long to wait for each agent to register', 30_000).argParser(intArg))
+    .addOption(optDefault('--register-timeout-ms <ms>', 'how long to wait for each agent to register', 30_000).argParser(intArg))
     .addOption(opt('--via-master <addr>', 'ask this master to deploy (its Deployer API) instead of deploying from here; --bundle is then a path on the master\'s machine'))
     .addOption(opt('--json', 'print the per-host report as JSON'));
   addTlsOptions(command)
@@ -62,7 +62,7 @@ export function registerDeploy(program: Command): void {
           bundleDir: flags.bundle,
           operatorPrivateKey: flags.identity ? fs.readFileSync(flags.identity, 'utf8') : '',
           operatorPassword: flags.passwordEnv ? process.env[flags.passwordEnv] ?? '' : '',
-          registerTimeoutMs: flags.registerTimeoutMs ?? 30_000,
+          registerTimeoutMs: flags.registerTimeoutMs,
         }, tls);
         process.stdout.write(flags.json ? JSON.stringify(reports, null, 2) + '\n' : formatDeploy(reports) + '\n');
         if (reports.some((r) => r.error)) process.exitCode = 1;
@@ -74,10 +74,10 @@ export function registerDeploy(program: Command): void {
       const reports = await deploy({
         inventory,
         bundleDir: flags.bundle,
-        stateDir: flags.stateDir ?? '/etc/nfsha/deploy',
+        stateDir: flags.stateDir,
         operator: { privateKey: flags.identity ? fs.readFileSync(flags.identity) : undefined, password },
         isRegistered: async (hostId) => (await fetchStatus(inventory.masters, 2000, tls)).hosts.some((h) => h.hostId === hostId && h.agentConnected),
-        registerTimeoutMs: flags.registerTimeoutMs ?? 30_000,
+        registerTimeoutMs: flags.registerTimeoutMs,
         log: createLogger('deploy', {}, 2), // stdout carries the report
         progress: (hostId, step) => process.stderr.write(`${hostId}: ${step}\n`),
       });

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../common/config';
 import { TcpGate } from '../follower/tcp-gate';
-import { addTlsOptions, argvFlag, collect, intArg, opt, tlsFromFlags } from './options';
+import { addTlsOptions, argvFlag, collect, intArg, opt, optDefault, tlsFromFlags } from './options';
+import { DEFAULT_FOLLOWER_OPTIONS } from '../follower/options';
 import { DEFAULT_GATE_TIMING } from '../follower/gate-core';
 import { runUntilSignal } from './lifecycle';
 
@@ -20,24 +21,23 @@ export function registerGate(program: Command): void {
   const command = program
     .command('gate')
     .description('Run the built-in NFS layer: a TCP gate in front of an unmodified NFS server that admits clients through the follower.')
-    .addOption(opt('--name <name>', 'name for logs and the event log', 'gate'))
-    .addOption(opt('--follower <addr>', 'the follower\'s gate API address', 'unix:/run/nfsha/gate.sock'))
+    .addOption(optDefault('--name <name>', 'name for logs and the event log', 'gate'))
+    .addOption(optDefault('--follower <addr>', 'the follower\'s gate API address', DEFAULT_FOLLOWER_OPTIONS.gateListen))
     .addOption(opt('--route <listen=backend>', 'listenHost:port=backendHost:port, e.g. 192.168.33.2:2049=10.9.0.1:2049 (repeatable, required)').argParser(collect))
     .addOption(opt('--event-log <file>', 'append timestamped admit/drop/drained/fence events (JSON lines) here'))
     .addOption(opt('--fence-command <argv>', 'fences the NFS server behind this gate, returning once its process is gone: a JSON array or words split on spaces (no shell)'))
-    .addOption(opt('--fence-timeout-ms <ms>', 'longest a fence command may run', 5000).argParser(intArg))
-    .addOption(opt('--stop-lead-ms <ms>', 'stop forwarding this long before the lease deadline, so calls drain before the fence point', DEFAULT_GATE_TIMING.stopLeadMs).argParser(intArg))
-    .addOption(opt('--fence-lead-ms <ms>', 'E: fence the NFS server at lease deadline − E unless nothing is in flight', DEFAULT_GATE_TIMING.fenceLeadMs).argParser(intArg))
-    .addOption(opt('--revoke-drain-timeout-ms <ms>', 'fence the NFS server when a revoked client\'s calls are not answered within this', DEFAULT_GATE_TIMING.revokeDrainTimeoutMs).argParser(intArg));
+    .addOption(optDefault('--fence-timeout-ms <ms>', 'longest a fence command may run', DEFAULT_FOLLOWER_OPTIONS.fenceTimeoutMs).argParser(intArg))
+    .addOption(optDefault('--stop-lead-ms <ms>', 'stop forwarding this long before the lease deadline, so calls drain before the fence point', DEFAULT_GATE_TIMING.stopLeadMs).argParser(intArg))
+    .addOption(optDefault('--fence-lead-ms <ms>', 'E: fence the NFS server at lease deadline − E unless nothing is in flight', DEFAULT_GATE_TIMING.fenceLeadMs).argParser(intArg))
+    .addOption(optDefault('--revoke-drain-timeout-ms <ms>', 'fence the NFS server when a revoked client\'s calls are not answered within this', DEFAULT_GATE_TIMING.revokeDrainTimeoutMs).argParser(intArg));
   addTlsOptions(command, GATE_TLS_DIR)
     .action(async (flags) => {
       const routes = ((flags.route as string[] | undefined) ?? []).map(parseRoute);
       if (!routes.length) throw new ConfigError('at least one --route is required');
-      const stopLeadMs = flags.stopLeadMs ?? DEFAULT_GATE_TIMING.stopLeadMs;
-      const fenceLeadMs = flags.fenceLeadMs ?? DEFAULT_GATE_TIMING.fenceLeadMs;
+      const { stopLeadMs, fenceLeadMs } = flags;
       if (fenceLeadMs >= stopLeadMs) throw new ConfigError('--fence-lead-ms must be less than --stop-lead-ms: calls need time to drain between the stop and the fence point');
       const gate = new TcpGate({
-        name: flags.name ?? 'gate', follower: flags.follower ?? 'unix:/run/nfsha/gate.sock', routes, eventLog: flags.eventLog,
+        name: flags.name, follower: flags.follower, routes, eventLog: flags.eventLog,
         fenceCommand: flags.fenceCommand === undefined ? [] : argvFlag(flags.fenceCommand, '--fence-command'),
         fenceTimeoutMs: flags.fenceTimeoutMs, stopLeadMs, fenceLeadMs, revokeDrainTimeoutMs: flags.revokeDrainTimeoutMs,
         tls: tlsFromFlags(flags) ?? { dir: GATE_TLS_DIR },

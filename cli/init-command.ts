@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { ConfigError } from '../common/config';
 import { isValidId } from '../common/address';
 import { PkiDirectory, isHostName, serverNamesOf, type Identity, type Role } from '../common/pki';
-import { commaList, idList, intArg, opt } from './options';
+import { commaList, idList, intArg, opt, optDefault } from './options';
+import { DEFAULT_DEPLOY_DIR, deployPkiDir } from '../deploy/deploy';
 import { renderTable } from './table';
 
 /**
@@ -37,7 +38,8 @@ function namesOf(pki: PkiDirectory, who: Identity): string[] | undefined {
     .filter((n) => n && !standard.has(n));
 }
 
-export const DEFAULT_PKI_DIR = '/etc/nfsha/deploy/pki';
+/** The PKI directory of the deploy directory, so masters and `nfsha deploy` on their defaults find the CA made here. */
+export const DEFAULT_PKI_DIR = deployPkiDir(DEFAULT_DEPLOY_DIR);
 
 /** The identities the flags name, with extra names; an Access Server gets a follower and a gate certificate. */
 export function identitiesFromFlags(flags: Record<string, string | undefined>): Array<{ who: Identity; names?: string[] }> {
@@ -55,18 +57,18 @@ export function registerInit(program: Command): void {
   program
     .command('init')
     .description('Create the cluster CA (once) and issue TLS directories (ca.pem, cert.pem, key.pem) for the named identities. --renew re-issues them (certificate rotation).')
-    .addOption(opt('--dir <dir>', 'the PKI directory (nfsha deploy uses <state-dir>/pki)', DEFAULT_PKI_DIR))
+    .addOption(optDefault('--dir <dir>', 'the PKI directory; nfsha deploy and the master\'s Deploy call use <state-dir>/pki', DEFAULT_PKI_DIR))
     .addOption(opt('--master <ids>', 'master ids, comma-separated; id=ip+name… adds IPs and DNS names standard clients may verify (every master certificate names master.nfsha and its id)'))
     .addOption(opt('--follower <ids>', 'Access Server ids: each gets a follower and a gate (NFS layer) certificate; id=ip+name… as for --master (follower certificates name follower.nfsha and the id)'))
     .addOption(opt('--agent <ids>', 'ESXi host ids for agents (nfsha deploy issues these itself)'))
     .addOption(opt('--operator <names>', 'operators, for status, deploy and grpcurl'))
     .addOption(opt('--etcd <name=ip[+ip…],…>', 'etcd members: server and peer certificates naming their IPs (run etcd with --client-cert-auth --trusted-ca-file ca.pem)'))
-    .addOption(opt('--days <n>', 'validity of the issued certificates', 365).argParser(intArg))
+    .addOption(optDefault('--days <n>', 'validity of the issued certificates', 365).argParser(intArg))
     .addOption(opt('--renew', 're-issue certificates (rotation): the named identities, or every one in --dir when none is named'))
     .addOption(opt('--new-ca', 'start a CA rotation: a new CA signs, and new TLS directories trust the old and the new CA (then --renew)'))
     .addOption(opt('--drop-old-ca', 'end a CA rotation: new TLS directories trust only the current CA (then --renew)'))
     .action((flags) => {
-      const pki = new PkiDirectory(flags.dir ?? DEFAULT_PKI_DIR);
+      const pki = new PkiDirectory(flags.dir);
       const createdCa = !pki.hasCa();
       pki.ca();
       if (flags.newCa && !createdCa) pki.rotateCa();

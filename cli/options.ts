@@ -1,15 +1,26 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { DEFAULT_TLS_DIR, loadOwnIdentity, type TlsSettings } from '../common/tls';
+import { DEFAULT_TLS_DIR, DEFAULT_TLS_REFRESH_MS, loadOwnIdentity, type TlsSettings } from '../common/tls';
 import { isValidId } from '../common/address';
 import { ConfigError } from '../common/config';
 import { parseArgv } from '../common/fence-command';
 
-/** An option whose default is shown in --help but applied only after the config file. */
+/**
+ * An option whose default is shown in --help but applied only after the
+ * config file. An empty default ('' or []) means "off" and is not shown.
+ */
 export function opt(flags: string, description: string, shownDefault?: unknown): Option {
   const o = new Option(flags, description);
-  if (shownDefault !== undefined && shownDefault !== '') o.defaultValueDescription = JSON.stringify(shownDefault);
-  if (shownDefault !== undefined && shownDefault !== '') o.description = `${description} (default: ${JSON.stringify(shownDefault)})`;
+  const empty = shownDefault === undefined || shownDefault === '' || (Array.isArray(shownDefault) && shownDefault.length === 0);
+  if (!empty) {
+    o.defaultValueDescription = JSON.stringify(shownDefault);
+    o.description = `${description} (default: ${o.defaultValueDescription})`;
+  }
   return o;
+}
+
+/** An option of a command without a config file: commander applies the default itself, and --help shows it. */
+export function optDefault(flags: string, description: string, value: unknown): Option {
+  return new Option(flags, description).default(value);
 }
 
 export function intArg(value: string): number {
@@ -48,20 +59,21 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-/** Drops undefined entries so flags override the config file only where given. */
-export function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
 /**
  * --tls DIR (or $NFSHA_TLS) names the TLS directory made by `nfsha init`;
  * --insecure asks for plain text, allowed on loopback addresses only.
  */
+export function tlsOptions(defaultDir: string): Option[] {
+  return [
+    opt('--tls <dir>', 'TLS directory (ca.pem, cert.pem, key.pem) made by "nfsha init"', defaultDir).env('NFSHA_TLS'),
+    opt('--tls-refresh-ms <ms>', 're-read the TLS files this often, so renewed certificates apply without a restart', DEFAULT_TLS_REFRESH_MS).argParser(intArg),
+    opt('--insecure', 'plain-text gRPC without authentication: loopback development only'),
+  ];
+}
+
 export function addTlsOptions(cmd: Command, defaultDir = DEFAULT_TLS_DIR): Command {
-  return cmd
-    .addOption(opt('--tls <dir>', 'TLS directory (ca.pem, cert.pem, key.pem) made by "nfsha init"', defaultDir).env('NFSHA_TLS'))
-    .addOption(opt('--tls-refresh-ms <ms>', 're-read the TLS files this often, so renewed certificates apply without a restart', 60000).argParser(intArg))
-    .addOption(opt('--insecure', 'plain-text gRPC without authentication: loopback development only'));
+  for (const o of tlsOptions(defaultDir)) cmd.addOption(o);
+  return cmd;
 }
 
 /** The TLS settings the flags ask for; undefined when they ask for nothing (config file or default applies). */

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { fetchStatus, statusOf } from '../common/status-client';
 import type { ClusterStatusReply__Output } from '../gen/nfsha/v1/ClusterStatusReply';
-import { addTlsOptions, intArg, opt, operatorTls } from './options';
+import { addTlsOptions, intArg, opt, optDefault, operatorTls } from './options';
+import { DEFAULT_MASTER_ADDRESS } from '../common/config';
 import type { TlsSettings } from '../common/tls';
 import { renderTable } from './table';
 
@@ -40,16 +41,16 @@ export function registerStatus(program: Command): void {
   const command = program
     .command('status')
     .description('Show the master\'s sessions, clients and their owners, and known hosts.')
-    .addOption(opt('--master <addr>', 'the master\'s gRPC address, or candidates separated by commas (the leader is found)', '127.0.0.1:7410'))
+    .addOption(optDefault('--master <addr>', 'the master\'s gRPC address, or candidates separated by commas (the leader is found)', DEFAULT_MASTER_ADDRESS))
     .addOption(opt('--json', 'print the raw status as JSON'))
-    .addOption(opt('--timeout-ms <ms>', 'deadline of the status call', 3000).argParser(intArg))
+    .addOption(optDefault('--timeout-ms <ms>', 'deadline of the status call', 3000).argParser(intArg))
     .addOption(opt('--watch [ms]', 'refresh every ms (default 1000) until interrupted').argParser(intArg));
   addTlsOptions(command)
     .action(async (flags) => {
-      const master: string = flags.master ?? '127.0.0.1:7410';
+      const master: string = flags.master;
       const tls: TlsSettings = operatorTls(flags);
       const show = async () => {
-        const status = await fetchStatus(master, flags.timeoutMs ?? 3000, tls);
+        const status = await fetchStatus(master, flags.timeoutMs, tls);
         return flags.json ? JSON.stringify(status, null, 2) : formatStatus(status);
       };
       if (flags.watch === undefined) {

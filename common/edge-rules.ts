@@ -140,6 +140,11 @@ export function gateRules(serverId: string): EdgeRules {
         v.safeCount('released_up_to', (m as ReleaseRequest__Output).releasedUpTo);
       },
     },
+    // Any operator or master may read a follower's status; a gate only its own server's.
+    '/nfsha.v1.Gate/Status': {
+      roles: ['gate', ...OPERATORS],
+      check: (_m, c) => { if (c !== 'insecure' && c.role === 'gate') own(c); },
+    },
     '/nfsha.v1.Gate/Report': {
       roles: ['gate'],
       check: (m, c) => {

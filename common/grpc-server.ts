@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
-import { packageDefinition } from './proto';
+import { reflectionDefinition, REFLECTION_SERVICES } from './proto';
 import { edgeInterceptor, type EdgeOptions } from './edge';
 import { serverCredentials, type TlsSettings } from './tls';
 
@@ -39,7 +39,7 @@ export function createServer(opts: ServerOptions): { server: grpc.Server; health
   });
   const health = new HealthImplementation({ '': 'SERVING' });
   health.addToServer(server);
-  new ReflectionService(packageDefinition(), { services: [...opts.services, 'grpc.health.v1.Health'] }).addToServer(server);
+  new ReflectionService(reflectionDefinition(), { services: [...opts.services, 'grpc.health.v1.Health', ...REFLECTION_SERVICES] }).addToServer(server);
   return { server, health };
 }
 

@@ -70,11 +70,23 @@ export function agentConfig(inv: Inventory, h: InventoryHost): string {
 }
 
 /**
- * The cluster PKI deploy uses: <stateDir>/pki, the layout `nfsha init` makes.
- * Its CA is created on the first deploy when `nfsha init` was not run.
+ * Where the cluster credentials live unless told otherwise: the default of
+ * `nfsha deploy --state-dir`, of the master's deployStateDir, and (its pki/)
+ * of `nfsha init --dir`, so each finds what the others made.
+ */
+export const DEFAULT_DEPLOY_DIR = '/etc/nfsha/deploy';
+
+/** <stateDir>/pki: the PKI directory deploy uses, the layout `nfsha init` makes. */
+export function deployPkiDir(stateDir: string): string {
+  return path.join(stateDir, 'pki');
+}
+
+/**
+ * The cluster PKI deploy uses. Its CA is created on the first deploy when
+ * `nfsha init` was not run.
  */
 export function deployPki(stateDir: string): PkiDirectory {
-  return new PkiDirectory(path.join(stateDir, 'pki'));
+  return new PkiDirectory(deployPkiDir(stateDir));
 }
 
 /**

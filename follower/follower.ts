@@ -8,12 +8,14 @@ import { gateRules } from '../common/edge-rules';
 import { loadOwnIdentity } from '../common/tls';
 import { bindServer, createServer, type NfshaServer } from '../common/grpc-server';
 import { KeyedMutex } from '../common/keyed-mutex';
+import { healthRoute, serveHttpApi, type HttpApi } from '../common/http-api';
 import { createLogger, type Logger } from '../common/log';
 import { GATE_SERVICE, nfshaGrpc } from '../common/proto';
 import { formatToken, type Token } from '../common/token';
 import { parseMasterList } from '../common/master-endpoints';
 import type { GateHandlers } from '../gen/nfsha/v1/Gate';
 import type { AdmitReply } from '../gen/nfsha/v1/AdmitReply';
+import type { FollowerStatusReply } from '../gen/nfsha/v1/FollowerStatusReply';
 import type { Revoke__Output } from '../gen/nfsha/v1/Revoke';
 import { Admissions } from './admissions';
 import { Metrics } from '../common/metrics';
@@ -78,6 +80,12 @@ export class Follower {
   }
   private server?: NfshaServer;
   private metricsServer?: { address: string; close(): Promise<void> };
+  private httpApi?: HttpApi;
+
+  /** The HTTPS JSON API's address, when --http-listen asked for one. */
+  get httpAddress(): string | undefined {
+    return this.httpApi?.address;
+  }
   readonly metrics: Metrics;
   private readonly fences: Counter;
   private readonly admits: Counter;
@@ -90,6 +98,7 @@ export class Follower {
   /** Clients revoked whose NFS layers have not acked yet, with the token they were held under. */
   private readonly draining = new Map<string, Token>();
   private fencedAtStart = false;
+  private fenceCount = 0;
   private stopped = false;
   /** Counts releases; when each client's latest began (an admit in flight across one asks again). */
   private releaseCounter = 0;
@@ -155,6 +164,7 @@ export class Follower {
 
   private fence(reason: string): void {
     this.fences.inc();
+    this.fenceCount += 1;
     // With the lease gone the fence point (deadline − E) covers what still drains.
     this.draining.clear();
     const dropped = this.admissions.clear();
@@ -361,6 +371,25 @@ export class Follower {
     });
   }
 
+  /** This follower's own view (Gate/Status, and GET /v1/status on its HTTPS listener). */
+  status(): FollowerStatusReply {
+    const nfs = this.nfsState();
+    return {
+      serverId: this.opts.serverId,
+      hostId: this.opts.hostId,
+      sessionId: this.session.currentSessionId,
+      epoch: this.highestEpoch,
+      lease: ({ [LeaseState.Live]: 'live', [LeaseState.Fenced]: 'fenced', [LeaseState.NoSession]: 'none' } as const)[this.lease.current],
+      leaseRemainingMs: Math.floor(this.lease.remainingMs()),
+      master: this.session.endpoints.current,
+      clients: this.admissions.list().map((c) => ({ clientId: c.clientId, epoch: c.token.epoch, sequence: c.token.sequence })),
+      nfs: nfs === 'NFS_HEALTH_UP' ? 'up' : nfs === 'NFS_HEALTH_DOWN' ? 'down' : '',
+      nfsLayers: this.hub.layers(),
+      draining: [...this.draining.keys()],
+      fences: this.fenceCount,
+    };
+  }
+
   handlers(): GateHandlers {
     return {
       Admit: (call, cb) => {
@@ -393,6 +422,7 @@ export class Follower {
       Release: (call, cb) => {
         this.release(call.request.clientId, call.request.releasedUpTo).then((released) => cb(null, { released }), (e) => cb(toServiceError(e)));
       },
+      Status: (_call, cb) => cb(null, this.status()),
     };
   }
 
@@ -429,7 +459,8 @@ export class Follower {
         refused: (method, code) => this.refusedCalls.inc({ method, code: grpc.status[code] }),
       },
     });
-    server.addService(nfshaGrpc().Gate.service, this.handlers());
+    const handlers = this.handlers();
+    server.addService(nfshaGrpc().Gate.service, handlers);
     if (this.opts.gateListen.startsWith('unix:')) {
       const file = this.opts.gateListen.slice(5);
       fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -439,7 +470,17 @@ export class Follower {
     health.setStatus(GATE_SERVICE, 'SERVING');
     void this.run().catch((err: Error) => this.log.error({ ev: 'follower.run.failed', err: err.message }, 'could not start the session'));
     if (this.opts.metricsListen) this.metricsServer = await this.metrics.serve(this.opts.metricsListen);
-    this.log.info({ ev: 'follower.started', gate: this.server.address, master: this.opts.master, metrics: this.metricsServer?.address }, 'follower running');
+    if (this.opts.httpListen) {
+      this.httpApi = await serveHttpApi({
+        listen: this.opts.httpListen, tls, rules: gateRules(serverId), maxBodyBytes: this.opts.maxMessageBytes, log: this.log,
+        refused: (method, code) => this.refusedCalls.inc({ method, code: grpc.status[code] }),
+        routes: [
+          { method: 'GET', path: '/v1/status', grpcMethod: '/nfsha.v1.Gate/Status', request: 'nfsha.v1.FollowerStatusRequest', response: 'nfsha.v1.FollowerStatusReply', unary: handlers.Status as never },
+          healthRoute(health),
+        ],
+      });
+    }
+    this.log.info({ ev: 'follower.started', gate: this.server.address, master: this.opts.master, metrics: this.metricsServer?.address, http: this.httpApi?.address }, 'follower running');
     return this.server.address;
   }
 
@@ -451,6 +492,7 @@ export class Follower {
     this.lease.dispose();
     this.hub.endAll();
     await this.metricsServer?.close();
+    await this.httpApi?.close();
     await this.server?.close();
   }
 }

@@ -2,6 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../common/clock';
 import type { GateCommand } from '../gen/nfsha/v1/GateCommand';
 import type { GateReport__Output } from '../gen/nfsha/v1/GateReport';
+import type { NfsLayerInfo } from '../gen/nfsha/v1/NfsLayerInfo';
 import type { WatchRevokesRequest__Output } from '../gen/nfsha/v1/WatchRevokesRequest';
 
 type WatchCall = grpc.ServerWritableStream<WatchRevokesRequest__Output, GateCommand>;
@@ -182,6 +183,18 @@ export class GateHub {
       if (!stoppedForLease && !carriedOutFence) return false;
     }
     return true;
+  }
+
+  /** The NFS layers watching now, for status. */
+  layers(): NfsLayerInfo[] {
+    const now = this.clock.now();
+    return [...this.watchers].map(([id, w]) => ({
+      watcherId: id,
+      name: w.name,
+      serving: w.report?.serving ?? false,
+      callsInFlight: w.report?.callsInFlight ?? 0,
+      sinceReportMs: Math.max(0, Math.round(now - (w.reportAt ?? w.since))),
+    }));
   }
 
   endAll(): void {

@@ -1,81 +1,72 @@
-import { DEFAULT_TLS_DIR, type TlsSettings } from '../common/tls';
+import { z } from 'zod';
+import { DEFAULT_MASTER_ADDRESS, argvSchema, count, defaultsOf, idString, listenAddress, masterList, ms, optionalId, optionalIp, optionalListen, tlsSchema } from '../common/config';
+import { DEFAULT_TLS_DIR } from '../common/tls';
 
-/** The follower's settings; defaults in DEFAULT_FOLLOWER_OPTIONS. */
-export interface FollowerOptions {
+/**
+ * The follower's settings: each field's validation, default and meaning in
+ * one place. The CLI's flags (cli/follower-command.ts) and config file are
+ * read through it; FollowerOptions and DEFAULT_FOLLOWER_OPTIONS come from it.
+ */
+export const followerOptionsSchema = z.object({
   /** This Access Server's id, unique in the cluster (required), e.g. "scvm-1". */
-  serverId: string;
+  serverId: idString,
   /** The ESXi host this SCVM runs on; its local clients (192.168.33.1) are that host. */
-  hostId: string;
+  hostId: optionalId.default(''),
   /** This SCVM's storage-network IP, reported to the master. */
-  storageIp: string;
+  storageIp: optionalIp.default(''),
   /** This SCVM's management IP, reported to the master. */
-  mgmtIp: string;
-  /** The master's gRPC address. Default 127.0.0.1:7410. */
-  master: string;
-  /** Where the gate API for the NFS layer listens: `unix:/path` or `127.0.0.1:port`. Default unix:/run/nfsha/gate.sock. */
-  gateListen: string;
-  /** How long an Admit may wait for the master's grant (a revoke may take a few seconds). Default 10000 ms. */
-  admitTimeoutMs: number;
-  /** Deadline of a logout call to the master. Default 2000 ms. */
-  logoutTimeoutMs: number;
-  /** Largest inbound gRPC message on the gate API. Default 65536 bytes. */
-  maxMessageBytes: number;
+  mgmtIp: optionalIp.default(''),
+  /** The master's gRPC address, or master candidates separated by commas. */
+  master: masterList.default(DEFAULT_MASTER_ADDRESS),
+  /** Where the gate API for the NFS layer listens: `unix:/path` or `127.0.0.1:port`. */
+  gateListen: listenAddress.default('unix:/run/nfsha/gate.sock'),
+  /** How long an Admit may wait for the master's grant (a revoke may take a few seconds). */
+  admitTimeoutMs: ms.default(10_000),
+  /** Deadline of a logout call to the master. */
+  logoutTimeoutMs: ms.default(2_000),
+  /** Largest inbound gRPC message on the gate API, in bytes. */
+  maxMessageBytes: z.number().int().min(1024).default(64 * 1024),
   /** Serve Prometheus metrics on http://<this>/metrics (host:port); empty: off. */
-  metricsListen: string;
+  metricsListen: optionalListen.default(''),
   /** Serve the HTTPS JSON API (/v1/status, /healthz; mTLS) on host:port; empty: off. */
-  httpListen: string;
+  httpListen: optionalListen.default(''),
   /** mTLS (a follower certificate for this server id) for the master and the gate API, or plain text on loopback. */
-  tls: TlsSettings;
-  /** NFS layers that may watch the gate stream at once. Default 16. */
-  maxGateWatchers: number;
-  /** Admits waiting for the master at once. Default 1024. */
-  maxPendingAdmits: number;
+  tls: tlsSchema.default({ dir: DEFAULT_TLS_DIR }),
+  /** NFS layers that may watch the gate stream at once. */
+  maxGateWatchers: count.default(16),
+  /** Admits waiting for the master at once. */
+  maxPendingAdmits: count.default(1024),
   /**
    * The local NFS server's RPC programs to probe with NULL calls, e.g.
    * `nfs@127.0.0.1:2049`, `mount@127.0.0.1:20048`. Empty: no NFS health probe
    * (the master then takes the server's NFS service as healthy).
    */
-  nfsProbe: string[];
-  /** NFS probe period. Default 500 ms (the agent's probe interval). */
-  nfsProbeIntervalMs: number;
-  /** Consecutive unanswered NULL calls that make the NFS service down. Default 3. */
-  nfsMissesToFail: number;
+  nfsProbe: z.array(z.string().regex(/^(nfs|mount|\d+\.\d+)@(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected nfs@host:port, mount@host:port or PROGRAM.VERSION@host:port')).default([]),
+  /** NFS probe period (the agent's probe interval). */
+  nfsProbeIntervalMs: ms.min(50).default(500),
+  /** Consecutive unanswered NULL calls that make the NFS service down. */
+  nfsMissesToFail: z.number().int().min(1).max(100).default(3),
   /**
    * argv that fences the local NFS server (restart or SIGKILL; must return
    * only once the old server process is gone), e.g. ["systemctl","restart","nfs-ganesha"].
    * Empty: none, and README "What the drain guarantees" says what is lost.
    */
-  fenceCommand: string[];
-  /** Longest a fence command may run. Default 5000 ms. */
-  fenceTimeoutMs: number;
-  /** E: at lease deadline − E the NFS server is fenced unless its NFS layers confirmed they stopped. Default 500 ms. */
-  fenceLeadMs: number;
-  /** How often NFS layers report to the follower. Default 250 ms. */
-  gateReportIntervalMs: number;
-  /** An NFS layer silent this long counts as NFS service down, and its drains stop counting as progress. Default 1000 ms. */
-  gateSilentMs: number;
-}
+  fenceCommand: argvSchema.default([]),
+  /** Longest a fence command may run. */
+  fenceTimeoutMs: ms.default(5000),
+  /** E: at lease deadline − E the NFS server is fenced unless its NFS layers confirmed they stopped. */
+  fenceLeadMs: ms.default(500),
+  /** How often NFS layers report to the follower. */
+  gateReportIntervalMs: ms.min(10).default(250),
+  /** An NFS layer silent this long counts as NFS service down, and its drains stop counting as progress. */
+  gateSilentMs: ms.default(1000),
+}).strict().refine((c) => c.gateSilentMs >= 2 * c.gateReportIntervalMs, {
+  message: 'gateSilentMs must be at least twice gateReportIntervalMs, or one late report marks the NFS service down',
+  path: ['gateSilentMs'],
+});
 
-export const DEFAULT_FOLLOWER_OPTIONS: Omit<FollowerOptions, 'serverId'> = {
-  hostId: '',
-  storageIp: '',
-  mgmtIp: '',
-  master: '127.0.0.1:7410',
-  gateListen: 'unix:/run/nfsha/gate.sock',
-  admitTimeoutMs: 10_000,
-  logoutTimeoutMs: 2_000,
-  maxMessageBytes: 64 * 1024,
-  metricsListen: '',
-  httpListen: '',
-  tls: { dir: DEFAULT_TLS_DIR },
-  maxGateWatchers: 16,
-  maxPendingAdmits: 1024,
-  nfsProbe: [],
-  nfsProbeIntervalMs: 500,
-  nfsMissesToFail: 3,
-  fenceCommand: [],
-  fenceTimeoutMs: 5000,
-  fenceLeadMs: 500,
-  gateReportIntervalMs: 250,
-  gateSilentMs: 1000,
-};
+/** The follower's settings, as followerOptionsSchema documents them. */
+export type FollowerOptions = z.output<typeof followerOptionsSchema>;
+
+/** Every setting but the server id, which has no default. */
+export const DEFAULT_FOLLOWER_OPTIONS = defaultsOf(followerOptionsSchema) as Omit<FollowerOptions, 'serverId'>;

@@ -3,6 +3,8 @@ import { bindServer, createServer } from '../common/grpc-server';
 import { createLogger, type Logger } from '../common/log';
 import { nfshaGrpc, DEPLOYER_SERVICE, MASTER_SERVICE, MEMBERSHIP_SERVICE } from '../common/proto';
 import { deployerHandlers } from '../deploy/service';
+import { serveHttpApi } from '../common/http-api';
+import { masterHttpRoutes } from './http-routes';
 import { fetchStatus } from '../common/status-client';
 import { EtcdLeadership } from './etcd-leadership';
 import { Etcd3Store } from './election-store';
@@ -24,6 +26,8 @@ export { createMasterCore, type TermSettings } from './core';
 
 export interface RunningMaster {
   address: string;
+  /** The HTTPS JSON API's address, when --http-listen asked for one. */
+  httpAddress?: string;
   leadership: Leadership;
   /** The current term's state while this master leads. */
   core(): MasterCore | undefined;
@@ -56,26 +60,37 @@ export async function startMaster(partial: Partial<MasterOptions> = {}, log = cr
     : new EmbeddedLeadership(self, opts.epoch ?? nextEmbeddedEpoch(state ? path.join(state, 'epoch') : ''),
       state ? new FileRegistry(path.join(state, 'registry.json')) : undefined);
   const runtime = new MasterRuntime(opts, leadership, health, { clock, log, metrics });
-  server.addService(nfshaGrpc().SessionMaster.service, runtime.sessionMasterHandlers());
-  server.addService(nfshaGrpc().Membership.service, runtime.membershipHandlers());
-  // Any candidate can deploy; registration is checked with the leader.
-  server.addService(nfshaGrpc().Deployer.service, deployerHandlers({
-    bundleDir: opts.bundleDir,
-    stateDir: opts.deployStateDir,
-    isRegistered: async (masters, hostId) => (await fetchStatus(masters, 2000, opts.tls)).hosts.some((h) => h.hostId === hostId && h.agentConnected),
-    log,
-  }));
+  const handlers = {
+    sessionMaster: runtime.sessionMasterHandlers(),
+    membership: runtime.membershipHandlers(),
+    // Any candidate can deploy; registration is checked with the leader.
+    deployer: deployerHandlers({
+      bundleDir: opts.bundleDir,
+      stateDir: opts.deployStateDir,
+      isRegistered: async (masters, hostId) => (await fetchStatus(masters, 2000, opts.tls)).hosts.some((h) => h.hostId === hostId && h.agentConnected),
+      log,
+    }),
+  };
+  server.addService(nfshaGrpc().SessionMaster.service, handlers.sessionMaster);
+  server.addService(nfshaGrpc().Membership.service, handlers.membership);
+  server.addService(nfshaGrpc().Deployer.service, handlers.deployer);
   health.setStatus(DEPLOYER_SERVICE, 'SERVING');
   const metricsServer = opts.metricsListen ? await runtime.metrics.metrics.serve(opts.metricsListen) : undefined;
-  log.info({ ev: 'master.started', metrics: metricsServer?.address, listen: bound.address, etcd: opts.etcdEndpoints, ttl_ms: opts.sessionTtlMs }, opts.etcdEndpoints.length ? 'master candidate serving' : 'embedded master serving');
+  const httpApi = opts.httpListen ? await serveHttpApi({
+    listen: opts.httpListen, tls: opts.tls, rules: MASTER_RULES, maxBodyBytes: opts.maxMessageBytes, log, refused: refusals.call,
+    routes: masterHttpRoutes({ ...handlers, health }),
+  }) : undefined;
+  log.info({ ev: 'master.started', metrics: metricsServer?.address, http: httpApi?.address, listen: bound.address, etcd: opts.etcdEndpoints, ttl_ms: opts.sessionTtlMs }, opts.etcdEndpoints.length ? 'master candidate serving' : 'embedded master serving');
   await leadership.start();
   return {
     address: bound.address,
+    httpAddress: httpApi?.address,
     leadership,
     core: () => runtime.core(),
     close: async () => {
       await leadership.stop();
       await metricsServer?.close();
+      await httpApi?.close();
       await bound.close();
     },
   };

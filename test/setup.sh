@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests and the lab need, where missing:
 # etcd (leader election tests), iproute2 (lab), NFS-Ganesha, rpcbind, libnfs
-# (real NFS end to end). Idempotent; needs root for apt.
+# (real NFS end to end), a gRPC client that is not Node (python3-grpcio with
+# stubs from grpc-proto, standing in for grpcurl) and curl + jq (the README's
+# HTTP lines). Idempotent; needs root for apt.
 set -euo pipefail
 need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
@@ -16,6 +18,12 @@ command -v strip >/dev/null 2>&1 || need+=(binutils)
 command -v nfs-cp >/dev/null 2>&1 || need+=(libnfs-utils)
 [ -f /usr/include/nfsc/libnfs.h ] || need+=(libnfs-dev)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v jq >/dev/null 2>&1 || need+=(jq)
+[ -f /usr/share/grpc-proto/grpc/health/v1/health.proto ] || need+=(grpc-proto)
+/usr/bin/python3 -c 'import grpc' 2>/dev/null || need+=(python3-grpcio)
+/usr/bin/python3 -c 'import grpc_tools.protoc' 2>/dev/null || need+=(python3-grpc-tools)
+/usr/bin/python3 -c 'import google.protobuf.json_format' 2>/dev/null || need+=(python3-protobuf)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test/setup.sh: missing ${need[*]}; run as root (apt-get install -y ${need[*]})" >&2

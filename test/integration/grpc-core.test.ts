@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Cluster } from '../support/cluster';
 import { foreignTlsDir, tlsDir } from '../support/pki';
+import { readmeBlockOf, readmeVariables, shellWords, withoutComment } from '../support/readme';
 
 /**
  * The README's grpcurl lines ("Diagnosing with grpcurl"), run with a client
@@ -110,59 +111,74 @@ describe('grpc-core (python3-grpcio) runs the README grpcurl lines against real 
     await cluster?.stop();
   });
 
-  it('lists the master\'s services through server reflection, reflection itself included', async () => {
-    // grpcurl $G 10.20.0.21:7410 list
-    const services = ok(await grpcurl(...G, master, 'list')).trim().split('\n');
-    for (const s of ['nfsha.v1.SessionMaster', 'nfsha.v1.Membership', 'nfsha.v1.Deployer', 'grpc.health.v1.Health']) assert.ok(services.includes(s), `${s} not in ${JSON.stringify(services)}`);
-    assert.ok(services.some((s) => /^grpc\.reflection\.v1(alpha)?\.ServerReflection$/.test(s)), `no grpc.reflection service in ${JSON.stringify(services)}`);
+  /** What each README grpcurl line must print (keyed by the line as printed). */
+  const EXPECT: Record<string, (stdout: string) => void | Promise<void>> = {
+    'grpcurl $G 10.20.0.21:7410 list': (out) => {
+      const services = out.trim().split('\n');
+      for (const s of ['nfsha.v1.SessionMaster', 'nfsha.v1.Membership', 'nfsha.v1.Deployer', 'grpc.health.v1.Health']) assert.ok(services.includes(s), `${s} not in ${JSON.stringify(services)}`);
+      assert.ok(services.some((s) => /^grpc\.reflection\.v1(alpha)?\.ServerReflection$/.test(s)), `no grpc.reflection service in ${JSON.stringify(services)}`);
+    },
+    'grpcurl $G 10.20.0.21:7410 describe nfsha.v1.SessionMaster': (text) => {
+      assert.match(text, /^nfsha\.v1\.SessionMaster is a service:\nservice SessionMaster \{\n/);
+      for (const rpc of [
+        'rpc Session ( stream .nfsha.v1.FollowerMessage ) returns ( stream .nfsha.v1.MasterMessage );',
+        'rpc Login ( .nfsha.v1.LoginRequest ) returns ( .nfsha.v1.LoginReply );',
+        'rpc Logout ( .nfsha.v1.LogoutRequest ) returns ( .nfsha.v1.LogoutReply );',
+        'rpc ClusterStatus ( .nfsha.v1.ClusterStatusRequest ) returns ( .nfsha.v1.ClusterStatusReply );',
+      ]) assert.ok(text.includes(`\n  ${rpc}\n`), `missing "${rpc}" in:\n${text}`);
+    },
+    'grpcurl $G 10.20.0.21:7410 nfsha.v1.SessionMaster/ClusterStatus': async (out) => {
+      const status = JSON.parse(out);
+      assert.equal(status.leader, true);
+      assert.equal(status.leaderAddress, master);
+      assert.ok(status.leaderId, 'leaderId set');
+      const sessions = status.sessions.map((s: { serverId: string; state: string; connected: boolean }) => [s.serverId, s.state, s.connected]).sort();
+      assert.deepEqual(sessions, [['scvm-1', 'live', true], ['scvm-2', 'live', true]]);
+      // The same sessions grpc-js sees.
+      const viaNode = (await cluster.status()).sessions.map((s) => s.sessionId).sort();
+      assert.deepEqual(status.sessions.map((s: { sessionId: string }) => s.sessionId).sort(), viaNode);
+      assert.deepEqual(status.hosts.map((h: { hostId: string; storageIp: string }) => [h.hostId, h.storageIp]), [['esx-9', '127.0.9.1']]);
+    },
+    'grpcurl $G 10.20.0.21:7410 nfsha.v1.Membership/ListMembers': (out) => {
+      const list = JSON.parse(out);
+      assert.deepEqual(list.members.map((m: { serverId: string; hostId: string; storageIp: string }) => [m.serverId, m.hostId, m.storageIp]),
+        [['scvm-1', 'esx-1', '127.0.2.1'], ['scvm-2', 'esx-2', '127.0.2.2']]);
+    },
+    'grpcurl $G -d \'{"service":"nfsha.v1.SessionMaster"}\' 10.20.0.21:7410 grpc.health.v1.Health/Check': (out) => {
+      assert.deepEqual(JSON.parse(out), { status: 'SERVING' });
+    },
+    'grpcurl -cacert $T/ca.pem -cert $T/cert.pem -key $T/key.pem -authority follower.nfsha -unix /run/nfsha/gate.sock nfsha.v1.Gate/Status': (out) => {
+      const s = JSON.parse(out);
+      assert.equal(s.serverId, 'scvm-1');
+      assert.equal(s.hostId, 'esx-1');
+      assert.equal(s.lease, 'live');
+      assert.ok(s.sessionId, 'a session id');
+      assert.equal(s.master, master);
+      assert.deepEqual(s.nfsLayers.map((l: { name: string }) => l.name), ['gate-1'], 'the gate watching');
+    },
+  };
+
+  /** The README's grpcurl lines, with its addresses replaced by the test cluster's. */
+  const lines = readmeBlockOf('Diagnosing with grpcurl and curl', 'grpcurl');
+
+  function readmeLine(line: string): Promise<Run> {
+    const vars = readmeVariables(lines, { T });
+    const words = shellWords(withoutComment(line), vars).map((w) => (w === '10.20.0.21:7410' ? master : w === '/run/nfsha/gate.sock' ? gateSock : w));
+    assert.equal(words[0], 'grpcurl');
+    return grpcurl(...words.slice(1));
+  }
+
+  it('has a check for every grpcurl line of the README, and every check is a README line', () => {
+    const printed = lines.filter((l) => l.startsWith('grpcurl ')).map(withoutComment);
+    assert.deepEqual(printed.filter((l) => !EXPECT[l]), [], 'README grpcurl lines without a check here');
+    assert.deepEqual(Object.keys(EXPECT).filter((l) => !printed.includes(l)), [], 'checks for lines the README no longer prints');
   });
 
-  it('describes nfsha.v1.SessionMaster\'s rpcs from the descriptors reflection returns', async () => {
-    // grpcurl $G 10.20.0.21:7410 describe nfsha.v1.SessionMaster
-    const text = ok(await grpcurl(...G, master, 'describe', 'nfsha.v1.SessionMaster'));
-    assert.match(text, /^nfsha\.v1\.SessionMaster is a service:\nservice SessionMaster \{\n/);
-    for (const rpc of [
-      'rpc Session ( stream .nfsha.v1.FollowerMessage ) returns ( stream .nfsha.v1.MasterMessage );',
-      'rpc Login ( .nfsha.v1.LoginRequest ) returns ( .nfsha.v1.LoginReply );',
-      'rpc Logout ( .nfsha.v1.LogoutRequest ) returns ( .nfsha.v1.LogoutReply );',
-      'rpc ClusterStatus ( .nfsha.v1.ClusterStatusRequest ) returns ( .nfsha.v1.ClusterStatusReply );',
-    ]) assert.ok(text.includes(`\n  ${rpc}\n`), `missing "${rpc}" in:\n${text}`);
-  });
-
-  it('calls SessionMaster/ClusterStatus and gets the leader and the live sessions as JSON', async () => {
-    // grpcurl $G 10.20.0.21:7410 nfsha.v1.SessionMaster/ClusterStatus
-    const status = JSON.parse(ok(await grpcurl(...G, master, 'nfsha.v1.SessionMaster/ClusterStatus')));
-    assert.equal(status.leader, true);
-    assert.equal(status.leaderAddress, master);
-    assert.ok(status.leaderId, 'leaderId set');
-    const sessions = status.sessions.map((s: { serverId: string; state: string; connected: boolean }) => [s.serverId, s.state, s.connected]).sort();
-    assert.deepEqual(sessions, [['scvm-1', 'live', true], ['scvm-2', 'live', true]]);
-    // The same sessions grpc-js sees.
-    const viaNode = (await cluster.status()).sessions.map((s) => s.sessionId).sort();
-    assert.deepEqual(status.sessions.map((s: { sessionId: string }) => s.sessionId).sort(), viaNode);
-    assert.deepEqual(status.hosts.map((h: { hostId: string; storageIp: string }) => [h.hostId, h.storageIp]), [['esx-9', '127.0.9.1']]);
-  });
-
-  it('calls Membership/ListMembers and gets every live Access Server', async () => {
-    // grpcurl $G 10.20.0.21:7410 nfsha.v1.Membership/ListMembers
-    const list = JSON.parse(ok(await grpcurl(...G, master, 'nfsha.v1.Membership/ListMembers')));
-    assert.deepEqual(list.members.map((m: { serverId: string; hostId: string; storageIp: string }) => [m.serverId, m.hostId, m.storageIp]),
-      [['scvm-1', 'esx-1', '127.0.2.1'], ['scvm-2', 'esx-2', '127.0.2.2']]);
-  });
-
-  it('checks grpc.health.v1 for nfsha.v1.SessionMaster: SERVING on the leader', async () => {
-    // grpcurl $G -d '{"service":"nfsha.v1.SessionMaster"}' 10.20.0.21:7410 grpc.health.v1.Health/Check
-    const reply = JSON.parse(ok(await grpcurl(...G, '-d', '{"service":"nfsha.v1.SessionMaster"}', master, 'grpc.health.v1.Health/Check')));
-    assert.deepEqual(reply, { status: 'SERVING' });
-  });
-
-  it('lists nfsha.v1.Gate on a follower\'s gate socket, whose certificate names follower.nfsha', async () => {
-    // grpcurl -cacert $T/ca.pem -cert $T/cert.pem -key $T/key.pem -authority follower.nfsha -unix /run/nfsha/gate.sock list
-    const services = ok(await grpcurl('-cacert', `${T}/ca.pem`, '-cert', `${T}/cert.pem`, '-key', `${T}/key.pem`, '-authority', 'follower.nfsha', '-unix', gateSock, 'list')).trim().split('\n');
-    assert.ok(services.includes('nfsha.v1.Gate'), `nfsha.v1.Gate not in ${JSON.stringify(services)}`);
-    assert.ok(services.includes('grpc.health.v1.Health'), `grpc.health.v1.Health not in ${JSON.stringify(services)}`);
-    assert.ok(!services.includes('nfsha.v1.SessionMaster'), 'the gate API is not the master');
-  });
+  for (const line of Object.keys(EXPECT)) {
+    it(`runs the README line: ${line}`, async () => {
+      await EXPECT[line](ok(await readmeLine(line)));
+    });
+  }
 
   it('fails the TLS handshake of a caller without a client certificate (UNAVAILABLE: the server refuses it)', async () => {
     // grpcurl -cacert $T/ca.pem -authority master.nfsha 10.20.0.21:7410 nfsha.v1.SessionMaster/ClusterStatus

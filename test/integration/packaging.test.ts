@@ -58,7 +58,7 @@ describe('single executable and ESXi bundle (npm run build:bundle)', function ()
     const master = spawn(exe, ['master', '--listen', `127.0.0.1:${port}`, ...tlsArgs('master', 'exe')], { cwd: dir, env, stdio: 'ignore' });
     try {
       const services = await waitFor('the executable\'s master answers', () => listServices(`127.0.0.1:${port}`).catch(() => undefined), 15_000, 100);
-      assert.deepEqual(services, ['grpc.health.v1.Health', 'nfsha.v1.Deployer', 'nfsha.v1.Membership', 'nfsha.v1.SessionMaster']);
+      assert.deepEqual(services, ['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection', 'nfsha.v1.Deployer', 'nfsha.v1.Membership', 'nfsha.v1.SessionMaster']);
       assert.equal(await healthCheck(`127.0.0.1:${port}`, 'nfsha.v1.SessionMaster'), 'SERVING');
     } finally {
       master.kill('SIGKILL');

@@ -101,6 +101,7 @@ describe('security: mTLS identities on every service (real processes)', function
     { name: 'Gate/Admit', server: 'gate', kind: 'unary', def: () => G().Admit, request: () => ({ clientAddress: '127.0.9.1' }), wrong: [as('follower', 'scvm-1'), as('gate', 'scvm-2'), as('operator', 'test')] },
     { name: 'Gate/WatchRevokes', server: 'gate', kind: 'server', def: () => G().WatchRevokes, request: () => ({ watcher: 'intruder' }), wrong: [as('master', 'm1'), as('gate', 'scvm-2')] },
     { name: 'Gate/AckRevoke', server: 'gate', kind: 'unary', def: () => G().AckRevoke, request: () => ({ revokeId: 'r.1' }), wrong: [as('agent', 'esx-1'), as('gate', 'scvm-2')] },
+    { name: 'Gate/Status', server: 'gate', kind: 'unary', def: () => G().Status, request: () => ({}), wrong: [as('agent', 'esx-1'), as('follower', 'scvm-1'), as('gate', 'scvm-2')] },
     { name: 'Gate/Release', server: 'gate', kind: 'unary', def: () => G().Release, request: () => ({ clientId: 'host:esx-9' }), wrong: [as('follower', 'scvm-1'), as('gate', 'scvm-2')] },
   ];
 

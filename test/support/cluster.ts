@@ -111,6 +111,8 @@ export interface ClusterOptions {
   electionTtlSeconds?: number;
   /** Serve Prometheus metrics from the master and the followers (ports in metricsPorts). */
   metrics?: boolean;
+  /** Serve the HTTPS JSON API from the masters and the followers (ports in httpPorts). */
+  http?: boolean;
   /** More flags for every master (limits, …). */
   masterArgs?: string[];
   /**
@@ -148,6 +150,8 @@ export class Cluster {
   nfsPorts: number[] = [];
   /** Metrics ports: masters first (by candidate), then followers, by name. */
   metricsPorts = new Map<string, number>();
+  /** HTTPS JSON API ports, by process name, with `http`. */
+  httpPorts = new Map<string, number>();
   proxies = new Map<number, import('./fault-proxy').FaultProxy>();
   private extraArgs = new Map<string, string[]>();
   private backend?: { port: number; close(): Promise<void> };
@@ -177,10 +181,18 @@ export class Cluster {
   }
 
   private async metricsArgs(name: string): Promise<string[]> {
-    if (!this.opts.metrics) return [];
-    const port = await freePort();
-    this.metricsPorts.set(name, port);
-    return ['--metrics-listen', `127.0.0.1:${port}`];
+    const args: string[] = [];
+    if (this.opts.metrics) {
+      const port = await freePort();
+      this.metricsPorts.set(name, port);
+      args.push('--metrics-listen', `127.0.0.1:${port}`);
+    }
+    if (this.opts.http) {
+      const port = await freePort();
+      this.httpPorts.set(name, port);
+      args.push('--http-listen', `127.0.0.1:${port}`);
+    }
+    return args;
   }
 
   async start(): Promise<this> {

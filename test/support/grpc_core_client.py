@@ -380,6 +380,31 @@ def call(channel, reflection, target, data, timeout):
         sys.stdout.flush()
 
 
+# --- canonical ------------------------------------------------------------------
+
+def canonical(reflection, symbol):
+    """JSON lines on stdin, each a `symbol` message as proto3 JSON → the same
+    message as json_format prints it, default-valued fields included. Parsing
+    is json_format's strict one: an unknown field or a wrong type fails."""
+    pool = reflection.pool_with(symbol)
+    try:
+        Msg = message_class(pool, pool.FindMessageTypeByName(symbol))
+    except KeyError:
+        raise LocalError(f'message not found: {symbol}')
+    # protobuf < 5.26 names the option including_default_value_fields.
+    import inspect
+    params = inspect.signature(json_format.MessageToDict).parameters
+    defaults = {'always_print_fields_with_no_presence': True} if 'always_print_fields_with_no_presence' in params else {'including_default_value_fields': True}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            msg = json_format.Parse(line, Msg())
+        except json_format.ParseError as e:
+            raise LocalError(f'not canonical {symbol} JSON: {e}')
+        print(json.dumps(json_format.MessageToDict(msg, **defaults)))
+
+
 # --- main -----------------------------------------------------------------------
 
 def parse_args(argv):
@@ -397,6 +422,8 @@ def parse_args(argv):
     c = sub.add_parser('call', help='call SERVICE/METHOD with a JSON request, print JSON replies')
     c.add_argument('method')
     c.add_argument('-d', '--data', default='', help='JSON request (several objects for client streams)')
+    j = sub.add_parser('canonical', help='read proto3 JSON lines of MESSAGE on stdin, print them as json_format does (defaults included)')
+    j.add_argument('message')
     args = p.parse_args(argv)
     if bool(args.cert) != bool(args.key):
         p.error('--cert and --key go together')
@@ -415,6 +442,8 @@ def main(argv):
             symbols = [args.symbol] if args.symbol else reflection.services()
             texts = [describe(reflection.pool_with(s), s) for s in symbols]
             print('\n\n'.join(texts) if len(texts) > 1 else texts[0])
+        elif args.command == 'canonical':
+            canonical(reflection, args.message)
         else:
             call(channel, reflection, args.method, args.data, args.max_time)
     except RpcFailed as e:

@@ -1,63 +1,16 @@
 /**
- * A stand-in NFS server for tests that speaks ONC RPC record marking: every
- * call record gets an accepted, successful reply (NULL-shaped) after a fixed
- * delay, and each execution is appended to a log with its time, so a test
- * can see when the server ran what. SIGSTOP makes it a hung server.
+ * The stand-in NFS server (cli/dev/rpc-stand-in.ts) as a process of its own
+ * for tests: a SIGSTOP makes it a hung server, a kill a fenced one. Every
+ * execution is appended to EXEC_LOG with its time.
  *
  *   node rpc-stand-in.js PORT DELAY_MS EXEC_LOG [PIDFILE]
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { MSG_CALL, MSG_REPLY, RecordScanner } from '../../common/oncrpc';
+import { MSG_REPLY, RecordScanner } from '../../common/oncrpc';
+import { callRecord, serve } from '../../cli/dev/rpc-stand-in';
 
-export function replyRecord(xid: number): Buffer {
-  const b = Buffer.alloc(28);
-  b.writeUInt32BE((0x80000000 | 24) >>> 0, 0);
-  b.writeUInt32BE(xid >>> 0, 4);
-  b.writeUInt32BE(MSG_REPLY, 8);
-  // accepted (0), verifier AUTH_NONE (0, 0), SUCCESS (0)
-  return b;
-}
-
-export function callRecord(xid: number, payloadBytes = 64): Buffer {
-  const body = Buffer.alloc(Math.max(40, 40 + payloadBytes));
-  body.writeUInt32BE(xid >>> 0, 0);
-  body.writeUInt32BE(MSG_CALL, 4);
-  body.writeUInt32BE(2, 8);
-  body.writeUInt32BE(100003, 12);
-  body.writeUInt32BE(3, 16);
-  body.writeUInt32BE(7, 20); // WRITE
-  const mark = Buffer.alloc(4);
-  mark.writeUInt32BE((0x80000000 | body.length) >>> 0, 0);
-  return Buffer.concat([mark, body]);
-}
-
-function monotonicMs(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
-
-export function serve(port: number, delayMs: number, execLog: string): Promise<net.Server> {
-  const fd = fs.openSync(execLog, 'a');
-  const server = net.createServer((s) => {
-    s.setNoDelay(true);
-    s.on('error', () => undefined);
-    const peer = `${s.remoteAddress}:${s.remotePort}`;
-    const scanner = new RecordScanner((xid, type, head) => {
-      if (type !== MSG_CALL) return;
-      // NULL (procedure 0) is the health probe: answered at once, not logged.
-      const procedure = head.length >= 24 ? head.readUInt32BE(20) : -1;
-      if (procedure === 0) return void s.write(replyRecord(xid));
-      const run = () => {
-        fs.writeSync(fd, JSON.stringify({ t: monotonicMs(), xid, peer }) + '\n');
-        if (!s.destroyed) s.write(replyRecord(xid));
-      };
-      if (delayMs > 0) setTimeout(run, delayMs);
-      else run();
-    }, 24);
-    s.on('data', (chunk) => scanner.push(chunk));
-  });
-  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
-}
+export { callRecord, replyRecord, serve } from '../../cli/dev/rpc-stand-in';
 
 if (require.main === module) {
   const [port, delay, log, pidfile] = process.argv.slice(2);
