@@ -20,6 +20,13 @@ export const agentOptionsSchema = z.object({
   master: masterList.default(DEFAULT_MASTER_ADDRESS),
   /** Route backend: "iproute2" (Linux), "esxcli" (ESXi), "esxcli-ssh" (esxcli run on the host over SSH, from an SCVM), "dry-run". */
   backend: z.enum(['iproute2', 'esxcli', 'esxcli-ssh', 'dry-run']).default('iproute2'),
+  /**
+   * iproute2: after a switch to a remote, "kill" destroys the host's sockets
+   * to the NFS address (ss -K) so its NFS client reconnects at once; "none"
+   * leaves them, as on ESXi, where the new SCVM's stale-segment reset rule
+   * (follower --stale-reset-interfaces) must reset them.
+   */
+  socketReset: z.enum(['kill', 'none']).default('kill'),
   /** The esxcli command (path) on the host. */
   esxcliPath: z.string().min(1).default('esxcli'),
   /** esxcli-ssh: the ESXi host's SSH address. */

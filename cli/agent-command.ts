@@ -14,7 +14,7 @@ import { runUntilSignal } from './lifecycle';
 
 export function routeBackend(opts: AgentOptions): RouteBackend {
   switch (opts.backend) {
-    case 'iproute2': return new Iproute2Backend(execRunner, opts.nfsAddress);
+    case 'iproute2': return new Iproute2Backend(execRunner, opts.nfsAddress, opts.socketReset === 'kill');
     case 'esxcli': return new EsxcliBackend(execRunner, opts.esxcliPath, opts.nfsAddress);
     case 'esxcli-ssh': {
       const key = fs.readFileSync(opts.sshKeyFile);
@@ -44,6 +44,7 @@ export const AGENT_FLAGS: FlagTable<typeof agentOptionsSchema> = {
     { flag: '--ssh-port <port>', key: 'sshPort', parse: intArg, help: 'esxcli-ssh: SSH port' },
     { flag: '--ssh-user <user>', key: 'sshUser', help: 'esxcli-ssh: SSH user' },
     { flag: '--ssh-key <file>', key: 'sshKeyFile', help: 'esxcli-ssh: private key file (the cluster key nfsha deploy installs)' },
+    { flag: '--socket-reset <mode>', key: 'socketReset', help: 'iproute2: after a switch, kill the host\'s sockets to the NFS address (ss -K), or none (as on ESXi: the SCVM side resets them)' },
     { flag: '--private-interface <if>', key: 'privateInterface', help: 'interface of the private link to the local SCVM; local probes are bound to it' },
     { flag: '--nfs-address <ip>', key: 'nfsAddress', help: 'the NFS address hosts mount from' },
     { flag: '--probe-interval-ms <ms>', key: 'probeIntervalMs', parse: intArg, help: 'probe every this many ms' },

@@ -1,3 +1,4 @@
+import { StaleReset } from './stale-reset';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -30,6 +31,9 @@ import { NfsHealth, parseProbeTarget } from './nfs-health';
 import { Lease, LeaseState } from './lease';
 import { MasterSession } from './master-session';
 import { DEFAULT_FOLLOWER_OPTIONS, type FollowerOptions } from './options';
+
+/** How often the stale-segment reset rule is checked and, when changed or missing, installed again. */
+const STALE_RESET_RECONCILE_MS = 10_000;
 
 /** The local NFS server's fence (fence-command.ts, or the simulation's). */
 export interface NfsFence {
@@ -68,6 +72,8 @@ export class Follower {
   readonly admissions = new Admissions();
   readonly nfsHealth: NfsHealthSource;
   private readonly nfsFence: NfsFence;
+  /** The nftables rule that resets rerouted hosts' stale connections; undefined when no interface is configured. */
+  private readonly staleReset?: StaleReset;
   private fencePointTimer?: TimerHandle;
   /** The fence (GateFence seq) that ended the lease with this deadline early, if one did. */
   private endedByFence?: { deadline: number; seq: number };
@@ -115,6 +121,10 @@ export class Follower {
     this.revokeDrain = this.metrics.histogram('nfsha_follower_revoke_drain_seconds', 'From a revoke to its ack: the NFS layer stopped the client and its forwarded calls got their replies', [], [0.001, 0.005, 0.02, 0.1, 0.5, 1, 2, 5]);
     this.lease = new Lease(clock);
     this.hub = new GateHub(clock, opts.gateReportIntervalMs);
+    if (opts.staleResetInterfaces.length) {
+      this.staleReset = new StaleReset({ interfaces: opts.staleResetInterfaces, clientIp: opts.localClientIp, serviceIp: opts.serviceIp },
+        { clock, log, reconcileMs: STALE_RESET_RECONCILE_MS });
+    }
     this.nfsFence = deps.fence ?? new FenceCommand({ argv: opts.fenceCommand, timeoutMs: opts.fenceTimeoutMs, clock, log, what: 'nfs' });
     this.nfsHealth = deps.nfsHealth ?? new NfsHealth(opts.nfsProbe.map((t) => parseProbeTarget(t)!), { intervalMs: opts.nfsProbeIntervalMs, missesToFail: opts.nfsMissesToFail }, clock);
     this.nfsHealth.on('changed', (state, down) => {
@@ -435,6 +445,7 @@ export class Follower {
    */
   async run(): Promise<void> {
     this.nfsHealth.start();
+    await this.staleReset?.start();
     if (this.nfsFence.configured) {
       const r = await this.nfsFence.fence('follower start: whatever an earlier follower of this server left in flight');
       this.fencedAtStart = r.ok;
@@ -488,6 +499,7 @@ export class Follower {
     this.stopped = true;
     this.session.stop();
     this.nfsHealth.stop();
+    this.staleReset?.stop();
     if (this.fencePointTimer) this.clock.clearTimeout(this.fencePointTimer);
     this.lease.dispose();
     this.hub.endAll();

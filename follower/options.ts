@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_MASTER_ADDRESS, argvSchema, count, defaultsOf, idString, listenAddress, masterList, ms, optionalId, optionalIp, optionalListen, tlsSchema } from '../common/config';
+import { DEFAULT_MASTER_ADDRESS, argvSchema, count, defaultsOf, idString, ipString, listenAddress, masterList, ms, optionalId, optionalIp, optionalListen, tlsSchema } from '../common/config';
 import { DEFAULT_TLS_DIR } from '../common/tls';
 
 /**
@@ -56,6 +56,18 @@ export const followerOptionsSchema = z.object({
   fenceTimeoutMs: ms.default(5000),
   /** E: at lease deadline − E the NFS server is fenced unless its NFS layers confirmed they stopped. */
   fenceLeadMs: ms.default(500),
+  /**
+   * This SCVM's storage and management interfaces: the follower keeps an
+   * nftables ingress rule on them that resets a rerouted host's stale TCP
+   * segments (from localClientIp to serviceIp) back to the sender's MAC, so
+   * the host reconnects without resetting its own sockets (ESXi cannot).
+   * Empty: no rule.
+   */
+  staleResetInterfaces: z.array(z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, 'not an interface name')).default([]),
+  /** The private address hosts use towards their own SCVM (the stale segments' source). */
+  localClientIp: ipString.default('192.168.33.1'),
+  /** The NFS address every host mounts from (the stale segments' destination). */
+  serviceIp: ipString.default('192.168.33.2'),
   /** How often NFS layers report to the follower. */
   gateReportIntervalMs: ms.min(10).default(250),
   /** An NFS layer silent this long counts as NFS service down, and its drains stop counting as progress. */

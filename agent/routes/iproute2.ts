@@ -12,7 +12,12 @@ import { NFS_ADDRESS, type CommandRunner, type RouteBackend } from './backend';
 export class Iproute2Backend implements RouteBackend {
   readonly name = 'iproute2';
 
-  constructor(private readonly run: CommandRunner, private readonly address = NFS_ADDRESS) {}
+  constructor(
+    private readonly run: CommandRunner,
+    private readonly address = NFS_ADDRESS,
+    /** false: leave the host's sockets alone, as ESXi does (the lab's no-host-reset mode). */
+    private readonly killSockets = true,
+  ) {}
 
   async read(): Promise<Route> {
     const out = await this.run('ip', ['-j', 'route', 'show', `${this.address}/32`]);
@@ -29,6 +34,6 @@ export class Iproute2Backend implements RouteBackend {
       return;
     }
     await this.run('ip', ['route', 'replace', `${this.address}/32`, 'via', target.gateway]);
-    await this.run('ss', ['-K', 'dst', this.address]).catch(() => undefined);
+    if (this.killSockets) await this.run('ss', ['-K', 'dst', this.address]).catch(() => undefined);
   }
 }

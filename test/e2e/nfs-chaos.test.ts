@@ -29,3 +29,28 @@ describe('real NFS end to end: libnfs block writers through the gates to each SC
     });
   }
 });
+
+/** The faults that reroute a host away from its own SCVM: the ones whose old connections need a reset. */
+const REROUTE_KINDS = ['scvm-links', 'follower-kill9', 'follower-sigstop'] as const;
+
+describe('real NFS end to end with hosts that cannot reset their own sockets (as on ESXi): the SCVM side resets them (needs root, nfs-ganesha, libnfs, nftables)', function () {
+  this.timeout(600_000);
+  const lab = new Lab({ hosts: 3, nfs: true, prefix: 'nfsha-nr', holdDownMs: 2000, hostSocketReset: false });
+  const outcomes: SeedOutcome[] = [];
+
+  before(async () => { await lab.up(); });
+  after(async () => {
+    if (outcomes.length) process.stderr.write(`${chaosTable(outcomes).replace(/^/gm, '      ')}\n`);
+    await lab.down();
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') console.error(lab.dump());
+  });
+
+  it('seed 7: after SCVM links down, follower SIGSTOP and follower kill -9, IO resumes through the new route without ss -K on the host, and the invariants hold', async () => {
+    const o = await runSeed(lab, 7, 3, REROUTE_KINDS, (line) => process.stderr.write(`      ${line}\n`));
+    outcomes.push(o);
+    assert.deepEqual(o.failures, [], 'the schedule did not run through');
+    assert.deepEqual(o.violations, [], 'invariants broken');
+  });
+});

@@ -92,6 +92,12 @@ export interface LabOptions {
   /** With nfs: the master's fence agent kills a silent holder's SCVM (default true). */
   fenceAgent?: boolean;
   prefix?: string;
+  /**
+   * false: hosts do not reset their own sockets after a reroute (as on
+   * ESXi, which has no ss -K); the new SCVM's stale-segment reset rule does.
+   * Default true.
+   */
+  hostSocketReset?: boolean;
   probeIntervalMs?: number;
   misses?: number;
   holdDownMs?: number;
@@ -226,7 +232,7 @@ export class Lab {
     const nfs = this.opts.nfs ? ['--nfs-probe', `nfs@127.0.0.1:${NFS_SERVER_PORT},mount@127.0.0.1:${MOUNT_SERVER_PORT}`, '--fence-command', JSON.stringify(this.nfsFenceCommand(i))] : [];
     return this.spawnIn(this.ns(`s${i}`), `follower-${i}`, [CLI, 'follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`,
       '--storage-ip', storageIpOfScvm(i), '--mgmt-ip', mgmtIpOfScvm(i), '--master', this.masterAddress,
-      '--gate-listen', `unix:${path.join(this.dir, `gate-${i}.sock`)}`, ...nfs, ...tlsArgs('follower', `scvm-${i}`)], detached);
+      '--gate-listen', `unix:${path.join(this.dir, `gate-${i}.sock`)}`, '--stale-reset-interfaces', 'sto,mgmt', ...nfs, ...tlsArgs('follower', `scvm-${i}`)], detached);
   }
 
   /** Where NFS-Ganesha exports from (a directory of this machine, read back by checkers). */
@@ -326,7 +332,7 @@ done
   startAgent(i: number, detached = false): Proc {
     return this.spawnIn(this.ns(`h${i}`), `agent-${i}`, [CLI, 'agent', '--host-id', `esx-${i}`, '--local-server-id', `scvm-${i}`,
       '--storage-ip', storageIpOfHost(i), '--mgmt-ip', mgmtIpOfHost(i), '--master', this.masterAddress,
-      '--backend', 'iproute2', '--private-interface', 'priv',
+      '--backend', 'iproute2', '--socket-reset', this.opts.hostSocketReset === false ? 'none' : 'kill', '--private-interface', 'priv',
       '--probe-interval-ms', String(this.opts.probeIntervalMs ?? 500), '--misses', String(this.opts.misses ?? 3),
       '--hold-down-ms', String(this.opts.holdDownMs ?? 30_000), ...tlsArgs('agent', `esx-${i}`)], detached);
   }
