@@ -2,6 +2,18 @@ import assert from 'node:assert/strict';
 import { chaosTable, runSeed, type SeedOutcome } from '../support/chaos';
 import { Lab } from '../support/lab';
 
+/** Brings the lab up for the suite, prints its chaos table and takes it down; dumps it when a test fails. */
+function useLab(lab: Lab, outcomes: SeedOutcome[]): void {
+  before(async () => { await lab.up(); });
+  after(async () => {
+    if (outcomes.length) process.stderr.write(`${chaosTable(outcomes).replace(/^/gm, '      ')}\n`);
+    await lab.down();
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') console.error(lab.dump());
+  });
+}
+
 /** Fixed seeds: each names one reproducible fault schedule (npm run chaos runs long campaigns). */
 const SEEDS = [7, 1042, 31337];
 const FAULTS_PER_SEED = 5;
@@ -11,14 +23,7 @@ describe('real NFS end to end: libnfs block writers through the gates to each SC
   const lab = new Lab({ hosts: 3, nfs: true, etcd: true, prefix: 'nfsha-io', holdDownMs: 2000 });
   const outcomes: SeedOutcome[] = [];
 
-  before(async () => { await lab.up(); });
-  after(async () => {
-    if (outcomes.length) process.stderr.write(`${chaosTable(outcomes).replace(/^/gm, '      ')}\n`);
-    await lab.down();
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') console.error(lab.dump());
-  });
+  useLab(lab, outcomes);
 
   for (const seed of SEEDS) {
     it(`seed ${seed}: IO resumes after every fault; no block goes back to an older acknowledged version, no acknowledged write is lost, no two gates serve one host at once`, async () => {
@@ -38,14 +43,7 @@ describe('real NFS end to end with hosts that cannot reset their own sockets (as
   const lab = new Lab({ hosts: 3, nfs: true, prefix: 'nfsha-nr', holdDownMs: 2000, hostSocketReset: false });
   const outcomes: SeedOutcome[] = [];
 
-  before(async () => { await lab.up(); });
-  after(async () => {
-    if (outcomes.length) process.stderr.write(`${chaosTable(outcomes).replace(/^/gm, '      ')}\n`);
-    await lab.down();
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') console.error(lab.dump());
-  });
+  useLab(lab, outcomes);
 
   it('seed 7: after SCVM links down, follower SIGSTOP and follower kill -9, IO resumes through the new route without ss -K on the host, and the invariants hold', async () => {
     const o = await runSeed(lab, 7, 3, REROUTE_KINDS, (line) => process.stderr.write(`      ${line}\n`));
