@@ -45,6 +45,8 @@ export class StreamLoop<S extends LoopStream<T>, T> {
   private stream?: S;
   private reopenTimer?: TimerHandle;
   private stopped = false;
+  /** Ends the current stream as if it failed with the given error. */
+  private endCurrent?: (err?: grpc.ServiceError) => void;
 
   constructor(private readonly opts: StreamLoopOptions<S, T>) {}
 
@@ -74,6 +76,7 @@ export class StreamLoop<S extends LoopStream<T>, T> {
       this.opts.closed(err, answered, wait);
       if (!this.stopped) this.reopenTimer = clock.setTimeout(() => this.open(), wait);
     };
+    this.endCurrent = ended;
     if (this.opts.firstAnswerMs > 0) {
       firstTimer = clock.setTimeout(() => {
         if (answered || this.stream !== stream) return;
@@ -95,9 +98,16 @@ export class StreamLoop<S extends LoopStream<T>, T> {
     stream.on('end', () => ended());
   }
 
-  /** Gives up the current stream now (it is reopened like any broken one). */
-  abandon(): void {
-    this.stream?.cancel();
+  /**
+   * Gives up the current stream now as one that stopped answering: it is
+   * reopened like any broken one, and with several candidates at the next
+   * (a CANCELLED of our own making would send us back to the same one).
+   */
+  abandon(why = 'stopped answering'): void {
+    const stream = this.stream;
+    if (!stream) return;
+    this.endCurrent?.(noAnswer(why));
+    stream.cancel();
   }
 
   stop(): void {

@@ -16,6 +16,18 @@ import type { OwnedClient } from '../gen/nfsha/v1/OwnedClient';
 import type { Lease } from './lease';
 import type { NfsHealth } from '../gen/nfsha/v1/NfsHealth';
 
+/**
+ * Keepalive intervals without an ack after which the stream counts as stuck.
+ * 3: one late ack (a GC pause, a busy leader) is no reason to move.
+ */
+const ACK_SILENCE_INTERVALS = 3;
+/**
+ * Longest wait between tries to reach a master. Short: after a leader dies
+ * the followers must find its successor before their leases end (README,
+ * "Leader election and failover"); one try per follower per 500 ms is cheap.
+ */
+const RECONNECT_MAX_MS = 500;
+
 /** The session protocol this follower speaks (master.proto SessionProtocol). */
 export const FOLLOWER_PROTOCOL = 1;
 
@@ -59,8 +71,13 @@ export interface MasterSessionOptions {
   random?: () => number;
 }
 
-/** How long a master candidate may take to answer an introduction. */
-const GRANT_TIMEOUT_MS = 1500;
+/**
+ * How long a master candidate may take to answer an introduction. A leader
+ * answers in milliseconds (its grace delays logins, not introductions); one
+ * that does not is frozen or cut off, and a follower redirected to it by a
+ * candidate that has not noticed yet must move on while its lease runs.
+ */
+const GRANT_TIMEOUT_MS = 700;
 
 type SessionStream = grpc.ClientDuplexStream<FollowerMessage, MasterMessage__Output>;
 
@@ -80,6 +97,8 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
   private introducing = false;
   private keepaliveTimer?: TimerHandle;
   private everGranted = false;
+  /** Clock time of the last keepalive ack or grant. */
+  private lastAckAt = 0;
 
   constructor(private readonly opts: MasterSessionOptions) {
     super();
@@ -87,7 +106,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
     this.endpoints = new MasterEndpoints(opts.masters, opts.tls, opts.connect ?? ((address) => masterClient<SessionMasterClient>(Client, address, opts.tls)));
     this.loop = new StreamLoop<SessionStream, MasterMessage__Output>({
       clock: opts.clock,
-      backoff: new Backoff(100, 2000, opts.random),
+      backoff: new Backoff(100, RECONNECT_MAX_MS, opts.random),
       firstAnswerMs: GRANT_TIMEOUT_MS,
       open: () => this.introduce(),
       failed: (err) => this.endpoints.failed(err),
@@ -158,10 +177,12 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
         }
         log.info({ ev: resumed ? 'session.resumed' : 'session.opened', session: g.sessionId, epoch: g.epoch, ttl_ms: g.ttlMs }, 'session with master');
         this.emit('granted', { sessionId: g.sessionId, epoch: g.epoch, resumed });
+        this.lastAckAt = this.opts.clock.now();
         this.scheduleKeepalive(stream, g.keepaliveIntervalMs || 500);
         break;
       }
       case 'keepaliveAck':
+        this.lastAckAt = this.opts.clock.now();
         lease.acked(msg.keepaliveAck!.seq, msg.keepaliveAck!.ttlMs);
         break;
       case 'revoke':
@@ -188,10 +209,14 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
     this.stopKeepalives();
     const tick = () => {
       if (this.loop.current !== stream) return;
-      // A stream that delivers no acks for a whole TTL is stuck (blackholed):
-      // the lease has fenced already; start over on a fresh stream.
-      if (!lease.isLive()) {
-        this.loop.abandon();
+      // A stream without acks for a few intervals is stuck: the leader is
+      // frozen, partitioned or gone without a reset. Start over (the next
+      // candidate may lead by now) while the lease still runs, so a new
+      // leader can renew it before it ends: the lease, not the stream, is
+      // what lets us serve, and it is only ever extended by acks.
+      if (!lease.isLive() || clock.now() - this.lastAckAt > ACK_SILENCE_INTERVALS * intervalMs) {
+        this.opts.log.info({ ev: 'session.stream.silent', silent_ms: Math.round(clock.now() - this.lastAckAt), lease_ms: Math.round(lease.remainingMs()) }, 'no keepalive acks: trying the master candidates again');
+        this.loop.abandon(lease.isLive() ? 'no keepalive acks' : 'no keepalive acks for a whole TTL');
         return;
       }
       this.seq += 1;

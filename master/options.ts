@@ -63,7 +63,7 @@ export const masterOptionsSchema = z.object({
   /** The address other nodes reach this master at (named in "not leader" redirects). Empty: listen. */
   advertise: z.string().refine((s) => s === '' || listenAddress.safeParse(s).success, { message: 'expected host:port' }).default(''),
   /** The election lease in whole seconds (DESIGN §5: 3 s). */
-  electionTtlSeconds: z.number().int().min(2).max(60).default(3),
+  electionTtlSeconds: z.number().int().min(1).max(60).default(1),
   /** The agent bundle the Deploy call installs when a request names none. */
   bundleDir: z.string().default(''),
   /** Where the Deploy call keeps the cluster credentials; its pki/ is where `nfsha init` puts the CA. */

@@ -130,7 +130,11 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     const adoptedClients = resumed
       ? intro.clients.map((c) => c.clientId)
       : logins.adopt(session.id, intro.clients.filter((c) => c.token).map((c) => ({ clientId: c.clientId, token: c.token! })));
-    core.readiness.introduced(session.serverId);
+    // Only a follower that continues a session speaks for everything its
+    // server may still serve. A new follower process (no session to resume)
+    // does not know what a hung gate of its predecessor holds: the grace
+    // runs its time for it.
+    if (intro.resumeSessionId) core.readiness.introduced(session.serverId);
     call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed, adoptedClients, protocol: MASTER_PROTOCOL } });
     core.membership.refresh();
     log.info({ ev: resumed ? 'session.resumed' : 'session.opened', server: session.serverId, session: session.id, host: session.hostId }, resumed ? 'session resumed' : 'session opened');

@@ -27,6 +27,8 @@ const REGRESSIONS: Array<{ race: string; seed: number; overrides?: Partial<World
   { race: '4: a gate admitting without its revoke stream', seed: 88 },
   { race: '5: a grace ended by a best-effort registry', seed: 462 },
   { race: '6: relative lease times across processes', seed: 2472 },
+  { race: 'found with the 1 s election lease: a new follower process ending the wait-out or the grace while its predecessor\'s gate is hung', seed: 19 },
+  { race: 'found with the 1 s election lease: a new follower process ending the wait-out while its predecessor\'s gate is hung (elected)', seed: 1040 },
 ];
 
 describe('deterministic simulation of the control plane (test/sim)', function () {

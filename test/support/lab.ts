@@ -147,7 +147,7 @@ export class Lab {
   etcd?: EtcdCluster;
 
   startMaster(k: number, detached = false): Proc {
-    const etcd = this.etcd ? ['--etcd', this.etcd.endpoints.join(','), '--id', `m${k}`, '--election-ttl-s', '3'] : [];
+    const etcd = this.etcd ? ['--etcd', this.etcd.endpoints.join(','), '--id', `m${k}`] : [];
     const fence = this.opts.nfs && this.opts.fenceAgent !== false ? ['--fence-agent', JSON.stringify([FENCE_SCVM, this.prefix, '{server}', this.fenceLog])] : [];
     return this.spawnIn(this.ns('m'), this.opts.etcd ? `master-${k}` : 'master', [CLI, 'master', '--listen', this.masterAddresses[k - 1], ...tlsArgs('master', `m${k}`),
       '--deploy-state-dir', path.join(this.dir, 'deploy-state'), ...etcd, ...fence], detached);
