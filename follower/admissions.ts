@@ -39,7 +39,11 @@ export class Admissions {
     const revoked = this.revokedUpTo.get(clientId);
     if (revoked && compareTokens(token, revoked) <= 0) return false;
     this.clientOfAddress.set(address, clientId);
-    this.owned.set(clientId, token);
+    // Two admissions of one client from two new addresses run side by side
+    // (each locked by its address): the older grant may land last. Tokens
+    // never go back; the newer grant covers both connections.
+    const held = this.owned.get(clientId);
+    if (!held || compareTokens(token, held) > 0) this.owned.set(clientId, token);
     return true;
   }
 

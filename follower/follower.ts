@@ -334,8 +334,9 @@ export class Follower {
         if (!this.admissions.grant(ip, clientId, token)) {
           throw new Aborted(`client ${clientId} was revoked while its login was in flight`);
         }
-        this.log.info({ ev: 'client.admitted', client: clientId, address: ip, token: formatToken(token), revoked: reply.revoked }, 'client admitted');
-        return this.admitReply(clientId, token);
+        const current = this.admissions.tokenOf(clientId) ?? token;
+        this.log.info({ ev: 'client.admitted', client: clientId, address: ip, token: formatToken(current), revoked: reply.revoked }, 'client admitted');
+        return this.admitReply(clientId, current);
       }
     });
   }

@@ -42,4 +42,12 @@ describe('follower admissions', () => {
     assert.equal(a.tokenOf('host:esx-9'), undefined);
     assert.equal(a.grant('10.0.0.9', 'host:esx-9', { epoch: 10, sequence: 6 }), true);
   });
+
+  it('keeps the newer token when an older grant of the same client (another new address) lands last: tokens never go back (sim seed 5851)', () => {
+    const a = new Admissions();
+    assert.equal(a.grant('10.10.0.13', 'host:esx-3', { epoch: 10, sequence: 10 }), true);
+    assert.equal(a.grant('10.20.0.13', 'host:esx-3', { epoch: 10, sequence: 9 }), true);
+    assert.deepEqual(a.tokenOf('host:esx-3'), { epoch: 10, sequence: 10 });
+    assert.equal(a.clientOf('10.20.0.13'), 'host:esx-3', 'the second address is known as the same client');
+  });
 });
