@@ -178,6 +178,7 @@ export class Follower {
     // With the lease gone the fence point (deadline − E) covers what still drains.
     this.draining.clear();
     const dropped = this.admissions.clear();
+    this.session.forgetSession();
     const seq = this.hub.fence(reason);
     // The lease ended before its deadline: its NFS layers are judged by this fence.
     this.endedByFence = { deadline: this.lease.deadlineMs, seq };

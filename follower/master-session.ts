@@ -119,6 +119,17 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
     return this.sessionId;
   }
 
+  /**
+   * The lease ended (fenced): this session cannot be resumed, and the next
+   * introduction must not speak for it. A new leader lets a resuming
+   * follower end its grace early, as one that lists everything it may still
+   * serve; a fenced follower lists nothing while its NFS layers may still be
+   * fencing what they had in flight (simulation seed 784).
+   */
+  forgetSession(): void {
+    this.sessionId = '';
+  }
+
   /** True between sending an introduction and its answer. */
   get isIntroducing(): boolean {
     return this.introducing;

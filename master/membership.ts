@@ -42,9 +42,26 @@ export class MembershipFeed {
     private readonly addressesGone: (hostId: string, ips: string[]) => void = () => undefined,
   ) {}
 
+  /**
+   * A session whose keepalive stream closed and was not taken up again
+   * within this long leaves the membership before its lease ends. A closed
+   * stream (FIN or reset: the follower process died, or its SCVM dropped the
+   * connection) is news a silent network never gives; a follower that only
+   * switched streams is back within its reconnect backoff. Membership only
+   * steers agents: leases, revokes and the wait-out do not change.
+   */
+  static readonly DISCONNECT_GRACE_MS = 1000;
+
+  /** A session's stream closed: the membership changes then if it stays closed. */
+  disconnected(): void {
+    this.clock.setTimeout(() => this.refresh(), MembershipFeed.DISCONNECT_GRACE_MS + 1);
+  }
+
   members(): Member[] {
+    const now = this.clock.now();
     return this.sessions.all()
       .filter((s) => this.sessions.state(s) === SessionState.Live)
+      .filter((s) => s.sink !== undefined || s.disconnectedAt === undefined || now - s.disconnectedAt < MembershipFeed.DISCONNECT_GRACE_MS)
       .map((s) => ({ serverId: s.serverId, hostId: s.hostId, storageIp: s.storageIp, mgmtIp: s.mgmtIp, nfsDown: s.nfs === 'NFS_HEALTH_DOWN' }))
       .sort((a, b) => a.serverId!.localeCompare(b.serverId!));
   }

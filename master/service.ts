@@ -42,6 +42,8 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
       ended = true;
       if (session?.sink === sink) {
         session.sink = undefined;
+        session.disconnectedAt = core.clock.now();
+        core.membership.disconnected();
         log.info({ ev: 'session.disconnected', server: session.serverId, session: session.id }, 'keepalive stream closed');
       }
     };
@@ -127,6 +129,7 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     const { session, resumed } = sessions.introduce({ ...intro, nfs: intro.protocol >= 1 ? intro.nfs : undefined });
     if (session.sink && session.sink !== sink) session.sink.end(grpc.status.ABORTED, 'session resumed on another stream');
     session.sink = sink;
+    session.disconnectedAt = undefined;
     const adoptedClients = resumed
       ? intro.clients.map((c) => c.clientId)
       : logins.adopt(session.id, intro.clients.filter((c) => c.token).map((c) => ({ clientId: c.clientId, token: c.token! })));

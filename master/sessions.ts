@@ -32,6 +32,8 @@ export interface Session {
   readonly openedAt: number;
   condemned: boolean;
   sink?: SessionSink;
+  /** Master-clock time its keepalive stream closed, while no new one is attached. */
+  disconnectedAt?: number;
   /** The follower's NFS service health, from its last keepalive. */
   nfs: NfsHealth;
   /** The session protocol its follower speaks (0: before RevokeProgress). */

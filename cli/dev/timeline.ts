@@ -19,8 +19,6 @@ export function describeLogEvent(e: LogEvent): string | undefined {
       return `${e.server} cannot be asked to let ${e.client} go: its session is condemned (no more renewals)`;
     case 'revoke.waitout':
       return `waits out ${e.server}'s lease: ${n(e.ms)} ms until it has surely expired (TTL × (1 + drift) + margin)`;
-    case 'revoke.replaced':
-      return `${e.server} was replaced by a follower that fenced its NFS server: no wait-out`;
     case 'revoke.fence':
       return `runs the fence agent against silent ${e.server}`;
     case 'revoke.fenced':

@@ -29,6 +29,7 @@ const REGRESSIONS: Array<{ race: string; seed: number; overrides?: Partial<World
   { race: '6: relative lease times across processes', seed: 2472 },
   { race: 'found with the 1 s election lease: a new follower process ending the wait-out or the grace while its predecessor\'s gate is hung', seed: 19 },
   { race: 'found with the 1 s election lease: a new follower process ending the wait-out while its predecessor\'s gate is hung (elected)', seed: 1040 },
+  { race: 'found with membership dropping closed streams: a fenced follower resuming its session ended a new leader\'s grace while its gate still fenced calls', seed: 784 },
 ];
 
 describe('deterministic simulation of the control plane (test/sim)', function () {
