@@ -332,6 +332,17 @@ export class Follower {
           if (attempt >= 3) throw new Unavailable(`${clientId} is being released; retry`);
           continue;
         }
+        // Waiting for the client's lock above may have taken a while (a
+        // release or a revoke of it held the lock): what was checked before
+        // may no longer hold (simulation seeds 7651 and 13424: a grant of a
+        // session and epoch the follower had since left was admitted).
+        if (clientId !== key) {
+          if (this.session.currentSessionId !== sessionId || this.session.isIntroducing) throw new Unavailable('session changed during login');
+          this.requireLive();
+          if (token.epoch < this.highestEpoch) {
+            throw new Aborted(`grant from epoch ${token.epoch} is older than epoch ${this.highestEpoch}: a deposed master answered`);
+          }
+        }
         if (!this.admissions.grant(ip, clientId, token)) {
           throw new Aborted(`client ${clientId} was revoked while its login was in flight`);
         }

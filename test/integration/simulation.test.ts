@@ -30,6 +30,8 @@ const REGRESSIONS: Array<{ race: string; seed: number; overrides?: Partial<World
   { race: 'found with the 1 s election lease: a new follower process ending the wait-out or the grace while its predecessor\'s gate is hung', seed: 19 },
   { race: 'found with the 1 s election lease: a new follower process ending the wait-out while its predecessor\'s gate is hung (elected)', seed: 1040 },
   { race: 'found with membership dropping closed streams: a fenced follower resuming its session ended a new leader\'s grace while its gate still fenced calls', seed: 784 },
+  { race: 'found by the campaign: an admission that waited for its client\'s lock granted under a session and epoch the follower had left', seed: 7651 },
+  { race: 'found by the campaign: the same, 4 SCVMs with the fence agent', seed: 13424 },
 ];
 
 describe('deterministic simulation of the control plane (test/sim)', function () {
