@@ -312,14 +312,8 @@ export class Follower {
           const e = err as grpc.ServiceError;
           throw Object.assign(new Unavailable(`login at master failed: ${e.details ?? e.message}`), { code: e.code ?? grpc.status.UNAVAILABLE });
         }
-        // The session may have been lost, or a new one introduced, while the login
-        // was in flight: its grant belongs to a session the master may not know.
-        if (this.session.currentSessionId !== sessionId || this.session.isIntroducing) throw new Unavailable('session changed during login');
-        this.requireLive();
         const token = reply.token ?? { epoch: 0, sequence: 0 };
-        if (token.epoch < this.highestEpoch) {
-          throw new Aborted(`grant from epoch ${token.epoch} is older than epoch ${this.highestEpoch}: a deposed master answered`);
-        }
+        this.requireGrantHolds(sessionId, token);
         // A release of this client that began after our login went out may
         // have logged it out at the master after the master answered us
         // ("already owned"): granting now would serve a client the master
@@ -336,13 +330,7 @@ export class Follower {
         // release or a revoke of it held the lock): what was checked before
         // may no longer hold (simulation seeds 7651 and 13424: a grant of a
         // session and epoch the follower had since left was admitted).
-        if (clientId !== key) {
-          if (this.session.currentSessionId !== sessionId || this.session.isIntroducing) throw new Unavailable('session changed during login');
-          this.requireLive();
-          if (token.epoch < this.highestEpoch) {
-            throw new Aborted(`grant from epoch ${token.epoch} is older than epoch ${this.highestEpoch}: a deposed master answered`);
-          }
-        }
+        if (clientId !== key) this.requireGrantHolds(sessionId, token);
         if (!this.admissions.grant(ip, clientId, token)) {
           throw new Aborted(`client ${clientId} was revoked while its login was in flight`);
         }
@@ -353,7 +341,21 @@ export class Follower {
     });
   }
 
-  private requireLive(): void {
+  /**
+   * A login's grant may still be used: the session it was asked in is
+   * current (lost, or a new one introduced meanwhile, and the grant belongs
+   * to a session the master may not know), the lease is live, and no newer
+   * epoch was seen since (a deposed master answered).
+   */
+  private requireGrantHolds(sessionId: string, token: Token): void {
+    if (this.session.currentSessionId !== sessionId || this.session.isIntroducing) throw new Unavailable('session changed during login');
+    this.requireLive();
+    if (token.epoch < this.highestEpoch) {
+      throw new Aborted(`grant from epoch ${token.epoch} is older than epoch ${this.highestEpoch}: a deposed master answered`);
+    }
+  }
+
+    private requireLive(): void {
     const st = this.lease.current;
     if (st !== LeaseState.Live) throw new Unavailable(st === LeaseState.Fenced ? 'fenced: no live session with the master' : 'no session with the master yet');
   }

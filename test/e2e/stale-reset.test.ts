@@ -3,7 +3,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CLI } from '../support/cluster';
+import { CLI, waitFor } from '../support/cluster';
 
 /**
  * A host whose route to 192.168.33.2 moved from its own SCVM (private link)
@@ -142,11 +142,8 @@ describe('stale connections reset from the SCVM side (namespaces, real nftables;
     const out = fs.openSync(log, 'w');
     follower = spawn('ip', ['netns', 'exec', NEW, process.execPath, CLI, 'follower', '--server-id', 'scvm-2', '--master', '127.0.0.1:1', '--insecure',
       '--gate-listen', `unix:${path.join(dir, 'gate.sock')}`, '--stale-reset-interfaces', 'nsto'], { stdio: ['ignore', out, out] });
-    const end = Date.now() + 15_000;
-    while (!fs.readFileSync(log, 'utf8').includes('"stale_reset.installed"')) {
-      assert.ok(Date.now() < end, `no stale_reset.installed in the follower's log:\n${fs.readFileSync(log, 'utf8')}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor('stale_reset.installed in the follower\'s log', () => fs.readFileSync(log, 'utf8').includes('"stale_reset.installed"'), 15_000, 100)
+      .catch((err: Error) => assert.fail(`${err.message}:\n${fs.readFileSync(log, 'utf8')}`));
     assert.match(inNs(NEW, 'nft', 'list', 'table', 'netdev', 'nfsha_stale_reset'), /ip saddr 192\.168\.33\.1 ip daddr 192\.168\.33\.2 tcp flags (& syn == 0|! syn) counter packets \d+ bytes \d+ reject with tcp reset/);
     const e = await staleConnection(5000);
     assert.ok(e, 'the old connection was not reset');
@@ -159,13 +156,7 @@ describe('stale connections reset from the SCVM side (namespaces, real nftables;
   it('reconciles: a flushed ruleset gets the rule back', async () => {
     inNs(NEW, 'nft', 'flush', 'ruleset');
     // The follower checks every 10 s.
-    const end = Date.now() + 25_000;
-    for (;;) {
-      try {
-        if (inNs(NEW, 'nft', 'list', 'table', 'netdev', 'nfsha_stale_reset').includes('reject with tcp reset')) break;
-      } catch { /* not back yet */ }
-      assert.ok(Date.now() < end, `the rule did not come back; the follower's log:\n${fs.readFileSync(path.join(dir, 'follower.log'), 'utf8')}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitFor('the rule back', () => inNs(NEW, 'nft', 'list', 'table', 'netdev', 'nfsha_stale_reset').includes('reject with tcp reset'), 25_000, 200)
+      .catch((err: Error) => assert.fail(`${err.message}; the follower's log:\n${fs.readFileSync(path.join(dir, 'follower.log'), 'utf8')}`));
   });
 });

@@ -3,7 +3,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CLI, freePort } from '../support/cluster';
+import { CLI, freePort, waitFor } from '../support/cluster';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
@@ -17,16 +17,6 @@ function processesOf(dir: string): number[] {
     } catch { /* exited meanwhile */ }
   }
   return pids;
-}
-
-async function until<T>(what: string, get: () => T | undefined, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = get();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`no ${what} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Runs `cmd` until its stdout matches `ready`; returns the child and its output so far. */
@@ -96,7 +86,7 @@ describe('nfsha dev / npm start: the demo cluster on loopback', function () {
     // master, 3 followers, 3 gates and nfsha dev itself.
     assert.ok(before.length >= 8, `${before.length} processes: ${out()}`);
     child.kill('SIGTERM');
-    await until('end of every process of the cluster', () => processesOf(dir).length === 0 || undefined, 20_000)
+    await waitFor('end of every process of the cluster', () => processesOf(dir).length === 0, 20_000, 100)
       .catch((err: Error) => assert.fail(`${err.message}; still running: ${processesOf(dir).map((p) => fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')).join('\n')}`));
   });
 
@@ -106,7 +96,7 @@ describe('nfsha dev / npm start: the demo cluster on loopback', function () {
     const { child } = await startUntil(process.execPath, [CLI, 'dev', '--quiet', '--port', String(port), '--dir', dir], /Act 2: .*IO resumed/, 150_000);
     assert.ok(processesOf(dir).length >= 7);
     child.kill('SIGKILL');
-    await until('end of every process of the cluster', () => processesOf(dir).length === 0 || undefined, 20_000);
+    await waitFor('end of every process of the cluster', () => processesOf(dir).length === 0, 20_000, 100);
   });
 
   it('refuses --followers 1 with one clear line: a host needs another Access Server to move to', async () => {
