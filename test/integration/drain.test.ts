@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Cluster, waitFor } from '../support/cluster';
-import { RpcTestClient } from '../support/rpc-stand-in';
+import { RpcTestClient, callRecord } from '../support/rpc-stand-in';
 import type { Admission } from '../support/invariant';
 
 const HOST_A = '127.0.9.1';
@@ -11,6 +11,17 @@ const hosts = { 'esx-9': HOST_A, 'esx-8': HOST_B };
 function executedFrom(cluster: Cluster, i: number, client: RpcTestClient): number[] {
   const xids = new Set(client.sent);
   return cluster.executions(i).filter((e) => xids.has(e.xid)).map((e) => e.t);
+}
+
+/**
+ * Waits until gate-1 has forwarded n calls to its stopped NFS server (they sit
+ * unread in the server's socket): only then are they in flight at the gate, which
+ * is what a revoke must drain or fence. Sending is not enough; under load the gate
+ * may not have read them yet, and a revoke then finds nothing to drain.
+ */
+async function forwardedToHungServer(cluster: Cluster, n: number): Promise<void> {
+  const bytes = n * callRecord(0, 64).length;
+  await waitFor(`gate-1 forwarded ${n} calls to its stopped NFS server`, () => cluster.nfsUnreadBytes(1) >= bytes);
 }
 
 function servicesOf(cluster: Cluster, gate: string, client = 'host:esx-9'): Admission[] {
@@ -77,6 +88,7 @@ describe('drain before ack: no request of a revoked holder outlives the revoke (
     const hung = cluster.nfsPid(1);
     cluster.signalNfs(1, 'SIGSTOP');
     a.send(3);
+    await forwardedToHungServer(cluster, 3);
     const moving = new RpcTestClient(HOST_A, cluster.gatePorts[1], 1000);
     await moving.roundTrip();
     const fences = cluster.fences().filter((f) => f.label === 'gate-1' && Number(f.pid) === hung);
@@ -101,6 +113,7 @@ describe('drain before ack: no request of a revoked holder outlives the revoke (
     const hung = cluster.nfsPid(1);
     cluster.signalNfs(1, 'SIGSTOP');
     a.send(4);
+    await forwardedToHungServer(cluster, 4);
     cluster.followers[0].signal('SIGSTOP');
     const moving = new RpcTestClient(HOST_A, cluster.gatePorts[1], 1000);
     await moving.roundTrip(20_000);

@@ -10,18 +10,26 @@ pidfile="${1:?usage: fence-nfs.sh PIDFILE [LOG LABEL]}"
 log="${2:-}"
 label="${3:-}"
 mono() { /usr/bin/python3 -c 'import time; print("%.1f" % (time.monotonic() * 1000))'; }
+# Alive: its stat is readable and it is neither a zombie nor dead. One read, so
+# a supervisor reaping the process between two looks cannot make it seem alive
+# (that race failed a fence in CI: "process … still running" after 50 ms).
+alive() {
+	local rest state
+	read -r _ rest 2>/dev/null <"/proc/$1/stat" || return 1
+	state="${rest##*) }"
+	state="${state%% *}"
+	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
 started="$(mono)"
 pid="$(cat "$pidfile" 2>/dev/null || true)"
-if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+if [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid"; then
 	kill -KILL "$pid" 2>/dev/null || true
-	# A stopped process dies on SIGKILL too; wait until the kernel reaped it.
+	# A stopped process dies on SIGKILL too; wait until it is a zombie or reaped.
 	for _ in $(seq 1 500); do
-		[ -e "/proc/$pid" ] || break
-		state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-		[ "$state" = "Z" ] && break
+		alive "$pid" || break
 		sleep 0.01
 	done
-	if [ -e "/proc/$pid" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != "Z" ]; then
+	if alive "$pid"; then
 		echo "fence-nfs.sh: process $pid still running" >&2
 		exit 1
 	fi

@@ -293,6 +293,23 @@ export class Cluster {
     return Number(fs.readFileSync(this.nfsPidFile(i), 'utf8'));
   }
 
+  /**
+   * The most bytes one connection to gate i's NFS server holds unread in the
+   * kernel: calls the gate forwarded to a stopped server. Read from
+   * /proc/net/tcp (rx_queue of sockets on the server's port), per connection
+   * so the health probe's own NULL calls do not add up.
+   */
+  nfsUnreadBytes(i: number): number {
+    const port = this.nfsPorts[i - 1].toString(16).toUpperCase().padStart(4, '0');
+    let most = 0;
+    for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 5 || !f[1].endsWith(`:${port}`) || f[3] !== '01') continue; // 01: established
+      most = Math.max(most, parseInt(f[4].split(':')[1], 16));
+    }
+    return most;
+  }
+
   /** Sends a signal to gate i's stand-in NFS server (not its supervisor). */
   signalNfs(i: number, sig: NodeJS.Signals): void {
     process.kill(this.nfsPid(i), sig);
