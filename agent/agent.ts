@@ -8,7 +8,7 @@ import type { AgentOptions } from './options';
 import { ProbeTracker } from '../common/hysteresis';
 import type { RouteBackend } from './routes/backend';
 import { tcpProbe } from './tcp-prober';
-import { Metrics } from '../common/metrics';
+import { AgentMetrics } from './agent-metrics';
 
 /** Probes one address; `local` probes go over the private link to the local SCVM. */
 export type Prober = (ip: string, local: boolean, timeoutMs: number) => Promise<boolean>;
@@ -50,10 +50,8 @@ export class Agent {
   private lastAlarm = '';
   private reported = false;
   state: AgentState = { route: LOCAL, members: [], masterConnected: false };
-  readonly metrics = new Metrics('agent');
-  private readonly routeChanges = this.metrics.counter('nfsha_agent_route_changes_total', 'Route changes by kind', ['kind']);
-  private readonly probes = this.metrics.counter('nfsha_agent_probes_total', 'Probes by target and result', ['target', 'result']);
-  private readonly probeRtt = this.metrics.histogram('nfsha_agent_probe_rtt_seconds', 'Round-trip time of answered probes', ['target'], [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5]);
+  /** Only when served (--metrics-listen). */
+  readonly metrics?: AgentMetrics;
   private metricsServer?: { address: string; close(): Promise<void> };
 
   constructor(readonly opts: AgentOptions, private readonly backend: RouteBackend, deps: Partial<AgentDeps> = {}) {
@@ -75,8 +73,7 @@ export class Agent {
     this.membership = deps.membership ?? new MembershipFollower(opts.master, { hostId: opts.hostId, storageIp: opts.storageIp, mgmtIp: opts.mgmtIp, localServerId: opts.localServerId }, this.log, opts.tls, { clock: this.clock });
     this.membership.on('members', (m) => { this.members = m; });
     this.membership.on('connected', () => { this.reported = false; });
-    this.metrics.gauge('nfsha_agent_route_remote', '1 while the NFS address is routed to a remote SCVM', [], (g) => g.set(this.state.route.kind === 'remote' ? 1 : 0));
-    this.metrics.gauge('nfsha_agent_master_connected', '1 while the membership stream to the master is up', [], (g) => g.set(this.membership.connected ? 1 : 0));
+    if (opts.metricsListen) this.metrics = new AgentMetrics(() => ({ routeRemote: this.state.route.kind === 'remote', masterConnected: this.membership.connected }));
   }
 
   private trackerOf(serverId: string) {
@@ -93,8 +90,7 @@ export class Agent {
     const target = local ? 'local' : 'remote';
     const t0 = this.clock.now();
     const icmp = await this.prober(ip, local, timeout);
-    this.probes.inc({ target, result: icmp ? 'answered' : 'missed' });
-    if (icmp) this.probeRtt.observe({ target }, (this.clock.now() - t0) / 1000);
+    this.metrics?.probed(target, icmp, (this.clock.now() - t0) / 1000);
     if (!icmp || !this.opts.tcpProbePort) return icmp;
     return tcpProbe(ip, this.opts.tcpProbePort, timeout);
   }
@@ -158,7 +154,7 @@ export class Agent {
     }
     const drift = sameRoute(decision.route, this.intended) && !sameRoute(actual, this.intended);
     await this.backend.apply(decision.route, actual);
-    this.routeChanges.inc({ kind: drift ? 'repair' : decision.route.kind === 'local' ? 'failback' : actual.kind === 'local' ? 'reroute' : 'switch' });
+    this.metrics?.routeChanged(drift ? 'repair' : decision.route.kind === 'local' ? 'failback' : actual.kind === 'local' ? 'reroute' : 'switch');
     this.intended = decision.route;
     this.state.route = decision.route;
     this.log.warn({
@@ -188,7 +184,7 @@ export class Agent {
 
   start(): void {
     if (this.opts.metricsListen) {
-      this.metrics.serve(this.opts.metricsListen).then((m) => { this.metricsServer = m; }, (err: Error) => this.log.error({ ev: 'metrics.failed', err: err.message }, 'cannot serve metrics'));
+      this.metrics!.serve(this.opts.metricsListen).then((m) => { this.metricsServer = m; }, (err: Error) => this.log.error({ ev: 'metrics.failed', err: err.message }, 'cannot serve metrics'));
     }
     this.membership.start();
     const loop = async () => {

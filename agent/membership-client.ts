@@ -4,10 +4,10 @@ import type { TlsSettings } from '../common/tls';
 import { Backoff } from '../common/backoff';
 import { systemClock, type Clock } from '../common/clock';
 import { StreamLoop } from '../common/stream-loop';
-import { deadlineIn } from '../common/grpc-server';
+import { deadlineIn } from '../common/grpc-client';
 import { MasterEndpoints, masterClient, parseMasterList } from '../common/master-endpoints';
 import type { Logger } from '../common/log';
-import { nfshaGrpc, type MembershipClient } from '../common/proto';
+import { membershipClientConstructor, type MembershipClient } from '../common/membership-proto';
 import type { MemberList__Output } from '../gen/nfsha/v1/MemberList';
 import type { RouteReport } from '../gen/nfsha/v1/RouteReport';
 import type { AgentHello } from '../gen/nfsha/v1/AgentHello';
@@ -47,7 +47,7 @@ export class MembershipFollower extends EventEmitter<MembershipEvents> implement
 
   constructor(master: string, private readonly hello: AgentHello, private readonly log: Logger, tls: TlsSettings, deps: MembershipFollowerDeps = {}) {
     super();
-    const Client = nfshaGrpc().Membership;
+    const Client = membershipClientConstructor();
     this.endpoints = new MasterEndpoints(parseMasterList(master), tls, deps.connect ?? ((address) => masterClient<MembershipClient>(Client, address, tls)));
     this.loop = new StreamLoop<WatchStream, MemberList__Output>({
       clock: deps.clock ?? systemClock,

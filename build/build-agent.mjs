@@ -1,6 +1,10 @@
-// npm run build:agent — one Linux x64 executable of the nfsha CLI, built offline
-// from the local node: esbuild bundle → Node single-executable blob (protos and
-// the raw-socket addon as assets) → postject into a copy of this node.
+// npm run build:agent — two Linux x64 executables, built offline from the
+// local node: esbuild bundle → Node single-executable blob (protos and the
+// raw-socket addon as assets) → postject into a copy of this node.
+//   out/nfsha        the whole CLI (master, follower, gate, deploy, init, …)
+//   out/nfsha-agent  the ESXi agent alone (agent and probe commands): none of
+//                    the master's, follower's, deploy, SSH or PKI-issuing code
+//                    is in it, so the host loads less (DESIGN: lean agent)
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -13,18 +17,20 @@ const out = path.join(root, 'out');
 fs.mkdirSync(out, { recursive: true });
 
 /** Files libraries read at run time next to their source, as repo-relative paths. */
-function assetFiles() {
+function assetFiles(agentOnly) {
   const walk = (dir, keep) => fs.readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) => {
     const rel = path.join(dir, e.name);
     return e.isDirectory() ? walk(rel, keep) : keep(rel) ? [rel] : [];
   });
   const proto = (f) => f.endsWith('.proto');
+  const addon = 'node_modules/raw-socket/build/Release/raw.node';
+  if (agentOnly) return ['proto/nfsha/v1/agent.proto', addon];
   return [
     ...walk('proto', proto),
     ...walk('node_modules/grpc-health-check/proto', proto),
     ...walk('node_modules/@grpc/reflection/build/proto', proto),
     ...walk('node_modules/etcd3/proto', proto),
-    'node_modules/raw-socket/build/Release/raw.node',
+    addon,
   ];
 }
 
@@ -43,37 +49,60 @@ const dirnamePlugin = {
   },
 };
 
-const bundle = path.join(out, 'nfsha.cjs');
-await esbuild.build({
-  entryPoints: [path.join(root, 'dist/cli/nfsha.js')],
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  outfile: bundle,
-  banner: { js: fs.readFileSync(path.join(root, 'build/sea-runtime.js'), 'utf8') },
-  plugins: [dirnamePlugin],
-  logLevel: 'warning',
-});
-
-const files = assetFiles();
-const id = createHash('sha256').update(fs.readFileSync(bundle)).update(files.map((f) => fs.readFileSync(path.join(root, f))).join('')).digest('hex').slice(0, 16);
-fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify({ id, files }));
-const seaConfig = {
-  main: bundle,
-  output: path.join(out, 'sea-prep.blob'),
-  disableExperimentalSEAWarning: true,
-  assets: Object.fromEntries([['manifest.json', path.join(out, 'manifest.json')], ...files.map((f) => [f, path.join(root, f)])]),
+/**
+ * In the agent executable, SSH (the esxcli-ssh backend, which runs from an
+ * SCVM with the full nfsha) is a stub that says so.
+ */
+const noSshPlugin = {
+  name: 'nfsha-no-ssh',
+  setup(build) {
+    build.onResolve({ filter: /\/common\/ssh$/ }, () => ({ path: 'ssh-stub', namespace: 'nfsha-no-ssh' }));
+    build.onLoad({ filter: /.*/, namespace: 'nfsha-no-ssh' }, () => ({
+      contents: 'throw new Error("the esxcli-ssh backend is not in the ESXi agent executable: run it from an SCVM with the full nfsha (nfsha agent --backend esxcli-ssh)");',
+      loader: 'js',
+    }));
+  },
 };
-fs.writeFileSync(path.join(out, 'sea-config.json'), JSON.stringify(seaConfig, null, 2));
-execFileSync(process.execPath, ['--experimental-sea-config', path.join(out, 'sea-config.json')], { stdio: 'inherit' });
 
-const exe = path.join(out, 'nfsha');
-fs.rmSync(exe, { force: true });
-fs.copyFileSync(process.execPath, exe);
-fs.chmodSync(exe, 0o755);
-try { execFileSync('strip', [exe]); } catch { /* binutils missing: keep symbols */ }
-execFileSync(process.execPath, [path.join(root, 'node_modules/postject/dist/cli.js'), exe, 'NODE_SEA_BLOB', seaConfig.output,
-  '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'], { stdio: ['ignore', 'ignore', 'inherit'] });
-const size = fs.statSync(exe).size;
-console.log(`built ${path.relative(root, exe)}: ${(size / 2 ** 20).toFixed(1)} MiB (${files.length} assets, id ${id})`);
+/** Bundles one entry point and makes it a single executable out/<name>. */
+async function buildExecutable(name, entry, agentOnly) {
+  const bundle = path.join(out, `${name}.cjs`);
+  await esbuild.build({
+    entryPoints: [path.join(root, entry)],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    outfile: bundle,
+    banner: { js: fs.readFileSync(path.join(root, 'build/sea-runtime.js'), 'utf8') },
+    plugins: agentOnly ? [noSshPlugin, dirnamePlugin] : [dirnamePlugin],
+    logLevel: 'warning',
+  });
+
+  const files = assetFiles(agentOnly);
+  const id = createHash('sha256').update(fs.readFileSync(bundle)).update(files.map((f) => fs.readFileSync(path.join(root, f))).join('')).digest('hex').slice(0, 16);
+  const manifest = path.join(out, `${name}.manifest.json`);
+  fs.writeFileSync(manifest, JSON.stringify({ id, files }));
+  const seaConfig = {
+    main: bundle,
+    output: path.join(out, `${name}.sea-prep.blob`),
+    disableExperimentalSEAWarning: true,
+    assets: Object.fromEntries([['manifest.json', manifest], ...files.map((f) => [f, path.join(root, f)])]),
+  };
+  const configFile = path.join(out, `${name}.sea-config.json`);
+  fs.writeFileSync(configFile, JSON.stringify(seaConfig, null, 2));
+  execFileSync(process.execPath, ['--experimental-sea-config', configFile], { stdio: 'inherit' });
+
+  const exe = path.join(out, name);
+  fs.rmSync(exe, { force: true });
+  fs.copyFileSync(process.execPath, exe);
+  fs.chmodSync(exe, 0o755);
+  try { execFileSync('strip', [exe]); } catch { /* binutils missing: keep symbols */ }
+  execFileSync(process.execPath, [path.join(root, 'node_modules/postject/dist/cli.js'), exe, 'NODE_SEA_BLOB', seaConfig.output,
+    '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const size = fs.statSync(exe).size;
+  console.log(`built ${path.relative(root, exe)}: ${(size / 2 ** 20).toFixed(1)} MiB (${files.length} assets, id ${id})`);
+}
+
+await buildExecutable('nfsha', 'dist/cli/nfsha.js', false);
+await buildExecutable('nfsha-agent', 'dist/cli/agent-main.js', true);

@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'out');
 const { version } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
-const exe = path.join(out, 'nfsha');
-if (!fs.existsSync(exe)) throw new Error('out/nfsha is missing: run npm run build:agent first');
+const exe = path.join(out, 'nfsha-agent');
+if (!fs.existsSync(exe)) throw new Error('out/nfsha-agent is missing: run npm run build:agent first');
 
 const name = 'nfsha-agent';
 const vibVersion = `${version}-1`;
@@ -23,7 +23,7 @@ fs.rmSync(bundleDir, { recursive: true, force: true });
 fs.rmSync(stage, { recursive: true, force: true });
 
 const payloadFiles = {
-  'opt/nfsha/bin/nfsha': [exe, 0o755],
+  'opt/nfsha/bin/nfsha-agent': [exe, 0o755],
   'opt/nfsha/etc/agent.json.template': [path.join(root, 'build/esxi/agent.json.template'), 0o644],
   'etc/init.d/nfsha-agent': [path.join(root, 'build/esxi/nfsha-agent.init'), 0o755],
   'etc/vmware/firewall/nfsha.xml': [path.join(root, 'build/esxi/nfsha-firewall.xml'), 0o644],

@@ -6,7 +6,6 @@ import { DryRunBackend } from '../agent/routes/dry-run';
 import { EsxcliBackend } from '../agent/routes/esxcli';
 import { Iproute2Backend } from '../agent/routes/iproute2';
 import { sshRunner } from '../agent/routes/ssh-runner';
-import { SshSession } from '../common/ssh';
 import * as fs from 'node:fs';
 import { intArg } from './options';
 import { MASTER_ADDRESS_FLAG, METRICS_LISTEN_FLAG, TLS_FLAGS, addFlags, settingsFrom, type FlagTable } from './flag-table';
@@ -18,6 +17,10 @@ export function routeBackend(opts: AgentOptions): RouteBackend {
     case 'esxcli': return new EsxcliBackend(execRunner, opts.esxcliPath, opts.nfsAddress);
     case 'esxcli-ssh': {
       const key = fs.readFileSync(opts.sshKeyFile);
+      // Loaded here, not at the top: only this backend needs SSH, and the ESXi
+      // agent executable leaves it out (build/build-agent.mjs puts a stub here).
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { SshSession } = require('../common/ssh') as typeof import('../common/ssh');
       const runner = sshRunner(() => SshSession.connect({ host: opts.sshHost, port: opts.sshPort, user: opts.sshUser }, { privateKey: key }));
       return new EsxcliBackend(runner, opts.esxcliPath, opts.nfsAddress);
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../common/config';
+import { Command } from 'commander';
+import { runProgram } from './run-program';
 import { registerMaster } from './master-command';
 import { registerFollower } from './follower-command';
 import { registerGate } from './gate-command';
@@ -34,15 +34,4 @@ export function buildProgram(): Command {
   return program;
 }
 
-async function main(): Promise<void> {
-  try {
-    await buildProgram().parseAsync(process.argv);
-  } catch (err) {
-    if (err instanceof CommanderError) process.exit(err.exitCode);
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`nfsha: ${message}\n`);
-    process.exit(err instanceof ConfigError ? 2 : 1);
-  }
-}
-
-if (require.main === module) void main();
+if (require.main === module) void runProgram(buildProgram(), 'nfsha');

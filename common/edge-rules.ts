@@ -1,6 +1,6 @@
 import { InvalidArgument, PermissionDenied } from './errors';
 import type { EdgeRules } from './edge';
-import { formatIdentity, type Role } from './pki';
+import { formatIdentity, type Role } from './identity';
 import type { PeerIdentity } from './tls';
 import * as v from './validate';
 import type { FollowerMessage__Output } from '../gen/nfsha/v1/FollowerMessage';

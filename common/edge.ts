@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import { NfshaError } from './errors';
-import { formatIdentity, identityFromAltNames, type Role } from './pki';
+import { formatIdentity, identityFromAltNames, type Role } from './identity';
 import type { PeerIdentity } from './tls';
 
 /**

@@ -10,7 +10,7 @@ import type { HealthImplementation } from 'grpc-health-check';
 import type { EdgeRules } from './edge';
 import { NfshaError, toServiceError } from './errors';
 import type { Logger } from './log';
-import { formatIdentity, identityFromAltNames } from './pki';
+import { formatIdentity, identityFromAltNames } from './identity';
 import { fromJsonBody, messageType, toCanonicalJson } from './proto-json';
 import { DEFAULT_TLS_REFRESH_MS, isLoopbackAddress, type PeerIdentity, type TlsSettings } from './tls';
 import { ConfigError } from './config';

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { CLIENT_CHANNEL_OPTIONS } from './grpc-server';
+import { CLIENT_CHANNEL_OPTIONS } from './grpc-client';
 import { channelOptions, isLoopbackAddress, masterChannelCredentials, type TlsSettings } from './tls';
 
 /** Parses `a:1,b:2` (a flag or config value) into candidate master addresses. */

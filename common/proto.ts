@@ -7,19 +7,9 @@ import type { SessionMasterClient, SessionMasterDefinition } from '../gen/nfsha/
 import type { GateClient, GateDefinition } from '../gen/nfsha/v1/Gate';
 import type { MembershipClient, MembershipDefinition } from '../gen/nfsha/v1/Membership';
 import type { DeployerClient, DeployerDefinition } from '../gen/nfsha/v1/Deployer';
+import { LOADER_OPTIONS, protoDir } from './proto-files';
 
-/** Where the .proto files live: the repo's proto/ (overridable for bundled builds). */
-export function protoDir(): string {
-  return process.env.NFSHA_PROTO_DIR ?? path.resolve(__dirname, '..', '..', 'proto');
-}
-
-const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: false,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-};
+export { protoDir };
 
 export const PROTO_FILES = ['nfsha/v1/master.proto', 'nfsha/v1/gate.proto', 'nfsha/v1/agent.proto', 'nfsha/v1/deploy.proto'];
 

@@ -1,4 +1,4 @@
-import { deadlineIn } from './grpc-server';
+import { deadlineIn } from './grpc-client';
 import { masterClient, parseMasterList } from './master-endpoints';
 import { nfshaGrpc, type SessionMasterClient } from './proto';
 import type { ClusterStatusReply__Output } from '../gen/nfsha/v1/ClusterStatusReply';

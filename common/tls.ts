@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import { ConfigError } from './config';
-import { formatIdentity, identityFromAltNames, type Identity, type Role } from './pki';
+import { formatIdentity, identityFromAltNames, type Identity, type Role } from './identity';
 
 /**
  * How a component talks gRPC: mutual TLS with the cluster CA (the default),

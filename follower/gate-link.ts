@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Backoff } from '../common/backoff';
 import type { Clock } from '../common/clock';
-import { deadlineIn } from '../common/grpc-server';
+import { deadlineIn } from '../common/grpc-client';
 import type { Logger } from '../common/log';
 import type { GateClient } from '../common/proto';
 import { StreamLoop } from '../common/stream-loop';

@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { TlsSettings } from '../common/tls';
 import type { Clock, TimerHandle } from '../common/clock';
 import { Backoff } from '../common/backoff';
-import { deadlineIn } from '../common/grpc-server';
+import { deadlineIn } from '../common/grpc-client';
 import { MasterEndpoints, masterClient } from '../common/master-endpoints';
 import type { Logger } from '../common/log';
 import { nfshaGrpc, type SessionMasterClient } from '../common/proto';

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { monotonicMs, systemClock, type Clock } from '../common/clock';
 import { FenceCommand } from '../common/fence-command';
-import { CLIENT_CHANNEL_OPTIONS } from '../common/grpc-server';
+import { CLIENT_CHANNEL_OPTIONS } from '../common/grpc-client';
 import { createLogger, type Logger } from '../common/log';
 import { nfshaGrpc, type GateClient } from '../common/proto';
 import { channelCredentials, channelOptions, loadOwnIdentity, type TlsSettings } from '../common/tls';

@@ -14,6 +14,10 @@ export interface BenchRow {
   p99: number;
   max: number;
   note?: string;
+  /** The figure's goal: p99 at most this (issue targets); with its kind, printed as pass or MISS. */
+  target?: number;
+  /** hard: must be met; target: may be missed with a measured explanation. */
+  kind?: 'hard' | 'target';
 }
 
 /**

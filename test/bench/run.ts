@@ -43,8 +43,9 @@ async function main(): Promise<void> {
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
   const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toFixed(2));
   process.stdout.write(`nfsha benchmarks — ${new Date().toISOString()} — ${machine}\n\n`);
-  process.stdout.write(renderTable(['FIGURE', 'UNIT', 'N', 'MIN', 'MEDIAN', 'P99', 'MAX', 'NOTE'],
-    rows.map((r) => [r.figure, r.unit, r.n, fmt(r.min), fmt(r.median), fmt(r.p99), fmt(r.max), r.note ?? ''])) + '\n');
+  const verdict = (r: BenchRow) => (r.target === undefined ? '' : r.p99 <= r.target ? 'pass' : 'MISS');
+  process.stdout.write(renderTable(['FIGURE', 'UNIT', 'N', 'MIN', 'MEDIAN', 'P99', 'MAX', 'TARGET (P99 ≤)', 'KIND', 'PASS', 'NOTE'],
+    rows.map((r) => [r.figure, r.unit, r.n, fmt(r.min), fmt(r.median), fmt(r.p99), fmt(r.max), r.target === undefined ? '' : fmt(r.target), r.kind ?? '', verdict(r), r.note ?? ''])) + '\n');
   if (jsonAt >= 0) fs.writeFileSync(args[jsonAt + 1], JSON.stringify({ machine, at: new Date().toISOString(), rows }, null, 2));
 }
 

@@ -46,15 +46,21 @@ describe('Prometheus metrics', function () {
     const down = new Set<string>(['local']);
     const members = [1, 2, 3].map((n) => ({ serverId: `scvm-${n}`, hostId: `esx-${n}`, storageIp: `10.10.0.2${n}`, mgmtIp: '' }));
     const membership = new FakeMembership(members);
-    const agent = new Agent({ ...DEFAULT_AGENT_OPTIONS, hostId: 'esx-2', localServerId: 'scvm-2', backend: 'dry-run', missesToFail: 3 }, new DryRunBackend(),
+    const agent = new Agent({ ...DEFAULT_AGENT_OPTIONS, hostId: 'esx-2', localServerId: 'scvm-2', backend: 'dry-run', missesToFail: 3, metricsListen: '127.0.0.1:0' }, new DryRunBackend(),
       { clock, membership, log: silentLogger(), probe: async (ip, local) => !down.has(local ? 'local' : ip) });
     agent.start();
     await clock.tickAsync(2000);
     agent.stop();
-    const text = await agent.metrics.registry.metrics();
+    const text = await agent.metrics!.registry.metrics();
     assert.equal(sample(text, 'nfsha_agent_route_changes_total', { kind: 'reroute' }), 1);
     assert.ok((sample(text, 'nfsha_agent_probes_total', { target: 'local', result: 'missed' }) ?? 0) >= 3);
     assert.equal(sample(text, 'nfsha_agent_route_remote'), 1);
     assert.match(text, /^# TYPE nfsha_agent_probe_rtt_seconds histogram$/m);
+  });
+
+  it('an agent not serving metrics (no --metrics-listen) keeps none: no registry, no process collectors', () => {
+    const agent = new Agent({ ...DEFAULT_AGENT_OPTIONS, hostId: 'esx-2', localServerId: 'scvm-2', backend: 'dry-run' }, new DryRunBackend(),
+      { clock: fakeClock(), membership: new FakeMembership([]), log: silentLogger(), probe: async () => true });
+    assert.equal(agent.metrics, undefined);
   });
 });

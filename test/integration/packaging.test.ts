@@ -37,6 +37,22 @@ function arMembers(file: string): Map<string, Buffer> {
   return members;
 }
 
+/**
+ * Copies executable out/<name> into an empty directory and checks, run from
+ * there with nothing but /usr/bin and /bin, that it knows its version and can
+ * send ICMP with the raw-socket addon from its own assets.
+ */
+async function runsAlone(name: string): Promise<{ exe: string; dir: string; env: NodeJS.ProcessEnv }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-exe-`));
+  const exe = path.join(dir, name);
+  fs.copyFileSync(path.join(OUT, name), exe);
+  fs.chmodSync(exe, 0o755);
+  const env = { PATH: '/usr/bin:/bin', TMPDIR: dir };
+  assert.equal((await run(exe, ['--version'], { cwd: dir, env })).stdout.trim(), version);
+  assert.match((await run(exe, ['probe', '127.0.0.1'], { cwd: dir, env })).stdout, /127\.0\.0\.1\tup/, 'the ICMP raw socket (raw.node) works');
+  return { exe, dir, env };
+}
+
 describe('single executable and ESXi bundle (npm run build:bundle)', function () {
   this.timeout(180_000);
 
@@ -46,14 +62,7 @@ describe('single executable and ESXi bundle (npm run build:bundle)', function ()
   });
 
   it('the executable runs from a directory with no project files: version, protos (reflection, health), the raw-socket addon', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-exe-'));
-    const exe = path.join(dir, 'nfsha');
-    fs.copyFileSync(path.join(OUT, 'nfsha'), exe);
-    fs.chmodSync(exe, 0o755);
-    const env = { PATH: '/usr/bin:/bin', TMPDIR: dir };
-    assert.equal((await run(exe, ['--version'], { cwd: dir, env })).stdout.trim(), version);
-    const probe = await run(exe, ['probe', '127.0.0.1'], { cwd: dir, env });
-    assert.match(probe.stdout, /127\.0\.0\.1\tup/, 'the ICMP raw socket (raw.node) works');
+    const { exe, dir, env } = await runsAlone('nfsha');
     const port = await freePort();
     const master = spawn(exe, ['master', '--listen', `127.0.0.1:${port}`, ...tlsArgs('master', 'exe')], { cwd: dir, env, stdio: 'ignore' });
     try {
@@ -65,6 +74,19 @@ describe('single executable and ESXi bundle (npm run build:bundle)', function ()
     }
     const size = fs.statSync(exe).size;
     assert.ok(size > 10 * 2 ** 20, `executable is ${size} bytes`);
+  });
+
+  it('the ESXi agent executable runs from a directory with no project files and holds the agent alone: no master, deploy or SSH', async () => {
+    const { exe, dir, env } = await runsAlone('nfsha-agent');
+    const help = (await run(exe, ['--help'], { cwd: dir, env })).stdout;
+    assert.match(help, /^\s+agent \[options\]/m);
+    for (const other of ['master', 'follower', 'gate', 'deploy', 'init', 'status']) assert.doesNotMatch(help, new RegExp(`^\\s+${other}\\b`, 'm'), `no ${other} command`);
+    const bundled = fs.readFileSync(path.join(OUT, 'nfsha-agent.cjs'), 'utf8');
+    for (const absent of ['node_modules/node-forge/', 'node_modules/ssh2/', 'node_modules/etcd3/', 'dist/master/', 'dist/cli/deploy-command.js']) assert.ok(!bundled.includes(`// ${absent}`), `${absent} is not in the agent executable`);
+    const ssh = await run(exe, ['agent', '--host-id', 'esx-1', '--local-server-id', 'scvm-1', '--backend', 'esxcli-ssh', '--ssh-host', '127.0.0.1', '--ssh-key', '/dev/null', '--insecure'], { cwd: dir, env })
+      .then(() => undefined, (e) => e as { code: number; stderr: string });
+    assert.ok(ssh, 'the esxcli-ssh backend must fail');
+    assert.match(ssh.stderr, /esxcli-ssh backend is not in the ESXi agent executable/);
   });
 
   it('the bundle descriptor names the payload with its true size and sha-256, in the directory and in the .vib', () => {
@@ -80,7 +102,7 @@ describe('single executable and ESXi bundle (npm run build:bundle)', function ()
     assert.equal(vib.get('descriptor.xml')!.toString(), descriptor);
     assert.ok(vib.get('payload')!.equals(payload));
     const listing = execFileSync('tar', ['-tzf', path.join(BUNDLE, 'payload.tgz')]).toString();
-    for (const f of ['opt/nfsha/bin/nfsha', 'etc/init.d/nfsha-agent', 'etc/vmware/firewall/nfsha.xml', 'opt/nfsha/etc/agent.json.template']) assert.ok(listing.includes(f), `payload has ${f}`);
+    for (const f of ['opt/nfsha/bin/nfsha-agent', 'etc/init.d/nfsha-agent', 'etc/vmware/firewall/nfsha.xml', 'opt/nfsha/etc/agent.json.template']) assert.ok(listing.includes(f), `payload has ${f}`);
   });
 
   const shells: Array<[string, string[]]> = [['sh', ['sh']]];
@@ -91,13 +113,13 @@ describe('single executable and ESXi bundle (npm run build:bundle)', function ()
       // The directories an ESXi host already has.
       for (const d of ['sbin', 'opt', 'etc/init.d', 'etc/vmware/firewall']) fs.mkdirSync(path.join(scratch, d), { recursive: true });
       // A fake of ESXi's watchdog.sh (it cannot run here): records how it was asked to run the agent.
-      fs.writeFileSync(path.join(scratch, 'sbin/watchdog.sh'), `#!/bin/sh\necho "$*" >> "${scratch}/watchdog.calls"\n`, { mode: 0o755 });
+      fs.writeFileSync(path.join(scratch, 'sbin/watchdog.sh'), `#!/bin/sh\necho "NODE_OPTIONS=$NODE_OPTIONS $*" >> "${scratch}/watchdog.calls"\n`, { mode: 0o755 });
       const before = tree(scratch);
       const sh = (...args: string[]) => run(shell[0], [...shell.slice(1), path.join(BUNDLE, 'install.sh'), ...args, '--root', scratch], { env: { ...process.env, NFSHA_ROOT: scratch } });
 
       await sh('verify');
       await sh('install');
-      for (const f of ['opt/nfsha/bin/nfsha', 'etc/init.d/nfsha-agent', 'etc/vmware/firewall/nfsha.xml', 'opt/nfsha/VERSION']) assert.ok(fs.existsSync(path.join(scratch, f)), `${f} installed`);
+      for (const f of ['opt/nfsha/bin/nfsha-agent', 'etc/init.d/nfsha-agent', 'etc/vmware/firewall/nfsha.xml', 'opt/nfsha/VERSION']) assert.ok(fs.existsSync(path.join(scratch, f)), `${f} installed`);
       assert.equal(fs.readFileSync(path.join(scratch, 'opt/nfsha/VERSION'), 'utf8').trim(), `${version}-1`);
       assert.ok(!fs.existsSync(path.join(scratch, 'watchdog.calls')), 'not started without a config');
 
@@ -109,7 +131,7 @@ describe('single executable and ESXi bundle (npm run build:bundle)', function ()
       assert.ok(fs.existsSync(path.join(scratch, 'opt/nfsha/etc/agent.json')), 'config kept across upgrade');
       const calls = fs.readFileSync(path.join(scratch, 'watchdog.calls'), 'utf8');
       assert.match(calls, /-k nfsha-agent/);
-      assert.match(calls, /-s nfsha-agent .*opt\/nfsha\/bin\/nfsha agent --config .*opt\/nfsha\/etc\/agent\.json/);
+      assert.match(calls, /^NODE_OPTIONS=--max-semi-space-size=1 --max-old-space-size=48 --v8-pool-size=1 -s nfsha-agent .*opt\/nfsha\/bin\/nfsha-agent agent --config .*opt\/nfsha\/etc\/agent\.json/m);
 
       await sh('remove');
       fs.rmSync(path.join(scratch, 'watchdog.calls'), { force: true });

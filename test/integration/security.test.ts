@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fetchStatus } from '../../common/status-client';
 import * as grpc from '@grpc/grpc-js';
-import { CLIENT_CHANNEL_OPTIONS } from '../../common/grpc-server';
+import { CLIENT_CHANNEL_OPTIONS } from '../../common/grpc-client';
 import pino from 'pino';
 import { silentLogger } from '../../common/log';
 import { nfshaGrpc } from '../../common/proto';

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PkiDirectory, type Role } from '../../common/pki';
 import type * as grpc from '@grpc/grpc-js';
-import { CLIENT_CHANNEL_OPTIONS } from '../../common/grpc-server';
+import { CLIENT_CHANNEL_OPTIONS } from '../../common/grpc-client';
 import { channelCredentials, channelOptions, type TlsSettings } from '../../common/tls';
 
 /**
