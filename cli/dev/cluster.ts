@@ -6,7 +6,7 @@ import type { ClusterStatusReply__Output } from '../../gen/nfsha/v1/ClusterStatu
 import { Listeners } from './events';
 import { LogTail, type LogEvent } from './log-tail';
 import { DevProcesses } from './processes';
-import { serve } from './rpc-stand-in';
+import { serve, type StandInServer } from './rpc-stand-in';
 import type { GateTarget } from './sim-host';
 
 export interface DevClusterOptions {
@@ -40,7 +40,8 @@ export class DevCluster {
   readonly operatorTls: string;
   private readonly tail: LogTail;
   private readonly pki: PkiDirectory;
-  private readonly standIns: net.Server[] = [];
+  /** The stand-in NFS server behind each gate, in gate order. */
+  readonly standIns: StandInServer[] = [];
 
   constructor(private readonly opts: DevClusterOptions) {
     this.master = `127.0.0.1:${opts.port}`;

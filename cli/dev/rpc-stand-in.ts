@@ -36,15 +36,20 @@ export function callRecord(xid: number, payloadBytes = 64): Buffer {
   return Buffer.concat([mark, body]);
 }
 
+/** A stand-in NFS server; `delayMs` may be changed while it runs (calls read after the change get the new delay). */
+export interface StandInServer extends net.Server {
+  delayMs: number;
+}
+
 /**
  * Listens on host:port (0: any free port) and answers every call after
  * `delayMs`. With `execLog`, each execution is appended to it as a JSON line
  * with its CLOCK_MONOTONIC time, XID and peer. NULL calls (procedure 0, the
  * follower's health probe) are answered at once and not logged.
  */
-export function serve(port: number, delayMs: number, execLog?: string, host = '127.0.0.1'): Promise<net.Server> {
+export function serve(port: number, delayMs: number, execLog?: string, host = '127.0.0.1'): Promise<StandInServer> {
   const fd = execLog === undefined ? undefined : fs.openSync(execLog, 'a');
-  const server = net.createServer((s) => {
+  const server: StandInServer = Object.assign(net.createServer((s) => {
     s.setNoDelay(true);
     s.on('error', () => undefined);
     const peer = `${s.remoteAddress}:${s.remotePort}`;
@@ -56,11 +61,11 @@ export function serve(port: number, delayMs: number, execLog?: string, host = '1
         if (fd !== undefined) fs.writeSync(fd, JSON.stringify({ t: monotonicMs(), xid, peer }) + '\n');
         if (!s.destroyed) s.write(replyRecord(xid));
       };
-      if (delayMs > 0) setTimeout(run, delayMs);
+      if (server.delayMs > 0) setTimeout(run, server.delayMs);
       else run();
     }, 24);
     s.on('data', (chunk) => scanner.push(chunk));
-  });
+  }), { delayMs });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));

@@ -16,6 +16,8 @@ export interface ActResult {
 
 /** Longest an act may wait for IO to resume: a wait-out takes about TTL × 1.1. */
 const RESUME_TIMEOUT_MS = 30_000;
+/** The old holder's NFS delay during fail-back: far longer than a revoke takes, so there are calls to drain. */
+const BUSY_NFS_DELAY_MS = 400;
 
 /**
  * The scripted scenario of `nfsha dev`, standing in for the agent (none runs
@@ -26,8 +28,10 @@ const RESUME_TIMEOUT_MS = 30_000;
  *    cannot ask the dead holder to let go: it waits its lease out, then
  *    grants esx-1 to scvm-2 and IO resumes.
  * 2. Fail-back. scvm-1's follower is started again; esx-1 moves back while
- *    its connection through gate-2 still has calls in flight. The master
- *    revokes scvm-2, whose gate acks only once those calls were answered,
+ *    its connection through gate-2 still has calls in flight (scvm-2's NFS
+ *    server is made busy, so they are still unanswered when the revoke
+ *    comes). The master revokes scvm-2, whose gate acks only once those
+ *    calls were answered,
  *    then grants esx-1 to scvm-1.
  */
 export class Scenario {
@@ -79,15 +83,26 @@ export class Scenario {
   private async failBack(): Promise<ActResult> {
     const [host] = this.hosts;
     const [back, from] = this.cluster.gates;
-    return this.act(`Act 2: ${back.server} is back; ${host.id} moves back while ${from.server} still serves it (revoke, drain)`, async (origin) => {
-      const pid = this.cluster.procs.restart('follower-1');
-      this.timeline.add(origin, 'dev', `start follower ${back.server} again (pid ${pid})`);
-      await this.cluster.logged(`${back.gate} serving again`, (e) => e.src === back.gate && e.ev === 'gate.serving' && e.t >= origin, 20_000);
-      const inFlight = host.inFlight;
-      host.connect(back);
-      this.timeline.add(Date.now(), host.id, `moves to ${back.gate} (${back.server}); keeps its connection via ${from.gate} busy until then (${inFlight} calls in flight)`);
-      return back;
-    });
+    const fromNfs = this.cluster.standIns[this.cluster.gates.indexOf(from)];
+    const usualDelayMs = fromNfs.delayMs;
+    try {
+      return await this.act(`Act 2: ${back.server} is back; ${host.id} moves back while ${from.server} still serves it (revoke, drain)`, async (origin) => {
+        const pid = this.cluster.procs.restart('follower-1');
+        this.timeline.add(origin, 'dev', `start follower ${back.server} again (pid ${pid})`);
+        await this.cluster.logged(`${back.gate} serving again`, (e) => e.src === back.gate && e.ev === 'gate.serving' && e.t >= origin, 20_000);
+        // A busy old server, so that calls are surely in flight there when the
+        // revoke comes: at its usual delay they may all be answered in the
+        // tens of ms a revoke takes, leaving nothing to drain.
+        fromNfs.delayMs = BUSY_NFS_DELAY_MS;
+        this.timeline.add(Date.now(), 'dev', `${from.server}'s NFS server gets busy: it answers in ${BUSY_NFS_DELAY_MS} ms from now`);
+        const inFlight = host.inFlight;
+        host.connect(back);
+        this.timeline.add(Date.now(), host.id, `moves to ${back.gate} (${back.server}); keeps its connection via ${from.gate} busy until then (${inFlight} calls in flight)`);
+        return back;
+      });
+    } finally {
+      fromNfs.delayMs = usualDelayMs;
+    }
   }
 
   /**
