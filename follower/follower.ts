@@ -385,7 +385,7 @@ export class Follower {
       if (!this.admissions.release(clientId)) return false;
       this.releasedAt.set(clientId, ++this.releaseCounter);
       try {
-        await this.session.logout(clientId, this.opts.logoutTimeoutMs);
+        await this.session.logout(clientId, token, this.opts.logoutTimeoutMs);
         this.log.info({ ev: 'client.released', client: clientId, token: token && formatToken(token) }, 'client logged out');
       } catch (err) {
         // Still owned at the master; the next login elsewhere revokes it here,

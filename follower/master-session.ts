@@ -1,3 +1,4 @@
+import type { Token } from '../common/token';
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type { TlsSettings } from '../common/tls';
@@ -265,9 +266,10 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
     });
   }
 
-  logout(clientId: string, timeoutMs: number): Promise<boolean> {
+  /** Releases `token`'s grant of the client (the master keeps a newer one). */
+  logout(clientId: string, token: Token | undefined, timeoutMs: number): Promise<boolean> {
     return new Promise((resolve, reject) => {
-      this.endpoints.client().Logout({ sessionId: this.sessionId, clientId }, { deadline: deadlineIn(timeoutMs) }, (err, reply) =>
+      this.endpoints.client().Logout({ sessionId: this.sessionId, clientId, token }, { deadline: deadlineIn(timeoutMs) }, (err, reply) =>
         err ? reject(err) : resolve(reply!.released),
       );
     });

@@ -84,6 +84,12 @@ export class LoginCoordinator {
   private readonly holders = new Map<string, Ownership[]>();
   /** Clients held per session, for the per-session limit and clientsOf. */
   private readonly bySession = new Map<string, Set<string>>();
+  /**
+   * The newest token this master has granted or adopted for each client, kept
+   * after the client is let go: a claim older than it is left over (a later
+   * grant ended it). One entry per client ever seen; a new master starts empty.
+   */
+  private readonly newestToken = new Map<string, Token>();
   /** Logins in flight per session, and in all; each in-flight login holds a client slot of its session. */
   private readonly inFlight = new Map<string, number>();
   private inFlightTotal = 0;
@@ -132,6 +138,8 @@ export class LoginCoordinator {
   }
 
   private addHolder(clientId: string, holder: Ownership): void {
+    const newest = this.newestToken.get(clientId);
+    if (!newest || compareTokens(holder.token, newest) > 0) this.newestToken.set(clientId, holder.token);
     const hs = this.holders.get(clientId) ?? [];
     hs.push(holder);
     this.holders.set(clientId, hs);
@@ -354,11 +362,23 @@ export class LoginCoordinator {
     return true;
   }
 
-  async logout(sessionId: string, clientId: string): Promise<boolean> {
+  /**
+   * The session lets the client go. With `token`, only the grant it names
+   * (or an older one): a logout that arrives after a newer login of the same
+   * client on the same session (late, or repeated) must not free that newer
+   * grant, or the next login elsewhere is granted while this session still
+   * serves the client. Without a token (a follower of the previous release),
+   * whatever the session holds.
+   */
+  async logout(sessionId: string, clientId: string, token?: Token): Promise<boolean> {
     if (!this.sessions.get(sessionId)) throw new NotFound(`unknown session ${JSON.stringify(sessionId)}`);
     return this.mutex.run(clientId, async () => {
       const mine = this.holders.get(clientId)?.find((h) => h.sessionId === sessionId);
       if (!mine) return false;
+      if (token && compareTokens(mine.token, token) > 0) {
+        this.log.info({ ev: 'logout.stale', client: clientId, session: sessionId, token: formatToken(token), held: formatToken(mine.token) }, 'logout of an older grant: the newer one stays');
+        return false;
+      }
       this.dropHolder(clientId, mine);
       this.log.info({ ev: 'logout', client: clientId, session: sessionId }, 'client logged out');
       return true;
@@ -374,6 +394,7 @@ export class LoginCoordinator {
   adopt(sessionId: string, claims: Array<{ clientId: string; token: Token }>): string[] {
     const adopted: string[] = [];
     const refused: string[] = [];
+    const staleClaims: string[] = [];
     for (const c of claims) {
       const hs = this.holders.get(c.clientId) ?? [];
       if (hs.some((h) => h.sessionId === sessionId)) continue;
@@ -382,7 +403,20 @@ export class LoginCoordinator {
       // until it has dropped it. So every claim is held; past the limit it
       // is revoked at once (the follower drops it on its own too), and a
       // login elsewhere waits for that revoke like any other.
+      const newest = this.newestToken.get(c.clientId);
+      const stale = newest !== undefined && compareTokens(c.token, newest) < 0;
       this.addHolder(c.clientId, { sessionId, token: c.token });
+      if (stale) {
+        // This master granted the client again since that token (after a
+        // revoke, a wait-out or a logout), so the claim is left over, e.g.
+        // from a follower cut off while it held it. Adopted, it would let the
+        // follower admit the client again under the old token. Held, so a
+        // login elsewhere waits for the revoke; not listed, so the follower
+        // drops it.
+        staleClaims.push(c.clientId);
+        void this.revokeFrom(c.clientId, sessionId, `claim of token ${formatToken(c.token)} is older than token ${formatToken(newest)} granted since`);
+        continue;
+      }
       if ((this.bySession.get(sessionId)?.size ?? 0) > this.limits.maxClientsPerSession) {
         refused.push(c.clientId);
         void this.revokeFrom(c.clientId, sessionId, `over the limit of ${this.limits.maxClientsPerSession} clients per session`);
@@ -392,6 +426,7 @@ export class LoginCoordinator {
       if (this.holders.get(c.clientId)!.length > 1) void this.resolveConflict(c.clientId);
     }
     if (adopted.length) this.log.info({ ev: 'clients.adopted', session: sessionId, clients: adopted }, 'adopted clients from introduction');
+    if (staleClaims.length) this.log.warn({ ev: 'clients.stale_claims', session: sessionId, clients: staleClaims }, 'claims older than a grant made since: revoking them');
     if (refused.length) this.log.warn({ ev: 'clients.not_adopted', session: sessionId, clients: refused, limit: this.limits.maxClientsPerSession }, 'claims over the per-session limit: revoking them');
     return adopted;
   }

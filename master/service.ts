@@ -170,14 +170,14 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
       );
     },
     Logout: (call, callback) => {
-      const { sessionId, clientId } = call.request;
+      const { sessionId, clientId, token } = call.request;
       try {
         requireOwnSession(call, sessionId);
       } catch (err) {
         core.refusals.call('/nfsha.v1.SessionMaster/Logout', grpc.status.PERMISSION_DENIED, (err as Error).message);
         return callback(toServiceError(err));
       }
-      logins.logout(sessionId, clientId).then(
+      logins.logout(sessionId, clientId, token ? { epoch: Number(token.epoch), sequence: Number(token.sequence) } : undefined).then(
         (released) => callback(null, { released }),
         (err) => callback(toServiceError(err)),
       );

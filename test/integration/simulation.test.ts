@@ -32,6 +32,8 @@ const REGRESSIONS: Array<{ race: string; seed: number; overrides?: Partial<World
   { race: 'found with membership dropping closed streams: a fenced follower resuming its session ended a new leader\'s grace while its gate still fenced calls', seed: 784 },
   { race: 'found by the campaign: an admission that waited for its client\'s lock granted under a session and epoch the follower had left', seed: 7651 },
   { race: 'found by the campaign: the same, 4 SCVMs with the fence agent', seed: 13424 },
+  { race: 'found by the campaign: a repeated logout of an older grant freed a newer grant of the same session', seed: 53387 },
+  { race: 'found by the campaign: a claim older than a later grant, adopted on re-introduction, let the follower admit under the old token', seed: 54107 },
 ];
 
 describe('deterministic simulation of the control plane (test/sim)', function () {

@@ -232,6 +232,24 @@ describe('login and revoke (master)', () => {
     assert.equal(r.revoked, 0, 'a logged-out client needs no revoke');
   });
 
+  it('ignores a logout of an older grant that arrives after a newer login of the same session (campaign seed 53387)', async () => {
+    const { h, a, b } = await heldByA();
+    const old = (await h.logins.login(a.id, '10.0.0.9')).token;
+    // The holder releases the old grant; before that logout lands again (a
+    // late or repeated copy), the client logs in again on the same session.
+    assert.equal(await h.logins.logout(a.id, 'host:esx-9', old), true);
+    const again = await h.logins.login(a.id, '10.1.0.9');
+    assert.ok(compareTokens(again.token, old) > 0);
+    assert.equal(await h.logins.logout(a.id, 'host:esx-9', old), false, 'a release of the older grant does not free the newer one');
+    const login = h.logins.login(b.id, '10.0.0.9');
+    const elsewhere = track(login);
+    await flush();
+    assert.deepEqual(a.revokes.map((r) => r.clientId), ['host:esx-9'], 'a login elsewhere still has to revoke the holder');
+    assert.equal(elsewhere.done, false);
+    h.logins.onRevokeAck(a.id, a.revokes[0].revokeId);
+    assert.equal((await login).revoked, 1);
+  });
+
   it('issues tokens that only grow, whatever the order of logins and acks', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 3 })), { minLength: 1, maxLength: 25 }), async (steps) => {
@@ -252,6 +270,38 @@ describe('login and revoke (master)', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('claims older than a later grant (campaign seed 54107)', () => {
+  it('holds a re-introduced claim older than a grant made since, revokes it, and does not list it as adopted', async () => {
+    const h = harness();
+    const a = h.open('scvm-1');
+    const b = h.open('scvm-2');
+    const first = (await h.logins.login(a.id, '10.0.0.9')).token;
+    await h.logins.logout(a.id, 'host:esx-9', first);
+    const second = (await h.logins.login(b.id, '10.0.0.9')).token;
+    await h.logins.logout(b.id, 'host:esx-9', second);
+    // A session introduces itself still claiming that first grant (scvm-1's
+    // follower back after an isolation, as in the seed; any session will do).
+    const a2 = h.open('scvm-3');
+    assert.deepEqual(h.logins.adopt(a2.id, [{ clientId: 'host:esx-9', token: first }]), [], 'not adopted: the follower drops it');
+    await flush();
+    assert.deepEqual(a2.revokes.map((r) => r.clientId), ['host:esx-9'], 'and revoked, in case it still serves it');
+    const login = h.logins.login(b.id, '10.0.0.9');
+    const elsewhere = track(login);
+    await flush();
+    assert.equal(elsewhere.done, false, 'a login elsewhere waits for that revoke');
+    h.logins.onRevokeAck(a2.id, a2.revokes[0].revokeId);
+    assert.ok(compareTokens((await login).token, second) > 0);
+  });
+
+  it('adopts a claim of the newest grant it made as before', async () => {
+    const h = harness();
+    const a = h.open('scvm-1');
+    const token = (await h.logins.login(a.id, '10.0.0.9')).token;
+    const a2 = h.open('scvm-3');
+    assert.deepEqual(h.logins.adopt(a2.id, [{ clientId: 'host:esx-9', token }]), ['host:esx-9']);
   });
 });
 
