@@ -355,7 +355,7 @@ export class Follower {
     }
   }
 
-    private requireLive(): void {
+  private requireLive(): void {
     const st = this.lease.current;
     if (st !== LeaseState.Live) throw new Unavailable(st === LeaseState.Fenced ? 'fenced: no live session with the master' : 'no session with the master yet');
   }

@@ -1,4 +1,3 @@
-import type { Token } from '../common/token';
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type { TlsSettings } from '../common/tls';
@@ -7,6 +6,7 @@ import { Backoff } from '../common/backoff';
 import { deadlineIn } from '../common/grpc-client';
 import { MasterEndpoints, masterClient } from '../common/master-endpoints';
 import type { Logger } from '../common/log';
+import type { Token } from '../common/token';
 import { nfshaGrpc, type SessionMasterClient } from '../common/proto';
 import { StreamLoop } from '../common/stream-loop';
 import type { FollowerMessage } from '../gen/nfsha/v1/FollowerMessage';

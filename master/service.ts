@@ -177,7 +177,7 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
         core.refusals.call('/nfsha.v1.SessionMaster/Logout', grpc.status.PERMISSION_DENIED, (err as Error).message);
         return callback(toServiceError(err));
       }
-      logins.logout(sessionId, clientId, token ? { epoch: Number(token.epoch), sequence: Number(token.sequence) } : undefined).then(
+      logins.logout(sessionId, clientId, token ?? undefined).then(
         (released) => callback(null, { released }),
         (err) => callback(toServiceError(err)),
       );
