@@ -1,0 +1,32 @@
+/**
+ * Known bugs, kept as switches for the deterministic simulation (DESIGN §4:
+ * its power is measured by how many known bugs it finds from random seeds).
+ * Each switch brings back exactly one past bug: the code path it guards is
+ * that fix's revert. Nothing in the product turns one on: there is no flag,
+ * environment variable or configuration key; only the simulation calls
+ * `setSimulationMutants` (test/sim/), and a process that never calls it runs
+ * every fix.
+ */
+export const MUTANTS = {
+  'gate-ack-undrained-without-fence': 'a gate with no fence command acks a revoke whose calls did not drain (issue 18 §1)',
+  'follower-ack-lost-layer-without-fence': 'a follower with no fence command acks a revoke after an NFS layer left with calls unknown (issue 18 §1)',
+  'master-waitout-without-fence': 'the master condemns and waits out a holder that has no working fence (issue 18 §1)',
+} as const;
+
+export type MutantName = keyof typeof MUTANTS;
+
+const active = new Set<MutantName>();
+
+/** True when the simulation brought this bug back; always false in a product process. */
+export function mutant(name: MutantName): boolean {
+  return active.size > 0 && active.has(name);
+}
+
+/** For the simulation only: which known bugs to bring back (none: every fix). */
+export function setSimulationMutants(names: readonly MutantName[]): void {
+  active.clear();
+  for (const n of names) {
+    if (!(n in MUTANTS)) throw new Error(`unknown mutant ${JSON.stringify(n)}; known: ${Object.keys(MUTANTS).join(', ')}`);
+    active.add(n);
+  }
+}
