@@ -1,9 +1,16 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { followerOptionsSchema } from '../follower/options';
 import { Follower } from '../follower/follower';
 import { argvFlag, commaList, intArg } from './options';
-import { MASTER_ADDRESS_FLAG, METRICS_LISTEN_FLAG, TLS_FLAGS, addFlags, settingsFrom, type FlagTable } from './flag-table';
+import { MASTER_ADDRESS_FLAG, METRICS_LISTEN_FLAG, TLS_FLAGS, addFlags, settingsFrom, type FlagGroup, type FlagTable } from './flag-table';
 import { runUntilSignal } from './lifecycle';
+
+/** --no-fence: commander stores it as `fence: false` (negated flags default to true), so it is read by hand. */
+const NO_FENCE_FLAG: FlagGroup = {
+  key: 'noFence',
+  options: () => [new Option('--no-fence', 'run without a fence command, knowingly: revoked clients whose calls do not drain are held, and a dead follower\'s clients wait for `nfsha fence-confirm`; required off loopback when no --fence-command is given')],
+  read: (flags) => (flags.fence === false ? true : undefined),
+};
 
 /** Every follower setting and its flag; follower/options.ts documents each and holds its default. */
 export const FOLLOWER_FLAGS: FlagTable<typeof followerOptionsSchema> = {
@@ -34,7 +41,8 @@ export const FOLLOWER_FLAGS: FlagTable<typeof followerOptionsSchema> = {
     { flag: '--local-client-ip <ip>', key: 'localClientIp', help: 'the private address hosts use towards their own SCVM' },
     { flag: '--service-ip <ip>', key: 'serviceIp', help: 'the NFS address every host mounts from' },
     { flag: '--fence-command <argv>', key: 'fenceCommand', parse: (t) => argvFlag(t, '--fence-command'), help: 'fences the local NFS server, returning once its process is gone: a JSON array or words split on spaces (no shell)' },
-    { flag: '--fence-timeout-ms <ms>', key: 'fenceTimeoutMs', parse: intArg, help: 'longest a fence command may run' },
+    NO_FENCE_FLAG,
+    { flag: '--fence-timeout-ms <ms>', key: 'fenceTimeoutMs', parse: intArg, help: 'longest a fence command may run; must fit fence lead + the master\'s wait-out slack (1050 ms at defaults)' },
     { flag: '--fence-lead-ms <ms>', key: 'fenceLeadMs', parse: intArg, help: 'E: fence the NFS server at lease deadline − E unless its NFS layers confirmed they stopped' },
     TLS_FLAGS,
   ],

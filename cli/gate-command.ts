@@ -1,5 +1,6 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { ConfigError } from '../common/config';
+import { fenceChoiceProblem } from '../common/fence-command';
 import { TcpGate } from '../follower/tcp-gate';
 import { addTlsOptions, argvFlag, collect, intArg, opt, optDefault, tlsFromFlags } from './options';
 import { DEFAULT_FOLLOWER_OPTIONS } from '../follower/options';
@@ -26,6 +27,7 @@ export function registerGate(program: Command): void {
     .addOption(opt('--route <listen=backend>', 'listenHost:port=backendHost:port, e.g. 192.168.33.2:2049=10.9.0.1:2049 (repeatable, required)').argParser(collect))
     .addOption(opt('--event-log <file>', 'append timestamped admit/drop/drained/fence events (JSON lines) here'))
     .addOption(opt('--fence-command <argv>', 'fences the NFS server behind this gate, returning once its process is gone: a JSON array or words split on spaces (no shell)'))
+    .addOption(new Option('--no-fence', 'run without a fence command, knowingly: a revoked client whose calls do not drain is held (never acked) until an operator confirms a fence; required off loopback when no --fence-command is given'))
     .addOption(optDefault('--fence-timeout-ms <ms>', 'longest a fence command may run', DEFAULT_FOLLOWER_OPTIONS.fenceTimeoutMs).argParser(intArg))
     .addOption(optDefault('--stop-lead-ms <ms>', 'stop forwarding this long before the lease deadline, so calls drain before the fence point', DEFAULT_GATE_TIMING.stopLeadMs).argParser(intArg))
     .addOption(optDefault('--fence-lead-ms <ms>', 'E: fence the NFS server at lease deadline − E unless nothing is in flight', DEFAULT_GATE_TIMING.fenceLeadMs).argParser(intArg))
@@ -36,9 +38,13 @@ export function registerGate(program: Command): void {
       if (!routes.length) throw new ConfigError('at least one --route is required');
       const { stopLeadMs, fenceLeadMs } = flags;
       if (fenceLeadMs >= stopLeadMs) throw new ConfigError('--fence-lead-ms must be less than --stop-lead-ms: calls need time to drain between the stop and the fence point');
+      const fenceCommand = flags.fenceCommand === undefined ? [] : argvFlag(flags.fenceCommand, '--fence-command');
+      // commander's --no-fence sets fence=false; it defaults to true.
+      const problem = fenceChoiceProblem(fenceCommand, flags.fence === false, [...routes.map((r) => `${r.listenHost}:${r.listenPort}`), flags.follower]);
+      if (problem) throw new ConfigError(problem);
       const gate = new TcpGate({
         name: flags.name, follower: flags.follower, routes, eventLog: flags.eventLog,
-        fenceCommand: flags.fenceCommand === undefined ? [] : argvFlag(flags.fenceCommand, '--fence-command'),
+        fenceCommand,
         fenceTimeoutMs: flags.fenceTimeoutMs, stopLeadMs, fenceLeadMs, revokeDrainTimeoutMs: flags.revokeDrainTimeoutMs,
         tls: tlsFromFlags(flags) ?? { dir: GATE_TLS_DIR },
       });

@@ -5,6 +5,7 @@ import { registerMaster } from './master-command';
 import { registerFollower } from './follower-command';
 import { registerGate } from './gate-command';
 import { registerStatus } from './status-command';
+import { registerFenceConfirm } from './fence-confirm-command';
 import { registerDev } from './dev-command';
 import { registerAgent } from './agent-command';
 import { registerProbe } from './probe-command';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerEtcdAuth(program);
   registerDeploy(program);
   registerStatus(program);
+  registerFenceConfirm(program);
   registerDev(program);
   for (const c of program.commands) c.exitOverride();
   return program;

@@ -13,11 +13,16 @@ export function formatStatus(s: ClusterStatusReply__Output): string {
   const live = s.sessions.filter((x) => x.state === 'live').length;
   const head = `master ${s.masterId}  epoch ${s.epoch}  leader${s.ready ? '' : ' (grace period: no logins yet)'}  ttl ${s.ttlMs} ms  sessions ${live} live / ${s.sessions.length}  clients ${s.clients.length}`;
   const sessions = renderTable(
-    ['SERVER', 'SESSION', 'STATE', 'HOST', 'STORAGE IP', 'MGMT IP', 'LAST KEEPALIVE', 'CLIENTS'],
+    ['SERVER', 'SESSION', 'STATE', 'HOST', 'STORAGE IP', 'MGMT IP', 'LAST KEEPALIVE', 'CLIENTS', 'FENCING'],
     [...s.sessions].sort((a, b) => a.serverId.localeCompare(b.serverId)).map((x) => [
       x.serverId, x.sessionId, x.state + (x.connected ? '' : ' (detached)'), x.hostId || '-', x.storageIp || '-', x.mgmtIp || '-', `${x.sinceKeepaliveMs} ms ago`, x.clients,
+      (x.fencing || 'none') + (x.fencingDetail ? `: ${x.fencingDetail.length > 50 ? x.fencingDetail.slice(0, 47) + '...' : x.fencingDetail}` : ''),
     ]),
   );
+  const held = s.held.length
+    ? ['HELD (waiting for a drain, a fence, or `nfsha fence-confirm <server>`):', renderTable(['CLIENT', 'HELD BY', 'FOR', 'WHY'],
+        s.held.map((h) => [h.clientId, h.serverId, `${Math.round(h.sinceMs / 1000)} s`, h.reason])), ''].join('\n')
+    : '';
   const clients = s.clients.length
     ? renderTable(
         ['CLIENT', 'OWNER', 'SESSION', 'TOKEN', 'LOGIN PENDING'],
@@ -34,7 +39,7 @@ export function formatStatus(s: ClusterStatusReply__Output): string {
         h.reason ? (h.reason.length > 60 ? h.reason.slice(0, 57) + '...' : h.reason) : '',
       ]))
     : '(no hosts registered)';
-  return [head, '', sessions, '', clients, '', hosts].join('\n');
+  return [head, '', sessions, '', ...(held ? [held] : []), clients, '', hosts].join('\n');
 }
 
 export function registerStatus(program: Command): void {

@@ -14,6 +14,7 @@ import type { WatchRevokesRequest__Output } from '../gen/nfsha/v1/WatchRevokesRe
 import type { AckRevokeRequest__Output } from '../gen/nfsha/v1/AckRevokeRequest';
 import type { ReleaseRequest__Output } from '../gen/nfsha/v1/ReleaseRequest';
 import type { GateReport__Output } from '../gen/nfsha/v1/GateReport';
+import type { ConfirmFenceRequest__Output } from '../gen/nfsha/v1/ConfirmFenceRequest';
 
 /**
  * Who may call which method, and what every field of every inbound message
@@ -37,6 +38,7 @@ function followerMessage(m: FollowerMessage__Output, caller: PeerIdentity): void
       v.optionalIp('introduction.mgmt_ip', i.mgmtIp);
       v.safeCount('introduction.highest_epoch', i.highestEpoch);
       v.optionalId('introduction.resume_session_id', i.resumeSessionId);
+      v.maxLength('introduction.fencing_detail', i.fencingDetail, 500);
       for (const [n, c] of i.clients.entries()) {
         v.requireId(`introduction.clients[${n}].client_id`, c.clientId);
         v.token(`introduction.clients[${n}].token`, c.token, true);
@@ -44,6 +46,7 @@ function followerMessage(m: FollowerMessage__Output, caller: PeerIdentity): void
       return;
     }
     case 'keepalive':
+      v.maxLength('keepalive.fencing_detail', m.keepalive!.fencingDetail, 500);
       return v.safeCount('keepalive.seq', m.keepalive!.seq);
     case 'revokeAck':
       return v.requireId('revoke_ack.revoke_id', m.revokeAck!.revokeId);
@@ -77,6 +80,15 @@ export const MASTER_RULES: EdgeRules = {
     },
   },
   '/nfsha.v1.SessionMaster/ClusterStatus': { roles: OPERATORS },
+  '/nfsha.v1.SessionMaster/ConfirmFence': {
+    // A person's word, recorded with their certificate's identity: not a master's.
+    roles: ['operator'],
+    check: (m) => {
+      const r = m as ConfirmFenceRequest__Output;
+      v.requireId('server_id', r.serverId);
+      v.maxLength('reason', r.reason, 500);
+    },
+  },
   '/nfsha.v1.Membership/WatchMembers': {
     roles: ['agent'],
     check: (m, c) => {

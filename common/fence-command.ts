@@ -43,6 +43,10 @@ export class FenceCommand {
     return this.opts.argv.length > 0;
   }
 
+  get timeoutMs(): number {
+    return this.opts.timeoutMs;
+  }
+
   /** Resolves with a run that started at or after this call. */
   fence(why: string): Promise<FenceResult> {
     if (!this.configured) {
@@ -89,6 +93,28 @@ export class FenceCommand {
     this.running = run;
     return run;
   }
+}
+
+/** A unix socket, or host:port whose host is loopback (127.0.0.0/8, ::1, localhost). */
+function isLocalOnly(address: string): boolean {
+  if (!address || address.startsWith('unix:')) return true;
+  const host = address.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/**
+ * Why a fence setting cannot start, or undefined (issue 18, safe by
+ * default): off loopback a fence command is required unless --no-fence
+ * says, knowingly, to run without one; both at once contradict.
+ */
+export function fenceChoiceProblem(fenceCommand: string[], noFence: boolean, addresses: string[]): string | undefined {
+  if (fenceCommand.length && noFence) return '--fence-command and --no-fence contradict each other: give one';
+  if (fenceCommand.length || noFence) return undefined;
+  const remote = addresses.filter((a) => !isLocalOnly(a));
+  if (!remote.length) return undefined;
+  return `no --fence-command, and ${remote.join(', ')} is not loopback: without a fence nothing can prove this server's NFS server stopped, `
+    + 'so revoked clients whose calls do not drain are held until an operator confirms a fence. Give --fence-command (e.g. ["nfsha","fence-unit","nfs-ganesha"]), '
+    + 'or --no-fence to run without one knowingly';
 }
 
 /**

@@ -31,6 +31,8 @@ import { NfsHealth, parseProbeTarget } from './nfs-health';
 import { Lease, LeaseState } from './lease';
 import { MasterSession } from './master-session';
 import { DEFAULT_FOLLOWER_OPTIONS, type FollowerOptions } from './options';
+import { mutant } from '../common/mutants';
+import type { Fencing } from '../gen/nfsha/v1/Fencing';
 
 /** How often the stale-segment reset rule is checked and, when changed or missing, installed again. */
 const STALE_RESET_RECONCILE_MS = 10_000;
@@ -38,6 +40,8 @@ const STALE_RESET_RECONCILE_MS = 10_000;
 /** The local NFS server's fence (fence-command.ts, or the simulation's). */
 export interface NfsFence {
   readonly configured: boolean;
+  /** Longest a run may take (checked against the master's budget). */
+  readonly timeoutMs?: number;
   fence(why: string): Promise<FenceResult>;
 }
 
@@ -109,6 +113,11 @@ export class Follower {
   /** Counts releases; when each client's latest began (an admit in flight across one asks again). */
   private releaseCounter = 0;
   private readonly releasedAt = new Map<string, number>();
+  /** The last run of our own fence command failed (and none succeeded since). */
+  private ownFenceFailed?: string;
+  /** Revokes not acked because nothing proves their calls stopped; an operator's confirmed fence acks them. */
+  private readonly heldRevokes = new Map<string, { clientId: string; started: number }>();
+  private lastFencing = '';
 
   constructor(readonly opts: FollowerOptions, private readonly clock: Clock = systemClock, readonly log: Logger = createLogger('follower', { server: opts.serverId }), deps: FollowerDeps = {}) {
     this.metrics = deps.metrics ?? new Metrics('follower');
@@ -140,6 +149,7 @@ export class Follower {
       highestEpoch: () => this.highestEpoch,
       nfsHealth: () => this.nfsState(),
       nfsFencedAtStart: () => this.fencedAtStart,
+      fencing: () => this.fencing(),
       tls: opts.tls,
       connect: deps.connect,
       random: deps.random,
@@ -147,6 +157,8 @@ export class Follower {
     this.metrics.gauge('nfsha_follower_lease_remaining_seconds', 'Time left on the session lease', [], (g) => g.set(this.lease.remainingMs() / 1000));
     this.metrics.gauge('nfsha_follower_clients', 'Clients this follower may serve now', [], (g) => g.set(this.admissions.list().length));
     this.metrics.gauge('nfsha_follower_nfs_watchers', 'NFS layers watching the gate stream', [], (g) => g.set(this.hub.size));
+    this.metrics.gauge('nfsha_follower_fence_ready', '1 when this server can fence its NFS server (follower and every NFS layer), else 0', [], (g) => g.set(this.fencingNow().fencing === 'FENCING_READY' ? 1 : 0));
+    this.metrics.gauge('nfsha_follower_held_revokes', 'Revokes not acked because nothing proves the NFS server stopped', [], (g) => g.set(this.heldRevokes.size));
     this.lease.on('renewed', (remainingMs) => {
       this.hub.broadcast({ lease: { remainingMs: Math.floor(remainingMs), deadlineMonotonicMs: this.lease.deadlineMs } });
       this.armFencePoint(this.lease.deadlineMs);
@@ -159,6 +171,53 @@ export class Follower {
     });
     this.session.on('replaced', ({ sessionId, epoch, adopted }) => void this.onReplaced(sessionId, epoch, adopted));
     this.session.on('revoke', (r) => void this.onRevoke(r));
+    this.session.on('fenceConfirmed', ({ operator, reason }) => this.onFenceConfirmed(operator, reason));
+    if (!this.nfsFence.configured) {
+      this.log.warn({ ev: 'follower.no_fence', explicit: opts.noFence }, 'running without a fence command: revoked clients whose calls do not drain are held until an operator confirms a fence (nfsha fence-confirm)');
+    }
+  }
+
+  /**
+   * Whether this server can prove its NFS server stopped (DESIGN §4): a fence
+   * command here and at every NFS layer, each within the master's budget
+   * (fence lead + the master's wait-out slack), none failing. Anything less
+   * and the master holds a client rather than waiting out its holder.
+   */
+  fencing(): { fencing: Fencing; detail: string } {
+    const f = this.fencingNow();
+    const key = `${f.fencing} ${f.detail}`;
+    if (key !== this.lastFencing) {
+      this.lastFencing = key;
+      this.log[f.fencing === 'FENCING_READY' ? 'info' : 'warn']({ ev: 'follower.fencing', fencing: f.fencing, detail: f.detail }, 'fencing state');
+    }
+    return f;
+  }
+
+  private fencingNow(): { fencing: Fencing; detail: string } {
+    if (!this.nfsFence.configured) return { fencing: 'FENCING_NONE', detail: this.opts.noFence ? 'follower runs with --no-fence' : 'follower has no --fence-command' };
+    if (this.ownFenceFailed) return { fencing: 'FENCING_FAILED', detail: `follower's fence command failed: ${this.ownFenceFailed}` };
+    const slack = this.session.waitOutSlackMs;
+    const budget = this.opts.fenceLeadMs + slack;
+    const over = (ms: number) => slack > 0 && ms > budget;
+    if (over(this.nfsFence.timeoutMs ?? 0)) return { fencing: 'FENCING_FAILED', detail: `follower's fence timeout ${this.nfsFence.timeoutMs} ms exceeds the budget of ${budget} ms (fence lead ${this.opts.fenceLeadMs} + master's wait-out slack ${slack})` };
+    for (const l of this.hub.fencingReports()) {
+      if (!l.report) return { fencing: 'FENCING_NONE', detail: `NFS layer ${l.name} has not reported yet` };
+      if (!l.report.fenceConfigured) return { fencing: 'FENCING_NONE', detail: `NFS layer ${l.name} has no --fence-command` };
+      if (l.report.fenceFailed) return { fencing: 'FENCING_FAILED', detail: `NFS layer ${l.name}'s fence command failed` };
+      if (over(l.report.fenceTimeoutMs)) return { fencing: 'FENCING_FAILED', detail: `NFS layer ${l.name}'s fence timeout ${l.report.fenceTimeoutMs} ms exceeds the budget of ${budget} ms` };
+    }
+    return { fencing: 'FENCING_READY', detail: '' };
+  }
+
+  /**
+   * An operator confirmed our NFS server stopped: what any NFS layer (gone or
+   * here) forwarded before now cannot execute, so held revokes are acked.
+   */
+  private onFenceConfirmed(operator: string, reason: string): void {
+    this.log.warn({ ev: 'follower.fence_confirmed', operator, why: reason, held: [...this.heldRevokes.values()].map((h) => h.clientId) }, 'operator confirmed the NFS server stopped');
+    this.hub.nfsServerFenced();
+    this.hub.broadcast({ nfsFenced: { reason: `confirmed by ${operator}: ${reason}` } });
+    for (const [revokeId, h] of [...this.heldRevokes]) this.ackRevoke(revokeId, h.clientId, h.started);
   }
 
   /**
@@ -230,9 +289,15 @@ export class Follower {
       return false;
     }
     const r = await this.nfsFence.fence(why);
-    this.nfsFences.inc({ result: r.ok ? 'ok' : 'failed' });
+    this.noteFenceRun(r);
     if (r.ok) this.hub.nfsServerFenced();
     return r.ok;
+  }
+
+  private noteFenceRun(r: FenceResult): void {
+    this.nfsFences.inc({ result: r.ok ? 'ok' : 'failed' });
+    // Reported in the next keepalive: the master counts on no wait-out while it fails.
+    this.ownFenceFailed = r.ok ? undefined : r.detail;
   }
 
   /**
@@ -277,17 +342,25 @@ export class Follower {
     if (outcome === 'lost' || this.hub.dirty) {
       // An NFS layer went away without acking: what it forwarded is unknown.
       const fenced = await this.fenceNfsServer(`revoke of ${r.clientId}: an NFS layer left before acking`);
-      if (!fenced && this.nfsFence.configured) {
+      if (!fenced && (this.nfsFence.configured || !mutant('follower-ack-lost-layer-without-fence'))) {
+        // Fail safe (DESIGN §4): not acked; the master holds the client
+        // until a fence succeeds or an operator confirms one.
         this.revokesHandled.inc({ outcome: 'unconfirmed' });
-        this.log.error({ ev: 'revoke.unconfirmed', client: r.clientId, revoke: r.revokeId }, 'could not confirm the NFS server stopped: not acking');
+        this.heldRevokes.set(r.revokeId, { clientId: r.clientId, started });
+        this.log.error({ ev: 'revoke.unconfirmed', client: r.clientId, revoke: r.revokeId, fence: this.nfsFence.configured ? 'failed' : 'none' }, 'could not confirm the NFS server stopped: not acking (held until a fence succeeds or is confirmed)');
         return;
       }
     }
-    this.draining.delete(r.clientId);
-    this.session.sendRevokeAck(r.revokeId);
+    this.ackRevoke(r.revokeId, r.clientId, started);
+  }
+
+  private ackRevoke(revokeId: string, clientId: string, started: number): void {
+    this.heldRevokes.delete(revokeId);
+    this.draining.delete(clientId);
+    this.session.sendRevokeAck(revokeId);
     this.revokeDrain.observe((this.clock.now() - started) / 1000);
     this.revokesHandled.inc({ outcome: 'acked' });
-    this.log.info({ ev: 'revoke.acked', client: r.clientId, revoke: r.revokeId, ms: Math.round(this.clock.now() - started) }, 'revoke acknowledged to master');
+    this.log.info({ ev: 'revoke.acked', client: clientId, revoke: revokeId, ms: Math.round(this.clock.now() - started) }, 'revoke acknowledged to master');
   }
 
   /** Admits a connection from `address` once the master granted its client here. */
@@ -412,6 +485,8 @@ export class Follower {
       nfsLayers: this.hub.layers(),
       draining: [...this.draining.keys()],
       fences: this.fenceCount,
+      fencing: ({ FENCING_READY: 'ready', FENCING_FAILED: 'failed' } as Record<string, string>)[this.fencingNow().fencing] ?? 'none',
+      fencingDetail: this.fencingNow().detail,
     };
   }
 
@@ -464,7 +539,7 @@ export class Follower {
     if (this.nfsFence.configured) {
       const r = await this.nfsFence.fence('follower start: whatever an earlier follower of this server left in flight');
       this.fencedAtStart = r.ok;
-      this.nfsFences.inc({ result: r.ok ? 'ok' : 'failed' });
+      this.noteFenceRun(r);
     }
     if (!this.stopped) this.session.start();
   }

@@ -1,6 +1,7 @@
 import type { Clock, TimerHandle } from '../common/clock';
 import type { FenceResult } from '../common/fence-command';
 import type { Logger } from '../common/log';
+import { mutant } from '../common/mutants';
 import { compareTokens, formatToken, type Token } from '../common/token';
 
 /** One forwarded client connection, as the gate's logic sees it (gate-connection.ts, or a simulated one). */
@@ -47,6 +48,11 @@ export interface GateStateReport {
   draining: Array<{ revokeId: string; clientId: string; callsLeft: number }>;
   fenceSeq: number;
   stoppedCallsInFlight: number;
+  /** A fence command is configured (none: undrained revokes are held, never acked). */
+  fenceConfigured: boolean;
+  fenceTimeoutMs: number;
+  /** The last fence run failed, and none succeeded since. */
+  fenceFailed: boolean;
 }
 
 export type GateEventBody =
@@ -75,7 +81,7 @@ export interface GateCoreOptions extends GateTiming {
   clock: Clock;
   log: Logger;
   link: GateFollowerLink;
-  fence: { readonly configured: boolean; fence(why: string): Promise<FenceResult> };
+  fence: { readonly configured: boolean; readonly timeoutMs?: number; fence(why: string): Promise<FenceResult> };
   record(e: GateEventBody): void;
 }
 
@@ -131,6 +137,8 @@ export class GateCore {
   private reportTimer?: TimerHandle;
   private lastQuiesced = false;
   private disposed = false;
+  /** The last fence run failed (reported until one succeeds). */
+  private fenceFailed = false;
 
   constructor(private readonly opts: GateCoreOptions) {}
 
@@ -218,6 +226,19 @@ export class GateCore {
     if (!waiting.size) return this.ack(pending);
     this.revokes.set(r.revokeId, pending);
     pending.timer = this.opts.clock.setTimeout(() => void this.drainTimedOut(pending), this.opts.revokeDrainTimeoutMs);
+    this.scheduleReport(0);
+  }
+
+  /**
+   * The NFS server was stopped from outside (an operator confirmed it):
+   * calls owed on stopped connections can no longer execute, so the revokes
+   * held for them are acked. Connections still served are left alone: the
+   * confirmation speaks of what was stopped before it.
+   */
+  onNfsServerFenced(reason: string): void {
+    const owed = [...this.live].filter((c) => c.stopped && !c.drained);
+    this.opts.log.warn({ ev: 'gate.nfs_fenced', why: reason, connections: owed.length }, 'NFS server confirmed stopped from outside');
+    for (const c of owed) c.fenced();
     this.scheduleReport(0);
   }
 
@@ -371,11 +392,16 @@ export class GateCore {
     if (!this.revokes.has(p.revokeId)) return;
     const left = [...p.waiting].reduce((n, c) => n + c.inFlight, 0);
     if (!this.opts.fence.configured) {
-      // Documented limit (README, "What the drain guarantees"): without a
-      // fence command a call the NFS server never answers may still execute
-      // after the client moved.
-      this.opts.log.error({ ev: 'gate.revoke.undrained', client: p.clientId, revoke: p.revokeId, calls_left: left }, 'calls not drained and no fence command: acking anyway');
-      for (const c of p.waiting) c.fenced();
+      if (mutant('gate-ack-undrained-without-fence')) {
+        for (const c of p.waiting) c.fenced();
+        return;
+      }
+      // DESIGN §4, "fail safe, not open": nothing can prove these calls will
+      // not execute after the client moved, so the revoke is held (the
+      // client stays stopped here and the master keeps it from moving) until
+      // they drain or an operator confirms the NFS server stopped.
+      this.opts.log.error({ ev: 'gate.revoke.held', client: p.clientId, revoke: p.revokeId, calls_left: left, ms: this.opts.revokeDrainTimeoutMs }, 'calls not drained and no fence command: holding the revoke until they drain or a fence is confirmed');
+      this.scheduleReport(0);
       return;
     }
     this.opts.log.warn({ ev: 'gate.revoke.drain_timeout', client: p.clientId, revoke: p.revokeId, calls_left: left, ms: this.opts.revokeDrainTimeoutMs }, 'NFS server did not drain: fencing it');
@@ -387,8 +413,13 @@ export class GateCore {
 
   /** Runs the fence command; on success every connection opened before it started is dead. */
   private async fenceNfs(why: string): Promise<boolean> {
+    if (!this.opts.fence.configured) return false;
     const r = await this.opts.fence.fence(why);
     this.opts.record({ ev: 'fence', ok: r.ok, started: r.startedAt, ms: Math.round(r.ms), why });
+    if (this.fenceFailed !== !r.ok) {
+      this.fenceFailed = !r.ok;
+      this.scheduleReport(0); // the follower tells the master: no wait-out may count on this fence
+    }
     if (!r.ok) return false;
     for (const c of [...this.live]) if (c.openedAt < r.startedAt && !c.drained) c.fenced();
     return true;
@@ -450,6 +481,9 @@ export class GateCore {
       quiesced,
       fenceSeq: this.fenceSeq,
       stoppedCallsInFlight: this.stoppedCallsInFlight(),
+      fenceConfigured: this.opts.fence.configured,
+      fenceTimeoutMs: this.opts.fence.timeoutMs ?? 0,
+      fenceFailed: this.fenceFailed,
       draining: [...this.revokes.values()].map((p) => ({
         revokeId: p.revokeId, clientId: p.clientId, callsLeft: [...p.waiting].reduce((n, c) => n + c.inFlight, 0),
       })),

@@ -185,6 +185,11 @@ export class GateHub {
     return true;
   }
 
+  /** Each watching NFS layer's name and latest report (undefined before its first), for the fencing state. */
+  fencingReports(): Array<{ name: string; report?: GateReport__Output }> {
+    return [...this.watchers.values()].map((w) => ({ name: w.name, report: w.report }));
+  }
+
   /** The NFS layers watching now, for status. */
   layers(): NfsLayerInfo[] {
     const now = this.clock.now();

@@ -75,6 +75,9 @@ export class GateLink implements GateFollowerLink {
       case 'fence':
         core.onFence(cmd.fence!.reason, cmd.fence!.seq);
         break;
+      case 'nfsFenced':
+        core.onNfsServerFenced(cmd.nfsFenced!.reason);
+        break;
       case 'revoke': {
         const r = cmd.revoke!;
         core.onRevoke({ revokeId: r.revokeId, clientId: r.clientId, reason: r.reason, token: { epoch: r.epoch, sequence: r.sequence } });

@@ -16,6 +16,7 @@ import type { LoginReply__Output } from '../gen/nfsha/v1/LoginReply';
 import type { OwnedClient } from '../gen/nfsha/v1/OwnedClient';
 import type { Lease } from './lease';
 import type { NfsHealth } from '../gen/nfsha/v1/NfsHealth';
+import type { Fencing } from '../gen/nfsha/v1/Fencing';
 
 /**
  * Keepalive intervals without an ack after which the stream counts as stuck.
@@ -30,7 +31,7 @@ const ACK_SILENCE_INTERVALS = 3;
 const RECONNECT_MAX_MS = 500;
 
 /** The session protocol this follower speaks (master.proto SessionProtocol). */
-export const FOLLOWER_PROTOCOL = 1;
+export const FOLLOWER_PROTOCOL = 2;
 
 export interface ServerIdentity {
   serverId: string;
@@ -47,6 +48,8 @@ export interface MasterSessionEvents {
   revoke: [revoke: Revoke__Output];
   /** The master ended the session (expired, condemned): its clients are no longer ours. */
   sessionGone: [reason: string];
+  /** An operator confirmed our NFS server stopped (ConfirmFence). */
+  fenceConfirmed: [info: { operator: string; reason: string }];
 }
 
 export interface MasterSessionOptions {
@@ -64,6 +67,8 @@ export interface MasterSessionOptions {
   nfsHealth?: () => NfsHealth;
   /** This follower process fenced its NFS server when it started. */
   nfsFencedAtStart?: () => boolean;
+  /** Whether this server can fence its NFS server now, reported in the introduction and every keepalive. */
+  fencing?: () => { fencing: Fencing; detail: string };
   /** mTLS towards the masters (a follower certificate), or plain text on loopback. */
   tls: TlsSettings;
   /** How to reach a master candidate (grpc-js by default; the simulation injects its own). */
@@ -92,6 +97,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
   private sessionId = '';
   private epoch = 0;
   private masterProtocol = 0;
+  private slackMs = 0;
   private seq = 0;
   private introSentAt = 0;
   /** An introduction is out and not yet answered: a login reply now belongs to no session the next master knows. */
@@ -114,6 +120,11 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
       data: (stream, msg) => this.onMessage(stream, msg),
       closed: (err, granted, retryMs) => this.onClosed(err, granted, retryMs),
     });
+  }
+
+  /** The master's wait-out slack past the TTL (0 until a protocol-2 master granted a session). */
+  get waitOutSlackMs(): number {
+    return this.slackMs;
   }
 
   get currentSessionId(): string {
@@ -165,6 +176,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
         nfs: this.opts.nfsHealth?.() ?? 'NFS_HEALTH_UNSPECIFIED',
         // Only until this process's first session: it speaks of what came before.
         nfsFencedAtStart: !this.everGranted && (this.opts.nfsFencedAtStart?.() ?? false),
+        ...this.fencingFields(),
       },
     });
     return stream;
@@ -182,6 +194,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
         this.sessionId = g.sessionId;
         this.epoch = g.epoch;
         this.masterProtocol = g.protocol;
+        this.slackMs = g.waitOutSlackMs;
         if (!lease.start(this.introSentAt, g.ttlMs)) {
           log.warn({ ev: 'session.grant.late', session: g.sessionId }, 'grant arrived after its lease would end; reconnecting');
           stream.cancel();
@@ -199,6 +212,9 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
         break;
       case 'revoke':
         this.emit('revoke', msg.revoke!);
+        break;
+      case 'fenceConfirmed':
+        this.emit('fenceConfirmed', { operator: msg.fenceConfirmed!.operator, reason: msg.fenceConfirmed!.reason });
         break;
     }
   }
@@ -233,10 +249,15 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
       }
       this.seq += 1;
       lease.sent(this.seq);
-      stream.write({ keepalive: { seq: this.seq, nfs: this.opts.nfsHealth?.() ?? 'NFS_HEALTH_UNSPECIFIED' } });
+      stream.write({ keepalive: { seq: this.seq, nfs: this.opts.nfsHealth?.() ?? 'NFS_HEALTH_UNSPECIFIED', ...this.fencingFields() } });
       this.keepaliveTimer = clock.setTimeout(tick, intervalMs);
     };
     this.keepaliveTimer = clock.setTimeout(tick, 0);
+  }
+
+  private fencingFields(): { fencing: Fencing; fencingDetail: string } {
+    const f = this.opts.fencing?.() ?? { fencing: 'FENCING_NONE' as const, detail: 'not reported' };
+    return { fencing: f.fencing, fencingDetail: f.detail };
   }
 
   sendRevokeAck(revokeId: string): void {

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { DEFAULT_MASTER_ADDRESS, argvSchema, count, defaultsOf, idString, ipString, listenAddress, masterList, ms, optionalId, optionalIp, optionalListen, tlsSchema } from '../common/config';
 import { DEFAULT_TLS_DIR } from '../common/tls';
+import { parseMasterList } from '../common/master-endpoints';
+import { fenceChoiceProblem } from '../common/fence-command';
 
 /**
  * The follower's settings: each field's validation, default and meaning in
@@ -52,8 +54,21 @@ export const followerOptionsSchema = z.object({
    * Empty: none, and README "What the drain guarantees" says what is lost.
    */
   fenceCommand: argvSchema.default([]),
-  /** Longest a fence command may run. */
-  fenceTimeoutMs: ms.default(5000),
+  /**
+   * Run without a fence command, knowingly (Pacemaker's stonith-enabled=false):
+   * a revoke whose calls do not drain is held, never acked, and the master
+   * holds this server's clients when it is silent, until an operator runs
+   * `nfsha fence-confirm`. Required when no fenceCommand is given, except
+   * on loopback (tests, `nfsha dev`), where the same hold rule applies.
+   */
+  noFence: z.boolean().default(false),
+  /**
+   * Longest a fence command may run. It must fit the budget: the fence runs
+   * at lease deadline − fenceLeadMs and must end before the master's
+   * wait-out does (fenceLeadMs + the master's slack, 1,050 ms at defaults);
+   * a longer timeout is reported to the master as a fence it cannot count on.
+   */
+  fenceTimeoutMs: ms.default(1000),
   /** E: at lease deadline − E the NFS server is fenced unless its NFS layers confirmed they stopped. */
   fenceLeadMs: ms.default(500),
   /**
@@ -75,6 +90,9 @@ export const followerOptionsSchema = z.object({
 }).strict().refine((c) => c.gateSilentMs >= 2 * c.gateReportIntervalMs, {
   message: 'gateSilentMs must be at least twice gateReportIntervalMs, or one late report marks the NFS service down',
   path: ['gateSilentMs'],
+}).superRefine((c, ctx) => {
+  const problem = fenceChoiceProblem(c.fenceCommand, c.noFence, [...parseMasterList(c.master), c.gateListen, c.httpListen, c.metricsListen]);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem, path: ['fenceCommand'] });
 });
 
 /** The follower's settings, as followerOptionsSchema documents them. */

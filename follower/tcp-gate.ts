@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { monotonicMs, systemClock, type Clock } from '../common/clock';
 import { FenceCommand } from '../common/fence-command';
+import { DEFAULT_FOLLOWER_OPTIONS } from './options';
 import { CLIENT_CHANNEL_OPTIONS } from '../common/grpc-client';
 import { createLogger, type Logger } from '../common/log';
 import { nfshaGrpc, type GateClient } from '../common/proto';
@@ -33,7 +34,7 @@ export interface TcpGateOptions extends Partial<GateTiming> {
   admitTimeoutMs?: number;
   /** argv that fences the local NFS server (returns once its process is gone); empty: none. */
   fenceCommand?: string[];
-  /** Longest a fence command may run. Default 5000 ms. */
+  /** Longest a fence command may run. Default: the follower's (1000 ms). */
   fenceTimeoutMs?: number;
   /** mTLS to the follower with a gate certificate for its server id, or plain text on loopback. */
   tls: TlsSettings;
@@ -66,7 +67,7 @@ export class TcpGate {
       'grpc.max_reconnect_backoff_ms': 1000,
     })) as unknown as GateClient;
     if (opts.eventLog) this.eventFd = fs.openSync(opts.eventLog, 'a');
-    const fence = new FenceCommand({ argv: opts.fenceCommand ?? [], timeoutMs: opts.fenceTimeoutMs ?? 5000, clock, log: this.log, what: 'nfs' });
+    const fence = new FenceCommand({ argv: opts.fenceCommand ?? [], timeoutMs: opts.fenceTimeoutMs ?? DEFAULT_FOLLOWER_OPTIONS.fenceTimeoutMs, clock, log: this.log, what: 'nfs' });
     this.link = new GateLink({ name: opts.name, client: this.client, clock, log: this.log, admitTimeoutMs: opts.admitTimeoutMs });
     this.core = new GateCore({
       ...DEFAULT_GATE_TIMING,
@@ -126,6 +127,9 @@ export class TcpGate {
       this.servers.push(server);
     }
     this.log.info({ ev: 'gate.started', ports, follower: this.opts.follower, fence: this.opts.fenceCommand ?? [] }, 'gate listening');
+    if (!this.opts.fenceCommand?.length) {
+      this.log.warn({ ev: 'gate.no_fence' }, 'running without a fence command: a revoked client whose calls do not drain is held, never acked, until they drain or an operator confirms a fence (nfsha fence-confirm)');
+    }
     return ports;
   }
 

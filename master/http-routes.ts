@@ -17,6 +17,10 @@ export function masterHttpRoutes(h: {
       request: 'nfsha.v1.ClusterStatusRequest', response: 'nfsha.v1.ClusterStatusReply', unary: h.sessionMaster.ClusterStatus as never,
     },
     {
+      method: 'POST', path: '/v1/fence-confirm', grpcMethod: '/nfsha.v1.SessionMaster/ConfirmFence',
+      request: 'nfsha.v1.ConfirmFenceRequest', response: 'nfsha.v1.ConfirmFenceReply', unary: h.sessionMaster.ConfirmFence as never,
+    },
+    {
       method: 'GET', path: '/v1/members', grpcMethod: '/nfsha.v1.Membership/ListMembers',
       request: 'nfsha.v1.ListMembersRequest', response: 'nfsha.v1.MemberList', unary: h.membership.ListMembers as never,
     },

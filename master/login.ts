@@ -10,6 +10,7 @@ import { SessionState, type Session, type SessionTable } from './sessions';
 import type { FencingTokens } from './tokens';
 import { DEFAULT_MASTER_LIMITS, LIMIT, type MasterLimits } from './limits';
 import type { FenceAgent } from './fence-agent';
+import { mutant } from '../common/mutants';
 
 export interface Ownership {
   sessionId: string;
@@ -23,10 +24,28 @@ export interface LoginResult {
   alreadyOwned: boolean;
 }
 
+/** How a revoke ended: acked, its server confirmed fenced by an operator, or neither within the limits. */
+type RevokeOutcome = 'acked' | 'fenced' | 'unanswered' | 'undrained';
+
+/**
+ * A client that cannot move (DESIGN §4, "fail safe, not open"): its holder
+ * did not drain, or is silent, and has no working fence; nothing proves its
+ * NFS server stopped. Ends when the holder drains, a fence agent succeeds or
+ * an operator confirms a fence (ConfirmFence).
+ */
+export interface Hold {
+  clientId: string;
+  serverId: string;
+  sessionId: string;
+  reason: string;
+  since: number;
+}
+
 interface PendingRevoke {
   sessionId: string;
+  serverId: string;
   clientId: string;
-  settle: (acked: boolean) => void;
+  settle: (outcome: RevokeOutcome) => void;
   /** The holder reported a drain in progress: wait longer (up to the drain limit). */
   progress: (callsLeft: number) => void;
 }
@@ -70,6 +89,8 @@ export interface LoginObserver {
   loginRefused(code: string): void;
   revokeAcked(seconds: number): void;
   revokeWaitedOut(): void;
+  /** A login refused because the client is held (no working fence at its holder). */
+  revokeHeld?(): void;
 }
 
 /**
@@ -96,6 +117,9 @@ export class LoginCoordinator {
   private readonly pending = new Map<string, PendingRevoke>();
   private readonly pendingLogins = new Set<string>();
   private readonly mutex = new KeyedMutex();
+  private readonly holds = new Map<string, Hold>();
+  /** When an operator last confirmed each server's NFS server stopped (clock ms). */
+  private readonly confirmedFences = new Map<string, number>();
 
   private readonly clock: Clock;
   private readonly sessions: SessionTable;
@@ -127,6 +151,60 @@ export class LoginCoordinator {
 
   ownerships(): Array<[string, Ownership]> {
     return [...this.holders.entries()].flatMap(([c, hs]) => hs.map((h) => [c, h] as [string, Ownership]));
+  }
+
+  /** Clients that cannot move until a fence is confirmed or their holder drains. */
+  heldClients(): Hold[] {
+    return [...this.holds.values()];
+  }
+
+  /**
+   * The holder can prove its NFS server stops by itself: it announced a
+   * fence command at the follower and every NFS layer, within the budget,
+   * none failing. Only then may a wait-out stand in for its ack.
+   */
+  private mayWaitOut(session: Session): boolean {
+    return session.fencing === 'FENCING_READY' || mutant('master-waitout-without-fence');
+  }
+
+  /** An operator confirmed the session's server stopped after the session's last renewal. */
+  private fenceConfirmed(session: Session): boolean {
+    return (this.confirmedFences.get(session.serverId) ?? -Infinity) >= session.renewedAt;
+  }
+
+  /**
+   * An operator's word that `serverId`'s NFS server has stopped (checked by
+   * hand): revokes held for it end as fenced, and holds of its sessions that
+   * are no longer live are dropped. Returns the clients released.
+   */
+  async confirmFence(serverId: string, operator: string, reason: string): Promise<{ released: string[]; sessions: number }> {
+    const mine = this.sessions.all().filter((s) => s.serverId === serverId);
+    if (!mine.length) throw new NotFound(`no session of server ${JSON.stringify(serverId)} is known to this master: nothing of it is held`);
+    this.confirmedFences.set(serverId, this.clock.now());
+    this.log.warn({ ev: 'fence.confirmed', server: serverId, operator, why: reason, sessions: mine.map((s) => s.id) }, 'operator confirmed the server\'s NFS server stopped');
+    const released = new Set<string>();
+    for (const p of [...this.pending.values()]) {
+      if (p.serverId === serverId) {
+        released.add(p.clientId);
+        p.settle('fenced');
+      }
+    }
+    for (const s of mine) if (this.sessions.state(s) === SessionState.Live) s.sink?.confirmFence?.(operator, reason);
+    const dead = new Set(mine.filter((s) => this.sessions.state(s) !== SessionState.Live).map((s) => s.id));
+    for (const [clientId, hs] of [...this.holders]) {
+      if (!hs.some((h) => dead.has(h.sessionId))) continue;
+      await this.mutex.run(clientId, async () => {
+        for (const h of (this.holders.get(clientId) ?? []).filter((x) => dead.has(x.sessionId))) this.dropHolder(clientId, h);
+      });
+      released.add(clientId);
+    }
+    for (const [clientId, h] of [...this.holds]) {
+      if (h.serverId === serverId) {
+        this.holds.delete(clientId);
+        released.add(clientId);
+      }
+    }
+    return { released: [...released], sessions: mine.length };
   }
 
   isLoginPending(clientId: string): boolean {
@@ -252,6 +330,7 @@ export class LoginCoordinator {
   }
 
   private dropHolder(clientId: string, holder: Ownership): void {
+    if (this.holds.get(clientId)?.sessionId === holder.sessionId) this.holds.delete(clientId);
     const rest = (this.holders.get(clientId) ?? []).filter((h) => h !== holder);
     if (rest.length) this.holders.set(clientId, rest);
     else this.holders.delete(clientId);
@@ -269,45 +348,67 @@ export class LoginCoordinator {
   private async takeAway(clientId: string, holder: Ownership, reason: string): Promise<void> {
     const session = this.sessions.get(holder.sessionId);
     if (session) {
-      const acked = this.clock.now() < this.sessions.surelyExpiredAt(session) && await this.revoke(session, clientId, holder.token, reason);
-      if (!acked) await this.waitOut(session, clientId);
+      const outcome = this.clock.now() < this.sessions.surelyExpiredAt(session) ? await this.revoke(session, clientId, holder.token, reason) : 'unanswered';
+      if (outcome === 'undrained' && !this.mayWaitOut(session)) {
+        // Draining, not dead: the holder keeps its session (and its other
+        // clients); only this client waits, and the login says why.
+        throw this.hold(session, clientId, `its NFS layer did not drain the client's calls and ${this.fencingOf(session)}`);
+      }
+      if (outcome === 'unanswered' || outcome === 'undrained') await this.waitOut(session, clientId);
     }
     this.dropHolder(clientId, holder);
   }
 
-  /** Sends a revoke to a live, connected holder and awaits its ack; false if it cannot answer. */
-  private async revoke(session: Session, clientId: string, token: Token, reason: string): Promise<boolean> {
+  private fencingOf(session: Session): string {
+    const what = session.fencing === 'FENCING_FAILED' ? 'its fence failed' : session.fencing === 'FENCING_READY' ? 'it has a fence' : 'it has no fence command';
+    return session.fencingDetail ? `${what} (${session.fencingDetail})` : what;
+  }
+
+  /** Records that `clientId` cannot move from `session` now; returns the login's error. */
+  private hold(session: Session, clientId: string, why: string): Unavailable {
+    const prev = this.holds.get(clientId);
+    const reason = `${clientId} is held by ${session.serverId}: ${why}; it moves once the calls drain, a fence succeeds, or an operator who checked that ${session.serverId}'s NFS server is stopped runs \`nfsha fence-confirm ${session.serverId}\``;
+    this.holds.set(clientId, { clientId, serverId: session.serverId, sessionId: session.id, reason, since: prev?.sessionId === session.id ? prev.since : this.clock.now() });
+    if (!prev || prev.reason !== reason) this.log.error({ ev: 'login.held', client: clientId, server: session.serverId, session: session.id, why }, 'client held: nothing proves its holder stopped');
+    this.observer?.revokeHeld?.();
+    return new Unavailable(reason);
+  }
+
+  /** Sends a revoke to a live, connected holder and awaits its ack, or how it failed. */
+  private async revoke(session: Session, clientId: string, token: Token, reason: string): Promise<RevokeOutcome> {
     const connected = this.sessions.state(session) === SessionState.Live && session.sink !== undefined;
-    if (!connected || !this.gates.mayAct()) return false;
+    if (!connected || !this.gates.mayAct()) return 'unanswered';
     const revokeId = this.opts.ids?.() ?? randomBytes(8).toString('hex');
     const started = this.clock.now();
     this.log.info({ ev: 'revoke.sent', client: clientId, server: session.serverId, session: session.id, revoke: revokeId, why: reason }, 'revoke sent');
     const limit = started + (this.opts.revokeDrainLimitMs ?? this.sessions.timing.ttlMs);
     let drained = 0;
-    const acked = await new Promise<boolean>((resolve) => {
-      let timer = this.clock.setTimeout(() => settle(false), this.opts.revokeAckTimeoutMs);
-      const settle = (ok: boolean) => {
+    let progressed = false;
+    const outcome = await new Promise<RevokeOutcome>((resolve) => {
+      let timer = this.clock.setTimeout(() => settle(progressed ? 'undrained' : 'unanswered'), this.opts.revokeAckTimeoutMs);
+      const settle = (o: RevokeOutcome) => {
         if (!this.pending.delete(revokeId)) return;
         this.clock.clearTimeout(timer);
-        resolve(ok);
+        resolve(o);
       };
       // DESIGN §4: a follower that says it is draining keeps its session;
       // only this client waits, and not past the drain limit.
       const progress = (callsLeft: number) => {
         drained = callsLeft;
+        progressed = true;
         this.clock.clearTimeout(timer);
         const wait = Math.min(this.opts.revokeAckTimeoutMs, limit - this.clock.now());
-        timer = this.clock.setTimeout(() => settle(false), Math.max(0, wait));
+        timer = this.clock.setTimeout(() => settle('undrained'), Math.max(0, wait));
       };
-      this.pending.set(revokeId, { sessionId: session.id, clientId, settle, progress });
+      this.pending.set(revokeId, { sessionId: session.id, serverId: session.serverId, clientId, settle, progress });
       session.sink!.sendRevoke({ revokeId, clientId, epoch: this.tokens.epoch, reason, token });
     });
-    if (!acked && drained > 0) this.log.warn({ ev: 'revoke.drain.limit', client: clientId, server: session.serverId, revoke: revokeId, calls_left: drained }, 'holder did not finish draining in time');
-    if (acked) {
+    if (outcome === 'undrained') this.log.warn({ ev: 'revoke.drain.limit', client: clientId, server: session.serverId, revoke: revokeId, calls_left: drained }, 'holder did not finish draining in time');
+    if (outcome === 'acked') {
       this.observer?.revokeAcked((this.clock.now() - started) / 1000);
       this.log.info({ ev: 'revoke.acked', client: clientId, server: session.serverId, revoke: revokeId, ms: Math.round(this.clock.now() - started) }, 'revoke acknowledged');
     }
-    return acked;
+    return outcome;
   }
 
   /**
@@ -317,6 +418,25 @@ export class LoginCoordinator {
    * (and a confirmed fence ends the wait: nothing is left to wait for).
    */
   private async waitOut(session: Session, clientId: string): Promise<void> {
+    if (this.fenceConfirmed(session)) return;
+    // Without a working fence at the holder, its lease running out proves
+    // nothing about calls its NFS server still holds: a fence agent or an
+    // operator must. Its own follower continuing in a new session (whose
+    // hold is revoked separately) or a new follower that fenced at start
+    // leave only the old lease to wait for, as before.
+    const onlyLeaseLeft = this.sessions.successorOf(session) !== undefined || this.sessions.replacedAfterFence(session) !== undefined;
+    if (!this.mayWaitOut(session) && !onlyLeaseLeft) {
+      if (!this.fenceAgent?.configured) throw this.hold(session, clientId, `it is silent and ${this.fencingOf(session)}`);
+      if (this.sessions.state(session) === SessionState.Live) {
+        this.sessions.condemn(session);
+        session.sink?.end(status.ABORTED, `session ${session.id} condemned: revoke of ${clientId} not acknowledged`);
+      }
+      this.log.warn({ ev: 'revoke.fence', client: clientId, server: session.serverId, session: session.id }, 'silent holder without a working fence: running the fence agent');
+      if (!(await this.fenceAgent.fence(session, `${clientId} moves away from silent holder ${session.serverId}`))) {
+        throw this.hold(session, clientId, `it is silent, ${this.fencingOf(session)}, and the fence agent failed`);
+      }
+      return;
+    }
     if (this.sessions.state(session) === SessionState.Live) {
       this.sessions.condemn(session);
       session.sink?.end(status.ABORTED, `session ${session.id} condemned: revoke of ${clientId} not acknowledged`);
@@ -350,7 +470,7 @@ export class LoginCoordinator {
   onRevokeAck(sessionId: string, revokeId: string): boolean {
     const p = this.pending.get(revokeId);
     if (!p || p.sessionId !== sessionId) return false;
-    p.settle(true);
+    p.settle('acked');
     return true;
   }
 
@@ -465,7 +585,13 @@ export class LoginCoordinator {
    * session within its lease, or a new follower fenced the NFS server at start.
    */
   mayForget(session: Session): boolean {
-    if (!this.fenceAgent?.configured || !this.bySession.get(session.id)?.size) return true;
+    if (!this.bySession.get(session.id)?.size || this.fenceConfirmed(session)) return true;
+    // Without a working fence its holds stay until a fence is confirmed:
+    // forgetting them would free its clients unproven.
+    if (!this.mayWaitOut(session)) {
+      return this.fenceAgent?.isConfirmed(session.id) === true || this.sessions.successorOf(session) !== undefined || this.sessions.replacedAfterFence(session) !== undefined;
+    }
+    if (!this.fenceAgent?.configured) return true;
     return this.fenceAgent.isConfirmed(session.id) || this.sessions.successorOf(session) !== undefined || this.sessions.replacedAfterFence(session) !== undefined;
   }
 

@@ -38,6 +38,11 @@ export class MasterMetrics {
       for (const st of Object.values(SessionState)) g.set({ state: st }, core ? core.sessions.all().filter((s) => core.sessions.state(s) === st).length : 0);
     });
     this.metrics.gauge('nfsha_master_clients', 'Clients with an owner', [], (g) => g.set(this.core?.()?.logins.ownerships().length ?? 0));
+    this.metrics.gauge('nfsha_master_held_clients', 'Clients that cannot move: their holder did not drain or is silent, and nothing fenced it (see status)', [], (g) => g.set(this.core?.()?.logins.heldClients().length ?? 0));
+    this.metrics.gauge('nfsha_master_sessions_without_fence', 'Live sessions whose server cannot fence its NFS server (no fence command, or one failing)', [], (g) => {
+      const core = this.core?.();
+      g.set(core ? core.sessions.all().filter((s) => core.sessions.state(s) === SessionState.Live && s.fencing !== 'FENCING_READY').length : 0);
+    });
     this.metrics.gauge('nfsha_master_is_leader', '1 while this master leads', [], (g) => g.set(this.core?.() ? 1 : 0));
     this.metrics.gauge('nfsha_master_epoch', 'The current term\'s epoch (0 when not leading)', [], (g) => g.set(this.core?.()?.epoch ?? 0));
   }
@@ -84,6 +89,7 @@ export class MasterMetrics {
         this.revokeSeconds.observe(seconds);
       },
       revokeWaitedOut: () => this.revokes.inc({ outcome: 'waited_out' }),
+      revokeHeld: () => this.revokes.inc({ outcome: 'held' }),
     };
   }
 }

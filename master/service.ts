@@ -15,7 +15,7 @@ export type { MasterCore, Refusals } from './core';
 type SessionCall = grpc.ServerDuplexStream<FollowerMessage__Output, MasterMessage>;
 
 /** The session protocol this master speaks (master.proto SessionProtocol). */
-export const MASTER_PROTOCOL = 1;
+export const MASTER_PROTOCOL = 2;
 
 function fail(call: { emit(ev: 'error', e: unknown): boolean }, err: unknown): void {
   call.emit('error', toServiceError(err));
@@ -31,6 +31,9 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     const sink: SessionSink = {
       sendRevoke: (r) => {
         if (!ended) call.write({ revoke: { revokeId: r.revokeId, clientId: r.clientId, epoch: r.epoch, reason: r.reason, token: r.token } });
+      },
+      confirmFence: (operator, reason) => {
+        if (!ended && session && session.protocol >= 2) call.write({ fenceConfirmed: { operator, reason } });
       },
       end: (code, details, metadata) => {
         if (ended) return;
@@ -71,6 +74,7 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
               sink.end(grpc.status.FAILED_PRECONDITION, 'not leader');
             } else if (sessions.renew(session)) {
               call.write({ keepaliveAck: { seq: msg.keepalive!.seq, ttlMs: sessions.timing.ttlMs, epoch: core.epoch } });
+              if (session.protocol >= 2) noteFencing(session, msg.keepalive!.fencing, msg.keepalive!.fencingDetail);
               if (session.protocol >= 1 && msg.keepalive!.nfs !== session.nfs) {
                 log.info({ ev: 'session.nfs', server: session.serverId, session: session.id, from: session.nfs, to: msg.keepalive!.nfs }, 'NFS service health changed');
                 session.nfs = msg.keepalive!.nfs;
@@ -102,6 +106,13 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     call.on('error', detach);
   }
 
+  function noteFencing(session: Session, fencing: Session['fencing'], detail: string): void {
+    if (fencing === session.fencing && detail === session.fencingDetail) return;
+    log[fencing === 'FENCING_READY' ? 'info' : 'warn']({ ev: 'session.fencing', server: session.serverId, session: session.id, from: session.fencing, to: fencing, detail }, 'fencing changed');
+    session.fencing = fencing;
+    session.fencingDetail = detail;
+  }
+
   async function introduce(msg: FollowerMessage__Output, sink: SessionSink, call: SessionCall, gone: () => boolean): Promise<Session> {
     if (msg.kind !== 'introduction' || !msg.introduction) {
       throw new InvalidArgument('the first message on a Session stream must be an introduction');
@@ -126,7 +137,11 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
       // The follower may have given up on us while we wrote: no session for a stream that is gone.
       if (gone()) throw new Unavailable('the stream ended during the introduction');
     }
-    const { session, resumed } = sessions.introduce({ ...intro, nfs: intro.protocol >= 1 ? intro.nfs : undefined });
+    const { session, resumed } = sessions.introduce({
+      ...intro, nfs: intro.protocol >= 1 ? intro.nfs : undefined,
+      fencing: intro.protocol >= 2 ? intro.fencing : 'FENCING_UNSPECIFIED', fencingDetail: intro.protocol >= 2 ? intro.fencingDetail : 'follower older than session protocol 2',
+    });
+    if (session.fencing !== 'FENCING_READY') log.warn({ ev: 'session.fencing', server: session.serverId, session: session.id, to: session.fencing, detail: session.fencingDetail }, 'this server cannot fence its NFS server: its clients are held, never waited out, when it does not drain');
     if (session.sink && session.sink !== sink) session.sink.end(grpc.status.ABORTED, 'session resumed on another stream');
     session.sink = sink;
     session.disconnectedAt = undefined;
@@ -138,7 +153,7 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     // does not know what a hung gate of its predecessor holds: the grace
     // runs its time for it.
     if (intro.resumeSessionId) core.readiness.introduced(session.serverId);
-    call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed, adoptedClients, protocol: MASTER_PROTOCOL } });
+    call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed, adoptedClients, protocol: MASTER_PROTOCOL, waitOutSlackMs: sessions.waitOutSlackMs } });
     core.membership.refresh();
     log.info({ ev: resumed ? 'session.resumed' : 'session.opened', server: session.serverId, session: session.id, host: session.hostId }, resumed ? 'session resumed' : 'session opened');
     return session;
@@ -183,8 +198,20 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
       );
     },
     ClusterStatus: (_call, callback) => callback(null, clusterStatus(core)),
+    ConfirmFence: (call, callback) => {
+      const caller = callerOf(call, core.insecure);
+      const who = caller === 'insecure' ? 'insecure (plain-text loopback)' : caller ? `${caller.role}/${caller.id}` : 'unknown';
+      const { serverId, reason } = call.request;
+      if (!serverId) return callback(toServiceError(new InvalidArgument('server_id is required')));
+      logins.confirmFence(serverId, who, reason || '(no reason given)').then(
+        (r) => callback(null, { released: r.released, sessions: r.sessions }),
+        (err) => callback(toServiceError(err)),
+      );
+    },
   };
 }
+
+const FENCING_WORDS: Record<string, string> = { FENCING_READY: 'ready', FENCING_NONE: 'none', FENCING_FAILED: 'failed', FENCING_UNSPECIFIED: 'none' };
 
 export function clusterStatus(core: MasterCore): ClusterStatusReply {
   const { sessions, logins } = core;
@@ -212,6 +239,11 @@ export function clusterStatus(core: MasterCore): ClusterStatusReply {
       clients: counts.get(s.id) ?? 0,
       connected: s.sink !== undefined && sessions.state(s) === SessionState.Live,
       nfs: s.nfs === 'NFS_HEALTH_UP' ? 'up' : s.nfs === 'NFS_HEALTH_DOWN' ? 'down' : '',
+      fencing: FENCING_WORDS[s.fencing] ?? 'none',
+      fencingDetail: s.fencingDetail,
+    })),
+    held: logins.heldClients().map((h) => ({
+      clientId: h.clientId, serverId: h.serverId, sessionId: h.sessionId, reason: h.reason, sinceMs: Math.max(0, Math.round(now - h.since)),
     })),
     clients: logins.ownerships().map(([clientId, o]) => ({
       clientId,

@@ -4,6 +4,7 @@ import { normalizeIp } from '../common/address';
 import { AlreadyExists, NotFound, ResourceExhausted } from '../common/errors';
 import { LIMIT } from './limits';
 import type { NfsHealth } from '../gen/nfsha/v1/NfsHealth';
+import type { Fencing } from '../gen/nfsha/v1/Fencing';
 
 export enum SessionState {
   /** Keepalives arrive within the TTL. */
@@ -18,6 +19,8 @@ export enum SessionState {
 export interface SessionSink {
   sendRevoke(revoke: { revokeId: string; clientId: string; epoch: number; reason: string; token: { epoch: number; sequence: number } }): void;
   end(code: number, details: string, metadata?: import('@grpc/grpc-js').Metadata): void;
+  /** Tells the follower an operator confirmed its NFS server stopped. */
+  confirmFence?(operator: string, reason: string): void;
 }
 
 export interface Session {
@@ -42,6 +45,9 @@ export interface Session {
   readonly continues?: string;
   /** Its follower fenced the NFS server when it started (a new follower process). */
   readonly nfsFencedAtStart: boolean;
+  /** Whether it can fence its NFS server, from its introduction and latest keepalive (UNSPECIFIED: an older follower, no). */
+  fencing: Fencing;
+  fencingDetail: string;
 }
 
 export interface IntroductionFields {
@@ -53,6 +59,8 @@ export interface IntroductionFields {
   protocol?: number;
   nfs?: NfsHealth;
   nfsFencedAtStart?: boolean;
+  fencing?: Fencing;
+  fencingDetail?: string;
 }
 
 export interface SessionTiming {
@@ -86,6 +94,11 @@ export class SessionTable {
    * The instant after which the follower has surely stopped serving: its own
    * lease ran out even if its clock runs slow by the drift bound.
    */
+  /** How long past the TTL a silent holder is waited out (SessionGranted.wait_out_slack_ms). */
+  get waitOutSlackMs(): number {
+    return Math.ceil(this.timing.ttlMs * this.timing.clockDriftBound) + this.timing.graceMarginMs;
+  }
+
   surelyExpiredAt(s: Session): number {
     return s.renewedAt + Math.ceil(this.timing.ttlMs * (1 + this.timing.clockDriftBound)) + this.timing.graceMarginMs;
   }
@@ -122,6 +135,8 @@ export class SessionTable {
       live.renewedAt = this.clock.now();
       live.protocol = intro.protocol ?? 0;
       if (intro.nfs) live.nfs = intro.nfs;
+      live.fencing = intro.fencing ?? 'FENCING_UNSPECIFIED';
+      live.fencingDetail = intro.fencingDetail ?? '';
       return { session: live, resumed: true };
     }
     if (live) {
@@ -145,6 +160,8 @@ export class SessionTable {
       protocol: intro.protocol ?? 0,
       continues: intro.resumeSessionId || undefined,
       nfsFencedAtStart: intro.nfsFencedAtStart === true,
+      fencing: intro.fencing ?? 'FENCING_UNSPECIFIED',
+      fencingDetail: intro.fencingDetail ?? '',
     };
     this.sessions.set(session.id, session);
     return { session, resumed: false };

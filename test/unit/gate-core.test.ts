@@ -3,6 +3,7 @@ import { silentLogger } from '../../common/log';
 import type { FenceResult } from '../../common/fence-command';
 import { GateCore, type AdmitGrant, type ForwardedConn, type GateEventBody, type GateStateReport } from '../../follower/gate-core';
 import { fakeClock, flush, type FakeClock } from '../support/fake-clock';
+import { setSimulationMutants } from '../../common/mutants';
 
 let serial = 0;
 
@@ -67,7 +68,7 @@ interface Harness {
   connect(clientId: string, seq?: number): Promise<FakeConn>;
 }
 
-function harness(opts: { fenceConfigured?: boolean; fenceMs?: number } = {}): Harness {
+function harness(opts: { fenceConfigured?: boolean; fenceMs?: number; fenceOk?: () => boolean } = {}): Harness {
   const clock = fakeClock();
   const h = { clock, acks: [], releases: [], reports: [], events: [], fences: [] } as unknown as Harness;
   let nextSeq = 1;
@@ -81,7 +82,8 @@ function harness(opts: { fenceConfigured?: boolean; fenceMs?: number } = {}): Ha
         h.fences.push(why);
         const startedAt = clock.now();
         await clock.tickAsync(opts.fenceMs ?? 30);
-        return { ok: true, startedAt, ms: opts.fenceMs ?? 30, detail: 'ok' };
+        const ok = opts.fenceOk?.() ?? true;
+        return { ok, startedAt, ms: opts.fenceMs ?? 30, detail: ok ? 'ok' : 'exit 1' };
       },
     },
     link: {
@@ -168,6 +170,66 @@ describe('gate: drain before ack (DESIGN §4, requests not only connections)', (
     assert.deepEqual(h.releases, []);
     c.reply();
     assert.deepEqual(h.releases, ['host:esx-9']);
+  });
+});
+
+describe('gate: without a fence command, undrained revokes are held (issue 18: safe by default)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /** A revoke of a client with one call the NFS server never answers, on a gate with no fence command. */
+  async function heldRevoke() {
+    const h = serving(60_000, { fenceConfigured: false });
+    const c = await h.connect('host:esx-9');
+    c.call();
+    h.core.onRevoke({ revokeId: 'r1', clientId: 'host:esx-9', reason: 'login elsewhere', token: { epoch: 5, sequence: 1 } });
+    await h.clock.tickAsync(10 * 1500);
+    await flush();
+    return { h, c };
+  }
+
+  it('does not ack when the calls do not drain, keeps the client stopped and keeps reporting what is left', async () => {
+    const { h, c } = await heldRevoke();
+    assert.deepEqual(h.acks, [], 'no ack while a forwarded call may still execute');
+    assert.equal(c.stopped, true);
+    assert.equal(c.call(), false, 'nothing more forwarded');
+    const last = h.reports.at(-1)!;
+    assert.deepEqual(last.draining, [{ revokeId: 'r1', clientId: 'host:esx-9', callsLeft: 1 }]);
+    assert.equal(last.fenceConfigured, false);
+    c.reply();
+    assert.deepEqual(h.acks, ['r1'], 'acked once the call got its reply');
+  });
+
+  it('acks a held revoke once the NFS server is confirmed stopped from outside', async () => {
+    const { h } = await heldRevoke();
+    h.core.onNfsServerFenced('operator/alice confirmed');
+    assert.deepEqual(h.acks, ['r1']);
+  });
+
+  it('mutant gate-ack-undrained-without-fence brings back the old ack after the drain timeout', async () => {
+    setSimulationMutants(['gate-ack-undrained-without-fence']);
+    const { h } = await heldRevoke();
+    assert.deepEqual(h.acks, ['r1']);
+  });
+
+  it('reports a failed fence run until one succeeds, and retries it', async () => {
+    let ok = false;
+    const h = serving(60_000, { fenceOk: () => ok });
+    const c = await h.connect('host:esx-9');
+    c.call();
+    h.core.onRevoke({ revokeId: 'r1', clientId: 'host:esx-9', reason: 'x', token: { epoch: 5, sequence: 1 } });
+    await h.clock.tickAsync(1500 + 30);
+    await flush();
+    await h.clock.tickAsync(1);
+    assert.equal(h.fences.length, 1);
+    assert.equal(h.reports.at(-1)!.fenceFailed, true, 'the failure is reported');
+    assert.deepEqual(h.acks, []);
+    ok = true;
+    await h.clock.tickAsync(1500 + 30);
+    await flush();
+    await h.clock.tickAsync(1);
+    assert.equal(h.fences.length, 2, 'retried');
+    assert.deepEqual(h.acks, ['r1']);
+    assert.equal(h.reports.at(-1)!.fenceFailed, false);
   });
 });
 
