@@ -11,6 +11,7 @@ export const MUTANTS = {
   'gate-ack-undrained-without-fence': 'a gate with no fence command acks a revoke whose calls did not drain (issue 18 §1)',
   'follower-ack-lost-layer-without-fence': 'a follower with no fence command acks a revoke after an NFS layer left with calls unknown (issue 18 §1)',
   'master-waitout-without-fence': 'the master condemns and waits out a holder that has no working fence (issue 18 §1)',
+  'gate-late-admit-unfences': 'a late Admit reply\'s lease deadline lifts a follower fence, and the follower counts a layer that carried out a fence as quiesced though it serves with calls in flight (issue 18 hole a)',
 } as const;
 
 export type MutantName = keyof typeof MUTANTS;

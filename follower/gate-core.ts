@@ -1,6 +1,7 @@
 import type { Clock, TimerHandle } from '../common/clock';
 import type { FenceResult } from '../common/fence-command';
 import type { Logger } from '../common/log';
+import { mutant } from '../common/mutants';
 import { compareTokens, formatToken, type Token } from '../common/token';
 
 /** One forwarded client connection, as the gate's logic sees it (gate-connection.ts, or a simulated one). */
@@ -114,6 +115,8 @@ export class GateCore {
   private reportIntervalMs = 250;
   private fencedByFollower = false;
   private fenceSeq = 0;
+  /** Fences and stream ends seen: an Admit reply asked before one of them is refused. */
+  private interruptions = 0;
   private deadline = 0;
   private readonly clients = new Map<string, ClientState>();
   /** Every connection not yet drained-after-stop or closed. */
@@ -199,6 +202,7 @@ export class GateCore {
 
   onFence(reason: string, seq = 0): void {
     this.fencedByFollower = true;
+    this.interruptions += 1;
     this.stopServing(`fenced: ${reason}`);
     if (seq > this.fenceSeq) this.fenceSeq = seq;
     this.scheduleReport(0);
@@ -225,6 +229,7 @@ export class GateCore {
     if (!this.streamUp && !this.watcherId) return;
     this.streamUp = false;
     this.watcherId = 0;
+    this.interruptions += 1;
     if (this.reportTimer) this.opts.clock.clearTimeout(this.reportTimer);
     this.reportTimer = undefined;
     // DESIGN §4: without the stream nobody can revoke us; stop serving. The
@@ -238,6 +243,7 @@ export class GateCore {
   async admit(address: string): Promise<AdmitGrant | undefined> {
     // No admit without the revoke stream and a lease: nothing could stop us.
     if (!this.serving()) return undefined;
+    const interruptionsBefore = this.interruptions;
     this.pendingByAddress.set(address, (this.pendingByAddress.get(address) ?? 0) + 1);
     let grant: AdmitGrant;
     try {
@@ -251,6 +257,15 @@ export class GateCore {
     if (grant.admissionSeq > (this.admittedUpTo.get(grant.clientId) ?? 0)) this.admittedUpTo.set(grant.clientId, grant.admissionSeq);
     const revoked = this.revokedUpTo.get(grant.clientId);
     if (revoked && compareTokens(grant.token, revoked) <= 0) return undefined;
+    if (!mutant('gate-late-admit-unfences')) {
+      // Issue 18 hole a: the reply travels apart from the stream, so a fence
+      // (or a stream end, which may have lost a revoke) can overtake it. The
+      // follower has since forgotten that grant and may re-introduce without
+      // it, and the reply's lease deadline would lift the fence. Only a
+      // renewal on the stream after the fence serves again; what was asked
+      // before it is refused (the client connects again).
+      if (this.interruptions !== interruptionsBefore) return undefined;
+    }
     if (grant.leaseDeadline > 0) this.onLease(grant.leaseDeadline);
     return this.serving() ? grant : undefined;
   }
