@@ -19,6 +19,7 @@ import type { AdmitReply } from '../gen/nfsha/v1/AdmitReply';
 import type { FollowerStatusReply } from '../gen/nfsha/v1/FollowerStatusReply';
 import type { Revoke__Output } from '../gen/nfsha/v1/Revoke';
 import { Admissions } from './admissions';
+import { mutant } from '../common/mutants';
 import { Metrics } from '../common/metrics';
 import type { Counter, Histogram } from 'prom-client';
 import { FenceCommand, type FenceResult } from '../common/fence-command';
@@ -379,6 +380,15 @@ export class Follower {
       const last = this.admissions.lastAdmissionOf(clientId);
       if (last > upToSeq || (upToSeq === 0 && last > 0)) {
         this.log.info({ ev: 'client.release.kept', client: clientId, released_up_to: upToSeq, last_admission: last }, 'release covers an older admission: client kept');
+        return false;
+      }
+      if (this.hub.dirty && !mutant('follower-release-while-dirty')) {
+        // Issue 18 hole b: an NFS layer left (a gate process died) while it
+        // may have had calls in flight, and nothing fenced the NFS server
+        // since: they may still sit in it. Logged out, the client could be
+        // granted elsewhere with no revoke; kept, a login elsewhere revokes
+        // it here, and the revoke fences the NFS server before its ack.
+        this.log.warn({ ev: 'client.release.held', client: clientId }, 'release refused: an NFS layer left with calls unknown and the NFS server was not fenced since: client kept');
         return false;
       }
       const token = this.admissions.tokenOf(clientId);

@@ -114,6 +114,10 @@ export class GateCore {
   private watcherId = 0;
   private reportIntervalMs = 250;
   private fencedByFollower = false;
+  /** A graceful stop began: serve nothing more, whatever the follower says. */
+  private stopping = false;
+  /** Called when quiesced, while a graceful stop waits for its drains. */
+  private onQuiesced?: () => void;
   private fenceSeq = 0;
   /** Fences and stream ends seen: an Admit reply asked before one of them is refused. */
   private interruptions = 0;
@@ -141,7 +145,7 @@ export class GateCore {
 
   /** May forward now: stream up, not fenced, before the lease's stop point. */
   serving(): boolean {
-    return this.streamUp && !this.fencedByFollower && this.opts.clock.now() < this.deadline - this.opts.stopLeadMs;
+    return this.streamUp && !this.fencedByFollower && !this.stopping && this.opts.clock.now() < this.deadline - this.opts.stopLeadMs;
   }
 
   /** Not serving, and nothing of ours can still reach the NFS server. */
@@ -319,6 +323,7 @@ export class GateCore {
       if (p.waiting.delete(conn) && p.waiting.size === 0) this.ack(p);
     }
     if (!this.lastQuiesced && this.quiesced()) this.scheduleReport(0);
+    if (this.onQuiesced && this.quiesced()) this.onQuiesced();
   }
 
   connClosed(conn: ForwardedConn): void {
@@ -468,6 +473,29 @@ export class GateCore {
       draining: [...this.revokes.values()].map((p) => ({
         revokeId: p.revokeId, clientId: p.clientId, callsLeft: [...p.waiting].reduce((n, c) => n + c.inFlight, 0),
       })),
+    });
+  }
+
+  /**
+   * A graceful stop (issue 18 hole b): serve nothing more, then wait until
+   * every stopped connection drained, at most `timeoutMs` (a stuck NFS
+   * server; the lease's own fence point still runs meanwhile and ends the
+   * wait if the lease is not renewed). Calls the NFS server still runs when
+   * the process exits are what made the follower free their client too
+   * early. Resolves with the calls still owed (0: drained).
+   */
+  stopAndDrain(timeoutMs: number): Promise<number> {
+    this.stopping = true;
+    this.stopServing('gate stopping');
+    return new Promise((resolve) => {
+      const done = () => {
+        this.onQuiesced = undefined;
+        this.opts.clock.clearTimeout(timer);
+        resolve(this.quiesced() ? 0 : Math.max(1, this.stoppedCallsInFlight()));
+      };
+      const timer = this.opts.clock.setTimeout(done, timeoutMs);
+      this.onQuiesced = done;
+      if (this.quiesced()) done();
     });
   }
 
