@@ -117,3 +117,61 @@ describe('follower release after an NFS layer left with calls in flight (issue 1
     assert.deepEqual(t.logouts, ['host:esx-9']);
   });
 });
+
+describe('follower address map after a grant ended (issue 18 hole d)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /**
+   * host:esx-9 is admitted from 10.0.0.9, its grant ends (`end`), it comes
+   * back from 10.1.0.9, then a connection comes from 10.0.0.9 again (another
+   * host took that address): returns the logins the master saw and that admit.
+   */
+  async function oldAddressReused(end: (t: ReturnType<typeof follower>) => Promise<void>) {
+    const t = follower();
+    const first = t.f.admit('10.0.0.9');
+    await flush();
+    t.logins[0].answer({});
+    await first;
+    await end(t);
+    const back = t.f.admit('10.1.0.9');
+    await flush();
+    t.logins[1].answer({ token: { epoch: 5, sequence: 2 } });
+    await back;
+    const reused = t.f.admit('10.0.0.9');
+    await flush();
+    return { ...t, reused };
+  }
+  const revoked = async (t: ReturnType<typeof follower>) => {
+    t.f.session.sendRevokeAck = () => undefined;
+    t.f.session.emit('revoke', { revokeId: 'r1', clientId: 'host:esx-9', epoch: 5, reason: 'login elsewhere', token: { epoch: 5, sequence: 1 } });
+    await flush();
+    assert.equal(t.f.hub.ack(`r1.${t.watcherId}`), true);
+    await flush();
+  };
+
+  it('asks the master about an address whose client was revoked since, instead of admitting it as that client', async () => {
+    const t = await oldAddressReused(revoked);
+    assert.equal(t.logins.length, 3, 'admitted the old address as host:esx-9 without asking the master');
+    t.logins[2].answer({ clientId: 'host:esx-7', token: { epoch: 5, sequence: 3 } });
+    assert.equal((await t.reused).clientId, 'host:esx-7');
+  });
+
+  it('asks the master about an address whose client was released since', async () => {
+    const t = await oldAddressReused(async (t) => { assert.equal(await t.f.release('host:esx-9', 1), true); });
+    assert.equal(t.logins.length, 3, 'admitted the old address as host:esx-9 without asking the master');
+  });
+
+  it('forgets every address when the follower fences (its grants are gone)', () => {
+    const { f } = follower();
+    f.admissions.grant('10.0.0.9', 'host:esx-9', { epoch: 5, sequence: 1 });
+    f.lease.fence('session lost');
+    assert.equal(f.admissions.clientOf('10.0.0.9'), undefined);
+  });
+
+  it('with mutant follower-stale-address-admits on, the old address is admitted as the old client (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-stale-address-admits']);
+    const t = await oldAddressReused(revoked);
+    assert.equal(t.logins.length, 2);
+    assert.equal((await t.reused).clientId, 'host:esx-9');
+  });
+});
