@@ -36,7 +36,8 @@ export interface GateFollowerLink {
   ackRevoke(revokeId: string): void;
   /** Logs the client out, covering the admissions up to `upToSeq` only. */
   release(clientId: string, upToSeq: number): void;
-  report(r: GateStateReport): void;
+  /** Sends a report; a promise, if any, settles once the follower has it (or the call failed). */
+  report(r: GateStateReport): void | Promise<void>;
 }
 
 export interface GateStateReport {
@@ -459,10 +460,10 @@ export class GateCore {
     }, inMs);
   }
 
-  private sendReport(): void {
+  private sendReport(): void | Promise<void> {
     const quiesced = this.quiesced();
     this.lastQuiesced = quiesced;
-    this.opts.link.report({
+    return this.opts.link.report({
       watcherId: this.watcherId,
       leaseDeadlineMonotonicMs: this.deadline,
       serving: this.serving(),
@@ -497,6 +498,21 @@ export class GateCore {
       this.onQuiesced = done;
       if (this.quiesced()) done();
     });
+  }
+
+  /**
+   * Issue 18 hole g: the last words of a graceful stop, sent now and awaited
+   * before the stream closes. A layer that leaves after a report saying it
+   * serves must mark its follower dirty (a serving layer may forward a call
+   * the moment after it reported, so nothing proves it idle), which costs a
+   * needless fence of the NFS server at the next revoke; a layer that left
+   * right after reporting not serving, nothing in flight, proved it.
+   */
+  async finalReport(): Promise<void> {
+    if (!this.watcherId || this.disposed) return;
+    if (this.reportTimer) this.opts.clock.clearTimeout(this.reportTimer);
+    this.reportTimer = undefined;
+    await this.sendReport();
   }
 
   dispose(): void {

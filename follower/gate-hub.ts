@@ -77,6 +77,11 @@ export class GateHub {
     if (!w) return;
     this.watchers.delete(id);
     const r = w.report;
+    // A layer whose last report said it serves may have forwarded a call the
+    // moment after (reports come every 250 ms; a call needs no admit), so an
+    // idle-looking serving layer is not proven idle. A layer that stops
+    // gracefully sends a final report (not serving, nothing in flight)
+    // before it leaves (GateCore.finalReport), and that one is trusted.
     if (!r || r.callsInFlight > 0 || r.stoppedCallsInFlight > 0 || r.serving) this.unaccounted = true;
     for (const p of new Set(this.pending.values())) {
       if (p.waiting.delete(id)) {

@@ -145,6 +145,9 @@ export class TcpGate {
       if (left > 0) this.log.warn({ ev: 'gate.stop.undrained', calls_left: left, ms }, 'stopping with calls still in the NFS server: the follower fences it before moving their clients');
       else if (callsOwed > 0) this.log.info({ ev: 'gate.stop.drained', calls: callsOwed, ms }, 'calls in flight drained before stopping');
     }
+    // Issue 18 hole g: the follower must hear that we stopped before our
+    // stream closes, or it last heard us serving and counts us dirty.
+    if (!mutant('gate-stop-without-final-report')) await this.core.finalReport();
     this.link.stop();
     this.core.dispose();
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));

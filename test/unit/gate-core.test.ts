@@ -89,7 +89,7 @@ function harness(opts: { fenceConfigured?: boolean; fenceMs?: number; admit?: ()
       admit: opts.admit ?? (async (): Promise<AdmitGrant> => ({ clientId: 'host:esx-9', token: { epoch: 5, sequence: nextSeq++ }, leaseDeadline: 0, admissionSeq: nextSeq })),
       ackRevoke: (id) => h.acks.push(id),
       release: (c) => h.releases.push(c),
-      report: (r) => h.reports.push(r),
+      report: (r) => { h.reports.push(r); },
     },
   });
   h.core = core;

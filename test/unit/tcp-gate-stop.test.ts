@@ -135,3 +135,31 @@ describe('gate: a graceful stop waits for its drains (issue 18 hole b)', () => {
     assert.equal(t.conn.inFlight, 2);
   });
 });
+
+describe('gate: a graceful stop leaves the follower clean (issue 18 hole g)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  it('sends a final report (not serving, nothing in flight) and waits for the follower to have it before closing its stream', async () => {
+    const t = await servingWithCalls(0);
+    assert.equal(t.hub.layers()[0].serving, true, 'its last periodic report said serving');
+    await t.gate.stop();
+    assert.equal(t.isCancelled(), true);
+    assert.equal(t.hub.dirty, false, 'an idle gate that stopped gracefully marked the follower dirty');
+  });
+
+  it('the same once its calls drained', async () => {
+    const t = await servingWithCalls(1);
+    const stopping = t.gate.stop();
+    await flush();
+    t.conn.reply();
+    await stopping;
+    assert.equal(t.hub.dirty, false);
+  });
+
+  it('with mutant gate-stop-without-final-report on, an idle gate that stops marks the follower dirty (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['gate-stop-without-final-report']);
+    const t = await servingWithCalls(0);
+    await t.gate.stop();
+    assert.equal(t.hub.dirty, true);
+  });
+});
