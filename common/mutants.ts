@@ -15,6 +15,7 @@ export const MUTANTS = {
   'follower-release-while-dirty': 'a release logs a client out while an NFS layer that left may still have calls in the NFS server, and a gate that stops does not wait for its drains (issue 18 hole b)',
   'follower-stale-address-admits': 'the follower keeps an address\'s client after that client\'s grant ended, so a host that later uses the address is admitted as it without asking the master (issue 18 hole d)',
   'gate-stop-without-final-report': 'a gate that stops closes its stream without a final report, so the follower last heard it serving and marks itself dirty: a needless NFS fence at the next revoke (issue 18 hole g)',
+  'master-revoke-lost-with-stream': 'a revoke written to a session stream the follower then replaced is never sent again, so the master condemns a healthy holder (issue 18 hole g)',
 } as const;
 
 export type MutantName = keyof typeof MUTANTS;

@@ -104,6 +104,8 @@ export class Follower {
   private pendingAdmits = 0;
   /** Clients revoked whose NFS layers have not acked yet, with the token they were held under. */
   private readonly draining = new Map<string, Token>();
+  /** Revoke ids being handled now (a master may send one again). */
+  private readonly revokesInHand = new Set<string>();
   private fencedAtStart = false;
   private fenceCount = 0;
   private stopped = false;
@@ -251,6 +253,25 @@ export class Follower {
   }
 
   private async onRevoke(r: Revoke__Output): Promise<void> {
+    if (mutant('master-revoke-lost-with-stream')) return this.handleRevoke(r);
+    // Issue 18 hole g: a master sends a revoke again when this session
+    // resumes on a new stream (the first copy may have been lost with the
+    // old one). A copy of one still being handled is dropped: its ack goes
+    // out on the current stream when the drain ends. A copy of one handled
+    // already is handled again, since that ack may be what was lost.
+    if (this.revokesInHand.has(r.revokeId)) {
+      this.log.info({ ev: 'revoke.duplicate', client: r.clientId, revoke: r.revokeId }, 'revoke already being handled: copy ignored');
+      return;
+    }
+    this.revokesInHand.add(r.revokeId);
+    try {
+      await this.handleRevoke(r);
+    } finally {
+      this.revokesInHand.delete(r.revokeId);
+    }
+  }
+
+  private async handleRevoke(r: Revoke__Output): Promise<void> {
     if (r.epoch < this.highestEpoch) {
       this.revokesHandled.inc({ outcome: 'stale_epoch' });
       this.log.warn({ ev: 'revoke.stale', client: r.clientId, epoch: r.epoch, highest: this.highestEpoch }, 'revoke from an older epoch ignored');

@@ -10,6 +10,7 @@ import { SessionState, type Session, type SessionTable } from './sessions';
 import type { FencingTokens } from './tokens';
 import { DEFAULT_MASTER_LIMITS, LIMIT, type MasterLimits } from './limits';
 import type { FenceAgent } from './fence-agent';
+import { mutant } from '../common/mutants';
 
 export interface Ownership {
   sessionId: string;
@@ -29,6 +30,8 @@ interface PendingRevoke {
   settle: (acked: boolean) => void;
   /** The holder reported a drain in progress: wait longer (up to the drain limit). */
   progress: (callsLeft: number) => void;
+  /** Writes the revoke again to the session's stream (it resumed on a new one). */
+  resend: () => void;
 }
 
 export interface LoginCoordinatorOptions {
@@ -293,14 +296,24 @@ export class LoginCoordinator {
       };
       // DESIGN §4: a follower that says it is draining keeps its session;
       // only this client waits, and not past the drain limit.
-      const progress = (callsLeft: number) => {
-        drained = callsLeft;
+      const rearm = () => {
         this.clock.clearTimeout(timer);
         const wait = Math.min(this.opts.revokeAckTimeoutMs, limit - this.clock.now());
         timer = this.clock.setTimeout(() => settle(false), Math.max(0, wait));
       };
-      this.pending.set(revokeId, { sessionId: session.id, clientId, settle, progress });
-      session.sink!.sendRevoke({ revokeId, clientId, epoch: this.tokens.epoch, reason, token });
+      const progress = (callsLeft: number) => {
+        drained = callsLeft;
+        rearm();
+      };
+      const msg = { revokeId, clientId, epoch: this.tokens.epoch, reason, token };
+      const resend = () => {
+        if (!session.sink || !this.gates.mayAct()) return;
+        this.log.info({ ev: 'revoke.resent', client: clientId, server: session.serverId, session: session.id, revoke: revokeId }, 'revoke sent again on the resumed stream');
+        rearm();
+        session.sink.sendRevoke(msg);
+      };
+      this.pending.set(revokeId, { sessionId: session.id, clientId, settle, progress, resend });
+      session.sink!.sendRevoke(msg);
     });
     if (!acked && drained > 0) this.log.warn({ ev: 'revoke.drain.limit', client: clientId, server: session.serverId, revoke: revokeId, calls_left: drained }, 'holder did not finish draining in time');
     if (acked) {
@@ -344,6 +357,19 @@ export class LoginCoordinator {
     while (this.clock.now() < until) {
       await new Promise<void>((resolve) => this.clock.setTimeout(resolve, until - this.clock.now()));
     }
+  }
+
+  /**
+   * Issue 18 hole g: `session` resumed on a new stream. A revoke written to
+   * the old one may have been lost with it, and then no ack ever comes and a
+   * healthy holder is condemned and fenced: send each revoke it has not
+   * acked again, with a fresh ack timeout (never past the drain limit). A
+   * follower still handling that revoke id ignores the copy; one that
+   * handled it (its ack lost with the old stream) acks it again.
+   */
+  resendPending(session: Session): void {
+    if (mutant('master-revoke-lost-with-stream')) return;
+    for (const p of [...this.pending.values()]) if (p.sessionId === session.id) p.resend();
   }
 
   /** A revoke ack from `sessionId`; acks from any other session are ignored. */
