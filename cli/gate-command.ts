@@ -31,7 +31,8 @@ export function registerGate(program: Command): void {
     .addOption(optDefault('--fence-timeout-ms <ms>', 'longest a fence command may run', DEFAULT_FOLLOWER_OPTIONS.fenceTimeoutMs).argParser(intArg))
     .addOption(optDefault('--stop-lead-ms <ms>', 'stop forwarding this long before the lease deadline, so calls drain before the fence point', DEFAULT_GATE_TIMING.stopLeadMs).argParser(intArg))
     .addOption(optDefault('--fence-lead-ms <ms>', 'E: fence the NFS server at lease deadline − E unless nothing is in flight', DEFAULT_GATE_TIMING.fenceLeadMs).argParser(intArg))
-    .addOption(optDefault('--revoke-drain-timeout-ms <ms>', 'fence the NFS server when a revoked client\'s calls are not answered within this', DEFAULT_GATE_TIMING.revokeDrainTimeoutMs).argParser(intArg));
+    .addOption(optDefault('--revoke-drain-timeout-ms <ms>', 'fence the NFS server when a revoked client\'s calls are not answered within this', DEFAULT_GATE_TIMING.revokeDrainTimeoutMs).argParser(intArg))
+    .addOption(optDefault('--stop-drain-timeout-ms <ms>', 'on SIGTERM, stop serving and wait this long at most for forwarded calls to get their replies before exiting', DEFAULT_GATE_TIMING.revokeDrainTimeoutMs).argParser(intArg));
   addTlsOptions(command, GATE_TLS_DIR)
     .action(async (flags) => {
       const routes = ((flags.route as string[] | undefined) ?? []).map(parseRoute);
@@ -45,7 +46,7 @@ export function registerGate(program: Command): void {
       const gate = new TcpGate({
         name: flags.name, follower: flags.follower, routes, eventLog: flags.eventLog,
         fenceCommand,
-        fenceTimeoutMs: flags.fenceTimeoutMs, stopLeadMs, fenceLeadMs, revokeDrainTimeoutMs: flags.revokeDrainTimeoutMs,
+        fenceTimeoutMs: flags.fenceTimeoutMs, stopLeadMs, fenceLeadMs, revokeDrainTimeoutMs: flags.revokeDrainTimeoutMs, stopDrainTimeoutMs: flags.stopDrainTimeoutMs,
         tls: tlsFromFlags(flags) ?? { dir: GATE_TLS_DIR },
       });
       await gate.start();

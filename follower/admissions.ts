@@ -1,3 +1,4 @@
+import { mutant } from '../common/mutants';
 import { compareTokens, type Token } from '../common/token';
 
 /**
@@ -51,18 +52,36 @@ export class Admissions {
     const prev = this.revokedUpTo.get(clientId);
     if (!prev || compareTokens(token, prev) > 0) this.revokedUpTo.set(clientId, token);
     const held = this.owned.get(clientId);
-    if (held && compareTokens(held, token) <= 0) this.owned.delete(clientId);
+    if (held && compareTokens(held, token) <= 0) {
+      this.owned.delete(clientId);
+      this.forgetAddresses(clientId);
+    }
   }
 
   release(clientId: string): boolean {
-    return this.owned.delete(clientId);
+    if (!this.owned.delete(clientId)) return false;
+    this.forgetAddresses(clientId);
+    return true;
   }
 
   /** Forgets every grant (fenced, or the session is gone). */
   clear(): number {
     const n = this.owned.size;
     this.owned.clear();
+    if (!mutant('follower-stale-address-admits')) this.clientOfAddress.clear();
     return n;
+  }
+
+  /**
+   * Issue 18 hole d: an address names a client only while that client holds
+   * a grant here. Kept longer, a connection from the address once the client
+   * came back from another one (and a host took its old address) would be
+   * admitted as that client without asking the master, the only one that
+   * knows which host an address is now.
+   */
+  private forgetAddresses(clientId: string): void {
+    if (mutant('follower-stale-address-admits')) return;
+    for (const [address, c] of this.clientOfAddress) if (c === clientId) this.clientOfAddress.delete(address);
   }
 
   list(): Array<{ clientId: string; token: Token }> {

@@ -19,6 +19,7 @@ import type { AdmitReply } from '../gen/nfsha/v1/AdmitReply';
 import type { FollowerStatusReply } from '../gen/nfsha/v1/FollowerStatusReply';
 import type { Revoke__Output } from '../gen/nfsha/v1/Revoke';
 import { Admissions } from './admissions';
+import { mutant } from '../common/mutants';
 import { Metrics } from '../common/metrics';
 import type { Counter, Histogram } from 'prom-client';
 import { FenceCommand, type FenceResult } from '../common/fence-command';
@@ -107,6 +108,8 @@ export class Follower {
   private pendingAdmits = 0;
   /** Clients revoked whose NFS layers have not acked yet, with the token they were held under. */
   private readonly draining = new Map<string, Token>();
+  /** Revoke ids being handled now (a master may send one again). */
+  private readonly revokesInHand = new Set<string>();
   private fencedAtStart = false;
   private fenceCount = 0;
   private stopped = false;
@@ -315,6 +318,25 @@ export class Follower {
   }
 
   private async onRevoke(r: Revoke__Output): Promise<void> {
+    if (mutant('master-revoke-lost-with-stream')) return this.handleRevoke(r);
+    // Issue 18 hole g: a master sends a revoke again when this session
+    // resumes on a new stream (the first copy may have been lost with the
+    // old one). A copy of one still being handled is dropped: its ack goes
+    // out on the current stream when the drain ends. A copy of one handled
+    // already is handled again, since that ack may be what was lost.
+    if (this.revokesInHand.has(r.revokeId)) {
+      this.log.info({ ev: 'revoke.duplicate', client: r.clientId, revoke: r.revokeId }, 'revoke already being handled: copy ignored');
+      return;
+    }
+    this.revokesInHand.add(r.revokeId);
+    try {
+      await this.handleRevoke(r);
+    } finally {
+      this.revokesInHand.delete(r.revokeId);
+    }
+  }
+
+  private async handleRevoke(r: Revoke__Output): Promise<void> {
     if (r.epoch < this.highestEpoch) {
       this.revokesHandled.inc({ outcome: 'stale_epoch' });
       this.log.warn({ ev: 'revoke.stale', client: r.clientId, epoch: r.epoch, highest: this.highestEpoch }, 'revoke from an older epoch ignored');
@@ -452,6 +474,15 @@ export class Follower {
       const last = this.admissions.lastAdmissionOf(clientId);
       if (last > upToSeq || (upToSeq === 0 && last > 0)) {
         this.log.info({ ev: 'client.release.kept', client: clientId, released_up_to: upToSeq, last_admission: last }, 'release covers an older admission: client kept');
+        return false;
+      }
+      if (this.hub.dirty && !mutant('follower-release-while-dirty')) {
+        // Issue 18 hole b: an NFS layer left (a gate process died) while it
+        // may have had calls in flight, and nothing fenced the NFS server
+        // since: they may still sit in it. Logged out, the client could be
+        // granted elsewhere with no revoke; kept, a login elsewhere revokes
+        // it here, and the revoke fences the NFS server before its ack.
+        this.log.warn({ ev: 'client.release.held', client: clientId }, 'release refused: an NFS layer left with calls unknown and the NFS server was not fenced since: client kept');
         return false;
       }
       const token = this.admissions.tokenOf(clientId);

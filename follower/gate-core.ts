@@ -36,7 +36,8 @@ export interface GateFollowerLink {
   ackRevoke(revokeId: string): void;
   /** Logs the client out, covering the admissions up to `upToSeq` only. */
   release(clientId: string, upToSeq: number): void;
-  report(r: GateStateReport): void;
+  /** Sends a report; a promise, if any, settles once the follower has it (or the call failed). */
+  report(r: GateStateReport): void | Promise<void>;
 }
 
 export interface GateStateReport {
@@ -119,7 +120,13 @@ export class GateCore {
   private watcherId = 0;
   private reportIntervalMs = 250;
   private fencedByFollower = false;
+  /** A graceful stop began: serve nothing more, whatever the follower says. */
+  private stopping = false;
+  /** Called when quiesced, while a graceful stop waits for its drains. */
+  private onQuiesced?: () => void;
   private fenceSeq = 0;
+  /** Fences and stream ends seen: an Admit reply asked before one of them is refused. */
+  private interruptions = 0;
   private deadline = 0;
   private readonly clients = new Map<string, ClientState>();
   /** Every connection not yet drained-after-stop or closed. */
@@ -146,7 +153,7 @@ export class GateCore {
 
   /** May forward now: stream up, not fenced, before the lease's stop point. */
   serving(): boolean {
-    return this.streamUp && !this.fencedByFollower && this.opts.clock.now() < this.deadline - this.opts.stopLeadMs;
+    return this.streamUp && !this.fencedByFollower && !this.stopping && this.opts.clock.now() < this.deadline - this.opts.stopLeadMs;
   }
 
   /** Not serving, and nothing of ours can still reach the NFS server. */
@@ -207,6 +214,7 @@ export class GateCore {
 
   onFence(reason: string, seq = 0): void {
     this.fencedByFollower = true;
+    this.interruptions += 1;
     this.stopServing(`fenced: ${reason}`);
     if (seq > this.fenceSeq) this.fenceSeq = seq;
     this.scheduleReport(0);
@@ -246,6 +254,7 @@ export class GateCore {
     if (!this.streamUp && !this.watcherId) return;
     this.streamUp = false;
     this.watcherId = 0;
+    this.interruptions += 1;
     if (this.reportTimer) this.opts.clock.clearTimeout(this.reportTimer);
     this.reportTimer = undefined;
     // DESIGN §4: without the stream nobody can revoke us; stop serving. The
@@ -259,6 +268,7 @@ export class GateCore {
   async admit(address: string): Promise<AdmitGrant | undefined> {
     // No admit without the revoke stream and a lease: nothing could stop us.
     if (!this.serving()) return undefined;
+    const interruptionsBefore = this.interruptions;
     this.pendingByAddress.set(address, (this.pendingByAddress.get(address) ?? 0) + 1);
     let grant: AdmitGrant;
     try {
@@ -272,6 +282,15 @@ export class GateCore {
     if (grant.admissionSeq > (this.admittedUpTo.get(grant.clientId) ?? 0)) this.admittedUpTo.set(grant.clientId, grant.admissionSeq);
     const revoked = this.revokedUpTo.get(grant.clientId);
     if (revoked && compareTokens(grant.token, revoked) <= 0) return undefined;
+    if (!mutant('gate-late-admit-unfences')) {
+      // Issue 18 hole a: the reply travels apart from the stream, so a fence
+      // (or a stream end, which may have lost a revoke) can overtake it. The
+      // follower has since forgotten that grant and may re-introduce without
+      // it, and the reply's lease deadline would lift the fence. Only a
+      // renewal on the stream after the fence serves again; what was asked
+      // before it is refused (the client connects again).
+      if (this.interruptions !== interruptionsBefore) return undefined;
+    }
     if (grant.leaseDeadline > 0) this.onLease(grant.leaseDeadline);
     return this.serving() ? grant : undefined;
   }
@@ -325,6 +344,7 @@ export class GateCore {
       if (p.waiting.delete(conn) && p.waiting.size === 0) this.ack(p);
     }
     if (!this.lastQuiesced && this.quiesced()) this.scheduleReport(0);
+    if (this.onQuiesced && this.quiesced()) this.onQuiesced();
   }
 
   connClosed(conn: ForwardedConn): void {
@@ -470,10 +490,10 @@ export class GateCore {
     }, inMs);
   }
 
-  private sendReport(): void {
+  private sendReport(): void | Promise<void> {
     const quiesced = this.quiesced();
     this.lastQuiesced = quiesced;
-    this.opts.link.report({
+    return this.opts.link.report({
       watcherId: this.watcherId,
       leaseDeadlineMonotonicMs: this.deadline,
       serving: this.serving(),
@@ -488,6 +508,44 @@ export class GateCore {
         revokeId: p.revokeId, clientId: p.clientId, callsLeft: [...p.waiting].reduce((n, c) => n + c.inFlight, 0),
       })),
     });
+  }
+
+  /**
+   * A graceful stop (issue 18 hole b): serve nothing more, then wait until
+   * every stopped connection drained, at most `timeoutMs` (a stuck NFS
+   * server; the lease's own fence point still runs meanwhile and ends the
+   * wait if the lease is not renewed). Calls the NFS server still runs when
+   * the process exits are what made the follower free their client too
+   * early. Resolves with the calls still owed (0: drained).
+   */
+  stopAndDrain(timeoutMs: number): Promise<number> {
+    this.stopping = true;
+    this.stopServing('gate stopping');
+    return new Promise((resolve) => {
+      const done = () => {
+        this.onQuiesced = undefined;
+        this.opts.clock.clearTimeout(timer);
+        resolve(this.quiesced() ? 0 : Math.max(1, this.stoppedCallsInFlight()));
+      };
+      const timer = this.opts.clock.setTimeout(done, timeoutMs);
+      this.onQuiesced = done;
+      if (this.quiesced()) done();
+    });
+  }
+
+  /**
+   * Issue 18 hole g: the last words of a graceful stop, sent now and awaited
+   * before the stream closes. A layer that leaves after a report saying it
+   * serves must mark its follower dirty (a serving layer may forward a call
+   * the moment after it reported, so nothing proves it idle), which costs a
+   * needless fence of the NFS server at the next revoke; a layer that left
+   * right after reporting not serving, nothing in flight, proved it.
+   */
+  async finalReport(): Promise<void> {
+    if (!this.watcherId || this.disposed) return;
+    if (this.reportTimer) this.opts.clock.clearTimeout(this.reportTimer);
+    this.reportTimer = undefined;
+    await this.sendReport();
   }
 
   dispose(): void {

@@ -1,5 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../common/clock';
+import { mutant } from '../common/mutants';
 import type { GateCommand } from '../gen/nfsha/v1/GateCommand';
 import type { GateReport__Output } from '../gen/nfsha/v1/GateReport';
 import type { NfsLayerInfo } from '../gen/nfsha/v1/NfsLayerInfo';
@@ -76,6 +77,11 @@ export class GateHub {
     if (!w) return;
     this.watchers.delete(id);
     const r = w.report;
+    // A layer whose last report said it serves may have forwarded a call the
+    // moment after (reports come every 250 ms; a call needs no admit), so an
+    // idle-looking serving layer is not proven idle. A layer that stops
+    // gracefully sends a final report (not serving, nothing in flight)
+    // before it leaves (GateCore.finalReport), and that one is trusted.
     if (!r || r.callsInFlight > 0 || r.stoppedCallsInFlight > 0 || r.serving) this.unaccounted = true;
     for (const p of new Set(this.pending.values())) {
       if (p.waiting.delete(id)) {
@@ -179,7 +185,11 @@ export class GateHub {
       const r = w.report;
       if (!r || r.stoppedCallsInFlight > 0) return false;
       const stoppedForLease = !r.serving && r.callsInFlight === 0 && r.leaseDeadlineMonotonicMs >= deadline;
-      const carriedOutFence = fenceSeq > 0 && r.fenceSeq >= fenceSeq;
+      let carriedOutFence = fenceSeq > 0 && r.fenceSeq >= fenceSeq;
+      // Issue 18 hole a: having seen the fence does not mean having stopped
+      // (a late Admit reply once lifted it): it must also say it is not
+      // serving and has nothing in flight.
+      if (!mutant('gate-late-admit-unfences')) carriedOutFence &&= !r.serving && r.callsInFlight === 0;
       if (!stoppedForLease && !carriedOutFence) return false;
     }
     return true;

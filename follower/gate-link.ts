@@ -110,7 +110,10 @@ export class GateLink implements GateFollowerLink {
     this.opts.client.Release({ clientId, releasedUpTo: upToSeq }, { deadline: deadlineIn(5000) }, this.warn('gate.release.failed', { client: clientId }));
   }
 
-  report(r: GateStateReport): void {
-    this.opts.client.Report(r, { deadline: deadlineIn(1000) }, () => undefined);
+  /** Settles once the follower answered (it has the report) or the call failed. */
+  report(r: GateStateReport): Promise<void> {
+    return new Promise((resolve) => {
+      this.opts.client.Report(r, { deadline: deadlineIn(1000) }, () => resolve());
+    });
   }
 }

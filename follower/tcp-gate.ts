@@ -11,6 +11,7 @@ import { channelCredentials, channelOptions, loadOwnIdentity, type TlsSettings }
 import { GateConnection } from './gate-connection';
 import { DEFAULT_GATE_TIMING, GateCore, type AdmitGrant, type GateEventBody, type GateTiming } from './gate-core';
 import { GateLink } from './gate-link';
+import { mutant } from '../common/mutants';
 
 export type { GateEvent } from './gate-core';
 
@@ -36,6 +37,8 @@ export interface TcpGateOptions extends Partial<GateTiming> {
   fenceCommand?: string[];
   /** Longest a fence command may run. Default: the follower's (1000 ms). */
   fenceTimeoutMs?: number;
+  /** On stop, wait this long at most for the calls already forwarded to get their replies. Default 1500 ms (the revoke drain timeout's default). */
+  stopDrainTimeoutMs?: number;
   /** mTLS to the follower with a gate certificate for its server id, or plain text on loopback. */
   tls: TlsSettings;
 }
@@ -54,11 +57,12 @@ export class TcpGate {
   private readonly eventFd?: number;
   readonly log: Logger;
 
-  constructor(private readonly opts: TcpGateOptions, log?: Logger, private readonly clock: Clock = systemClock) {
+  /** `client`: the follower's Gate API, injected by tests; production dials `opts.follower`. */
+  constructor(private readonly opts: TcpGateOptions, log?: Logger, private readonly clock: Clock = systemClock, client?: GateClient) {
     this.log = log ?? createLogger('gate', { gate: opts.name });
     // The follower is local: its lease deadline, not HTTP/2 pings, is what stops
     // us when it freezes, so pings are slow here.
-    this.client = new (nfshaGrpc().Gate)(opts.follower, gateChannelCredentials(opts.tls, opts.follower), channelOptions(opts.tls, {
+    this.client = client ?? new (nfshaGrpc().Gate)(opts.follower, gateChannelCredentials(opts.tls, opts.follower), channelOptions(opts.tls, {
       ...CLIENT_CHANNEL_OPTIONS,
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
@@ -134,6 +138,20 @@ export class TcpGate {
   }
 
   async stop(): Promise<void> {
+    if (!mutant('follower-release-while-dirty')) {
+      // Issue 18 hole b: calls already forwarded still run in the NFS server
+      // after we exit. Stop serving, and keep the stream (the follower sees
+      // our reports, and revokes still reach us) until they drained.
+      const started = this.clock.now();
+      const callsOwed = this.core.callsInFlight();
+      const left = await this.core.stopAndDrain(this.opts.stopDrainTimeoutMs ?? DEFAULT_GATE_TIMING.revokeDrainTimeoutMs);
+      const ms = Math.round(this.clock.now() - started);
+      if (left > 0) this.log.warn({ ev: 'gate.stop.undrained', calls_left: left, ms }, 'stopping with calls still in the NFS server: the follower fences it before moving their clients');
+      else if (callsOwed > 0) this.log.info({ ev: 'gate.stop.drained', calls: callsOwed, ms }, 'calls in flight drained before stopping');
+    }
+    // Issue 18 hole g: the follower must hear that we stopped before our
+    // stream closes, or it last heard us serving and counts us dirty.
+    if (!mutant('gate-stop-without-final-report')) await this.core.finalReport();
     this.link.stop();
     this.core.dispose();
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));

@@ -48,6 +48,8 @@ interface PendingRevoke {
   settle: (outcome: RevokeOutcome) => void;
   /** The holder reported a drain in progress: wait longer (up to the drain limit). */
   progress: (callsLeft: number) => void;
+  /** Writes the revoke again to the session's stream (it resumed on a new one). */
+  resend: () => void;
 }
 
 export interface LoginCoordinatorOptions {
@@ -393,15 +395,25 @@ export class LoginCoordinator {
       };
       // DESIGN §4: a follower that says it is draining keeps its session;
       // only this client waits, and not past the drain limit.
+      const rearm = () => {
+        this.clock.clearTimeout(timer);
+        const wait = Math.min(this.opts.revokeAckTimeoutMs, limit - this.clock.now());
+        timer = this.clock.setTimeout(() => settle(progressed ? 'undrained' : 'unanswered'), Math.max(0, wait));
+      };
       const progress = (callsLeft: number) => {
         drained = callsLeft;
         progressed = true;
-        this.clock.clearTimeout(timer);
-        const wait = Math.min(this.opts.revokeAckTimeoutMs, limit - this.clock.now());
-        timer = this.clock.setTimeout(() => settle('undrained'), Math.max(0, wait));
+        rearm();
       };
-      this.pending.set(revokeId, { sessionId: session.id, serverId: session.serverId, clientId, settle, progress });
-      session.sink!.sendRevoke({ revokeId, clientId, epoch: this.tokens.epoch, reason, token });
+      const msg = { revokeId, clientId, epoch: this.tokens.epoch, reason, token };
+      const resend = () => {
+        if (!session.sink || !this.gates.mayAct()) return;
+        this.log.info({ ev: 'revoke.resent', client: clientId, server: session.serverId, session: session.id, revoke: revokeId }, 'revoke sent again on the resumed stream');
+        rearm();
+        session.sink.sendRevoke(msg);
+      };
+      this.pending.set(revokeId, { sessionId: session.id, serverId: session.serverId, clientId, settle, progress, resend });
+      session.sink!.sendRevoke(msg);
     });
     if (outcome === 'undrained') this.log.warn({ ev: 'revoke.drain.limit', client: clientId, server: session.serverId, revoke: revokeId, calls_left: drained }, 'holder did not finish draining in time');
     if (outcome === 'acked') {
@@ -464,6 +476,19 @@ export class LoginCoordinator {
     while (this.clock.now() < until) {
       await new Promise<void>((resolve) => this.clock.setTimeout(resolve, until - this.clock.now()));
     }
+  }
+
+  /**
+   * Issue 18 hole g: `session` resumed on a new stream. A revoke written to
+   * the old one may have been lost with it, and then no ack ever comes and a
+   * healthy holder is condemned and fenced: send each revoke it has not
+   * acked again, with a fresh ack timeout (never past the drain limit). A
+   * follower still handling that revoke id ignores the copy; one that
+   * handled it (its ack lost with the old stream) acks it again.
+   */
+  resendPending(session: Session): void {
+    if (mutant('master-revoke-lost-with-stream')) return;
+    for (const p of [...this.pending.values()]) if (p.sessionId === session.id) p.resend();
   }
 
   /** A revoke ack from `sessionId`; acks from any other session are ignored. */

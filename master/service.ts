@@ -154,6 +154,8 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     // runs its time for it.
     if (intro.resumeSessionId) core.readiness.introduced(session.serverId);
     call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed, adoptedClients, protocol: MASTER_PROTOCOL, waitOutSlackMs: sessions.waitOutSlackMs } });
+    // Revokes written to the stream this one replaces may be lost with it.
+    if (resumed) logins.resendPending(session);
     core.membership.refresh();
     log.info({ ev: resumed ? 'session.resumed' : 'session.opened', server: session.serverId, session: session.id, host: session.hostId }, resumed ? 'session resumed' : 'session opened');
     return session;

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { setSimulationMutants } from '../../common/mutants';
 import { Follower } from '../../follower/follower';
 import { DEFAULT_FOLLOWER_OPTIONS } from '../../follower/options';
 import { Admissions } from '../../follower/admissions';
@@ -49,5 +51,56 @@ describe('follower admissions', () => {
     assert.equal(a.grant('10.20.0.13', 'host:esx-3', { epoch: 10, sequence: 9 }), true);
     assert.deepEqual(a.tokenOf('host:esx-3'), { epoch: 10, sequence: 10 });
     assert.equal(a.clientOf('10.20.0.13'), 'host:esx-3', 'the second address is known as the same client');
+  });
+});
+
+describe('follower: a revoke the master sends again after its stream was replaced (issue 18 hole g)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /** A follower with one NFS layer watching; returns the revokes that layer was sent. */
+  function watched() {
+    const t = follower();
+    const toLayer: string[] = [];
+    const call = Object.assign(new EventEmitter(), { request: { watcher: 'gate' }, write: (cmd: { revoke?: { revokeId: string } }) => { if (cmd.revoke) toLayer.push(cmd.revoke.revokeId); return true; } });
+    const watcherId = t.f.hub.add(call as never, { lease: { remainingMs: 3000 } });
+    t.f.session.emit('granted', { sessionId: 's1', epoch: 10, resumed: false });
+    t.f.admissions.grant('10.0.0.9', 'host:esx-9', { epoch: 10, sequence: 4 });
+    const revoke = () => t.f.session.emit('revoke', { revokeId: 'r1', clientId: 'host:esx-9', epoch: 10, reason: 'login elsewhere', token: { epoch: 10, sequence: 4 } });
+    return { ...t, toLayer, watcherId, revoke };
+  }
+
+  it('ignores a copy of a revoke it is still draining, and acks it once', async () => {
+    const t = watched();
+    t.revoke();
+    await flush();
+    t.revoke();
+    await flush();
+    assert.deepEqual(t.toLayer, ['r1.1'], 'the copy went to the NFS layer as a second revoke of the same id');
+    assert.equal(t.f.hub.ack(`r1.${t.watcherId}`), true);
+    await flush();
+    assert.deepEqual(t.acks, ['r1']);
+  });
+
+  it('handles again a revoke it already acked (the ack may have been lost with the old stream)', async () => {
+    const t = watched();
+    t.revoke();
+    await flush();
+    t.f.hub.ack(`r1.${t.watcherId}`);
+    await flush();
+    t.revoke();
+    await flush();
+    t.f.hub.ack(`r1.${t.watcherId}`);
+    await flush();
+    assert.deepEqual(t.acks, ['r1', 'r1']);
+  });
+
+  it('with mutant master-revoke-lost-with-stream on, the copy reaches the NFS layer again (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['master-revoke-lost-with-stream']);
+    const t = watched();
+    t.revoke();
+    await flush();
+    t.revoke();
+    await flush();
+    assert.deepEqual(t.toLayer, ['r1.1', 'r1.1']);
   });
 });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../common/log';
 import type { FenceResult } from '../../common/fence-command';
+import { setSimulationMutants } from '../../common/mutants';
 import { GateCore, type AdmitGrant, type ForwardedConn, type GateEventBody, type GateStateReport } from '../../follower/gate-core';
 import { fakeClock, flush, type FakeClock } from '../support/fake-clock';
-import { setSimulationMutants } from '../../common/mutants';
 
 let serial = 0;
 
@@ -68,7 +68,7 @@ interface Harness {
   connect(clientId: string, seq?: number): Promise<FakeConn>;
 }
 
-function harness(opts: { fenceConfigured?: boolean; fenceMs?: number; fenceOk?: () => boolean } = {}): Harness {
+function harness(opts: { fenceConfigured?: boolean; fenceMs?: number; fenceOk?: () => boolean; admit?: () => Promise<AdmitGrant> } = {}): Harness {
   const clock = fakeClock();
   const h = { clock, acks: [], releases: [], reports: [], events: [], fences: [] } as unknown as Harness;
   let nextSeq = 1;
@@ -87,10 +87,10 @@ function harness(opts: { fenceConfigured?: boolean; fenceMs?: number; fenceOk?: 
       },
     },
     link: {
-      admit: async (): Promise<AdmitGrant> => ({ clientId: 'host:esx-9', token: { epoch: 5, sequence: nextSeq++ }, leaseDeadline: 0, admissionSeq: nextSeq }),
+      admit: opts.admit ?? (async (): Promise<AdmitGrant> => ({ clientId: 'host:esx-9', token: { epoch: 5, sequence: nextSeq++ }, leaseDeadline: 0, admissionSeq: nextSeq })),
       ackRevoke: (id) => h.acks.push(id),
       release: (c) => h.releases.push(c),
-      report: (r) => h.reports.push(r),
+      report: (r) => { h.reports.push(r); },
     },
   });
   h.core = core;
@@ -302,5 +302,63 @@ describe('gate: no admission without the revoke stream', () => {
     h.core.onFence('session lost', 1);
     assert.equal(await h.core.admit('10.0.0.9'), undefined, 'fenced');
     assert.equal(h.reports.at(-1)?.fenceSeq ?? (await h.clock.tickAsync(1), h.reports.at(-1)!.fenceSeq), 1);
+  });
+});
+
+describe('gate: a late Admit reply does not lift a follower fence (issue 18 hole a)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /** A gate serving a 3 s lease whose Admit replies the test sends by hand. */
+  function lateAdmit() {
+    let answer!: (g: AdmitGrant) => void;
+    const h = serving(3000, { admit: () => new Promise<AdmitGrant>((r) => { answer = r; }) });
+    const reply = (leaseDeadline: number) => answer({ clientId: 'host:esx-9', token: { epoch: 5, sequence: 1 }, leaseDeadline, admissionSeq: 1 });
+    return { h, reply };
+  }
+
+  it('refuses a connection whose Admit reply, sent before the follower fenced, arrives after the fence, and stays fenced', async () => {
+    const { h, reply } = lateAdmit();
+    const deadline = h.core.leaseDeadline;
+    const admitting = h.core.admit('10.0.0.9');
+    h.core.onFence('session lost', 1);
+    reply(deadline);
+    assert.equal(await admitting, undefined, 'admitted a connection after the fence');
+    assert.equal(h.core.serving(), false, 'the reply\'s lease deadline lifted the fence');
+    // Even a reply carrying a later deadline (the follower renewed just before it fenced) lifts nothing.
+    const again = lateAdmit();
+    const later = again.h.core.admit('10.0.0.9');
+    again.h.core.onFence('session lost', 1);
+    again.reply(again.h.core.leaseDeadline + 500);
+    assert.equal(await later, undefined);
+    assert.equal(again.h.core.serving(), false);
+  });
+
+  it('refuses a reply from before the fence even once a renewal on the stream lifted it; a renewal alone serves again', async () => {
+    const { h, reply } = lateAdmit();
+    const admitting = h.core.admit('10.0.0.9');
+    h.core.onFence('session lost', 1);
+    h.core.onLease(h.clock.now() + 3000);
+    assert.equal(h.core.serving(), true, 'a renewal on the stream after the fence serves again');
+    reply(h.core.leaseDeadline);
+    assert.equal(await admitting, undefined, 'the grant asked before the fence may be one the follower forgot');
+    // A stream that ended and came back may have lost a revoke of the grant: the same.
+    const again = lateAdmit();
+    const later = again.h.core.admit('10.0.0.9');
+    again.h.core.onStreamEnded('follower restarted');
+    again.h.core.onWelcome(2, 250);
+    again.h.core.onLease(again.h.clock.now() + 3000);
+    again.reply(again.h.core.leaseDeadline);
+    assert.equal(await later, undefined, 'admitted a reply asked on a stream that has since ended');
+  });
+
+  it('with mutant gate-late-admit-unfences on, the late reply lifts the fence and is served again (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['gate-late-admit-unfences']);
+    const { h, reply } = lateAdmit();
+    const deadline = h.core.leaseDeadline;
+    const admitting = h.core.admit('10.0.0.9');
+    h.core.onFence('session lost', 1);
+    reply(deadline);
+    assert.ok(await admitting, 'the old bug: admitted after the fence');
+    assert.equal(h.core.serving(), true, 'the old bug: the reply lifted the fence');
   });
 });

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
+import { setSimulationMutants } from '../../common/mutants';
+import { createMasterCore } from '../../master/core';
+import { DEFAULT_MASTER_OPTIONS } from '../../master/options';
+import { sessionMasterHandlers } from '../../master/service';
 import { HostRegistry } from '../../master/identity';
 import { LoginCoordinator, type LoginResult } from '../../master/login';
 import { SessionState, SessionTable, type Session, type SessionSink } from '../../master/sessions';
@@ -398,5 +403,77 @@ describe('master limits', () => {
     assert.equal(limiter.take('scvm-1'), false);
     await clock.tickAsync(1);
     assert.equal(limiter.take('scvm-1'), true, 'one token back after 500 ms at 2/s');
+  });
+});
+
+describe('a revoke written to a stream the holder then replaced (issue 18 hole g)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /** A Session stream as the handler sees it: what it writes, and the status it ends with. */
+  function sessionCall() {
+    const call = Object.assign(new EventEmitter(), {
+      written: [] as Array<Record<string, any>>,
+      status: undefined as { code: number; details: string } | undefined,
+      write(m: Record<string, unknown>) { this.written.push(m); return true; },
+      end() { /* the follower's half */ },
+    });
+    call.on('error', (e: { code: number; details: string }) => { call.status = e; });
+    return call;
+  }
+  const intro = (serverId: string, resumeSessionId = '', clients: unknown[] = []) => ({
+    kind: 'introduction',
+    introduction: { serverId, hostId: '', storageIp: '', mgmtIp: '', clients, highestEpoch: 0, resumeSessionId, protocol: 1, nfs: 'NFS_HEALTH_UNSPECIFIED' },
+  });
+
+  /**
+   * scvm-1 holds host:esx-9; scvm-2 logs it in, so the master writes a
+   * revoke to scvm-1's stream, which breaks before the revoke got there;
+   * 800 ms later scvm-1 resumes its session on a new stream.
+   */
+  async function revokeThenResume() {
+    const clock = fakeClock();
+    const c = createMasterCore({ ...DEFAULT_MASTER_OPTIONS, hosts: [{ id: 'esx-9', storageIp: '10.0.0.9' }], tls: { insecure: true } }, clock, silentLogger(), {
+      epoch: 4, mayAct: () => true, expectedServers: [], graceMs: 0, leader: () => undefined,
+    });
+    const handlers = sessionMasterHandlers(c);
+    const open = async (serverId: string, resume = '', clients: unknown[] = []) => {
+      const call = sessionCall();
+      handlers.Session(call as never);
+      call.emit('data', intro(serverId, resume, clients));
+      await flush();
+      return { call, sessionId: call.written[0].granted.sessionId as string };
+    };
+    const a = await open('scvm-1');
+    const b = await open('scvm-2');
+    const held = await c.logins.login(a.sessionId, '10.0.0.9');
+    const t = track(c.logins.login(b.sessionId, '10.0.0.9'));
+    await flush();
+    const sent = a.call.written.filter((m) => m.revoke);
+    assert.equal(sent.length, 1);
+    a.call.emit('cancelled');
+    await clock.tickAsync(800);
+    const again = await open('scvm-1', a.sessionId, [{ clientId: 'host:esx-9', token: held.token }]);
+    assert.equal(again.call.written[0].granted.resumed, true);
+    return { c, clock, t, again, revokeId: sent[0].revoke.revokeId as string };
+  }
+
+  it('sends it again on the new stream, gives the holder a fresh ack timeout, and grants once it acks there', async () => {
+    const { c, clock, t, again, revokeId } = await revokeThenResume();
+    assert.deepEqual(again.call.written.filter((m) => m.revoke).map((m) => m.revoke.revokeId), [revokeId], 'the revoke written to the replaced stream was not sent again');
+    await clock.tickAsync(ACK_TIMEOUT - 1);
+    assert.equal(again.call.status, undefined, 'a healthy holder condemned');
+    again.call.emit('data', { kind: 'revokeAck', revokeAck: { revokeId } });
+    await flush();
+    assert.equal(t.done, true);
+    assert.equal(t.error, undefined);
+    assert.equal(c.logins.owner('host:esx-9')?.sessionId, c.sessions.all().find((s) => s.serverId === 'scvm-2')!.id);
+  });
+
+  it('with mutant master-revoke-lost-with-stream on, the holder never hears it and is condemned (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['master-revoke-lost-with-stream']);
+    const { clock, again } = await revokeThenResume();
+    assert.equal(again.call.written.filter((m) => m.revoke).length, 0);
+    await clock.tickAsync(ACK_TIMEOUT);
+    assert.equal(again.call.status?.code, 10, 'ABORTED: condemned');
   });
 });

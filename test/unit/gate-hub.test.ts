@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { setSimulationMutants } from '../../common/mutants';
+import { GateHub } from '../../follower/gate-hub';
+import type { GateReport__Output } from '../../gen/nfsha/v1/GateReport';
+import { fakeClock } from '../support/fake-clock';
+
+/** A hub with one watching NFS layer, whose reports the test writes. */
+function hubWithLayer() {
+  const clock = fakeClock();
+  const hub = new GateHub(clock, 250);
+  const call = Object.assign(new EventEmitter(), { request: { watcher: 'gate' }, write: () => true, end: () => undefined });
+  const id = hub.add(call as never, { lease: { remainingMs: 3000 } });
+  const report = (r: Partial<GateReport__Output>) => hub.report({
+    watcherId: id, leaseDeadlineMonotonicMs: 0, serving: false, callsInFlight: 0, quiesced: false, draining: [], fenceSeq: 0, stoppedCallsInFlight: 0, ...r,
+  } as GateReport__Output);
+  return { clock, hub, call, report };
+}
+
+describe('gate hub: quiescence at the fence point (issue 18 hole a)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  it('does not count a layer that carried out the fence but serves again with calls in flight as quiesced', () => {
+    const { hub, report } = hubWithLayer();
+    const seq = hub.fence('session lost');
+    report({ serving: true, callsInFlight: 2, fenceSeq: seq, leaseDeadlineMonotonicMs: 5000 });
+    assert.equal(hub.quiescedFor(5000, seq), false, 'a serving layer with calls in flight counted as quiesced');
+    report({ serving: false, callsInFlight: 0, fenceSeq: seq, leaseDeadlineMonotonicMs: 5000 });
+    assert.equal(hub.quiescedFor(5000, seq), true, 'stopped and nothing in flight after the fence');
+  });
+
+  it('with mutant gate-late-admit-unfences on, the serving layer counts as quiesced again (the fix\'s exact revert)', () => {
+    setSimulationMutants(['gate-late-admit-unfences']);
+    const { hub, report } = hubWithLayer();
+    const seq = hub.fence('session lost');
+    report({ serving: true, callsInFlight: 2, fenceSeq: seq, leaseDeadlineMonotonicMs: 5000 });
+    assert.equal(hub.quiescedFor(5000, seq), true);
+  });
+});
