@@ -38,7 +38,7 @@ function followerMessage(m: FollowerMessage__Output, caller: PeerIdentity): void
       v.optionalIp('introduction.mgmt_ip', i.mgmtIp);
       v.safeCount('introduction.highest_epoch', i.highestEpoch);
       v.optionalId('introduction.resume_session_id', i.resumeSessionId);
-      v.maxLength('introduction.fencing_detail', i.fencingDetail, 500);
+      v.maxLength('introduction.fencing_detail', i.fencingDetail ?? '', 500);
       for (const [n, c] of i.clients.entries()) {
         v.requireId(`introduction.clients[${n}].client_id`, c.clientId);
         v.token(`introduction.clients[${n}].token`, c.token, true);
@@ -46,7 +46,7 @@ function followerMessage(m: FollowerMessage__Output, caller: PeerIdentity): void
       return;
     }
     case 'keepalive':
-      v.maxLength('keepalive.fencing_detail', m.keepalive!.fencingDetail, 500);
+      v.maxLength('keepalive.fencing_detail', m.keepalive!.fencingDetail ?? '', 500);
       return v.safeCount('keepalive.seq', m.keepalive!.seq);
     case 'revokeAck':
       return v.requireId('revoke_ack.revoke_id', m.revokeAck!.revokeId);

@@ -32,7 +32,6 @@ import { NfsHealth, parseProbeTarget } from './nfs-health';
 import { Lease, LeaseState } from './lease';
 import { MasterSession } from './master-session';
 import { DEFAULT_FOLLOWER_OPTIONS, type FollowerOptions } from './options';
-import { mutant } from '../common/mutants';
 import type { Fencing } from '../gen/nfsha/v1/Fencing';
 
 /** How often the stale-segment reset rule is checked and, when changed or missing, installed again. */

@@ -229,7 +229,8 @@ export class Lab {
   }
 
   startFollower(i: number, detached = false): Proc {
-    const nfs = this.opts.nfs ? ['--nfs-probe', `nfs@127.0.0.1:${NFS_SERVER_PORT},mount@127.0.0.1:${MOUNT_SERVER_PORT}`, '--fence-command', JSON.stringify(this.nfsFenceCommand(i))] : [];
+    // Without NFS there is nothing to fence: say so, as off loopback a follower must.
+    const nfs = this.opts.nfs ? ['--nfs-probe', `nfs@127.0.0.1:${NFS_SERVER_PORT},mount@127.0.0.1:${MOUNT_SERVER_PORT}`, '--fence-command', JSON.stringify(this.nfsFenceCommand(i))] : ['--no-fence'];
     return this.spawnIn(this.ns(`s${i}`), `follower-${i}`, [CLI, 'follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`,
       '--storage-ip', storageIpOfScvm(i), '--mgmt-ip', mgmtIpOfScvm(i), '--master', this.masterAddress,
       '--gate-listen', `unix:${path.join(this.dir, `gate-${i}.sock`)}`, '--stale-reset-interfaces', 'sto,mgmt', ...nfs, ...tlsArgs('follower', `scvm-${i}`)], detached);

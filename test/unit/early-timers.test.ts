@@ -35,7 +35,7 @@ describe('timers that fire early (race 8: Node schedules timers from a cached lo
     const clock = earlyTimers(base, 800);
     const sessions = new SessionTable(clock, { ttlMs: 3000, clockDriftBound: 0.1, graceMarginMs: 250 });
     const logins = new LoginCoordinator({ clock, sessions, registry: new HostRegistry([{ id: 'esx-9', storageIp: '10.0.0.9' }]), tokens: new FencingTokens(3), revokeAckTimeoutMs: 1000, log: silentLogger() });
-    const open = (id: string) => sessions.introduce({ serverId: id, hostId: '', storageIp: '', mgmtIp: '', resumeSessionId: '' }).session;
+    const open = (id: string) => sessions.introduce({ serverId: id, hostId: '', storageIp: '', mgmtIp: '', resumeSessionId: '', fencing: 'FENCING_READY' }).session;
     const a = open('scvm-1');
     const b = open('scvm-2');
     await logins.login(a.id, '10.0.0.9');

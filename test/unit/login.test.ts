@@ -40,7 +40,7 @@ function harness(limits?: MasterLimits): Harness {
   return {
     clock, sessions, logins,
     open(serverId, hostId = '') {
-      const { session } = sessions.introduce({ serverId, hostId, storageIp: '', mgmtIp: '', resumeSessionId: '' });
+      const { session } = sessions.introduce({ serverId, hostId, storageIp: '', mgmtIp: '', resumeSessionId: '', fencing: 'FENCING_READY' });
       const s = session as Harness['open'] extends (...a: never[]) => infer R ? R : never;
       s.revokes = [];
       const sink: SessionSink = {
@@ -422,7 +422,7 @@ describe('a revoke written to a stream the holder then replaced (issue 18 hole g
   }
   const intro = (serverId: string, resumeSessionId = '', clients: unknown[] = []) => ({
     kind: 'introduction',
-    introduction: { serverId, hostId: '', storageIp: '', mgmtIp: '', clients, highestEpoch: 0, resumeSessionId, protocol: 1, nfs: 'NFS_HEALTH_UNSPECIFIED' },
+    introduction: { serverId, hostId: '', storageIp: '', mgmtIp: '', clients, highestEpoch: 0, resumeSessionId, protocol: 2, nfs: 'NFS_HEALTH_UNSPECIFIED', fencing: 'FENCING_READY', fencingDetail: '' },
   });
 
   /**
