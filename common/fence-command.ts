@@ -113,7 +113,7 @@ export function fenceChoiceProblem(fenceCommand: string[], noFence: boolean, add
   const remote = addresses.filter((a) => !isLocalOnly(a));
   if (!remote.length) return undefined;
   return `no --fence-command, and ${remote.join(', ')} is not loopback: without a fence nothing can prove this server's NFS server stopped, `
-    + 'so revoked clients whose calls do not drain are held until an operator confirms a fence. Give --fence-command (e.g. ["nfsha","fence-unit","nfs-ganesha"]), '
+    + 'so revoked clients whose calls do not drain are held until an operator confirms a fence. Give --fence-command (a command that kills the NFS server and returns once it is gone), '
     + 'or --no-fence to run without one knowingly';
 }
 

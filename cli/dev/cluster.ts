@@ -1,4 +1,5 @@
-import type * as net from 'node:net';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { PkiDirectory, type Role } from '../../common/pki';
 import { fetchStatus } from '../../common/status-client';
@@ -42,6 +43,7 @@ export class DevCluster {
   private readonly pki: PkiDirectory;
   /** The stand-in NFS server behind each gate, in gate order. */
   readonly standIns: StandInServer[] = [];
+  private readonly controls: net.Server[] = [];
 
   constructor(private readonly opts: DevClusterOptions) {
     this.master = `127.0.0.1:${opts.port}`;
@@ -79,16 +81,36 @@ export class DevCluster {
       this.standIns.push(nfs);
       const nfsPort = (nfs.address() as net.AddressInfo).port;
       const gateApi = `unix:${path.join(dir, `gate-${i}.sock`)}`;
+      const fence = JSON.stringify(await this.fenceCommandFor(nfs, path.join(dir, `fence-${i}.sock`)));
       this.startProcess(`follower-${i}`, ['follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`, '--storage-ip', `127.0.2.${i}`,
-        '--master', this.master, '--gate-listen', gateApi, '--nfs-probe', `nfs@127.0.0.1:${nfsPort}`, '--tls', tls[i - 1].follower]);
+        '--master', this.master, '--gate-listen', gateApi, '--nfs-probe', `nfs@127.0.0.1:${nfsPort}`, '--fence-command', fence, '--tls', tls[i - 1].follower]);
       this.startProcess(`gate-${i}`, ['gate', '--name', `gate-${i}`, '--follower', gateApi, '--tls', tls[i - 1].gate,
-        '--route', `127.0.0.1:0=127.0.0.1:${nfsPort}`, '--event-log', path.join(dir, `gate-${i}.events`)]);
+        '--route', `127.0.0.1:0=127.0.0.1:${nfsPort}`, '--fence-command', fence, '--event-log', path.join(dir, `gate-${i}.events`)]);
     }
     for (let i = 1; i <= n; i++) {
       const started = await this.logged(`gate-${i} listening`, (e) => e.src === `gate-${i}` && e.ev === 'gate.started', timeoutMs);
       this.gates.push({ gate: `gate-${i}`, server: `scvm-${i}`, port: (started.ports as number[])[0] });
       await this.logged(`gate-${i} serving`, (e) => e.src === `gate-${i}` && e.ev === 'gate.serving', timeoutMs);
     }
+  }
+
+  /**
+   * The stand-in's fence (issue 18: the demo runs with fences, as production
+   * must): a connection to a control socket of this process fences the
+   * stand-in, which cuts its connections and drops its queued calls, then
+   * answers "ok". The command follower and gate run is node connecting to it.
+   */
+  private async fenceCommandFor(nfs: StandInServer, socket: string): Promise<string[]> {
+    fs.rmSync(socket, { force: true });
+    const control = net.createServer((c) => {
+      nfs.fence();
+      c.end('ok\n');
+    });
+    this.controls.push(control);
+    await new Promise<void>((resolve) => control.listen(socket, resolve));
+    const client = 'const s=require("net").connect(process.argv[1]);let t="";s.on("data",(d)=>{t+=d});'
+      + 's.on("close",()=>process.exit(t.includes("ok")?0:1));s.on("error",(e)=>{console.error(e.message);process.exit(1)})';
+    return [process.execPath, '-e', client, socket];
   }
 
   /** The first log event (already seen or to come) matching `pred`. */
@@ -107,5 +129,6 @@ export class DevCluster {
     this.tail.poll();
     this.tail.stop();
     for (const s of this.standIns) s.close();
+    for (const c of this.controls) c.close();
   }
 }

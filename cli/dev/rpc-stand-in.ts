@@ -39,6 +39,12 @@ export function callRecord(xid: number, payloadBytes = 64): Buffer {
 /** A stand-in NFS server; `delayMs` may be changed while it runs (calls read after the change get the new delay). */
 export interface StandInServer extends net.Server {
   delayMs: number;
+  /**
+   * What a fence does to a real NFS server (kill and restart it): every
+   * connection is cut and no call it had read executes any more. Returns
+   * once that is so, like a fence command must.
+   */
+  fence(): void;
 }
 
 /**
@@ -49,7 +55,11 @@ export interface StandInServer extends net.Server {
  */
 export function serve(port: number, delayMs: number, execLog?: string, host = '127.0.0.1'): Promise<StandInServer> {
   const fd = execLog === undefined ? undefined : fs.openSync(execLog, 'a');
+  const sockets = new Set<net.Socket>();
+  const queued = new Set<NodeJS.Timeout>();
   const server: StandInServer = Object.assign(net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
     s.setNoDelay(true);
     s.on('error', () => undefined);
     const peer = `${s.remoteAddress}:${s.remotePort}`;
@@ -61,11 +71,20 @@ export function serve(port: number, delayMs: number, execLog?: string, host = '1
         if (fd !== undefined) fs.writeSync(fd, JSON.stringify({ t: monotonicMs(), xid, peer }) + '\n');
         if (!s.destroyed) s.write(replyRecord(xid));
       };
-      if (server.delayMs > 0) setTimeout(run, server.delayMs);
-      else run();
+      if (server.delayMs > 0) {
+        const t = setTimeout(() => { queued.delete(t); run(); }, server.delayMs);
+        queued.add(t);
+      } else run();
     }, 24);
     s.on('data', (chunk) => scanner.push(chunk));
-  }), { delayMs });
+  }), {
+    delayMs,
+    fence: () => {
+      for (const t of queued) clearTimeout(t);
+      queued.clear();
+      for (const s of sockets) s.destroy();
+    },
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));

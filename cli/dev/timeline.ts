@@ -49,8 +49,12 @@ export function describeLogEvent(e: LogEvent): string | undefined {
       return `drained ${plural(n(e.calls), 'call')} of ${e.client} in ${n(e.ms)} ms: acks the revoke`;
     case 'gate.revoke.drain_timeout':
       return `NFS server did not drain ${e.client} in ${n(e.ms)} ms: fencing it`;
-    case 'gate.revoke.undrained':
-      return `${n(e.calls_left)} calls of ${e.client} not drained and no fence command: acks anyway`;
+    case 'gate.revoke.held':
+      return `${n(e.calls_left)} calls of ${e.client} not drained and no fence command: holds the revoke`;
+    case 'login.held':
+      return `${e.client} held by ${e.server}: ${e.why}`;
+    case 'fence.confirmed':
+      return `${e.operator} confirmed ${e.server}'s NFS server stopped`;
     case 'gate.fence_point':
       return `lease ends with ${plural(n(e.calls_in_flight), 'call')} in flight: fencing the NFS server`;
     case 'gate.refused':

@@ -159,7 +159,10 @@ describe('CLI', function () {
     [['status', '--master', '127.0.0.1:1', '--timeout-ms', '500', '--insecure'], /cannot reach master/, 1],
     [['status', '--master', '127.0.0.1:1', '--tls', '/nonexistent'], /TLS directory \/nonexistent: .*nfsha init/, 2],
     [['master', '--listen', '0.0.0.0:7410', '--insecure'], /--insecure .* loopback development only; listen address 0\.0\.0\.0:7410 is not a loopback address/, 2],
-    [['follower', '--server-id', 'a', '--master', '10.0.0.1:7410', '--insecure'], /--insecure .* target 10\.0\.0\.1:7410 is not a loopback address/, 2],
+    [['follower', '--server-id', 'a', '--master', '10.0.0.1:7410', '--no-fence', '--insecure'], /--insecure .* target 10\.0\.0\.1:7410 is not a loopback address/, 2],
+    [['follower', '--server-id', 'a', '--master', '10.0.0.1:7410', '--insecure'], /no --fence-command, and 10\.0\.0\.1:7410 is not loopback: .*--no-fence to run without one knowingly/, 2],
+    [['follower', '--server-id', 'a', '--fence-command', 'true', '--no-fence'], /--fence-command and --no-fence contradict/, 2],
+    [['gate', '--route', '10.0.0.5:2049=127.0.0.1:2049', '--insecure'], /no --fence-command, and 10\.0\.0\.5:2049 is not loopback/, 2],
   ] as const) {
     it(`fails with one clear line and a non-zero exit: ${args.join(' ')}`, async () => {
       const r = await run(process.execPath, [CLI, ...args]).then(() => undefined, (e) => e as { code: number; stderr: string });

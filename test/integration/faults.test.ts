@@ -18,12 +18,19 @@ describe('faults: the old holder stops serving before the client moves', functio
     await cluster.stop();
   });
 
-  it('a follower cut off from the master by a partition has fenced itself before another follower admits its client', async () => {
+  // These clusters run without fence commands (the loopback default), so
+  // nothing proves a silent holder's NFS server stopped: its client is held
+  // until an operator confirms the fence (issue 18, safe by default).
+  it('a follower cut off from the master by a partition has fenced itself; its client is held until an operator confirms the fence, then moves', async () => {
     cluster = await new Cluster({ followers: 3, hosts: { 'esx-9': HOST_IP }, proxied: [2] }).start();
     const held = await cluster.connect(2, HOST_IP);
     cluster.proxies.get(2)!.blackhole();
-    const moved = await cluster.connect(1, HOST_IP);
+    const hold = await cluster.heldBy(1, HOST_IP, CLIENT, 'scvm-2');
+    assert.match(hold.reason, /fence-confirm scvm-2/);
     await waitFor('old connection closed', () => held.closed);
+    assert.match(await cluster.fenceConfirm('scvm-2'), /fence of scvm-2 confirmed/);
+    assert.match(cluster.master.log(), /"fence\.confirmed".*"operator":"operator\/test"/);
+    const moved = await cluster.connect(1, HOST_IP);
     const [old] = admissionsOf(cluster, 'gate-2');
     const [now] = admissionsOf(cluster, 'gate-1');
     assert.match(old.dropWhy ?? '', /fenced|lease stop point/);
@@ -36,12 +43,14 @@ describe('faults: the old holder stops serving before the client moves', functio
     moved.close();
   });
 
-  it('a follower frozen with SIGSTOP has its NFS layer stop at the lease deadline, before the master hands its client on', async () => {
+  it('a follower frozen with SIGSTOP has its NFS layer stop at the lease deadline; its client is held until an operator confirms the fence', async () => {
     cluster = await new Cluster({ followers: 3, hosts: { 'esx-9': HOST_IP } }).start();
     const held = await cluster.connect(3, HOST_IP);
     cluster.followers[2].signal('SIGSTOP');
-    const moved = await cluster.connect(1, HOST_IP);
+    await cluster.heldBy(1, HOST_IP, CLIENT, 'scvm-3');
     await waitFor('frozen follower\'s gate dropped the client', () => held.closed);
+    await cluster.fenceConfirm('scvm-3');
+    const moved = await cluster.connect(1, HOST_IP);
     const [old] = admissionsOf(cluster, 'gate-3');
     const [now] = admissionsOf(cluster, 'gate-1');
     assert.match(old.dropWhy ?? '', /lease stop point/, 'the gate stopped on its own: its follower was frozen');
@@ -55,13 +64,16 @@ describe('faults: the old holder stops serving before the client moves', functio
     moved.close();
   });
 
-  it('kill -9 of a follower: its gate drops the client, the client moves after the wait-out, and a restarted follower rejoins', async () => {
+  it('kill -9 of a follower: its gate drops the client, the client is held until an operator confirms the fence, and a restarted follower rejoins', async () => {
     cluster = await new Cluster({ followers: 3, hosts: { 'esx-9': HOST_IP } }).start();
     const held = await cluster.connect(1, HOST_IP);
     await cluster.followers[0].kill9();
     await waitFor('gate-1 dropped its clients', () => held.closed);
     const [old] = admissionsOf(cluster, 'gate-1');
     assert.match(old.dropWhy ?? '', /gate stream ended/, JSON.stringify(cluster.events()));
+    await cluster.heldBy(2, HOST_IP, CLIENT, 'scvm-1');
+    assert.equal((await cluster.status()).clients.find((c) => c.clientId === CLIENT)?.serverId, 'scvm-1', 'still held by the dead follower');
+    await cluster.fenceConfirm('scvm-1');
     const moved = await cluster.connect(2, HOST_IP);
     const [now] = admissionsOf(cluster, 'gate-2');
     assert.ok(old.to < now.from);

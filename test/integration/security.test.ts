@@ -94,6 +94,7 @@ describe('security: mTLS identities on every service (real processes)', function
     { name: 'SessionMaster/Login', server: 'master', kind: 'unary', def: () => M().Login, request: () => ({ sessionId: sessionOf1, clientAddress: '127.0.9.1' }), wrong: [as('gate', 'scvm-1'), as('operator', 'test'), as('follower', 'scvm-2')] },
     { name: 'SessionMaster/Logout', server: 'master', kind: 'unary', def: () => M().Logout, request: () => ({ sessionId: sessionOf1, clientId: 'host:esx-9' }), wrong: [as('agent', 'esx-1'), as('follower', 'scvm-2')] },
     { name: 'SessionMaster/ClusterStatus', server: 'master', kind: 'unary', def: () => M().ClusterStatus, request: () => ({}), wrong: [as('follower', 'scvm-1'), as('agent', 'esx-1'), as('gate', 'scvm-1')] },
+    { name: 'SessionMaster/ConfirmFence', server: 'master', kind: 'unary', def: () => M().ConfirmFence, request: () => ({ serverId: 'scvm-9', reason: 'intruder' }), wrong: [as('follower', 'scvm-1'), as('agent', 'esx-1'), as('gate', 'scvm-1'), as('master', 'm1')] },
     { name: 'Membership/WatchMembers', server: 'master', kind: 'server', def: () => B().WatchMembers, request: () => ({ hostId: 'esx-1', storageIp: '127.0.1.1' }), wrong: [as('follower', 'scvm-1'), as('operator', 'test'), as('agent', 'esx-2')] },
     { name: 'Membership/ListMembers', server: 'master', kind: 'unary', def: () => B().ListMembers, request: () => ({}), wrong: [as('follower', 'scvm-1'), as('gate', 'scvm-1')] },
     { name: 'Membership/ReportRoute', server: 'master', kind: 'unary', def: () => B().ReportRoute, request: () => ({ hostId: 'esx-1', route: 'remote', gateway: '127.0.2.2' }), wrong: [as('operator', 'test'), as('agent', 'esx-2')] },
@@ -222,9 +223,10 @@ describe('security: limits under a flood from a misbehaving follower (real proce
       const granted = await new Promise<string>((resolve, reject) => {
         stream.on('data', (m: { granted?: { sessionId: string }; revoke?: unknown }) => { if (m.granted) resolve(m.granted.sessionId); });
         stream.on('error', reject);
-        stream.write({ introduction: { serverId: 'scvm-bad', hostId: 'esx-bad' } });
+        stream.write({ introduction: { serverId: 'scvm-bad', hostId: 'esx-bad', protocol: 2, fencing: 'FENCING_READY' } });
       });
-      const keepalive = setInterval(() => stream.write({ keepalive: { seq: 1 } }), 250);
+      // It claims a working fence, so an unanswered revoke condemns it as before (this test is about limits).
+      const keepalive = setInterval(() => stream.write({ keepalive: { seq: 1, fencing: 'FENCING_READY' } }), 250);
       const codes = new Map<string, number>();
       const count = (what: string, code: grpc.status) => codes.set(`${what} ${grpc.status[code]}`, (codes.get(`${what} ${grpc.status[code]}`) ?? 0) + 1);
       const unary = (fn: (cb: (e: grpc.ServiceError | null) => void) => void, what: string) => new Promise<void>((resolve) => fn((e) => { count(what, e?.code ?? grpc.status.OK); resolve(); }));

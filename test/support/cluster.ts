@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -240,14 +240,14 @@ export class Cluster {
   }
 
   startFollower(i: number, masterAddr = this.masterAddresses.join(',')): Proc {
-    const nfs = this.opts.rpcBackend ? ['--nfs-probe', `nfs@127.0.0.1:${this.nfsPorts[i - 1]}`, '--fence-command', JSON.stringify(this.fenceCommand(i))] : [];
+    const nfs = this.opts.rpcBackend ? ['--nfs-probe', `nfs@127.0.0.1:${this.nfsPorts[i - 1]}`, '--fence-command', JSON.stringify(this.fenceCommand(i)), '--fence-timeout-ms', '900'] : [];
     return this.spawn(`follower-${i}`, ['follower', '--server-id', `scvm-${i}`, '--host-id', `esx-${i}`, '--storage-ip', `127.0.2.${i}`, ...tlsArgs('follower', `scvm-${i}`),
       '--master', masterAddr, '--gate-listen', this.gateSocket(i), ...nfs, ...(this.opts.followerArgs ?? []), ...(this.extraArgs.get(`follower-${i}`) ?? [])]);
   }
 
   startGate(i: number, port: number): Proc {
     const backend = this.opts.rpcBackend ? this.nfsPorts[i - 1] : this.backend!.port;
-    const fence = this.opts.rpcBackend ? ['--fence-command', JSON.stringify(this.fenceCommand(i))] : [];
+    const fence = this.opts.rpcBackend ? ['--fence-command', JSON.stringify(this.fenceCommand(i)), '--fence-timeout-ms', '900'] : [];
     return this.spawn(`gate-${i}`, ['gate', '--name', `gate-${i}`, '--follower', this.gateSocket(i), ...tlsArgs('gate', `scvm-${i}`),
       '--route', `127.0.0.1:${port}=127.0.0.1:${backend}`, '--event-log', this.eventLog(i), ...fence, ...(this.opts.gateArgs ?? [])]);
   }
@@ -313,6 +313,29 @@ export class Cluster {
   /** Sends a signal to gate i's stand-in NFS server (not its supervisor). */
   signalNfs(i: number, sig: NodeJS.Signals): void {
     process.kill(this.nfsPid(i), sig);
+  }
+
+  /** Runs `nfsha fence-confirm <server>` as the test operator, as a person would; returns what it printed. */
+  fenceConfirm(serverId: string, reason = 'test: the server is down'): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(process.execPath, [CLI, 'fence-confirm', serverId, '--reason', reason, '--master', this.masterAddresses.join(','), ...tlsArgs('operator', 'test')],
+        (err, stdout, stderr) => (err ? reject(new Error(`fence-confirm ${serverId}: ${stderr || err.message}`)) : resolve(stdout)));
+    });
+  }
+
+  /**
+   * Tries `host` on gate i until the master refuses the login because
+   * `server` holds it (no fence there), and returns that hold.
+   */
+  async heldBy(i: number, sourceIp: string, clientId: string, serverId: string) {
+    let hold: ClusterStatusReply__Output['held'][number] | undefined;
+    await waitFor(`${clientId} held by ${serverId}`, async () => {
+      const c = new TestClient(sourceIp, this.gatePorts[i - 1]);
+      await c.roundTrip('held?\n', 5000).then(() => { throw new Error(`${clientId} was admitted on gate-${i} while ${serverId} could not be fenced`); }, () => c.close());
+      hold = (await this.status()).held.find((h) => h.clientId === clientId && h.serverId === serverId);
+      return hold !== undefined;
+    }, 30_000, 100);
+    return hold!;
   }
 
   status(): Promise<ClusterStatusReply__Output> {

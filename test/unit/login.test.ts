@@ -23,7 +23,7 @@ interface Harness {
   clock: FakeClock;
   sessions: SessionTable;
   logins: LoginCoordinator;
-  open(serverId: string, hostId?: string): Session & { revokes: Array<{ revokeId: string; clientId: string }>; ended?: string };
+  open(serverId: string, hostId?: string, fencing?: Session['fencing']): Session & { revokes: Array<{ revokeId: string; clientId: string }>; ended?: string; confirmed?: string };
 }
 
 function harness(limits?: MasterLimits): Harness {
@@ -39,13 +39,14 @@ function harness(limits?: MasterLimits): Harness {
   const logins = new LoginCoordinator({ clock, sessions, registry, tokens: new FencingTokens(7), revokeAckTimeoutMs: ACK_TIMEOUT, log: silentLogger(), limits });
   return {
     clock, sessions, logins,
-    open(serverId, hostId = '') {
-      const { session } = sessions.introduce({ serverId, hostId, storageIp: '', mgmtIp: '', resumeSessionId: '', fencing: 'FENCING_READY' });
+    open(serverId, hostId = '', fencing = 'FENCING_READY') {
+      const { session } = sessions.introduce({ serverId, hostId, storageIp: '', mgmtIp: '', resumeSessionId: '', fencing });
       const s = session as Harness['open'] extends (...a: never[]) => infer R ? R : never;
       s.revokes = [];
       const sink: SessionSink = {
         sendRevoke: (r) => s.revokes.push({ revokeId: r.revokeId, clientId: r.clientId }),
         end: (_code, details) => { s.ended = details; },
+        confirmFence: (operator) => { s.confirmed = operator; },
       };
       s.sink = sink;
       return s;
@@ -68,6 +69,96 @@ function track(p: Promise<LoginResult>) {
   p.then((r) => { t.done = true; t.result = r; }, (e) => { t.done = true; t.error = e; });
   return t;
 }
+
+describe('login and revoke: a holder without a working fence is held, never waited out (issue 18)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /** Advances the clock by `ms`, keeping `live` renewed. */
+  async function advance(h: Harness, ms: number, live: Session): Promise<void> {
+    for (let left = ms; left > 0; left -= 500) {
+      await h.clock.tickAsync(Math.min(500, left));
+      h.sessions.renew(live);
+    }
+    await flush();
+  }
+
+  /** scvm-1 (no fence command) owns host:esx-9; scvm-2 asks for it. */
+  async function unfencedHolder() {
+    const h = harness();
+    const a = h.open('scvm-1', '', 'FENCING_NONE');
+    const b = h.open('scvm-2');
+    await h.logins.login(a.id, '10.0.0.9');
+    return { h, a, b };
+  }
+
+  it('fails a login UNAVAILABLE naming the silent holder, without condemning it, and lists the hold', async () => {
+    const { h, a, b } = await unfencedHolder();
+    const t = track(h.logins.login(b.id, '10.0.0.9'));
+    await h.clock.tickAsync(ACK_TIMEOUT);
+    await flush();
+    assert.equal(t.done, true);
+    assert.equal(t.error?.name, 'Unavailable');
+    assert.match(t.error!.message, /held by scvm-1.*nfsha fence-confirm scvm-1/);
+    assert.equal(a.condemned, false, 'not condemned: condemning proves nothing without a fence');
+    assert.equal(a.ended, undefined);
+    assert.deepEqual(h.logins.heldClients().map((x) => [x.clientId, x.serverId]), [['host:esx-9', 'scvm-1']]);
+    assert.deepEqual(h.logins.ownerships().map(([, o]) => o.sessionId), [a.id]);
+  });
+
+  it('fails a login whose holder reports a drain that outlasts the limit, keeping the holder\'s session', async () => {
+    const { h, a, b } = await unfencedHolder();
+    const t = track(h.logins.login(b.id, '10.0.0.9'));
+    await flush();
+    for (let i = 0; i < 4; i++) {
+      h.logins.onRevokeProgress(a.id, a.revokes[0].revokeId, 3);
+      h.sessions.renew(a);
+      await h.clock.tickAsync(900);
+    }
+    await flush();
+    assert.equal(t.error?.name, 'Unavailable');
+    assert.match(t.error!.message, /did not drain/);
+    assert.equal(h.sessions.state(a), SessionState.Live);
+  });
+
+  it('never forgets a dead unfenced holder\'s clients, until an operator confirms the fence; then the client moves', async () => {
+    const { h, a, b } = await unfencedHolder();
+    a.sink = undefined;
+    await advance(h, SURELY + 1000, b);
+    assert.equal(h.logins.mayForget(a), false, 'its holds stay');
+    await assert.rejects(h.logins.login(b.id, '10.0.0.9'), { name: 'Unavailable' });
+    const r = await h.logins.confirmFence('scvm-1', 'operator/alice', 'powered off');
+    assert.deepEqual(r.released, ['host:esx-9']);
+    assert.deepEqual(h.logins.heldClients(), []);
+    const granted = await h.logins.login(b.id, '10.0.0.9');
+    assert.equal(granted.clientId, 'host:esx-9');
+  });
+
+  it('ends a held revoke of a live holder when an operator confirms its fence, and tells its follower', async () => {
+    const { h, a, b } = await unfencedHolder();
+    const t = track(h.logins.login(b.id, '10.0.0.9'));
+    await flush();
+    h.logins.onRevokeProgress(a.id, a.revokes[0].revokeId, 3);
+    await h.logins.confirmFence('scvm-1', 'operator/alice', 'checked');
+    await h.clock.tickAsync(0);
+    assert.equal(t.done, true);
+    assert.equal(t.result?.clientId, 'host:esx-9');
+    assert.equal(a.confirmed, 'operator/alice');
+  });
+
+  it('refuses to confirm a server it knows nothing of', async () => {
+    const { h } = await unfencedHolder();
+    await assert.rejects(h.logins.confirmFence('scvm-7', 'operator/alice', ''), { name: 'NotFound' });
+  });
+
+  it('mutant master-waitout-without-fence brings back the condemn-and-wait-out', async () => {
+    setSimulationMutants(['master-waitout-without-fence']);
+    const { h, a, b } = await unfencedHolder();
+    const t = track(h.logins.login(b.id, '10.0.0.9'));
+    await advance(h, ACK_TIMEOUT + SURELY + 500, b);
+    assert.equal(a.condemned, true);
+    assert.equal(t.result?.clientId, 'host:esx-9');
+  });
+});
 
 describe('login and revoke (master)', () => {
   it('grants a free client at once with a fencing token of the current epoch', async () => {
