@@ -141,10 +141,10 @@ export class MasterRuntime {
 
   /** SessionMaster handlers that delegate to the current term, or refuse. */
   sessionMasterHandlers(): SessionMasterHandlers {
-    return this.delegate<SessionMasterHandlers>((core) => sessionMasterHandlers(core), ['Session', 'Login', 'Logout', 'ClusterStatus'], {
+    return this.delegate<SessionMasterHandlers>((core) => sessionMasterHandlers(core), ['Session', 'Login', 'Logout', 'ClusterStatus', 'ConfirmFence'], {
       ClusterStatus: (_call, cb) => {
         const leader = this.leadership.leader();
-        cb(null, { masterId: this.opts.id, leader: false, leaderId: leader?.id ?? '', leaderAddress: leader?.address ?? '', sessions: [], clients: [], hosts: [], ttlMs: this.opts.sessionTtlMs });
+        cb(null, { masterId: this.opts.id, leader: false, leaderId: leader?.id ?? '', leaderAddress: leader?.address ?? '', sessions: [], clients: [], hosts: [], held: [], ttlMs: this.opts.sessionTtlMs });
       },
     });
   }
