@@ -95,6 +95,11 @@ export class FenceCommand {
   }
 }
 
+/** A Fencing value as status shows it: "ready", "failed", or "none" (also for a follower that did not say). */
+export function fencingWord(fencing: string | number): string {
+  return fencing === 'FENCING_READY' ? 'ready' : fencing === 'FENCING_FAILED' ? 'failed' : 'none';
+}
+
 /** A unix socket, or host:port whose host is loopback (127.0.0.0/8, ::1, localhost). */
 function isLocalOnly(address: string): boolean {
   if (!address || address.startsWith('unix:')) return true;

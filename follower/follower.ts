@@ -22,7 +22,7 @@ import { Admissions } from './admissions';
 import { mutant } from '../common/mutants';
 import { Metrics } from '../common/metrics';
 import type { Counter, Histogram } from 'prom-client';
-import { FenceCommand, type FenceResult } from '../common/fence-command';
+import { FenceCommand, fencingWord, type FenceResult } from '../common/fence-command';
 import type { ProbeState } from '../common/hysteresis';
 import type { SessionMasterClient } from '../common/proto';
 import type { TimerHandle } from '../common/clock';
@@ -502,6 +502,7 @@ export class Follower {
   /** This follower's own view (Gate/Status, and GET /v1/status on its HTTPS listener). */
   status(): FollowerStatusReply {
     const nfs = this.nfsState();
+    const fencing = this.fencingNow();
     return {
       serverId: this.opts.serverId,
       hostId: this.opts.hostId,
@@ -515,8 +516,8 @@ export class Follower {
       nfsLayers: this.hub.layers(),
       draining: [...this.draining.keys()],
       fences: this.fenceCount,
-      fencing: ({ FENCING_READY: 'ready', FENCING_FAILED: 'failed' } as Record<string, string>)[this.fencingNow().fencing] ?? 'none',
-      fencingDetail: this.fencingNow().detail,
+      fencing: fencingWord(fencing.fencing),
+      fencingDetail: fencing.detail,
     };
   }
 

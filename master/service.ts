@@ -5,6 +5,7 @@ import type { MasterMessage } from '../gen/nfsha/v1/MasterMessage';
 import type { ClusterStatusReply } from '../gen/nfsha/v1/ClusterStatusReply';
 import { FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted, Unavailable, toServiceError } from '../common/errors';
 import { normalizeIp } from '../common/address';
+import { fencingWord } from '../common/fence-command';
 import { callerOf, type AuthenticatedCall } from '../common/edge';
 import { LIMIT } from './limits';
 import { SessionState, type Session, type SessionSink } from './sessions';
@@ -213,8 +214,6 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
   };
 }
 
-const FENCING_WORDS: Record<string, string> = { FENCING_READY: 'ready', FENCING_NONE: 'none', FENCING_FAILED: 'failed', FENCING_UNSPECIFIED: 'none' };
-
 export function clusterStatus(core: MasterCore): ClusterStatusReply {
   const { sessions, logins } = core;
   const now = core.clock.now();
@@ -241,7 +240,7 @@ export function clusterStatus(core: MasterCore): ClusterStatusReply {
       clients: counts.get(s.id) ?? 0,
       connected: s.sink !== undefined && sessions.state(s) === SessionState.Live,
       nfs: s.nfs === 'NFS_HEALTH_UP' ? 'up' : s.nfs === 'NFS_HEALTH_DOWN' ? 'down' : '',
-      fencing: FENCING_WORDS[s.fencing] ?? 'none',
+      fencing: fencingWord(s.fencing),
       fencingDetail: s.fencingDetail,
     })),
     held: logins.heldClients().map((h) => ({
