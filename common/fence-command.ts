@@ -2,6 +2,12 @@ import { spawn } from 'node:child_process';
 import type { Clock } from './clock';
 import type { Logger } from './log';
 
+/**
+ * Pause before a failed fence run is tried again at a lease's fence point:
+ * short, because the master's wait-out (deadline + slack) does not wait for it.
+ */
+export const FENCE_RETRY_MS = 50;
+
 /** What one run of a fence command did. */
 export interface FenceResult {
   ok: boolean;

@@ -22,7 +22,7 @@ import { Admissions } from './admissions';
 import { mutant } from '../common/mutants';
 import { Metrics } from '../common/metrics';
 import type { Counter, Histogram } from 'prom-client';
-import { FenceCommand, fencingWord, type FenceResult } from '../common/fence-command';
+import { FENCE_RETRY_MS, FenceCommand, fencingWord, type FenceResult } from '../common/fence-command';
 import type { ProbeState } from '../common/hysteresis';
 import type { SessionMasterClient } from '../common/proto';
 import type { TimerHandle } from '../common/clock';
@@ -278,7 +278,14 @@ export class Follower {
       }
       const fenceSeq = this.endedByFence?.deadline === deadline ? this.endedByFence.seq : 0;
       if (this.hub.quiescedFor(deadline, fenceSeq)) return;
-      void this.fenceNfsServer(`lease ends at its deadline without NFS layers confirming they stopped`);
+      void this.fenceNfsServer(`lease ends at its deadline without NFS layers confirming they stopped`).then((ok) => {
+        // The master's wait-out ends at deadline + slack whether or not this
+        // worked (it cannot hear of a failure while we are cut off), so a
+        // failed run is tried again at once, until one works or a renewal
+        // arms a later fence point.
+        if (ok || mutant('fence-point-no-retry') || this.lease.deadlineMs !== deadline || this.fencePointTimer) return;
+        this.fencePointTimer = this.clock.setTimeout(check, FENCE_RETRY_MS);
+      });
     };
     this.fencePointTimer = this.clock.setTimeout(check, Math.max(0, at - this.clock.now()));
   }

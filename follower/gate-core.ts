@@ -1,5 +1,5 @@
 import type { Clock, TimerHandle } from '../common/clock';
-import type { FenceResult } from '../common/fence-command';
+import { FENCE_RETRY_MS, type FenceResult } from '../common/fence-command';
 import type { Logger } from '../common/log';
 import { mutant } from '../common/mutants';
 import { compareTokens, formatToken, type Token } from '../common/token';
@@ -477,7 +477,13 @@ export class GateCore {
     if (this.quiesced()) return;
     const calls = this.callsInFlight();
     this.opts.log.warn({ ev: 'gate.fence_point', calls_in_flight: calls }, 'lease ends with calls in flight: fencing the NFS server');
-    await this.fenceNfs(`lease ends with ${calls} calls in flight`);
+    const ok = await this.fenceNfs(`lease ends with ${calls} calls in flight`);
+    // The master's wait-out ends at deadline + slack whether or not this
+    // worked (it cannot hear of a failure while the follower is cut off): a
+    // failed run is tried again at once, until one works, the calls drain,
+    // or a renewal moves the deadline.
+    if (ok || mutant('fence-point-no-retry') || deadline !== this.deadline || this.disposed) return;
+    this.fenceTimer = this.opts.clock.setTimeout(() => void this.atFencePoint(deadline), FENCE_RETRY_MS);
   }
 
   private scheduleReport(inMs: number): void {

@@ -1,6 +1,8 @@
+import { randomInt } from 'node:crypto';
 import * as os from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { MUTANTS, type MutantName } from '../../common/mutants';
 import { configFor, runSchedule, type ScheduleResult } from './schedule';
 import type { WorldConfig } from './world';
 
@@ -9,30 +11,117 @@ import type { WorldConfig } from './world';
  * plane (master, follower, gate, NFS servers, hosts) on virtual time, one
  * seeded schedule after another on every core. A failing seed prints its
  * violation and trace, and replays exactly with `--seed S`.
+ *
+ * `--mutant NAME` / `--mutants`: the simulation's power as a number. Each
+ * mutant brings back one known bug (common/mutants.ts); the run searches
+ * random seeds until a schedule finds it, and reports how many it took.
  */
 
+/** What a worker thread runs: one seed at a time, asked for by the main thread (no static split: schedules vary 100×). */
 interface Job {
-  seeds: number[];
   overrides: Partial<WorldConfig>;
 }
 
 type Report = Pick<ScheduleResult, 'seed' | 'violations' | 'steps' | 'trace' | 'faults'> & { cfg: WorldConfig };
 
-async function work(job: Job, report: (r: Report) => void): Promise<void> {
-  for (const seed of job.seeds) {
-    const r = await runSchedule(configFor(seed, job.overrides));
-    report({ seed, violations: r.violations, steps: r.steps, trace: r.trace, faults: r.violations.length ? r.faults : [], cfg: r.cfg });
-  }
-}
-
-if (!isMainThread) {
-  void work(workerData as Job, (r) => parentPort!.postMessage(r)).then(() => parentPort!.postMessage('done'));
-} else {
-  void main();
+function workerLoop(job: Job): void {
+  parentPort!.on('message', (seed: number) => {
+    void runSchedule(configFor(seed, job.overrides)).then((r) => {
+      parentPort!.postMessage({ seed, violations: r.violations, steps: r.steps, trace: r.trace, faults: r.violations.length ? r.faults : [], cfg: r.cfg } satisfies Report);
+    });
+  });
+  parentPort!.postMessage('ready');
 }
 
 function describe(cfg: WorldConfig): string {
-  return `${cfg.mode}, ${cfg.scvms} SCVMs, fence agent ${cfg.fenceAgent ? 'on' : 'off'}, clients/session ${cfg.maxClientsPerSession}${cfg.lateMgmtRegistration ? ', late mgmt registration' : ''}${cfg.relativeLease ? ', relative lease (old protocol)' : ''}`;
+  const kinds = cfg.faultKinds.length ? `faults ${cfg.faultKinds.join('+')}` : 'every fault kind';
+  return `${cfg.mode}, ${cfg.scvms} SCVMs, NFS fence ${cfg.fence}, fence agent ${cfg.fenceAgent ? 'on' : 'off'}, clients/session ${cfg.maxClientsPerSession}, ${kinds}${cfg.lateMgmtRegistration ? ', late mgmt registration' : ''}${cfg.relativeLease ? ', relative lease (old protocol)' : ''}${cfg.mutants.length ? `, mutants ${cfg.mutants.join('+')}` : ''}`;
+}
+
+interface Campaign {
+  seeds: number[];
+  workers: number;
+  overrides: Partial<WorldConfig>;
+  /** Stop after this many failing schedules. */
+  maxFailures: number;
+  progress?: (done: number, started: number) => void;
+}
+
+interface CampaignResult {
+  done: number;
+  steps: number;
+  secs: number;
+  /** Failing schedules, with how many schedules had finished when each came in. */
+  failures: Array<Report & { after: number }>;
+}
+
+/** Runs seeds on worker threads (each takes every n-th seed) until done or enough failures. */
+async function campaign(c: Campaign): Promise<CampaignResult> {
+  const started = Date.now();
+  const failures: CampaignResult['failures'] = [];
+  let done = 0;
+  let steps = 0;
+  const workers = Math.max(1, Math.min(c.workers, c.seeds.length));
+  const running: Worker[] = [];
+  const stopAll = () => Promise.all(running.map((w) => w.terminate()));
+  let next = 0;
+  await Promise.all(Array.from({ length: workers }, () => new Promise<void>((resolve, reject) => {
+    const worker = new Worker(__filename, { workerData: { overrides: c.overrides } satisfies Job });
+    running.push(worker);
+    const feed = () => {
+      if (next < c.seeds.length && failures.length < c.maxFailures) worker.postMessage(c.seeds[next++]);
+      else void worker.terminate();
+    };
+    worker.on('exit', () => resolve());
+    worker.on('message', (m: Report | 'ready') => {
+      if (m === 'ready') return feed();
+      if (failures.length >= c.maxFailures) return;
+      done++;
+      steps += m.steps;
+      if (m.violations.length) {
+        failures.push({ ...m, after: done });
+        if (failures.length >= c.maxFailures) void stopAll();
+      }
+      if (done % 500 === 0) c.progress?.(done, started);
+      feed();
+    });
+    worker.on('error', reject);
+  })));
+  return { done, steps, secs: (Date.now() - started) / 1000, failures };
+}
+
+function seedRange(first: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => first + i);
+}
+
+const mutantNames = Object.keys(MUTANTS) as MutantName[];
+
+/**
+ * Searches random seeds for each mutant in turn; prints a table of
+ * schedules to first detection. Exit 1 when any mutant goes unfound.
+ */
+async function searchMutants(names: MutantName[], o: { budget: number; firstSeed?: number; workers: number; overrides: Partial<WorldConfig>; verbose: boolean }): Promise<number> {
+  const rows: Array<{ name: MutantName; found: boolean; after: number; seed?: number; secs: number; violation?: string }> = [];
+  const total = Date.now();
+  for (const name of names) {
+    const first = o.firstSeed ?? randomInt(1, 2 ** 31 - o.budget);
+    const r = await campaign({ seeds: seedRange(first, o.budget), workers: o.workers, overrides: { ...o.overrides, mutants: [name] }, maxFailures: 1 });
+    const f = r.failures[0];
+    rows.push({ name, found: !!f, after: f ? f.after : r.done, seed: f?.seed, secs: r.secs, violation: f?.violations[0] });
+    const line = f
+      ? `${name}: found after ${f.after} schedules (seeds from ${first}), ${r.secs.toFixed(1)} s; seed ${f.seed} (${describe(f.cfg)}): ${f.violations[0]}\n  replay: npm run sim -- --mutant ${name} --seed ${f.seed}\n`
+      : `${name}: NOT FOUND in ${r.done} schedules (seeds ${first}–${first + o.budget - 1}), ${r.secs.toFixed(1)} s\n`;
+    process.stderr.write(line);
+    if (o.verbose && f) process.stdout.write(`trace, last ${f.trace.length} lines:\n${f.trace.join('\n')}\n`);
+  }
+  if (names.length > 1) {
+    process.stdout.write(`\n| mutant | found | schedules to first detection | seed | seconds |\n| --- | --- | --- | --- | --- |\n`);
+    for (const r of rows) process.stdout.write(`| ${r.name} | ${r.found ? 'yes' : 'NO'} | ${r.after} | ${r.seed ?? '—'} | ${r.secs.toFixed(1)} |\n`);
+    const found = rows.filter((r) => r.found).length;
+    const worst = Math.max(...rows.filter((r) => r.found).map((r) => r.after), 0);
+    process.stdout.write(`\nfinds ${found} of ${rows.length} known bugs, each within ${worst} schedules (budget ${o.budget} each); ${((Date.now() - total) / 1000).toFixed(0)} s on ${o.workers} workers\n`);
+  }
+  return rows.every((r) => r.found) ? 0 : 1;
 }
 
 async function main(): Promise<void> {
@@ -40,23 +129,33 @@ async function main(): Promise<void> {
     if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected a whole number');
     return Number(v);
   };
+  const firstSeed = (v: string) => (v === 'random' ? randomInt(1, 2 ** 31 - 1e6) : count(v));
   const program = new Command('sim')
     .option('--seeds <n>', 'how many schedules', count, 200)
-    .option('--first-seed <s>', 'first seed (then s+1, …)', count, 1)
+    .option('--first-seed <s>', 'first seed (then s+1, …), or "random" (printed, replayable)', firstSeed)
     .option('--seed <s>', 'replay one seed and print its whole trace', count)
     .option('--workers <n>', 'worker threads', count, os.cpus().length)
     .option('--relative-lease', 'gates on the previous release\'s relative lease protocol (race 6)')
-    .option('--mode <mode>', 'embedded or elected masters (default: per seed)')
+    .addOption(new Option('--mode <mode>', 'embedded or elected masters (default: per seed)').choices(['embedded', 'elected']))
+    .addOption(new Option('--nfs-fence <kind>', 'NFS fence of every follower and gate (default: per seed)').choices(['none', 'reliable', 'flaky']))
     .option('--max-failures <n>', 'stop after this many failing seeds', count, 5)
     .option('--no-fence-agent', 'without the master\'s fence agent (and without whole-SCVM freezes)')
     .option('--faults <kinds>', 'only these fault kinds, comma-separated')
+    .addOption(new Option('--mutant <name>', 'bring back one known bug and search random seeds for it').choices(mutantNames))
+    .option('--mutants', 'search for every known bug in turn and print the table')
+    .option('--budget <n>', 'schedules per mutant before it counts as not found', count, 5000)
     .parse();
-  const o = program.opts<{ seeds: number; firstSeed: number; seed?: number; workers: number; relativeLease?: boolean; mode?: 'embedded' | 'elected'; maxFailures: number; fenceAgent: boolean; faults?: string }>();
+  const o = program.opts<{
+    seeds: number; firstSeed?: number; seed?: number; workers: number; relativeLease?: boolean; mode?: 'embedded' | 'elected';
+    nfsFence?: WorldConfig['fence']; maxFailures: number; fenceAgent: boolean; faults?: string; mutant?: MutantName; mutants?: boolean; budget: number;
+  }>();
   const overrides: Partial<WorldConfig> = {};
   if (!o.fenceAgent) overrides.fenceAgent = false;
   if (o.faults) overrides.faultKinds = o.faults.split(',').map((x) => x.trim());
   if (o.relativeLease) overrides.relativeLease = true;
   if (o.mode) overrides.mode = o.mode;
+  if (o.nfsFence) overrides.fence = o.nfsFence;
+  if (o.mutant) overrides.mutants = [o.mutant];
 
   if (o.seed !== undefined) {
     const r = await runSchedule(configFor(o.seed, { ...overrides, keepTrace: true }));
@@ -68,35 +167,27 @@ async function main(): Promise<void> {
     process.exit(r.violations.length ? 1 : 0);
   }
 
-  const seeds = Array.from({ length: o.seeds }, (_, i) => o.firstSeed + i);
-  const workers = Math.max(1, Math.min(o.workers, seeds.length));
-  const started = Date.now();
-  const failures: Report[] = [];
-  let done = 0;
-  let steps = 0;
-  await Promise.all(Array.from({ length: workers }, (_, w) => new Promise<void>((resolve, reject) => {
-    const job: Job = { seeds: seeds.filter((_, i) => i % workers === w), overrides };
-    const worker = new Worker(__filename, { workerData: job });
-    worker.on('message', (m: Report | 'done') => {
-      if (m === 'done') {
-        void worker.terminate().then(() => resolve());
-        return;
-      }
-      done++;
-      steps += m.steps;
-      if (m.violations.length) {
-        failures.push(m);
-        process.stderr.write(`seed ${m.seed} (${describe(m.cfg)}): ${m.violations[0]}\n`);
-        if (failures.length >= o.maxFailures) void worker.terminate().then(() => resolve());
-      }
-      if (done % 500 === 0) process.stderr.write(`  ${done}/${seeds.length} schedules, ${Math.round((Date.now() - started) / 1000)} s\n`);
-    });
-    worker.on('error', reject);
-  })));
-  const secs = (Date.now() - started) / 1000;
-  process.stdout.write(`sim: ${done} schedules of 30 s virtual time (seeds ${seeds[0]}–${seeds.at(-1)}) in ${secs.toFixed(1)} s on ${workers} workers, ${(steps / secs / 1000).toFixed(0)}k steps/s; ${failures.length} failing\n`);
-  for (const f of failures.sort((a, b) => a.seed - b.seed)) {
-    process.stdout.write(`\nseed ${f.seed} (${describe(f.cfg)}): ${f.violations.join('; ')}\n  replay: npm run sim -- --seed ${f.seed}${o.relativeLease ? ' --relative-lease' : ''}\n`);
+  if (o.mutants || o.mutant) {
+    const names = o.mutants ? mutantNames : [o.mutant!];
+    process.exit(await searchMutants(names, { budget: o.budget, firstSeed: o.firstSeed, workers: o.workers, overrides, verbose: !o.mutants }));
   }
-  process.exit(failures.length ? 1 : 0);
+
+  const seeds = seedRange(o.firstSeed ?? 1, o.seeds);
+  const r = await campaign({
+    seeds, workers: o.workers, overrides, maxFailures: o.maxFailures,
+    progress: (done, started) => process.stderr.write(`  ${done}/${seeds.length} schedules, ${Math.round((Date.now() - started) / 1000)} s\n`),
+  });
+  for (const f of r.failures) process.stderr.write(`seed ${f.seed} (${describe(f.cfg)}): ${f.violations[0]}\n`);
+  process.stdout.write(`sim: ${r.done} schedules of 30 s virtual time (seeds ${seeds[0]}–${seeds.at(-1)}) in ${r.secs.toFixed(1)} s on ${o.workers} workers, ${(r.steps / r.secs / 1000).toFixed(0)}k steps/s; ${r.failures.length} failing\n`);
+  const flags = `${o.relativeLease ? ' --relative-lease' : ''}${o.nfsFence ? ` --nfs-fence ${o.nfsFence}` : ''}${o.fenceAgent ? '' : ' --no-fence-agent'}${o.faults ? ` --faults ${o.faults}` : ''}${o.mode ? ` --mode ${o.mode}` : ''}`;
+  for (const f of r.failures.sort((a, b) => a.seed - b.seed)) {
+    process.stdout.write(`\nseed ${f.seed} (${describe(f.cfg)}): ${f.violations.join('; ')}\n  replay: npm run sim -- --seed ${f.seed}${flags}\n`);
+  }
+  process.exit(r.failures.length ? 1 : 0);
+}
+
+if (!isMainThread) {
+  workerLoop(workerData as Job);
+} else {
+  void main();
 }

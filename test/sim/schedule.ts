@@ -1,9 +1,41 @@
 import { Rng } from './kernel';
-import { World, type WorldConfig } from './world';
+import { setSimulationMutants } from '../../common/mutants';
+import { World, type Swarm, type WorldConfig } from './world';
 
-/** The world a seed stands for: mode, size, fence agent, limits, identity and protocol variants. */
+/** Every fault kind planFaults knows (the swarm picks a subset per seed). */
+export const FAULT_KINDS = [
+  'follower-kill', 'follower-pause', 'gate-kill', 'gate-pause', 'nfs-hang', 'nfs-crash', 'stall', 'transport-reset',
+  'partition', 'master-kill', 'master-pause', 'etcd-cut', 'host-move', 'reset-then-move', 'readdress',
+  'master-restart-then-move', 'follower-restart-then-move', 'pile-then-reintroduce', 'failover-with-backlog',
+  'gate-stall-then-isolate', 'agent-restart', 'scvm-freeze',
+] as const;
+
+/**
+ * The world a seed stands for: mode, size, fence, limits, identity and
+ * protocol variants, and (swarm testing, after Groce et al.) the weather:
+ * which fault kinds are on at all, how often they strike, how lossy and
+ * bursty the network is, how deep and fast the clients are, how long the NFS
+ * server's tail. A seed with few fault kinds hits each harder, which finds
+ * bugs a uniform mix dilutes. Half the seeds run without any NFS fence (the
+ * default a user gets), the other half with one that works or one that
+ * fails and runs late.
+ */
 export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): WorldConfig {
   const r = new Rng(seed ^ 0x5bd1e995);
+  const fence = r.chance(0.5) ? 'none' as const : r.chance(0.5) ? 'reliable' as const : 'flaky' as const;
+  const kinds = r.chance(0.25) ? [] : FAULT_KINDS.filter(() => r.chance(0.35));
+  const gapLo = r.pick([100, 300, 300, 800]);
+  const swarm: Swarm = {
+    faultGapMs: [gapLo, gapLo + r.pick([700, 2200, 2200, 4000])],
+    dropRate: r.pick([0, 0.002, 0.002, 0.02]),
+    dupRate: r.pick([0, 0.006, 0.006, 0.05]),
+    burstChance: r.pick([0, 0.02, 0.02, 0.1]),
+    burstMaxMs: r.pick([50, 300, 300, 900]),
+    nfsTailChance: r.pick([0.01, 0.05, 0.05, 0.2]),
+    nfsTailMaxMs: r.pick([100, 400, 400, 2500]),
+    depthMax: r.pick([1, 2, 2, 2, 4, 4, 8, 8, 8, 32]),
+    thinkMaxMs: r.pick([5, 300, 300, 1000]),
+  };
   return {
     seed,
     mode: r.chance(0.5) ? 'embedded' : 'elected',
@@ -13,7 +45,10 @@ export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): W
     maxClientsPerSession: r.chance(0.35) ? 1 + r.int(2) : 512,
     lateMgmtRegistration: r.chance(0.3),
     relativeLease: false,
-    faultKinds: [],
+    faultKinds: kinds.length ? [...kinds] : [],
+    fence,
+    swarm,
+    mutants: [],
     ...overrides,
   };
 }
@@ -261,8 +296,8 @@ function planFaults(w: World, log: string[]): void {
       return `scvm-${s.i}`;
     }]);
   }
-  const allowed = w.cfg.faultKinds.length ? menu.filter(([name]) => w.cfg.faultKinds.includes(name)) : menu;
-  if (!allowed.length) return;
+  const chosen = menu.filter(([name]) => w.cfg.faultKinds.includes(name));
+  const allowed = chosen.length ? chosen : menu;
   let t = 2000 + r.between(0, 1500);
   while (t < w.cfg.durationMs - 1000) {
     const [name, inject] = allowed[r.int(allowed.length)];
@@ -272,12 +307,13 @@ function planFaults(w: World, log: string[]): void {
       log.push(`${k.now.toFixed(0)} ${name} ${what}`);
       w.note('FAULT', `${name} ${what}`);
     });
-    t += r.between(300, 2500);
+    t += r.between(...w.cfg.swarm.faultGapMs);
   }
 }
 
 /** Runs one schedule to its end or to its first violation. */
 export async function runSchedule(cfg: WorldConfig): Promise<ScheduleResult> {
+  setSimulationMutants(cfg.mutants);
   const w = new World(cfg);
   const faults: string[] = [];
   w.start();
@@ -291,6 +327,8 @@ export async function runSchedule(cfg: WorldConfig): Promise<ScheduleResult> {
     if (!(err instanceof Stop)) {
       w.violations.push(`t=${w.kernel.now.toFixed(1)} the simulation itself failed: ${(err as Error).stack ?? err}`);
     }
+  } finally {
+    setSimulationMutants([]);
   }
   return {
     seed: cfg.seed, cfg, violations: w.violations, steps: w.kernel.steps, admissions: w.admissions, executions: w.executions, faults,

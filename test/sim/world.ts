@@ -1,4 +1,5 @@
 import type { FenceResult } from '../../common/fence-command';
+import type { MutantName } from '../../common/mutants';
 import type { ProbeState } from '../../common/hysteresis';
 import { Metrics } from '../../common/metrics';
 import { nfshaGrpc, type GateClient, type MembershipClient, type SessionMasterClient } from '../../common/proto';
@@ -54,9 +55,43 @@ export interface WorldConfig {
   relativeLease: boolean;
   /** Only these fault kinds (schedule.ts); empty: all. */
   faultKinds: string[];
+  /**
+   * The NFS fence every follower and gate runs: none (the default a user gets
+   * without --fence-command: hold, never ack), one that always works, or one
+   * that sometimes fails or outlasts its timeout (the server may die later).
+   */
+  fence: 'none' | 'reliable' | 'flaky';
+  /** Rates and shapes drawn per seed (swarm testing): what this world's network, disks and clients are like. */
+  swarm: Swarm;
+  /** Known bugs brought back for this run (common/mutants.ts). */
+  mutants: MutantName[];
   /** Keep the whole trace (replaying one seed). */
   keepTrace?: boolean;
 }
+
+/** Per-seed knobs (schedule.ts draws them): the same code under different weather. */
+export interface Swarm {
+  /** Gap between faults, ms. */
+  faultGapMs: [number, number];
+  /** Unary calls: request dropped, reply dropped, delivered twice. */
+  dropRate: number;
+  dupRate: number;
+  /** A message is queued behind a burst this often, for up to this long. */
+  burstChance: number;
+  burstMaxMs: number;
+  /** An NFS call hits the slow tail this often, for up to this long. */
+  nfsTailChance: number;
+  nfsTailMaxMs: number;
+  /** Calls each host keeps in flight: 1 to this. */
+  depthMax: number;
+  /** Think time between a reply and the next call, up to. */
+  thinkMaxMs: number;
+}
+
+export const CALM_SWARM: Swarm = {
+  faultGapMs: [300, 2500], dropRate: 0.002, dupRate: 0.006, burstChance: 0.02, burstMaxMs: 300,
+  nfsTailChance: 0.05, nfsTailMaxMs: 400, depthMax: 2, thinkMaxMs: 300,
+};
 
 /** One client call from a host through a gate to an NFS server, followed to its end. */
 interface SimCall {
@@ -157,20 +192,41 @@ class SimConn implements ForwardedConn {
   }
 }
 
-/** The NFS fence as the lab's fence-nfs.sh behaves: kill the server, return once it is gone. */
-function nfsFence(world: World, scvm: SimScvm, caller: () => SimProcess): { configured: boolean; fence(why: string): Promise<FenceResult> } {
+/**
+ * The NFS fence as the lab's fence-nfs.sh behaves (kill the server, return
+ * once it is gone), absent, or flaky: a run may fail at once without
+ * killing anything (the product tries again), take most of its timeout, or
+ * outlast it (reported failed, though the kill landed just in time). Left
+ * out on purpose: a run that outlasts its timeout and leaves the server
+ * running while its SCVM is cut off from the master. No self-fence covers
+ * that (the master cannot hear of it); the fence agent (an outside fence)
+ * is the cover, as a watchdog is for Pacemaker's sbd.
+ */
+function nfsFence(world: World, scvm: SimScvm, caller: () => SimProcess): { configured: boolean; timeoutMs: number; fence(why: string): Promise<FenceResult> } {
+  const mode = world.cfg.fence;
+  const timeoutMs = DEFAULT_FOLLOWER_OPTIONS.fenceTimeoutMs;
   return {
-    configured: true,
+    configured: mode !== 'none',
+    timeoutMs,
     fence: (why) => new Promise<FenceResult>((resolve) => {
       const proc = caller();
       const startedAt = proc.clock.now();
       const k = world.kernel;
-      const killAfter = k.rng.between(5, 150);
-      k.after(killAfter, () => {
-        world.note(`${proc.name}`, `fence kills nfs-${scvm.i}: ${why}`);
-        scvm.killNfs();
-        k.schedule(k.now + k.rng.between(1, 20), () => resolve({ ok: true, startedAt, ms: proc.clock.now() - startedAt, detail: 'ok' }), proc);
-      });
+      const done = (ok: boolean, detail: string) => k.schedule(k.now + k.rng.between(1, 20), () => resolve({ ok, startedAt, ms: proc.clock.now() - startedAt, detail }), proc);
+      if (mode === 'none') return void resolve({ ok: false, startedAt, ms: 0, detail: 'no fence command configured' });
+      const kill = (note: string) => { world.note(proc.name, `${note} nfs-${scvm.i}: ${why}`); scvm.killNfs(); };
+      const fate = mode === 'flaky' ? k.rng.next() : 0;
+      if (fate > 0.9) {
+        const at = k.rng.between(0.8, 0.95) * timeoutMs;
+        k.after(at, () => kill('slow fence kills'));
+        k.after(timeoutMs, () => done(false, 'timed out'));
+      } else if (fate > 0.75) {
+        k.after(k.rng.between(300, 600), () => { kill('slow fence kills'); done(true, 'ok'); });
+      } else if (fate > 0.6) {
+        k.after(k.rng.between(5, 100), () => { world.note(proc.name, `fence fails: ${why}`); done(false, 'exit 1'); });
+      } else {
+        k.after(k.rng.between(5, 150), () => { kill('fence kills'); done(true, 'ok'); });
+      }
     }),
   };
 }
@@ -377,7 +433,8 @@ class SimNfs {
 
   receive(conn: SimConn, call: SimCall): void {
     const k = this.world.kernel;
-    const service = k.rng.chance(0.05) ? k.rng.between(20, 400) : k.rng.between(0.1, 3);
+    const sw = this.world.cfg.swarm;
+    const service = k.rng.chance(sw.nfsTailChance) ? k.rng.between(20, sw.nfsTailMaxMs) : k.rng.between(0.1, 3);
     k.schedule(k.now + service, () => {
       call.executed = true;
       this.world.executed(call);
@@ -429,7 +486,7 @@ class HostConn {
       this.lastReplyAt = w.kernel.now;
       // The next call after a think time: enough calls to have some in
       // flight at every fault, few enough to keep a schedule fast.
-      w.kernel.schedule(w.kernel.now + w.kernel.rng.between(20, 300), () => this.host.pump(this), this.host.proc);
+      w.kernel.schedule(w.kernel.now + w.kernel.rng.between(0, w.cfg.swarm.thinkMaxMs), () => this.host.pump(this), this.host.proc);
     }, this.host.proc);
   }
 
@@ -462,7 +519,7 @@ class SimHost {
     this.storageIp = `10.10.0.${10 + i}`;
     this.mgmtIp = `10.20.0.${10 + i}`;
     this.route = { target: i, via: 'local' };
-    this.depth = 1 + k.rng.int(2);
+    this.depth = 1 + k.rng.int(world.cfg.swarm.depthMax);
   }
 
   sourceAddress(): string {
@@ -697,7 +754,8 @@ export class World {
       latency: () => this.latency(),
       unaryFate: () => {
         const x = k.rng.next();
-        return x < 0.002 ? 'drop-request' : x < 0.004 ? 'drop-reply' : x < 0.01 ? 'duplicate' : 'deliver';
+        const { dropRate, dupRate } = cfg.swarm;
+        return x < dropRate ? 'drop-request' : x < 2 * dropRate ? 'drop-reply' : x < 2 * dropRate + dupRate ? 'duplicate' : 'deliver';
       },
     });
     if (cfg.mode === 'elected') this.etcd = new SimEtcd(k, () => this.latency());
@@ -711,7 +769,8 @@ export class World {
   /** One message's delay: mostly sub-millisecond, sometimes a burst of queueing. */
   latency(): number {
     const r = this.kernel.rng;
-    return r.chance(0.02) ? r.between(20, 300) : r.between(0.05, 2);
+    const sw = this.cfg.swarm;
+    return r.chance(sw.burstChance) ? r.between(20, sw.burstMaxMs) : r.between(0.05, 2);
   }
 
   masterAddresses(): string[] {
@@ -784,8 +843,18 @@ export class World {
     for (const h of this.hosts) if (h.current?.gate === i) h.lost(h.current);
   }
 
+  /** Per host, calls pending at each gate's NFS server (index: gate number): check() reads this, not every call. */
+  private readonly pendingByHost = new Map<string, number[]>();
+
+  private countPending(call: SimCall, d: 1 | -1): void {
+    let counts = this.pendingByHost.get(call.host);
+    if (!counts) this.pendingByHost.set(call.host, (counts = []));
+    counts[call.gate] = (counts[call.gate] ?? 0) + d;
+  }
+
   sendToNfs(conn: SimConn, call: SimCall): void {
     this.pending.add(call);
+    this.countPending(call, 1);
     this.kernel.schedule(this.kernel.now + this.latency(), () => this.scvms[call.gate - 1].nfs.receive(conn, call), call.nfs);
   }
 
@@ -796,12 +865,12 @@ export class World {
   }
 
   executed(call: SimCall): void {
-    this.pending.delete(call);
+    if (this.pending.delete(call)) this.countPending(call, -1);
     this.executions++;
   }
 
   nfsDied(i: number, proc: SimProcess): void {
-    for (const c of [...this.pending]) if (c.nfs === proc) this.pending.delete(c);
+    for (const c of [...this.pending]) if (c.nfs === proc && this.pending.delete(c)) this.countPending(c, -1);
     // Every connection to it breaks: its gate learns the server is gone.
     const gate = this.scvms[i - 1].gate;
     if (gate && !gate.proc.dead) {
@@ -862,11 +931,14 @@ export class World {
         servedBy.set(host, bits | (1 << s.i));
       }
     }
-    for (const c of this.pending) {
-      if (c.nfs.dead) continue;
-      const bits = servedBy.get(c.host) ?? 0;
-      if (bits && !(bits & (1 << c.gate))) any = true;
-      servedBy.set(c.host, bits | (1 << c.gate));
+    // Calls to a dead NFS server left `pending` when it died (nfsDied).
+    for (const [host, counts] of this.pendingByHost) {
+      for (let gate = 1; gate < counts.length; gate++) {
+        if (!counts[gate]) continue;
+        const bits = servedBy.get(host) ?? 0;
+        if (bits && !(bits & (1 << gate))) any = true;
+        servedBy.set(host, bits | (1 << gate));
+      }
     }
     if (!any) return;
     for (const [host, bits] of servedBy) {

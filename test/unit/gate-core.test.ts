@@ -258,6 +258,36 @@ describe('gate: lease stop point and fence point', () => {
     assert.equal(h.fences.length, 1);
   });
 
+  it('runs a failed fence again at once at the fence point, until one works (the master\'s wait-out does not wait for it)', async () => {
+    let runs = 0;
+    const h = serving(3000, { fenceOk: () => ++runs >= 3 });
+    const c = await h.connect('host:esx-9');
+    c.call();
+    await h.clock.tickAsync(2500);
+    await flush();
+    for (let i = 0; i < 6; i++) { await h.clock.tickAsync(50); await flush(); }
+    assert.equal(h.fences.length, 3, 'two failures, then a run that worked, all before the deadline');
+    assert.equal(c.stopped && c.inFlight, 0, 'the fence ended the call');
+    const more = h.fences.length;
+    await h.clock.tickAsync(1000);
+    assert.equal(h.fences.length, more, 'no run after one worked');
+  });
+
+  it('with mutant fence-point-no-retry on, a failed fence at the fence point is not run again', async () => {
+    setSimulationMutants(['fence-point-no-retry']);
+    try {
+      const h = serving(3000, { fenceOk: () => false });
+      const c = await h.connect('host:esx-9');
+      c.call();
+      await h.clock.tickAsync(2500);
+      await flush();
+      for (let i = 0; i < 6; i++) { await h.clock.tickAsync(50); await flush(); }
+      assert.equal(h.fences.length, 1);
+    } finally {
+      setSimulationMutants([]);
+    }
+  });
+
   it('does not fence at deadline − E when every call drained after the stop point', async () => {
     const h = serving(3000);
     const c = await h.connect('host:esx-9');
