@@ -17,6 +17,7 @@ export const MUTANTS = {
   'gate-stop-without-final-report': 'a gate that stops closes its stream without a final report, so the follower last heard it serving and marks itself dirty: a needless NFS fence at the next revoke (issue 18 hole g)',
   'master-revoke-lost-with-stream': 'a revoke written to a session stream the follower then replaced is never sent again, so the master condemns a healthy holder (issue 18 hole g)',
   'fence-point-no-retry': 'a fence run that fails at a lease\'s fence point is not tried again, so a silent holder\'s calls can outlive the master\'s wait-out (issue 18 §1, fences that fail)',
+  'grace-ends-over-unfenced-server': 'a new leader\'s grace ends by time though a registered server that could not fence its NFS server never came back (its calls are bounded by no lease) (issue 18 §1, found by the swarm)',
 } as const;
 
 export type MutantName = keyof typeof MUTANTS;

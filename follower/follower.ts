@@ -283,7 +283,7 @@ export class Follower {
         // worked (it cannot hear of a failure while we are cut off), so a
         // failed run is tried again at once, until one works or a renewal
         // arms a later fence point.
-        if (ok || mutant('fence-point-no-retry') || this.lease.deadlineMs !== deadline || this.fencePointTimer) return;
+        if (ok || !this.nfsFence.configured || mutant('fence-point-no-retry') || this.lease.deadlineMs !== deadline || this.fencePointTimer) return;
         this.fencePointTimer = this.clock.setTimeout(check, FENCE_RETRY_MS);
       });
     };

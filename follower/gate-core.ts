@@ -482,7 +482,7 @@ export class GateCore {
     // worked (it cannot hear of a failure while the follower is cut off): a
     // failed run is tried again at once, until one works, the calls drain,
     // or a renewal moves the deadline.
-    if (ok || mutant('fence-point-no-retry') || deadline !== this.deadline || this.disposed) return;
+    if (ok || !this.opts.fence.configured || mutant('fence-point-no-retry') || deadline !== this.deadline || this.disposed) return;
     this.fenceTimer = this.opts.clock.setTimeout(() => void this.atFencePoint(deadline), FENCE_RETRY_MS);
   }
 

@@ -73,7 +73,7 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger,
       log.warn({ ev: 'grace.fence', servers: ids }, 'registered servers did not come back within the grace period: fencing them before granting');
       return fenceAgent.fenceServers(ids.map((id) => byId.get(id)!), 'did not re-introduce itself to the new leader within the grace period');
     }
-    : undefined);
+    : undefined, term.expectedServers.filter((s) => s.fencing !== 'FENCING_READY').map((s) => s.serverId));
   const gates = { mayAct: term.mayAct, ready: () => readiness.ready() };
   const logins = new LoginCoordinator({
     clock, sessions, registry, tokens: new FencingTokens(term.epoch), log, gates, observer: term.observer, limits: opts.limits, fenceAgent,

@@ -1,3 +1,4 @@
+import type { Fencing } from '../gen/nfsha/v1/Fencing';
 import { EventEmitter } from 'node:events';
 import type { HostRecord } from './identity';
 
@@ -12,6 +13,13 @@ export interface ServerRecord {
   hostId: string;
   storageIp: string;
   mgmtIp: string;
+  /**
+   * Whether it could fence its NFS server when last heard of ('FENCING_READY'),
+   * or not. A new leader's grace ends by time only for servers that could: one
+   * that cannot may still have calls in its NFS server. Absent (older records):
+   * not known to be able to.
+   */
+  fencing?: Fencing;
 }
 
 /** The durable registry of Access Servers and hosts: a new leader knows whom to expect. */

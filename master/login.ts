@@ -179,8 +179,9 @@ export class LoginCoordinator {
    * hand): revokes held for it end as fenced, and holds of its sessions that
    * are no longer live are dropped. Returns the clients released.
    */
-  async confirmFence(serverId: string, operator: string, reason: string): Promise<{ released: string[]; sessions: number }> {
+  async confirmFence(serverId: string, operator: string, reason: string, awaitedByGrace = false): Promise<{ released: string[]; sessions: number }> {
     const mine = this.sessions.all().filter((s) => s.serverId === serverId);
+    if (!mine.length && awaitedByGrace) return { released: [], sessions: 0 };
     if (!mine.length) throw new NotFound(`no session of server ${JSON.stringify(serverId)} is known to this master: nothing of it is held`);
     this.confirmedFences.set(serverId, this.clock.now());
     this.log.warn({ ev: 'fence.confirmed', server: serverId, operator, why: reason, sessions: mine.map((s) => s.id) }, 'operator confirmed the server\'s NFS server stopped');

@@ -1,4 +1,6 @@
 import type { Clock, TimerHandle } from '../common/clock';
+import { Unavailable } from '../common/errors';
+import { mutant } from '../common/mutants';
 
 /**
  * A new leader's grace period (DESIGN §4): it grants nothing an old session
@@ -6,10 +8,16 @@ import type { Clock, TimerHandle } from '../common/clock';
  * again, or the grace period has passed, whichever comes first. When it ends
  * by time, a registered server that never came back may be a frozen SCVM
  * whose NFS server still holds calls (its own fences could not run): with a
- * fence agent, those are fenced before anything is granted.
+ * fence agent, those are fenced before anything is granted. Without one, a
+ * missing server that could not fence its own NFS server when last heard of
+ * holds every login (UNAVAILABLE, naming it) until it comes back or an
+ * operator confirms it is down (`nfsha fence-confirm`): its calls are not
+ * bounded by any lease.
  */
 export class Readiness {
   private readonly missing: Set<string>;
+  private readonly unfenced: Set<string>;
+  private readonly refusers: Array<(err: Error) => void> = [];
   /** With nobody registered there is nobody to wait for but the unknown: wait the grace out. */
   private readonly expectedAny: boolean;
   private readonly deadline: number;
@@ -23,8 +31,11 @@ export class Readiness {
     graceMs: number,
     /** Fences servers that never came back; resolves true once all are confirmed. */
     private readonly fenceMissing?: (serverIds: string[]) => Promise<boolean>,
+    /** Expected servers that could not fence their NFS server when last heard of. */
+    unfenced: Iterable<string> = [],
   ) {
     this.missing = new Set(expected);
+    this.unfenced = new Set(unfenced);
     this.expectedAny = this.missing.size > 0;
     this.deadline = clock.now() + graceMs;
     this.arm();
@@ -38,7 +49,14 @@ export class Readiness {
   private arm(): void {
     this.timer = this.clock.setTimeout(() => {
       if (this.clock.now() < this.deadline) return this.arm();
-      if (!this.missing.size || !this.fenceMissing) return this.finish();
+      if (!this.missing.size) return this.finish();
+      if (!this.fenceMissing) {
+        if (!this.heldBy().length) return this.finish();
+        const err = this.holdError();
+        for (const r of this.refusers.splice(0)) r(err);
+        this.waiters.length = 0;
+        return;
+      }
       void this.fenceThenFinish();
     }, Math.max(0, this.deadline - this.clock.now()));
   }
@@ -56,23 +74,44 @@ export class Readiness {
   }
 
   isReady(): boolean {
-    return this.done || (this.clock.now() >= this.deadline && (!this.fenceMissing || this.missing.size === 0));
+    return this.done || (this.clock.now() >= this.deadline && (this.fenceMissing ? this.missing.size === 0 : !this.heldBy().length));
+  }
+
+  /** Missing servers that keep the grace from ending by time (no fence agent, no fence of their own). */
+  heldBy(): string[] {
+    if (this.fenceMissing || mutant('grace-ends-over-unfenced-server')) return [];
+    return [...this.missing].filter((id) => this.unfenced.has(id));
+  }
+
+  private holdError(): Unavailable {
+    const ids = this.heldBy();
+    return new Unavailable(`the grace period is over but ${ids.join(', ')} could not fence its NFS server when last heard of and has not come back to this master: it may still serve clients; once it is surely down, run ${ids.map((id) => `nfsha fence-confirm ${id}`).join(' and ')}`);
   }
 
   introduced(serverId: string): void {
     this.missing.delete(serverId);
     if (this.missing.size === 0 && this.expectedAny) this.finish();
+    else if (!this.done && this.clock.now() >= this.deadline && !this.fenceMissing && !this.heldBy().length) this.finish();
+  }
+
+  /** An operator confirmed this server is down: it no longer holds the grace. True if it was awaited. */
+  fenceConfirmed(serverId: string): boolean {
+    const was = this.missing.has(serverId);
+    this.introduced(serverId);
+    return was;
   }
 
   ready(): Promise<void> {
     if (this.isReady()) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    if (this.clock.now() >= this.deadline && this.heldBy().length) return Promise.reject(this.holdError());
+    return new Promise((resolve, reject) => { this.waiters.push(resolve); this.refusers.push(reject); });
   }
 
   private finish(): void {
     if (this.done) return;
     this.done = true;
     if (this.timer) this.clock.clearTimeout(this.timer);
+    this.refusers.length = 0;
     for (const w of this.waiters.splice(0)) w();
   }
 

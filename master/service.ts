@@ -112,6 +112,10 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     log[fencing === 'FENCING_READY' ? 'info' : 'warn']({ ev: 'session.fencing', server: session.serverId, session: session.id, from: session.fencing, to: fencing, detail }, 'fencing changed');
     session.fencing = fencing;
     session.fencingDetail = detail;
+    // A later leader's grace reads it (Readiness): best effort here, the
+    // introduction's write is the durable one.
+    core.store?.saveServer({ serverId: session.serverId, hostId: session.hostId, storageIp: session.storageIp, mgmtIp: session.mgmtIp, fencing })
+      .catch((err: Error) => log.warn({ ev: 'registry.save.failed', server: session.serverId, err: err.message }, 'could not record the server\'s fencing'));
   }
 
   async function introduce(msg: FollowerMessage__Output, sink: SessionSink, call: SessionCall, gone: () => boolean): Promise<Session> {
@@ -128,7 +132,10 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     if (!core.gates.mayAct()) throw new FailedPrecondition('not leader');
     if (core.store) {
       // Durable before the session exists (see RegistryStore.saveServer).
-      const record = { serverId: intro.serverId, hostId: intro.hostId, storageIp: normalizeIp(intro.storageIp) ?? '', mgmtIp: normalizeIp(intro.mgmtIp) ?? '' };
+      const record = {
+        serverId: intro.serverId, hostId: intro.hostId, storageIp: normalizeIp(intro.storageIp) ?? '', mgmtIp: normalizeIp(intro.mgmtIp) ?? '',
+        fencing: intro.protocol >= 2 ? intro.fencing : 'FENCING_UNSPECIFIED',
+      };
       try {
         await core.store.saveServer(record);
       } catch (err) {
@@ -206,7 +213,9 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
       const who = caller === 'insecure' ? 'insecure (plain-text loopback)' : caller ? `${caller.role}/${caller.id}` : 'unknown';
       const { serverId, reason } = call.request;
       if (!serverId) return callback(toServiceError(new InvalidArgument('server_id is required')));
-      logins.confirmFence(serverId, who, reason || '(no reason given)').then(
+      const awaited = core.readiness.fenceConfirmed(serverId);
+      if (awaited) log.warn({ ev: 'fence.confirmed', server: serverId, operator: who, why: reason || '(no reason given)' }, 'operator confirmed a server that never came back to this master is down: it no longer holds the grace');
+      logins.confirmFence(serverId, who, reason || '(no reason given)', awaited).then(
         (r) => callback(null, { released: r.released, sessions: r.sessions }),
         (err) => callback(toServiceError(err)),
       );

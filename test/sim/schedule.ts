@@ -1,4 +1,4 @@
-import { Rng } from './kernel';
+import { Rng, type SimProcess } from './kernel';
 import { setSimulationMutants } from '../../common/mutants';
 import { World, type Swarm, type WorldConfig } from './world';
 
@@ -7,7 +7,7 @@ export const FAULT_KINDS = [
   'follower-kill', 'follower-pause', 'gate-kill', 'gate-pause', 'nfs-hang', 'nfs-crash', 'stall', 'transport-reset',
   'partition', 'master-kill', 'master-pause', 'etcd-cut', 'host-move', 'reset-then-move', 'readdress',
   'master-restart-then-move', 'follower-restart-then-move', 'pile-then-reintroduce', 'failover-with-backlog',
-  'gate-stall-then-isolate', 'agent-restart', 'scvm-freeze',
+  'gate-stall-then-isolate', 'agent-restart', 'scvm-freeze', 'hang-then-isolate', 'gate-kill-with-backlog',
 ] as const;
 
 /**
@@ -29,6 +29,8 @@ export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): W
     faultGapMs: [gapLo, gapLo + r.pick([700, 2200, 2200, 4000])],
     dropRate: r.pick([0, 0.002, 0.002, 0.02]),
     dupRate: r.pick([0, 0.006, 0.006, 0.05]),
+    lateReplyRate: r.pick([0, 0, 0.01, 0.05]),
+    lateReplyMaxMs: r.pick([200, 1000, 3000]),
     burstChance: r.pick([0, 0.02, 0.02, 0.1]),
     burstMaxMs: r.pick([50, 300, 300, 900]),
     nfsTailChance: r.pick([0.01, 0.05, 0.05, 0.2]),
@@ -80,6 +82,10 @@ function planFaults(w: World, log: string[]): void {
   const r = k.rng;
   const scvm = () => w.scvms[r.int(w.scvms.length)];
   const leader = () => w.masters.find((m) => m.isLeader()) ?? w.masters[r.int(w.masters.length)];
+  // Follower and gate of one SCVM frozen at once is a whole SCVM frozen: no
+  // self-fence can run, only the fence agent covers it (DESIGN §4). Without
+  // the agent the second freeze is left out, however the faults combine.
+  const pause = (p: SimProcess) => { if (w.mayPause(p)) k.pause(p); };
   const menu: Array<[string, () => string | undefined]> = [
     ['follower-kill', () => {
       const s = scvm();
@@ -91,7 +97,7 @@ function planFaults(w: World, log: string[]): void {
       const s = scvm();
       const p = s.followerProc;
       if (!p) return undefined;
-      k.pause(p);
+      pause(p);
       k.after(r.between(100, 5000), () => k.resume(p));
       return `scvm-${s.i}`;
     }],
@@ -105,14 +111,14 @@ function planFaults(w: World, log: string[]): void {
       const s = scvm();
       const p = s.gate?.proc;
       if (!p) return undefined;
-      k.pause(p);
+      pause(p);
       k.after(r.between(100, 5000), () => k.resume(p));
       return `scvm-${s.i}`;
     }],
     ['nfs-hang', () => {
       const s = scvm();
       const p = s.nfs.proc;
-      k.pause(p);
+      pause(p);
       k.after(r.between(200, 5000), () => k.resume(p));
       return `scvm-${s.i}`;
     }],
@@ -126,7 +132,7 @@ function planFaults(w: World, log: string[]): void {
       // its timers set from the stale loop time fire early.
       const procs = w.scvms.flatMap((s) => s.processes()).concat(w.masters.map((m) => m.proc!).filter(Boolean));
       const p = r.pick(procs);
-      k.pause(p);
+      pause(p);
       k.after(r.between(20, 400), () => k.resume(p));
       return p.name;
     }],
@@ -154,7 +160,7 @@ function planFaults(w: World, log: string[]): void {
       const m = leader();
       const p = m.proc;
       if (!p) return undefined;
-      k.pause(p);
+      pause(p);
       k.after(r.between(200, 6000), () => k.resume(p));
       return `m${m.k}`;
     }],
@@ -229,7 +235,7 @@ function planFaults(w: World, log: string[]): void {
       if (r.chance(0.5)) {
         k.after(at - r.between(0, 300), () => {
           const p = s.nfs.proc;
-          k.pause(p);
+          pause(p);
           k.after(r.between(500, 3000), () => k.resume(p));
         });
       }
@@ -251,7 +257,7 @@ function planFaults(w: World, log: string[]): void {
       const at = r.between(500, 1500);
       k.after(at, () => {
         const p = s.nfs.proc;
-        k.pause(p);
+        pause(p);
         k.after(r.between(2000, 6000), () => k.resume(p));
         const m = leader();
         m.kill();
@@ -270,16 +276,59 @@ function planFaults(w: World, log: string[]): void {
       const g = s.gate?.proc;
       const m = leader();
       if (!g || !s.followerProc || !m.proc) return undefined;
-      k.pause(g);
+      pause(g);
       const stall = r.between(500, 3000);
       const fp = s.followerProc, mp = m.proc;
       const freeze = r.chance(0.5);
-      k.after(stall, () => { k.resume(g); if (freeze) k.pause(fp); else w.net.partition(fp, mp); });
+      k.after(stall, () => { k.resume(g); if (freeze) pause(fp); else w.net.partition(fp, mp); });
       k.after(stall + r.between(3000, 6000), () => { if (freeze) k.resume(fp); else w.net.heal(fp, mp); });
       const h = w.hosts[s.i - 1];
       const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
       k.after(stall + r.between(0, 1500), () => h.move({ target: to.i, via: r.pick(['storage', 'mgmt'] as const) }));
       return `scvm-${s.i} (${stall.toFixed(0)} ms), ${h.hostId}→scvm-${to.i}`;
+    }],
+    ['hang-then-isolate', () => {
+      // An SCVM's NFS server hangs with calls queued, then its follower goes
+      // silent (frozen or cut off from the leader) and a host it serves moves
+      // on: without a fence nothing may wait it out (a hold), with one the
+      // wait-out must cover the hung calls.
+      const s = scvm();
+      const m = leader();
+      if (!s.followerProc || !m.proc) return undefined;
+      const nfs = s.nfs.proc;
+      pause(nfs);
+      k.after(r.between(3000, 9000), () => k.resume(nfs));
+      const fp = s.followerProc, mp = m.proc;
+      const freeze = r.chance(0.4);
+      k.after(r.between(0, 400), () => {
+        // Follower and gate frozen together with a hung NFS server is a whole
+        // SCVM frozen: no self-fence can run, only the fence agent (scvm-freeze).
+        if (freeze) { pause(fp); if (s.gate && w.cfg.fenceAgent && r.chance(0.5)) pause(s.gate.proc); } else w.net.partition(fp, mp);
+      });
+      k.after(r.between(3000, 8000), () => {
+        if (freeze) { k.resume(fp); if (s.gate) k.resume(s.gate.proc); } else w.net.heal(fp, mp);
+      });
+      const h = w.hosts.find((x) => x.route.target === s.i) ?? w.hosts[s.i - 1];
+      const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
+      k.after(r.between(200, 2000), () => h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }));
+      return `scvm-${s.i} (${freeze ? 'frozen' : 'cut off'}), ${h.hostId}→scvm-${to.i}`;
+    }],
+    ['gate-kill-with-backlog', () => {
+      // A gate dies with calls queued at a hung NFS server; it comes back,
+      // its host reconnects there, then moves on (its connection closes and
+      // the new gate releases it while the dead gate's calls may still run).
+      const s = scvm();
+      const nfs = s.nfs.proc;
+      pause(nfs);
+      k.after(r.between(2000, 7000), () => k.resume(nfs));
+      k.after(r.between(50, 400), () => {
+        s.killGate();
+        k.after(r.between(100, 600), () => s.revive());
+      });
+      const h = w.hosts.find((x) => x.route.target === s.i) ?? w.hosts[s.i - 1];
+      const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
+      k.after(r.between(800, 3000), () => h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }));
+      return `scvm-${s.i}, ${h.hostId}→scvm-${to.i}`;
     }],
     ['agent-restart', () => {
       const h = w.hosts[r.int(w.hosts.length)];
@@ -291,7 +340,7 @@ function planFaults(w: World, log: string[]): void {
     menu.push(['scvm-freeze', () => {
       const s = scvm();
       const procs = s.processes();
-      for (const p of procs) k.pause(p);
+      for (const p of procs) pause(p);
       k.after(r.between(500, 6000), () => { for (const p of procs) k.resume(p); });
       return `scvm-${s.i}`;
     }]);

@@ -41,7 +41,9 @@ export interface NetworkFaults {
    * the caller times out); or delivered twice (a caller's retry after a lost
    * reply, which handlers must take as idempotent).
    */
-  unaryFate?(): 'deliver' | 'drop-request' | 'drop-reply' | 'duplicate';
+  unaryFate?(): 'deliver' | 'drop-request' | 'drop-reply' | 'duplicate' | 'late-reply';
+  /** How much later a 'late-reply' reply's status arrives than it would in order. */
+  lateReplyMs?(): number;
 }
 
 function status(code: grpc.status, details: string, metadata = new grpc.Metadata()): grpc.ServiceError {
@@ -362,12 +364,17 @@ export class SimNetwork {
             if (call.cancelled) return;
             call.finished = true;
             if (!answer || fate === 'drop-reply') return;
+            // A unary call completes on its status; that status may arrive
+            // apart from, and after, messages sent later on other streams.
+            const deliver = fate === 'late-reply'
+              ? (fn: () => void) => this.kernel.schedule(this.kernel.now + (this.faults.lateReplyMs?.() ?? 500), fn, client)
+              : (fn: () => void) => c.down.send(fn);
             if (err) {
               const st = status(err.code ?? grpc.status.UNKNOWN, err.details ?? err.message ?? 'error', err.metadata ?? new grpc.Metadata());
-              c.down.send(() => finish(st));
+              deliver(() => finish(st));
             } else {
               const out = def.responseSerialize(res);
-              c.down.send(() => finish(null, def.responseDeserialize(out)));
+              deliver(() => finish(null, def.responseDeserialize(out)));
             }
           });
         };

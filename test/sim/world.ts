@@ -76,6 +76,9 @@ export interface Swarm {
   /** Unary calls: request dropped, reply dropped, delivered twice. */
   dropRate: number;
   dupRate: number;
+  /** A unary call's status arrives late (after later messages on other streams), by up to lateReplyMaxMs. */
+  lateReplyRate: number;
+  lateReplyMaxMs: number;
   /** A message is queued behind a burst this often, for up to this long. */
   burstChance: number;
   burstMaxMs: number;
@@ -88,10 +91,6 @@ export interface Swarm {
   thinkMaxMs: number;
 }
 
-export const CALM_SWARM: Swarm = {
-  faultGapMs: [300, 2500], dropRate: 0.002, dupRate: 0.006, burstChance: 0.02, burstMaxMs: 300,
-  nfsTailChance: 0.05, nfsTailMaxMs: 400, depthMax: 2, thinkMaxMs: 300,
-};
 
 /** One client call from a host through a gate to an NFS server, followed to its end. */
 interface SimCall {
@@ -754,9 +753,11 @@ export class World {
       latency: () => this.latency(),
       unaryFate: () => {
         const x = k.rng.next();
-        const { dropRate, dupRate } = cfg.swarm;
-        return x < dropRate ? 'drop-request' : x < 2 * dropRate ? 'drop-reply' : x < 2 * dropRate + dupRate ? 'duplicate' : 'deliver';
+        const { dropRate, dupRate, lateReplyRate } = cfg.swarm;
+        return x < dropRate ? 'drop-request' : x < 2 * dropRate ? 'drop-reply' : x < 2 * dropRate + dupRate ? 'duplicate'
+          : x < 2 * dropRate + dupRate + lateReplyRate ? 'late-reply' : 'deliver';
       },
+      lateReplyMs: () => k.rng.between(20, cfg.swarm.lateReplyMaxMs),
     });
     if (cfg.mode === 'elected') this.etcd = new SimEtcd(k, () => this.latency());
     this.embeddedEpoch = 1_700_000_000_000 + k.rng.int(1e9);
@@ -898,6 +899,16 @@ export class World {
         k.schedule(k.now + 1, () => resolve({ ok: true, startedAt, ms: caller.clock.now() - startedAt, detail: 'ok' }), caller);
       });
     });
+  }
+
+  /** False for the second of one SCVM's follower and gate to freeze, without the fence agent (schedule.ts). */
+  mayPause(p: SimProcess): boolean {
+    if (this.cfg.fenceAgent) return true;
+    for (const s of this.scvms) {
+      const sibling = p === s.followerProc ? s.gate?.proc : p === s.gate?.proc ? s.followerProc : undefined;
+      if (sibling) return !sibling.paused || sibling.dead;
+    }
+    return true;
   }
 
   violate(text: string): void {
