@@ -16,6 +16,7 @@ export const MUTANTS = {
   'follower-stale-address-admits': 'the follower keeps an address\'s client after that client\'s grant ended, so a host that later uses the address is admitted as it without asking the master (issue 18 hole d)',
   'gate-stop-without-final-report': 'a gate that stops closes its stream without a final report, so the follower last heard it serving and marks itself dirty: a needless NFS fence at the next revoke (issue 18 hole g)',
   'master-revoke-lost-with-stream': 'a revoke written to a session stream the follower then replaced is never sent again, so the master condemns a healthy holder (issue 18 hole g)',
+  'follower-replaced-not-draining': 'clients a new session did not adopt are revoked locally but not counted as draining, so an introduction during their drain omits them (issue 18 hole c)',
 } as const;
 
 export type MutantName = keyof typeof MUTANTS;

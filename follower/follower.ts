@@ -12,7 +12,7 @@ import { KeyedMutex } from '../common/keyed-mutex';
 import { healthRoute, serveHttpApi, type HttpApi } from '../common/http-api';
 import { createLogger, type Logger } from '../common/log';
 import { GATE_SERVICE, nfshaGrpc } from '../common/proto';
-import { formatToken, type Token } from '../common/token';
+import { compareTokens, formatToken, type Token } from '../common/token';
 import { parseMasterList } from '../common/master-endpoints';
 import type { GateHandlers } from '../gen/nfsha/v1/Gate';
 import type { AdmitReply } from '../gen/nfsha/v1/AdmitReply';
@@ -310,10 +310,32 @@ export class Follower {
     const keep = new Set(adopted);
     const dropped = this.admissions.list().filter((c) => !keep.has(c.clientId));
     this.log.info({ ev: 'session.replaced', session: sessionId, epoch, adopted, dropped: dropped.map((c) => c.clientId) }, 'new session: kept adopted clients');
-    await Promise.all(dropped.map(async (c) => {
-      this.admissions.revoke(c.clientId, c.token);
-      await this.hub.revoke(`local-${sessionId}-${c.clientId}`, c.clientId, 'not adopted by the new session', c.token);
-    }));
+    await Promise.all(dropped.map((c) => this.revokeLocally(`local-${sessionId}-${c.clientId}`, c.clientId, c.token)));
+  }
+
+  /**
+   * Stops serving a client the new session did not adopt. Until its NFS
+   * layers drained it, it is draining like a client the master revoked
+   * (issue 18 hole c): claimed by every introduction and shown in status, so
+   * a master that comes next keeps it here rather than ending its grace and
+   * granting it elsewhere while its calls still run.
+   */
+  private async revokeLocally(revokeId: string, clientId: string, token: Token): Promise<void> {
+    this.admissions.revoke(clientId, token);
+    const tracked = !this.draining.has(clientId) && !mutant('follower-replaced-not-draining');
+    if (tracked) this.draining.set(clientId, token);
+    await this.hub.revoke(revokeId, clientId, 'not adopted by the new session', token);
+    if (tracked) this.endDrain(clientId, token);
+  }
+
+  /**
+   * The drain of `clientId` under `token` ended: no longer draining, unless
+   * the entry is another one now (the client was admitted and revoked again
+   * meanwhile, or a fence of the follower cleared it).
+   */
+  private endDrain(clientId: string, token: Token): void {
+    const now = this.draining.get(clientId);
+    if (now && compareTokens(now, token) === 0) this.draining.delete(clientId);
   }
 
   private async onRevoke(r: Revoke__Output): Promise<void> {

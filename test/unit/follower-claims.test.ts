@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import { setSimulationMutants } from '../../common/mutants';
+import { silentLogger } from '../../common/log';
+import type { SessionMasterClient } from '../../common/proto';
+import type { Token } from '../../common/token';
+import { Follower, type NfsFence } from '../../follower/follower';
+import { DEFAULT_FOLLOWER_OPTIONS } from '../../follower/options';
+import type { FollowerMessage } from '../../gen/nfsha/v1/FollowerMessage';
+import { fakeClock, flush } from '../support/fake-clock';
+
+type Claim = { clientId: string; token: Token };
+
+/**
+ * A follower talking to a master the test plays over a fake Session stream
+ * (every introduction it sends is kept, with what it claims), one NFS layer
+ * watching (the revokes sent to it are kept), and a fence of its NFS server
+ * that succeeds, fails, or is not configured.
+ */
+function follower(opts: { fence?: 'ok' | 'fails' | 'none' } = {}) {
+  const clock = fakeClock();
+  const intros: Claim[][] = [];
+  let stream: EventEmitter | undefined;
+  const connect = () => ({
+    Session: () => {
+      const s = Object.assign(new EventEmitter(), {
+        write: (m: FollowerMessage) => {
+          if (m.introduction) intros.push((m.introduction.clients ?? []).map((c) => ({ clientId: c.clientId!, token: { epoch: Number(c.token?.epoch ?? -1), sequence: Number(c.token?.sequence ?? -1) } })));
+          return true;
+        },
+        cancel: () => undefined,
+      });
+      stream = s;
+      return s;
+    },
+    close: () => undefined,
+  }) as unknown as SessionMasterClient;
+  const kind = opts.fence ?? 'ok';
+  const fenceRuns: string[] = [];
+  let fenceOk = kind === 'ok';
+  const fence: NfsFence = {
+    configured: kind !== 'none',
+    timeoutMs: 1000,
+    fence: async (why) => {
+      fenceRuns.push(why);
+      return { ok: fenceOk, startedAt: clock.now(), ms: 1, detail: fenceOk ? 'ok' : 'exit 1' };
+    },
+  };
+  const f = new Follower({ ...DEFAULT_FOLLOWER_OPTIONS, serverId: 'scvm-3', hostId: 'esx-3', master: '127.0.0.1:1', noFence: kind === 'none' }, clock, silentLogger(), { connect, fence });
+  const acks: string[] = [];
+  f.session.sendRevokeAck = (id: string) => { acks.push(id); };
+  f.session.sendRevokeProgress = () => true;
+  const toLayer: Array<{ revokeId: string; clientId: string }> = [];
+  const call = Object.assign(new EventEmitter(), {
+    request: { watcher: 'gate-3' },
+    write: (cmd: { revoke?: { revokeId: string; clientId: string } }) => { if (cmd.revoke) toLayer.push(cmd.revoke); return true; },
+    end: () => undefined,
+  });
+  const watcherId = f.hub.add(call as never, { lease: { remainingMs: 3000 } });
+  const t = {
+    clock, f, intros, fenceRuns, acks, toLayer, call, watcherId,
+    set fenceOk(ok: boolean) { fenceOk = ok; },
+    /** The master answers the introduction in flight. */
+    async grant(sessionId: string, epoch: number, adopted: string[], resumed = false) {
+      stream!.emit('data', { kind: 'granted', granted: { sessionId, ttlMs: 3000, keepaliveIntervalMs: 500, epoch, resumed, adoptedClients: adopted, protocol: 2, waitOutSlackMs: 0 } });
+      await flush();
+    },
+    /** The stream breaks (UNAVAILABLE: a master restart, a new leader; ABORTED: condemned); returns what the next introduction claims. */
+    async reintroduce(code = grpc.status.UNAVAILABLE): Promise<Claim[]> {
+      const n = intros.length;
+      stream!.emit('error', Object.assign(new Error('stream broke'), { code, details: code === grpc.status.ABORTED ? 'session condemned' : 'master gone' }));
+      await clock.tickAsync(600);
+      assert.equal(intros.length, n + 1, 'introduced itself again');
+      return intros[n];
+    },
+  };
+  return t;
+}
+
+const ids = (claims: Claim[]) => claims.map((c) => c.clientId).sort();
+
+/**
+ * scvm-3 serves host:esx-9 in session s1; a new master (s2) does not adopt
+ * it (a grant made since outranks the claim, or the session's client limit),
+ * so the follower revokes it locally while its NFS layer drains it.
+ */
+async function notAdopted(opts: Parameters<typeof follower>[0] = {}) {
+  const t = follower(opts);
+  t.f.session.start();
+  await t.grant('s1', 5, []);
+  t.f.admissions.grant('10.0.0.9', 'host:esx-9', { epoch: 5, sequence: 1 });
+  assert.deepEqual(ids(await t.reintroduce()), ['host:esx-9']);
+  await t.grant('s2', 6, []);
+  assert.deepEqual(t.toLayer.map((r) => r.clientId), ['host:esx-9'], 'revoked locally at the NFS layer');
+  assert.equal(t.f.admissions.tokenOf('host:esx-9'), undefined);
+  return t;
+}
+
+describe('follower: clients a new session did not adopt are claimed while they drain (issue 18 hole c)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  it('claims the client in an introduction made during its drain, shows it draining, and forgets it once drained', async () => {
+    const t = await notAdopted();
+    assert.deepEqual(ids(await t.reintroduce()), ['host:esx-9'], 'an introduction during the drain omitted host:esx-9: a new master could end its grace and grant it elsewhere while its calls still run here');
+    assert.deepEqual(t.f.status().draining, ['host:esx-9'], 'status does not show the drain');
+    await t.grant('s2', 6, ['host:esx-9'], true);
+    assert.equal(t.f.hub.ack(t.toLayer[0].revokeId), true);
+    await flush();
+    assert.deepEqual(t.f.status().draining, []);
+    assert.deepEqual(ids(await t.reintroduce()), [], 'still claimed after its drain ended');
+  });
+
+  it('with mutant follower-replaced-not-draining on, the introduction during the drain omits it (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-replaced-not-draining']);
+    const t = await notAdopted();
+    assert.deepEqual(ids(await t.reintroduce()), []);
+    assert.deepEqual(t.f.status().draining, []);
+  });
+});
