@@ -17,6 +17,7 @@ export const MUTANTS = {
   'gate-stop-without-final-report': 'a gate that stops closes its stream without a final report, so the follower last heard it serving and marks itself dirty: a needless NFS fence at the next revoke (issue 18 hole g)',
   'master-revoke-lost-with-stream': 'a revoke written to a session stream the follower then replaced is never sent again, so the master condemns a healthy holder (issue 18 hole g)',
   'follower-replaced-not-draining': 'clients a new session did not adopt are revoked locally but not counted as draining, so an introduction during their drain omits them (issue 18 hole c)',
+  'follower-replaced-no-fence': 'a local revoke of a client a new session did not adopt ends without fencing the NFS server when an NFS layer left before acking or the hub is dirty (issue 18 hole e)',
 } as const;
 
 export type MutantName = keyof typeof MUTANTS;

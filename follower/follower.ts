@@ -27,12 +27,21 @@ import type { ProbeState } from '../common/hysteresis';
 import type { SessionMasterClient } from '../common/proto';
 import type { TimerHandle } from '../common/clock';
 import type { NfsHealth as NfsHealthValue } from '../gen/nfsha/v1/NfsHealth';
-import { GateHub } from './gate-hub';
+import { GateHub, type RevokeOutcome } from './gate-hub';
 import { NfsHealth, parseProbeTarget } from './nfs-health';
 import { Lease, LeaseState } from './lease';
 import { MasterSession } from './master-session';
 import { DEFAULT_FOLLOWER_OPTIONS, type FollowerOptions } from './options';
 import type { Fencing } from '../gen/nfsha/v1/Fencing';
+
+/** A revoke whose client nothing proved stopped here (DESIGN §4, fail safe): held, not acked. */
+interface HeldRevoke {
+  clientId: string;
+  token: Token;
+  started: number;
+  /** Ours (a client the new session did not adopt): nothing to ack, the client stays draining. */
+  local: boolean;
+}
 
 /** How often the stale-segment reset rule is checked and, when changed or missing, installed again. */
 const STALE_RESET_RECONCILE_MS = 10_000;
@@ -117,8 +126,13 @@ export class Follower {
   private readonly releasedAt = new Map<string, number>();
   /** The last run of our own fence command failed (and none succeeded since). */
   private ownFenceFailed?: string;
-  /** Revokes not acked because nothing proves their calls stopped; an operator's confirmed fence acks them. */
-  private readonly heldRevokes = new Map<string, { clientId: string; started: number }>();
+  /**
+   * Revokes not acked because nothing proves their calls stopped (a master's,
+   * or `local` ones of clients a new session did not adopt, whose clients stay
+   * draining); an operator's confirmed fence, or a later revoke of the same
+   * client that proves it stopped, ends them.
+   */
+  private readonly heldRevokes = new Map<string, HeldRevoke>();
   private lastFencing = '';
 
   constructor(readonly opts: FollowerOptions, private readonly clock: Clock = systemClock, readonly log: Logger = createLogger('follower', { server: opts.serverId }), deps: FollowerDeps = {}) {
@@ -219,7 +233,15 @@ export class Follower {
     this.log.warn({ ev: 'follower.fence_confirmed', operator, why: reason, held: [...this.heldRevokes.values()].map((h) => h.clientId) }, 'operator confirmed the NFS server stopped');
     this.hub.nfsServerFenced();
     this.hub.broadcast({ nfsFenced: { reason: `confirmed by ${operator}: ${reason}` } });
-    for (const [revokeId, h] of [...this.heldRevokes]) this.ackRevoke(revokeId, h.clientId, h.started);
+    for (const [revokeId, h] of [...this.heldRevokes]) this.endHeld(revokeId, h);
+  }
+
+  /** A held revoke's client is proven stopped now: ack it to the master, or (ours) end its drain. */
+  private endHeld(revokeId: string, h: HeldRevoke): void {
+    if (!h.local) return this.ackRevoke(revokeId, h.clientId, h.started);
+    this.heldRevokes.delete(revokeId);
+    this.endDrain(h.clientId, h.token);
+    this.log.info({ ev: 'revoke.local.ended', client: h.clientId, revoke: revokeId, ms: Math.round(this.clock.now() - h.started) }, 'held local revoke ended: the NFS server is proven stopped');
   }
 
   /**
@@ -321,10 +343,21 @@ export class Follower {
    * granting it elsewhere while its calls still run.
    */
   private async revokeLocally(revokeId: string, clientId: string, token: Token): Promise<void> {
+    const started = this.clock.now();
     this.admissions.revoke(clientId, token);
     const tracked = !this.draining.has(clientId) && !mutant('follower-replaced-not-draining');
     if (tracked) this.draining.set(clientId, token);
-    await this.hub.revoke(revokeId, clientId, 'not adopted by the new session', token);
+    const why = 'not adopted by the new session';
+    if (mutant('follower-replaced-no-fence')) {
+      await this.hub.revoke(revokeId, clientId, why, token);
+    } else if (!(await this.stopAtLayers(revokeId, clientId, why, token))) {
+      // Issue 18 hole e: as for a master's revoke, an NFS layer that left
+      // before acking (or a dirty hub) with no fence to prove the NFS
+      // server stopped is a hold: the client stays draining, so every
+      // introduction claims it, until a fence succeeds or is confirmed.
+      this.holdRevoke(revokeId, { clientId, token, started, local: true });
+      return;
+    }
     if (tracked) this.endDrain(clientId, token);
   }
 
@@ -372,29 +405,47 @@ export class Follower {
     // While the NFS layers drain, tell the master (DESIGN §4: a drain is not
     // a dead follower); only what they report counts, so a frozen NFS layer
     // sends nothing and the master condemns the session as it should.
-    const progress = setIntervalOn(this.clock, this.hub.reportIntervalMs, () => {
-      const left = this.hub.progress(r.revokeId, this.opts.gateSilentMs);
-      if (left !== undefined) this.session.sendRevokeProgress(r.revokeId, left);
-    });
-    let outcome;
-    try {
-      outcome = await this.hub.revoke(r.revokeId, r.clientId, r.reason, token);
-    } finally {
-      progress.stop();
-    }
-    if (outcome === 'lost' || this.hub.dirty) {
-      // An NFS layer went away without acking: what it forwarded is unknown.
-      const fenced = await this.fenceNfsServer(`revoke of ${r.clientId}: an NFS layer left before acking`);
-      if (!fenced && (this.nfsFence.configured || !mutant('follower-ack-lost-layer-without-fence'))) {
-        // Fail safe (DESIGN §4): not acked; the master holds the client
-        // until a fence succeeds or an operator confirms one.
-        this.revokesHandled.inc({ outcome: 'unconfirmed' });
-        this.heldRevokes.set(r.revokeId, { clientId: r.clientId, started });
-        this.log.error({ ev: 'revoke.unconfirmed', client: r.clientId, revoke: r.revokeId, fence: this.nfsFence.configured ? 'failed' : 'none' }, 'could not confirm the NFS server stopped: not acking (held until a fence succeeds or is confirmed)');
-        return;
-      }
+    const stopped = await this.stopAtLayers(r.revokeId, r.clientId, r.reason, token, (left) => this.session.sendRevokeProgress(r.revokeId, left));
+    if (!stopped && (this.nfsFence.configured || !mutant('follower-ack-lost-layer-without-fence'))) {
+      // Fail safe (DESIGN §4): not acked; the master holds the client
+      // until a fence succeeds or an operator confirms one.
+      this.holdRevoke(r.revokeId, { clientId: r.clientId, token: held ?? token, started, local: false });
+      return;
     }
     this.ackRevoke(r.revokeId, r.clientId, started);
+  }
+
+  /**
+   * Stops `clientId` at every NFS layer and waits for their drains (each
+   * acks once every call it forwarded has its reply); true once nothing the
+   * client sent can still run in the NFS server. An NFS layer that left
+   * before acking, or one that left earlier with calls unknown (the hub is
+   * dirty), leaves that unproven until the NFS server is fenced: false when
+   * no fence succeeded, and the caller holds. `progress` hears the calls
+   * still owed while the layers drain.
+   */
+  private async stopAtLayers(revokeId: string, clientId: string, reason: string, token: Token, progress?: (callsLeft: number) => void): Promise<boolean> {
+    const timer = progress && setIntervalOn(this.clock, this.hub.reportIntervalMs, () => {
+      const left = this.hub.progress(revokeId, this.opts.gateSilentMs);
+      if (left !== undefined) progress(left);
+    });
+    let outcome: RevokeOutcome;
+    try {
+      outcome = await this.hub.revoke(revokeId, clientId, reason, token);
+    } finally {
+      timer?.stop();
+    }
+    if (outcome !== 'lost' && !this.hub.dirty) return true;
+    // An NFS layer went away without acking: what it forwarded is unknown.
+    return this.fenceNfsServer(`revoke of ${clientId}: an NFS layer left before acking`);
+  }
+
+  private holdRevoke(revokeId: string, h: HeldRevoke): void {
+    this.revokesHandled.inc({ outcome: 'unconfirmed' });
+    this.heldRevokes.set(revokeId, h);
+    this.log.error({ ev: 'revoke.unconfirmed', client: h.clientId, revoke: revokeId, local: h.local, fence: this.nfsFence.configured ? 'failed' : 'none' }, h.local
+      ? 'could not confirm the NFS server stopped: client kept draining (claimed) until a fence succeeds or is confirmed'
+      : 'could not confirm the NFS server stopped: not acking (held until a fence succeeds or is confirmed)');
   }
 
   private ackRevoke(revokeId: string, clientId: string, started: number): void {
@@ -404,6 +455,8 @@ export class Follower {
     this.revokeDrain.observe((this.clock.now() - started) / 1000);
     this.revokesHandled.inc({ outcome: 'acked' });
     this.log.info({ ev: 'revoke.acked', client: clientId, revoke: revokeId, ms: Math.round(this.clock.now() - started) }, 'revoke acknowledged to master');
+    // What proved this client stopped proves it for its revokes still held.
+    for (const [id, h] of [...this.heldRevokes]) if (h.clientId === clientId && this.heldRevokes.has(id)) this.endHeld(id, h);
   }
 
   /** Admits a connection from `address` once the master granted its client here. */

@@ -8,6 +8,7 @@ import type { Token } from '../../common/token';
 import { Follower, type NfsFence } from '../../follower/follower';
 import { DEFAULT_FOLLOWER_OPTIONS } from '../../follower/options';
 import type { FollowerMessage } from '../../gen/nfsha/v1/FollowerMessage';
+import type { GateReport__Output } from '../../gen/nfsha/v1/GateReport';
 import { fakeClock, flush } from '../support/fake-clock';
 
 type Claim = { clientId: string; token: Token };
@@ -115,6 +116,71 @@ describe('follower: clients a new session did not adopt are claimed while they d
     setSimulationMutants(['follower-replaced-not-draining']);
     const t = await notAdopted();
     assert.deepEqual(ids(await t.reintroduce()), []);
+    assert.deepEqual(t.f.status().draining, []);
+  });
+});
+
+describe('follower: a local revoke of a client not adopted fences like a master\'s revoke (issue 18 hole e)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  it('fences the NFS server when the NFS layer left before acking, and ends the drain once fenced', async () => {
+    const t = await notAdopted({ fence: 'ok' });
+    t.call.emit('close');
+    await flush();
+    assert.equal(t.fenceRuns.length, 1, 'no fence of the NFS server after an NFS layer left with host:esx-9\'s calls unknown');
+    assert.equal(t.f.hub.dirty, false);
+    assert.deepEqual(t.f.status().draining, []);
+  });
+
+  it('fences the NFS server when an NFS layer that left earlier made the hub dirty, though the layer watching now acked', async () => {
+    const t = await notAdopted({ fence: 'ok' });
+    // A second layer that reported calls in flight dies: the hub is dirty.
+    const other = Object.assign(new EventEmitter(), { request: { watcher: 'gate-3b' }, write: () => true, end: () => undefined });
+    const otherId = t.f.hub.add(other as never, { lease: { remainingMs: 3000 } });
+    t.f.hub.report({ watcherId: otherId, leaseDeadlineMonotonicMs: 0, serving: true, callsInFlight: 2, quiesced: false, draining: [], fenceSeq: 0, stoppedCallsInFlight: 0, fenceConfigured: true, fenceTimeoutMs: 1000, fenceFailed: false } as GateReport__Output);
+    other.emit('close');
+    assert.equal(t.f.hub.dirty, true);
+    t.f.hub.ack(t.toLayer[0].revokeId);
+    await flush();
+    assert.equal(t.fenceRuns.length, 1, 'no fence of the NFS server while an NFS layer that left may still have calls in it');
+    assert.equal(t.f.hub.dirty, false);
+  });
+
+  it('when no fence succeeds, keeps the client claimed and draining until an operator confirms a fence', async () => {
+    const t = await notAdopted({ fence: 'none' });
+    t.call.emit('close');
+    await flush();
+    assert.deepEqual(t.f.status().draining, ['host:esx-9'], 'a client whose calls nothing proved stopped is no longer shown as draining');
+    assert.deepEqual(ids(await t.reintroduce()), ['host:esx-9'], 'a client whose calls nothing proved stopped is no longer claimed');
+    await t.grant('s2', 6, ['host:esx-9'], true);
+    t.f.session.emit('fenceConfirmed', { operator: 'alice', reason: 'checked nfs-3 is down' });
+    await flush();
+    assert.deepEqual(t.f.status().draining, []);
+    assert.deepEqual(ids(await t.reintroduce()), []);
+  });
+
+  it('holds when the fence fails, and a fence that succeeds later (a master\'s revoke of the client tries again) ends the hold', async () => {
+    const t = await notAdopted({ fence: 'fails' });
+    t.call.emit('close');
+    await flush();
+    assert.equal(t.fenceRuns.length, 1, 'no fence of the NFS server after an NFS layer left with host:esx-9\'s calls unknown');
+    assert.deepEqual(t.f.status().draining, ['host:esx-9'], 'a client whose calls nothing proved stopped is no longer shown as draining');
+    // The master (s2 held the claim and revokes it) asks for it too; the fence works by now.
+    t.fenceOk = true;
+    t.f.session.emit('revoke', { revokeId: 'm1', clientId: 'host:esx-9', epoch: 6, reason: 'stale claim', token: { epoch: 5, sequence: 1 } });
+    await flush();
+    assert.equal(t.fenceRuns.length, 2);
+    assert.deepEqual(t.acks, ['m1']);
+    assert.deepEqual(t.f.status().draining, []);
+  });
+
+  it('with mutant follower-replaced-no-fence on, nothing is fenced and the drain ends unproven (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-replaced-no-fence']);
+    const t = await notAdopted({ fence: 'ok' });
+    t.call.emit('close');
+    await flush();
+    assert.equal(t.fenceRuns.length, 0);
+    assert.equal(t.f.hub.dirty, true);
     assert.deepEqual(t.f.status().draining, []);
   });
 });
