@@ -162,6 +162,7 @@ export class Follower {
       lease: this.lease,
       log,
       ownedClients: () => this.claims(),
+      clientsInFlight: () => this.clientsInFlight(),
       highestEpoch: () => this.highestEpoch,
       nfsHealth: () => this.nfsState(),
       nfsFencedAtStart: () => this.fencedAtStart,
@@ -253,6 +254,24 @@ export class Follower {
     const out = this.admissions.list().map((c) => ({ clientId: c.clientId, token: c.token }));
     for (const [clientId, token] of this.draining) if (!out.some((c) => c.clientId === clientId)) out.push({ clientId, token });
     return out;
+  }
+
+  /**
+   * What an introduction lists as in flight here with no grant (issue 18
+   * hole f, simulation seed 612946), whatever this follower forgot (its own
+   * fence clears what drains; a restarted follower knows nothing): every
+   * client an NFS layer's last report shows with calls in flight, and every
+   * client whose revoke is held because nothing proved the NFS server
+   * stopped (an NFS layer that left may have left calls there). The master
+   * holds each here and revokes it, so it moves only once they are done.
+   * Clients claimed with a grant are not listed again.
+   */
+  private clientsInFlight(): string[] {
+    if (mutant('follower-claims-omit-inflight')) return [];
+    const claimed = new Set(this.claims().map((c) => c.clientId));
+    const out = new Set<string>(this.hub.clientsWithCallsInFlight());
+    for (const h of this.heldRevokes.values()) out.add(h.clientId);
+    return [...out].filter((c) => !claimed.has(c));
   }
 
   private fence(reason: string): void {

@@ -12,6 +12,8 @@ import type { GateReport__Output } from '../../gen/nfsha/v1/GateReport';
 import { fakeClock, flush } from '../support/fake-clock';
 
 type Claim = { clientId: string; token: Token };
+/** What an introduction says: the clients claimed with their grants' tokens, and those with calls in flight but no grant. */
+type Intro = { claims: string[]; tokens: Claim[]; inFlight: string[] };
 
 /**
  * A follower talking to a master the test plays over a fake Session stream
@@ -21,13 +23,16 @@ type Claim = { clientId: string; token: Token };
  */
 function follower(opts: { fence?: 'ok' | 'fails' | 'none' } = {}) {
   const clock = fakeClock();
-  const intros: Claim[][] = [];
+  const intros: Intro[] = [];
   let stream: EventEmitter | undefined;
   const connect = () => ({
     Session: () => {
       const s = Object.assign(new EventEmitter(), {
         write: (m: FollowerMessage) => {
-          if (m.introduction) intros.push((m.introduction.clients ?? []).map((c) => ({ clientId: c.clientId!, token: { epoch: Number(c.token?.epoch ?? -1), sequence: Number(c.token?.sequence ?? -1) } })));
+          if (m.introduction) {
+            const tokens = (m.introduction.clients ?? []).map((c) => ({ clientId: c.clientId!, token: { epoch: Number(c.token?.epoch ?? -1), sequence: Number(c.token?.sequence ?? -1) } }));
+            intros.push({ claims: tokens.map((c) => c.clientId).sort(), tokens, inFlight: [...(m.introduction.clientsInFlight ?? [])].sort() });
+          }
           return true;
         },
         cancel: () => undefined,
@@ -67,19 +72,25 @@ function follower(opts: { fence?: 'ok' | 'fails' | 'none' } = {}) {
       stream!.emit('data', { kind: 'granted', granted: { sessionId, ttlMs: 3000, keepaliveIntervalMs: 500, epoch, resumed, adoptedClients: adopted, protocol: 2, waitOutSlackMs: 0 } });
       await flush();
     },
-    /** The stream breaks (UNAVAILABLE: a master restart, a new leader; ABORTED: condemned); returns what the next introduction claims. */
-    async reintroduce(code = grpc.status.UNAVAILABLE): Promise<Claim[]> {
+    /** The stream breaks (UNAVAILABLE: a master restart, a new leader; ABORTED: condemned); returns what the next introduction says. */
+    async reintroduce(code = grpc.status.UNAVAILABLE): Promise<Intro> {
       const n = intros.length;
       stream!.emit('error', Object.assign(new Error('stream broke'), { code, details: code === grpc.status.ABORTED ? 'session condemned' : 'master gone' }));
       await clock.tickAsync(600);
       assert.equal(intros.length, n + 1, 'introduced itself again');
       return intros[n];
     },
+    /** The NFS layer's report: `draining` revokes, and clients with calls in flight on its connections. */
+    report(r: Partial<GateReport__Output>) {
+      assert.ok(f.hub.report({
+        watcherId, leaseDeadlineMonotonicMs: f.lease.deadlineMs, serving: false, callsInFlight: 0, quiesced: false, draining: [], fenceSeq: 0, stoppedCallsInFlight: 0,
+        fenceConfigured: true, fenceTimeoutMs: 1000, fenceFailed: false, clientsInFlight: [], ...r,
+      } as GateReport__Output));
+    },
   };
   return t;
 }
 
-const ids = (claims: Claim[]) => claims.map((c) => c.clientId).sort();
 
 /**
  * scvm-3 serves host:esx-9 in session s1; a new master (s2) does not adopt
@@ -91,7 +102,7 @@ async function notAdopted(opts: Parameters<typeof follower>[0] = {}) {
   t.f.session.start();
   await t.grant('s1', 5, []);
   t.f.admissions.grant('10.0.0.9', 'host:esx-9', { epoch: 5, sequence: 1 });
-  assert.deepEqual(ids(await t.reintroduce()), ['host:esx-9']);
+  assert.deepEqual((await t.reintroduce()).claims, ['host:esx-9']);
   await t.grant('s2', 6, []);
   assert.deepEqual(t.toLayer.map((r) => r.clientId), ['host:esx-9'], 'revoked locally at the NFS layer');
   assert.equal(t.f.admissions.tokenOf('host:esx-9'), undefined);
@@ -103,19 +114,19 @@ describe('follower: clients a new session did not adopt are claimed while they d
 
   it('claims the client in an introduction made during its drain, shows it draining, and forgets it once drained', async () => {
     const t = await notAdopted();
-    assert.deepEqual(ids(await t.reintroduce()), ['host:esx-9'], 'an introduction during the drain omitted host:esx-9: a new master could end its grace and grant it elsewhere while its calls still run here');
+    assert.deepEqual((await t.reintroduce()).claims, ['host:esx-9'], 'an introduction during the drain omitted host:esx-9: a new master could end its grace and grant it elsewhere while its calls still run here');
     assert.deepEqual(t.f.status().draining, ['host:esx-9'], 'status does not show the drain');
     await t.grant('s2', 6, ['host:esx-9'], true);
     assert.equal(t.f.hub.ack(t.toLayer[0].revokeId), true);
     await flush();
     assert.deepEqual(t.f.status().draining, []);
-    assert.deepEqual(ids(await t.reintroduce()), [], 'still claimed after its drain ended');
+    assert.deepEqual((await t.reintroduce()).claims, [], 'still claimed after its drain ended');
   });
 
   it('with mutant follower-replaced-not-draining on, the introduction during the drain omits it (the fix\'s exact revert)', async () => {
     setSimulationMutants(['follower-replaced-not-draining']);
     const t = await notAdopted();
-    assert.deepEqual(ids(await t.reintroduce()), []);
+    assert.deepEqual((await t.reintroduce()).claims, []);
     assert.deepEqual(t.f.status().draining, []);
   });
 });
@@ -137,7 +148,7 @@ describe('follower: a local revoke of a client not adopted fences like a master\
     // A second layer that reported calls in flight dies: the hub is dirty.
     const other = Object.assign(new EventEmitter(), { request: { watcher: 'gate-3b' }, write: () => true, end: () => undefined });
     const otherId = t.f.hub.add(other as never, { lease: { remainingMs: 3000 } });
-    t.f.hub.report({ watcherId: otherId, leaseDeadlineMonotonicMs: 0, serving: true, callsInFlight: 2, quiesced: false, draining: [], fenceSeq: 0, stoppedCallsInFlight: 0, fenceConfigured: true, fenceTimeoutMs: 1000, fenceFailed: false } as GateReport__Output);
+    t.f.hub.report({ watcherId: otherId, leaseDeadlineMonotonicMs: 0, serving: true, callsInFlight: 2, quiesced: false, draining: [], fenceSeq: 0, stoppedCallsInFlight: 0, fenceConfigured: true, fenceTimeoutMs: 1000, fenceFailed: false, clientsInFlight: [] } as GateReport__Output);
     other.emit('close');
     assert.equal(t.f.hub.dirty, true);
     t.f.hub.ack(t.toLayer[0].revokeId);
@@ -151,12 +162,12 @@ describe('follower: a local revoke of a client not adopted fences like a master\
     t.call.emit('close');
     await flush();
     assert.deepEqual(t.f.status().draining, ['host:esx-9'], 'a client whose calls nothing proved stopped is no longer shown as draining');
-    assert.deepEqual(ids(await t.reintroduce()), ['host:esx-9'], 'a client whose calls nothing proved stopped is no longer claimed');
+    assert.deepEqual((await t.reintroduce()).claims, ['host:esx-9'], 'a client whose calls nothing proved stopped is no longer claimed');
     await t.grant('s2', 6, ['host:esx-9'], true);
     t.f.session.emit('fenceConfirmed', { operator: 'alice', reason: 'checked nfs-3 is down' });
     await flush();
     assert.deepEqual(t.f.status().draining, []);
-    assert.deepEqual(ids(await t.reintroduce()), []);
+    assert.deepEqual((await t.reintroduce()).claims, []);
   });
 
   it('holds when the fence fails, and a fence that succeeds later (a master\'s revoke of the client tries again) ends the hold', async () => {
@@ -172,6 +183,8 @@ describe('follower: a local revoke of a client not adopted fences like a master\
     assert.equal(t.fenceRuns.length, 2);
     assert.deepEqual(t.acks, ['m1']);
     assert.deepEqual(t.f.status().draining, []);
+    const next = await t.reintroduce();
+    assert.deepEqual([next.claims, next.inFlight], [[], []], 'the held local revoke outlived the revoke that proved its client stopped');
   });
 
   it('with mutant follower-replaced-no-fence on, nothing is fenced and the drain ends unproven (the fix\'s exact revert)', async () => {
@@ -182,5 +195,76 @@ describe('follower: a local revoke of a client not adopted fences like a master\
     assert.equal(t.fenceRuns.length, 0);
     assert.equal(t.f.hub.dirty, true);
     assert.deepEqual(t.f.status().draining, []);
+  });
+});
+
+describe('follower: an introduction lists every client with calls in flight at an NFS layer, whatever the follower forgot (issue 18 hole f)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /**
+   * Simulation seed 612946: scvm-3's master revokes host:esx-2 while 3 of
+   * its calls sit in a hung NFS server; the follower is condemned, fences
+   * itself (forgetting the drain) and opens session s2; the master restarts.
+   */
+  async function condemnedWhileDraining() {
+    const t = follower({ fence: 'none' });
+    t.f.session.start();
+    await t.grant('s1', 5, []);
+    t.f.admissions.grant('10.0.0.2', 'host:esx-2', { epoch: 5, sequence: 1 });
+    t.f.admissions.grant('10.0.0.3', 'host:esx-3', { epoch: 5, sequence: 2 });
+    t.f.session.emit('revoke', { revokeId: 'r1', clientId: 'host:esx-2', epoch: 5, reason: 'login on scvm-2', token: { epoch: 5, sequence: 1 } });
+    await flush();
+    t.report({ serving: true, callsInFlight: 3, draining: [{ revokeId: t.toLayer[0].revokeId, clientId: 'host:esx-2', callsLeft: 3 }] });
+    const afterFence = await t.reintroduce(grpc.status.ABORTED);
+    assert.equal(t.f.lease.isLive(), false, 'fenced');
+    await t.grant('s2', 5, []);
+    t.f.admissions.grant('10.0.0.3', 'host:esx-3', { epoch: 5, sequence: 3 });
+    t.report({ fenceSeq: 1, stoppedCallsInFlight: 3, draining: [{ revokeId: t.toLayer[0].revokeId, clientId: 'host:esx-2', callsLeft: 3 }] });
+    const afterRestart = await t.reintroduce();
+    return { t, afterFence, afterRestart };
+  }
+
+  it('lists a client an NFS layer still drains after the follower fenced and forgot it (sim seed 612946)', async () => {
+    const { afterFence, afterRestart } = await condemnedWhileDraining();
+    assert.deepEqual(afterRestart.inFlight, ['host:esx-2'], 're-introduction omitted host:esx-2, which still has 3 calls in flight at gate-3: the new master may end its grace and grant it to scvm-2');
+    assert.deepEqual(afterRestart.claims, ['host:esx-3'], 'claimed with a grant it no longer holds');
+    assert.deepEqual(afterFence.inFlight, ['host:esx-2']);
+    assert.deepEqual(afterFence.claims, []);
+  });
+
+  it('lists a client whose stopped connections an NFS layer reports with calls in flight (no revoke), until they drained', async () => {
+    const t = follower();
+    t.f.session.start();
+    await t.grant('s1', 5, []);
+    t.report({ stoppedCallsInFlight: 2, clientsInFlight: [{ clientId: 'host:esx-7', calls: 2 }] });
+    assert.deepEqual((await t.reintroduce()).inFlight, ['host:esx-7'], 'omitted a client with calls in flight at its NFS layer');
+    await t.grant('s1', 5, [], true);
+    t.report({ clientsInFlight: [] });
+    assert.deepEqual((await t.reintroduce()).inFlight, []);
+  });
+
+  it('lists a client whose revoke is held (an NFS layer left, no fence) after the follower fenced, until an operator confirms a fence', async () => {
+    const t = follower({ fence: 'none' });
+    t.f.session.start();
+    await t.grant('s1', 5, []);
+    t.f.admissions.grant('10.0.0.2', 'host:esx-2', { epoch: 5, sequence: 1 });
+    t.f.session.emit('revoke', { revokeId: 'r1', clientId: 'host:esx-2', epoch: 5, reason: 'login on scvm-2', token: { epoch: 5, sequence: 1 } });
+    await flush();
+    t.call.emit('close');
+    await flush();
+    assert.deepEqual(t.acks, [], 'held, not acked');
+    const afterFence = await t.reintroduce(grpc.status.ABORTED);
+    assert.deepEqual(afterFence.inFlight, ['host:esx-2'], 'omitted a client whose calls a departed NFS layer may have left in the NFS server');
+    await t.grant('s2', 5, []);
+    t.f.session.emit('fenceConfirmed', { operator: 'alice', reason: 'checked nfs-3 is down' });
+    await flush();
+    assert.deepEqual((await t.reintroduce()).inFlight, []);
+  });
+
+  it('with mutant follower-claims-omit-inflight on, the re-introduction omits it (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-claims-omit-inflight']);
+    const { afterRestart } = await condemnedWhileDraining();
+    assert.deepEqual(afterRestart.inFlight, []);
+    assert.deepEqual(afterRestart.claims, ['host:esx-3']);
   });
 });
