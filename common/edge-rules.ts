@@ -21,6 +21,13 @@ import type { ConfirmFenceRequest__Output } from '../gen/nfsha/v1/ConfirmFenceRe
  * must look like: the one place nfsha checks input at its edge.
  */
 
+/**
+ * Clients one introduction or gate report may list with calls in flight (as
+ * many as a report's draining revokes): a server serves at most a session's
+ * clients (512 by default), with room for clients it no longer holds.
+ */
+const MAX_CLIENTS_IN_FLIGHT = 1024;
+
 /** A caller may only speak for itself: `field` must be its own certificate's id. */
 function ownId(caller: PeerIdentity, field: string, value: string): void {
   if (caller === 'insecure' || caller.id === value) return;
@@ -43,6 +50,9 @@ function followerMessage(m: FollowerMessage__Output, caller: PeerIdentity): void
         v.requireId(`introduction.clients[${n}].client_id`, c.clientId);
         v.token(`introduction.clients[${n}].token`, c.token, true);
       }
+      const inFlight = i.clientsInFlight ?? [];
+      if (inFlight.length > MAX_CLIENTS_IN_FLIGHT) throw new InvalidArgument(`introduction.clients_in_flight lists at most ${MAX_CLIENTS_IN_FLIGHT} clients`);
+      for (const [n, c] of inFlight.entries()) v.requireId(`introduction.clients_in_flight[${n}]`, c);
       return;
     }
     case 'keepalive':
@@ -169,6 +179,9 @@ export function gateRules(serverId: string): EdgeRules {
           v.requireId(`draining[${n}].revoke_id`, d.revokeId);
           v.requireId(`draining[${n}].client_id`, d.clientId);
         }
+        const inFlight = r.clientsInFlight ?? [];
+        if (inFlight.length > MAX_CLIENTS_IN_FLIGHT) throw new InvalidArgument(`clients_in_flight lists at most ${MAX_CLIENTS_IN_FLIGHT} clients`);
+        for (const [n, c] of inFlight.entries()) v.requireId(`clients_in_flight[${n}].client_id`, c.clientId);
       },
     },
   };

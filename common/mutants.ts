@@ -18,6 +18,9 @@ export const MUTANTS = {
   'master-revoke-lost-with-stream': 'a revoke written to a session stream the follower then replaced is never sent again, so the master condemns a healthy holder (issue 18 hole g)',
   'fence-point-no-retry': 'a fence run that fails at a lease\'s fence point is not tried again, so a silent holder\'s calls can outlive the master\'s wait-out (issue 18 §1, fences that fail)',
   'grace-ends-over-unfenced-server': 'a new leader\'s grace ends by time though a registered server that could not fence its NFS server never came back (its calls are bounded by no lease) (issue 18 §1, found by the swarm)',
+  'follower-replaced-not-draining': 'clients a new session did not adopt are revoked locally but not counted as draining, so an introduction during their drain omits them (issue 18 hole c)',
+  'follower-replaced-no-fence': 'a local revoke of a client a new session did not adopt ends without fencing the NFS server when an NFS layer left before acking or the hub is dirty (issue 18 hole e)',
+  'follower-claims-omit-inflight': 'an introduction lists only what the follower remembers, not the clients its NFS layers report with calls in flight or whose revoke it holds unproven, and the master holds no such client, so a follower that fenced or restarted lets the next master grant them elsewhere (issue 18 hole f)',
 } as const;
 
 export type MutantName = keyof typeof MUTANTS;

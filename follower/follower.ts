@@ -12,7 +12,7 @@ import { KeyedMutex } from '../common/keyed-mutex';
 import { healthRoute, serveHttpApi, type HttpApi } from '../common/http-api';
 import { createLogger, type Logger } from '../common/log';
 import { GATE_SERVICE, nfshaGrpc } from '../common/proto';
-import { formatToken, type Token } from '../common/token';
+import { compareTokens, formatToken, type Token } from '../common/token';
 import { parseMasterList } from '../common/master-endpoints';
 import type { GateHandlers } from '../gen/nfsha/v1/Gate';
 import type { AdmitReply } from '../gen/nfsha/v1/AdmitReply';
@@ -27,12 +27,21 @@ import type { ProbeState } from '../common/hysteresis';
 import type { SessionMasterClient } from '../common/proto';
 import type { TimerHandle } from '../common/clock';
 import type { NfsHealth as NfsHealthValue } from '../gen/nfsha/v1/NfsHealth';
-import { GateHub } from './gate-hub';
+import { GateHub, type RevokeOutcome } from './gate-hub';
 import { NfsHealth, parseProbeTarget } from './nfs-health';
 import { Lease, LeaseState } from './lease';
 import { MasterSession } from './master-session';
 import { DEFAULT_FOLLOWER_OPTIONS, type FollowerOptions } from './options';
 import type { Fencing } from '../gen/nfsha/v1/Fencing';
+
+/** A revoke whose client nothing proved stopped here (DESIGN §4, fail safe): held, not acked. */
+interface HeldRevoke {
+  clientId: string;
+  token: Token;
+  started: number;
+  /** Ours (a client the new session did not adopt): nothing to ack, the client stays draining. */
+  local: boolean;
+}
 
 /** How often the stale-segment reset rule is checked and, when changed or missing, installed again. */
 const STALE_RESET_RECONCILE_MS = 10_000;
@@ -117,8 +126,13 @@ export class Follower {
   private readonly releasedAt = new Map<string, number>();
   /** The last run of our own fence command failed (and none succeeded since). */
   private ownFenceFailed?: string;
-  /** Revokes not acked because nothing proves their calls stopped; an operator's confirmed fence acks them. */
-  private readonly heldRevokes = new Map<string, { clientId: string; started: number }>();
+  /**
+   * Revokes not acked because nothing proves their calls stopped (a master's,
+   * or `local` ones of clients a new session did not adopt, whose clients stay
+   * draining); an operator's confirmed fence, or a later revoke of the same
+   * client that proves it stopped, ends them.
+   */
+  private readonly heldRevokes = new Map<string, HeldRevoke>();
   private lastFencing = '';
 
   constructor(readonly opts: FollowerOptions, private readonly clock: Clock = systemClock, readonly log: Logger = createLogger('follower', { server: opts.serverId }), deps: FollowerDeps = {}) {
@@ -148,6 +162,7 @@ export class Follower {
       lease: this.lease,
       log,
       ownedClients: () => this.claims(),
+      clientsInFlight: () => this.clientsInFlight(),
       highestEpoch: () => this.highestEpoch,
       nfsHealth: () => this.nfsState(),
       nfsFencedAtStart: () => this.fencedAtStart,
@@ -219,7 +234,15 @@ export class Follower {
     this.log.warn({ ev: 'follower.fence_confirmed', operator, why: reason, held: [...this.heldRevokes.values()].map((h) => h.clientId) }, 'operator confirmed the NFS server stopped');
     this.hub.nfsServerFenced();
     this.hub.broadcast({ nfsFenced: { reason: `confirmed by ${operator}: ${reason}` } });
-    for (const [revokeId, h] of [...this.heldRevokes]) this.ackRevoke(revokeId, h.clientId, h.started);
+    for (const [revokeId, h] of [...this.heldRevokes]) this.endHeld(revokeId, h);
+  }
+
+  /** A held revoke's client is proven stopped now: ack it to the master, or (ours) end its drain. */
+  private endHeld(revokeId: string, h: HeldRevoke): void {
+    if (!h.local) return this.ackRevoke(revokeId, h.clientId, h.started);
+    this.heldRevokes.delete(revokeId);
+    this.endDrain(h.clientId, h.token);
+    this.log.info({ ev: 'revoke.local.ended', client: h.clientId, revoke: revokeId, ms: Math.round(this.clock.now() - h.started) }, 'held local revoke ended: the NFS server is proven stopped');
   }
 
   /**
@@ -231,6 +254,24 @@ export class Follower {
     const out = this.admissions.list().map((c) => ({ clientId: c.clientId, token: c.token }));
     for (const [clientId, token] of this.draining) if (!out.some((c) => c.clientId === clientId)) out.push({ clientId, token });
     return out;
+  }
+
+  /**
+   * What an introduction lists as in flight here with no grant (issue 18
+   * hole f, simulation seed 612946), whatever this follower forgot (its own
+   * fence clears what drains; a restarted follower knows nothing): every
+   * client an NFS layer's last report shows with calls in flight, and every
+   * client whose revoke is held because nothing proved the NFS server
+   * stopped (an NFS layer that left may have left calls there). The master
+   * holds each here and revokes it, so it moves only once they are done.
+   * Clients claimed with a grant are not listed again.
+   */
+  private clientsInFlight(): string[] {
+    if (mutant('follower-claims-omit-inflight')) return [];
+    const claimed = new Set(this.claims().map((c) => c.clientId));
+    const out = new Set<string>(this.hub.clientsWithCallsInFlight());
+    for (const h of this.heldRevokes.values()) out.add(h.clientId);
+    return [...out].filter((c) => !claimed.has(c));
   }
 
   private fence(reason: string): void {
@@ -317,10 +358,43 @@ export class Follower {
     const keep = new Set(adopted);
     const dropped = this.admissions.list().filter((c) => !keep.has(c.clientId));
     this.log.info({ ev: 'session.replaced', session: sessionId, epoch, adopted, dropped: dropped.map((c) => c.clientId) }, 'new session: kept adopted clients');
-    await Promise.all(dropped.map(async (c) => {
-      this.admissions.revoke(c.clientId, c.token);
-      await this.hub.revoke(`local-${sessionId}-${c.clientId}`, c.clientId, 'not adopted by the new session', c.token);
-    }));
+    await Promise.all(dropped.map((c) => this.revokeLocally(`local-${sessionId}-${c.clientId}`, c.clientId, c.token)));
+  }
+
+  /**
+   * Stops serving a client the new session did not adopt. Until its NFS
+   * layers drained it, it is draining like a client the master revoked
+   * (issue 18 hole c): claimed by every introduction and shown in status, so
+   * a master that comes next keeps it here rather than ending its grace and
+   * granting it elsewhere while its calls still run.
+   */
+  private async revokeLocally(revokeId: string, clientId: string, token: Token): Promise<void> {
+    const started = this.clock.now();
+    this.admissions.revoke(clientId, token);
+    const tracked = !this.draining.has(clientId) && !mutant('follower-replaced-not-draining');
+    if (tracked) this.draining.set(clientId, token);
+    const why = 'not adopted by the new session';
+    if (mutant('follower-replaced-no-fence')) {
+      await this.hub.revoke(revokeId, clientId, why, token);
+    } else if (!(await this.stopAtLayers(revokeId, clientId, why, token))) {
+      // Issue 18 hole e: as for a master's revoke, an NFS layer that left
+      // before acking (or a dirty hub) with no fence to prove the NFS
+      // server stopped is a hold: the client stays draining, so every
+      // introduction claims it, until a fence succeeds or is confirmed.
+      this.holdRevoke(revokeId, { clientId, token, started, local: true });
+      return;
+    }
+    if (tracked) this.endDrain(clientId, token);
+  }
+
+  /**
+   * The drain of `clientId` under `token` ended: no longer draining, unless
+   * the entry is another one now (the client was admitted and revoked again
+   * meanwhile, or a fence of the follower cleared it).
+   */
+  private endDrain(clientId: string, token: Token): void {
+    const now = this.draining.get(clientId);
+    if (now && compareTokens(now, token) === 0) this.draining.delete(clientId);
   }
 
   private async onRevoke(r: Revoke__Output): Promise<void> {
@@ -357,29 +431,47 @@ export class Follower {
     // While the NFS layers drain, tell the master (DESIGN §4: a drain is not
     // a dead follower); only what they report counts, so a frozen NFS layer
     // sends nothing and the master condemns the session as it should.
-    const progress = setIntervalOn(this.clock, this.hub.reportIntervalMs, () => {
-      const left = this.hub.progress(r.revokeId, this.opts.gateSilentMs);
-      if (left !== undefined) this.session.sendRevokeProgress(r.revokeId, left);
-    });
-    let outcome;
-    try {
-      outcome = await this.hub.revoke(r.revokeId, r.clientId, r.reason, token);
-    } finally {
-      progress.stop();
-    }
-    if (outcome === 'lost' || this.hub.dirty) {
-      // An NFS layer went away without acking: what it forwarded is unknown.
-      const fenced = await this.fenceNfsServer(`revoke of ${r.clientId}: an NFS layer left before acking`);
-      if (!fenced && (this.nfsFence.configured || !mutant('follower-ack-lost-layer-without-fence'))) {
-        // Fail safe (DESIGN §4): not acked; the master holds the client
-        // until a fence succeeds or an operator confirms one.
-        this.revokesHandled.inc({ outcome: 'unconfirmed' });
-        this.heldRevokes.set(r.revokeId, { clientId: r.clientId, started });
-        this.log.error({ ev: 'revoke.unconfirmed', client: r.clientId, revoke: r.revokeId, fence: this.nfsFence.configured ? 'failed' : 'none' }, 'could not confirm the NFS server stopped: not acking (held until a fence succeeds or is confirmed)');
-        return;
-      }
+    const stopped = await this.stopAtLayers(r.revokeId, r.clientId, r.reason, token, (left) => this.session.sendRevokeProgress(r.revokeId, left));
+    if (!stopped && (this.nfsFence.configured || !mutant('follower-ack-lost-layer-without-fence'))) {
+      // Fail safe (DESIGN §4): not acked; the master holds the client
+      // until a fence succeeds or an operator confirms one.
+      this.holdRevoke(r.revokeId, { clientId: r.clientId, token: held ?? token, started, local: false });
+      return;
     }
     this.ackRevoke(r.revokeId, r.clientId, started);
+  }
+
+  /**
+   * Stops `clientId` at every NFS layer and waits for their drains (each
+   * acks once every call it forwarded has its reply); true once nothing the
+   * client sent can still run in the NFS server. An NFS layer that left
+   * before acking, or one that left earlier with calls unknown (the hub is
+   * dirty), leaves that unproven until the NFS server is fenced: false when
+   * no fence succeeded, and the caller holds. `progress` hears the calls
+   * still owed while the layers drain.
+   */
+  private async stopAtLayers(revokeId: string, clientId: string, reason: string, token: Token, progress?: (callsLeft: number) => void): Promise<boolean> {
+    const timer = progress && setIntervalOn(this.clock, this.hub.reportIntervalMs, () => {
+      const left = this.hub.progress(revokeId, this.opts.gateSilentMs);
+      if (left !== undefined) progress(left);
+    });
+    let outcome: RevokeOutcome;
+    try {
+      outcome = await this.hub.revoke(revokeId, clientId, reason, token);
+    } finally {
+      timer?.stop();
+    }
+    if (outcome !== 'lost' && !this.hub.dirty) return true;
+    // An NFS layer went away without acking: what it forwarded is unknown.
+    return this.fenceNfsServer(`revoke of ${clientId}: an NFS layer left before acking`);
+  }
+
+  private holdRevoke(revokeId: string, h: HeldRevoke): void {
+    this.revokesHandled.inc({ outcome: 'unconfirmed' });
+    this.heldRevokes.set(revokeId, h);
+    this.log.error({ ev: 'revoke.unconfirmed', client: h.clientId, revoke: revokeId, local: h.local, fence: this.nfsFence.configured ? 'failed' : 'none' }, h.local
+      ? 'could not confirm the NFS server stopped: client kept draining (claimed) until a fence succeeds or is confirmed'
+      : 'could not confirm the NFS server stopped: not acking (held until a fence succeeds or is confirmed)');
   }
 
   private ackRevoke(revokeId: string, clientId: string, started: number): void {
@@ -389,6 +481,8 @@ export class Follower {
     this.revokeDrain.observe((this.clock.now() - started) / 1000);
     this.revokesHandled.inc({ outcome: 'acked' });
     this.log.info({ ev: 'revoke.acked', client: clientId, revoke: revokeId, ms: Math.round(this.clock.now() - started) }, 'revoke acknowledged to master');
+    // What proved this client stopped proves it for its revokes still held.
+    for (const [id, h] of [...this.heldRevokes]) if (h.clientId === clientId && this.heldRevokes.has(id)) this.endHeld(id, h);
   }
 
   /** Admits a connection from `address` once the master granted its client here. */

@@ -54,6 +54,8 @@ export interface GateStateReport {
   fenceTimeoutMs: number;
   /** The last fence run failed, and none succeeded since. */
   fenceFailed: boolean;
+  /** Every client with calls owed on its connections, admitted or stopped (issue 18 hole f). */
+  clientsInFlight: Array<{ clientId: string; calls: number }>;
 }
 
 export type GateEventBody =
@@ -174,6 +176,21 @@ export class GateCore {
     let n = 0;
     for (const c of this.live) if (c.stopped && !c.drained) n += Math.max(c.inFlight, c.unsentBytes > 0 ? 1 : 0);
     return n;
+  }
+
+  /**
+   * Per client, calls owed on its connections not drained yet, admitted or
+   * stopped (one with bytes still unsent counts one): what the follower must
+   * claim whatever it remembers of the client.
+   */
+  clientsInFlight(): Array<{ clientId: string; calls: number }> {
+    const calls = new Map<string, number>();
+    for (const c of this.live) {
+      if (c.drained) continue;
+      const n = Math.max(c.inFlight, c.unsentBytes > 0 ? 1 : 0);
+      if (n > 0) calls.set(c.clientId, (calls.get(c.clientId) ?? 0) + n);
+    }
+    return [...calls].map(([clientId, n]) => ({ clientId, calls: n }));
   }
 
   admittedClients(): string[] {
@@ -510,6 +527,7 @@ export class GateCore {
       fenceConfigured: this.opts.fence.configured,
       fenceTimeoutMs: this.opts.fence.timeoutMs ?? 0,
       fenceFailed: this.fenceFailed,
+      clientsInFlight: this.clientsInFlight(),
       draining: [...this.revokes.values()].map((p) => ({
         revokeId: p.revokeId, clientId: p.clientId, callsLeft: [...p.waiting].reduce((n, c) => n + c.inFlight, 0),
       })),

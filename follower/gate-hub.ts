@@ -195,6 +195,20 @@ export class GateHub {
     return true;
   }
 
+  /**
+   * Clients with calls in flight at a watching NFS layer, by its latest
+   * report: revokes it still drains, and connections it reports with calls
+   * owed. What the follower remembers plays no part (issue 18 hole f).
+   */
+  clientsWithCallsInFlight(): Set<string> {
+    const out = new Set<string>();
+    for (const w of this.watchers.values()) {
+      for (const d of w.report?.draining ?? []) if (d.callsLeft > 0) out.add(d.clientId);
+      for (const c of w.report?.clientsInFlight ?? []) if (c.calls > 0) out.add(c.clientId);
+    }
+    return out;
+  }
+
   /** Each watching NFS layer's name and latest report (undefined before its first), for the fencing state. */
   fencingReports(): Array<{ name: string; report?: GateReport__Output }> {
     return [...this.watchers.values()].map((w) => ({ name: w.name, report: w.report }));

@@ -61,6 +61,8 @@ export interface MasterSessionOptions {
   log: Logger;
   /** Clients to report in the introduction. */
   ownedClients: () => OwnedClient[];
+  /** Clients with calls in flight here but no grant, reported in the introduction. */
+  clientsInFlight?: () => string[];
   /** Highest epoch seen, reported in the introduction. */
   highestEpoch: () => number;
   /** The NFS service's health now, reported in the introduction and every keepalive. */
@@ -170,6 +172,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
       introduction: {
         ...this.opts.identity,
         clients: this.opts.ownedClients(),
+        clientsInFlight: this.opts.clientsInFlight?.() ?? [],
         highestEpoch: this.opts.highestEpoch(),
         resumeSessionId: this.sessionId,
         protocol: FOLLOWER_PROTOCOL,

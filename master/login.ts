@@ -85,6 +85,12 @@ export interface LoginGates {
 
 const ALWAYS: LoginGates = { mayAct: () => true, ready: () => Promise.resolve() };
 
+/**
+ * The token of a hold with no grant behind it (no epoch is 0): every grant
+ * outranks it, and a login on the holding session itself gets a real one.
+ */
+const NO_GRANT: Token = { epoch: 0, sequence: 0 };
+
 /** Hooks for metrics: what logins and revokes did, and how long they took. */
 export interface LoginObserver {
   loginGranted(revoked: number, seconds: number): void;
@@ -220,7 +226,7 @@ export class LoginCoordinator {
 
   private addHolder(clientId: string, holder: Ownership): void {
     const newest = this.newestToken.get(clientId);
-    if (!newest || compareTokens(holder.token, newest) > 0) this.newestToken.set(clientId, holder.token);
+    if (holder.token.epoch > 0 && (!newest || compareTokens(holder.token, newest) > 0)) this.newestToken.set(clientId, holder.token);
     const hs = this.holders.get(clientId) ?? [];
     hs.push(holder);
     this.holders.set(clientId, hs);
@@ -575,6 +581,29 @@ export class LoginCoordinator {
     if (staleClaims.length) this.log.warn({ ev: 'clients.stale_claims', session: sessionId, clients: staleClaims }, 'claims older than a grant made since: revoking them');
     if (refused.length) this.log.warn({ ev: 'clients.not_adopted', session: sessionId, clients: refused, limit: this.limits.maxClientsPerSession }, 'claims over the per-session limit: revoking them');
     return adopted;
+  }
+
+  /**
+   * Issue 18 hole f: clients a follower lists with calls in flight at its
+   * server but no grant (its NFS layers still drain them, or a revoke of
+   * them is held there), whatever the follower forgot. Each is held for the
+   * session under NO_GRANT, so a login elsewhere waits, and revoked at once,
+   * so the hold ends when those calls are done (the follower drained them or
+   * fenced its NFS server) and otherwise stays, as any undrained revoke
+   * does. None is adopted: the follower serves none of them. Returns the
+   * clients held.
+   */
+  holdInFlight(sessionId: string, clientIds: readonly string[]): string[] {
+    if (mutant('follower-claims-omit-inflight')) return [];
+    const held: string[] = [];
+    for (const clientId of new Set(clientIds)) {
+      if ((this.holders.get(clientId) ?? []).some((h) => h.sessionId === sessionId)) continue;
+      this.addHolder(clientId, { sessionId, token: NO_GRANT });
+      held.push(clientId);
+      void this.revokeFrom(clientId, sessionId, 'calls in flight at a server that holds no grant for the client');
+    }
+    if (held.length) this.log.warn({ ev: 'clients.in_flight_held', session: sessionId, clients: held }, 'clients with calls in flight at a server without a grant: held there and revoked');
+    return held;
   }
 
   /** Takes the client away from one session's hold (in the background). */

@@ -156,6 +156,9 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     const adoptedClients = resumed
       ? intro.clients.map((c) => c.clientId)
       : logins.adopt(session.id, intro.clients.filter((c) => c.token).map((c) => ({ clientId: c.clientId, token: c.token! })));
+    // Calls in flight at this server for clients it holds no grant for: held
+    // here (and revoked) before anything is granted elsewhere, resumed or not.
+    logins.holdInFlight(session.id, intro.clientsInFlight ?? []);
     // Only a follower that continues a session speaks for everything its
     // server may still serve. A new follower process (no session to resume)
     // does not know what a hung gate of its predecessor holds: the grace

@@ -21,7 +21,8 @@ describe('edge rules: who may call what, and field validation in one place', () 
     for (const bad of [
       { serverId: 'bad id' }, { storageIp: '10.0.0.300' }, { hostId: 'x'.repeat(65) }, { highestEpoch: 2 ** 53 },
       { resumeSessionId: '../x' }, { clients: [{ clientId: 'ok', token: null }] }, { clients: [{ clientId: 'ok', token: { epoch: 0, sequence: 1 } }] },
-      { clients: [{ clientId: '', token: { epoch: 1, sequence: 1 } }] },
+      { clients: [{ clientId: '', token: { epoch: 1, sequence: 1 } }] }, { clientsInFlight: ['bad id'] },
+      { clientsInFlight: Array.from({ length: 1025 }, (_, i) => `host:esx-${i}`) },
     ]) {
       assert.throws(() => session(intro(bad)), { name: 'InvalidArgument' }, JSON.stringify(bad));
     }
@@ -53,6 +54,10 @@ describe('edge rules: who may call what, and field validation in one place', () 
     admit({ clientAddress: '10.0.0.9' }, { role: 'gate', id: 'scvm-1' });
     assert.throws(() => admit({ clientAddress: '10.0.0.9' }, { role: 'gate', id: 'scvm-2' }), { name: 'PermissionDenied' });
     assert.throws(() => admit({ clientAddress: 'ten' }, { role: 'gate', id: 'scvm-1' }), { name: 'InvalidArgument' });
+    const report = gateRules('scvm-1')['/nfsha.v1.Gate/Report'].check!;
+    const r = { watcherId: 1, leaseDeadlineMonotonicMs: 1, fenceSeq: 0, draining: [], clientsInFlight: [{ clientId: 'host:esx-9', calls: 2 }] };
+    report(r, { role: 'gate', id: 'scvm-1' });
+    assert.throws(() => report({ ...r, clientsInFlight: [{ clientId: '', calls: 1 }] }, { role: 'gate', id: 'scvm-1' }), { name: 'InvalidArgument' });
   });
 
   it('never throws anything but a status-carrying error on random input (fast-check)', () => {

@@ -392,3 +392,22 @@ describe('gate: a late Admit reply does not lift a follower fence (issue 18 hole
     assert.equal(h.core.serving(), true, 'the old bug: the reply lifted the fence');
   });
 });
+
+describe('gate: reports every client with calls in flight, admitted or stopped (issue 18 hole f)', () => {
+  const last = (h: Harness) => h.reports[h.reports.length - 1].clientsInFlight;
+
+  it('lists a client\'s calls owed while it is served and after a fence stopped it, until they drained', async () => {
+    const h = serving();
+    const c = await h.connect('host:esx-9');
+    c.call(); c.call();
+    await h.clock.tickAsync(250);
+    assert.deepEqual(last(h), [{ clientId: 'host:esx-9', calls: 2 }]);
+    h.core.onFence('session lost', 1);
+    await h.clock.tickAsync(0);
+    assert.equal(h.core.admittedClients().length, 0, 'stopped');
+    assert.deepEqual(last(h), [{ clientId: 'host:esx-9', calls: 2 }], 'a stopped client whose calls still run is not reported');
+    c.reply(); c.reply();
+    await h.clock.tickAsync(250);
+    assert.deepEqual(last(h), []);
+  });
+});

@@ -568,3 +568,59 @@ describe('a revoke written to a stream the holder then replaced (issue 18 hole g
     assert.equal(again.call.status?.code, 10, 'ABORTED: condemned');
   });
 });
+
+describe('an introduction\'s clients with calls in flight and no grant (issue 18 hole f)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /**
+   * A master that restarted (it knows no session): scvm-3 re-introduces
+   * itself claiming host:esx-3 and listing host:esx-9, which it holds no
+   * grant for but whose calls its NFS layer still drains; scvm-2 logs
+   * host:esx-9 in.
+   */
+  async function restartedMaster() {
+    const clock = fakeClock();
+    const c = createMasterCore({ ...DEFAULT_MASTER_OPTIONS, hosts: [{ id: 'esx-9', storageIp: '10.0.0.9' }, { id: 'esx-3', storageIp: '10.0.0.3' }], tls: { insecure: true } }, clock, silentLogger(), {
+      epoch: 9, mayAct: () => true, expectedServers: [], graceMs: 0, leader: () => undefined,
+    });
+    const handlers = sessionMasterHandlers(c);
+    const open = async (serverId: string, resumeSessionId: string, clients: unknown[], clientsInFlight: string[]) => {
+      const call = Object.assign(new EventEmitter(), {
+        written: [] as Array<Record<string, any>>,
+        write(m: Record<string, unknown>) { this.written.push(m); return true; },
+        end() { /* the follower's half */ },
+      });
+      handlers.Session(call as never);
+      call.emit('data', {
+        kind: 'introduction',
+        introduction: { serverId, hostId: '', storageIp: '', mgmtIp: '', clients, clientsInFlight, highestEpoch: 5, resumeSessionId, protocol: 2, nfs: 'NFS_HEALTH_UNSPECIFIED', fencing: 'FENCING_READY', fencingDetail: '' },
+      });
+      await flush();
+      return { call, sessionId: call.written[0].granted.sessionId as string, adopted: call.written[0].granted.adoptedClients as string[] };
+    };
+    const s3 = await open('scvm-3', 'old-session', [{ clientId: 'host:esx-3', token: { epoch: 5, sequence: 2 } }], ['host:esx-9']);
+    const s2 = await open('scvm-2', '', [], []);
+    const login = track(c.logins.login(s2.sessionId, '10.0.0.9'));
+    await flush();
+    return { c, s3, s2, login };
+  }
+
+  it('holds such a client for that server and revokes it there: a login elsewhere waits until those calls are done', async () => {
+    const { c, s3, login } = await restartedMaster();
+    assert.equal(login.done, false, 'granted host:esx-9 to scvm-2 while scvm-3 still has calls of it in flight');
+    assert.deepEqual(s3.adopted, ['host:esx-3'], 'adopted a client it holds no grant for');
+    const revokes = s3.call.written.filter((m) => m.revoke && m.revoke.clientId === 'host:esx-9');
+    assert.equal(revokes.length, 1, 'revoked there');
+    c.logins.onRevokeAck(s3.sessionId, revokes[0].revoke.revokeId);
+    await flush();
+    assert.equal(login.done, true);
+    assert.equal(login.error, undefined);
+  });
+
+  it('with mutant follower-claims-omit-inflight on, the login is granted at once (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-claims-omit-inflight']);
+    const { login } = await restartedMaster();
+    assert.equal(login.done, true);
+    assert.equal(login.error, undefined);
+  });
+});

@@ -1,0 +1,270 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import { setSimulationMutants } from '../../common/mutants';
+import { silentLogger } from '../../common/log';
+import type { SessionMasterClient } from '../../common/proto';
+import type { Token } from '../../common/token';
+import { Follower, type NfsFence } from '../../follower/follower';
+import { DEFAULT_FOLLOWER_OPTIONS } from '../../follower/options';
+import type { FollowerMessage } from '../../gen/nfsha/v1/FollowerMessage';
+import type { GateReport__Output } from '../../gen/nfsha/v1/GateReport';
+import { fakeClock, flush } from '../support/fake-clock';
+
+type Claim = { clientId: string; token: Token };
+/** What an introduction says: the clients claimed with their grants' tokens, and those with calls in flight but no grant. */
+type Intro = { claims: string[]; tokens: Claim[]; inFlight: string[] };
+
+/**
+ * A follower talking to a master the test plays over a fake Session stream
+ * (every introduction it sends is kept, with what it claims), one NFS layer
+ * watching (the revokes sent to it are kept), and a fence of its NFS server
+ * that succeeds, fails, or is not configured.
+ */
+function follower(opts: { fence?: 'ok' | 'fails' | 'none' } = {}) {
+  const clock = fakeClock();
+  const intros: Intro[] = [];
+  let stream: EventEmitter | undefined;
+  const connect = () => ({
+    Session: () => {
+      const s = Object.assign(new EventEmitter(), {
+        write: (m: FollowerMessage) => {
+          if (m.introduction) {
+            const tokens = (m.introduction.clients ?? []).map((c) => ({ clientId: c.clientId!, token: { epoch: Number(c.token?.epoch ?? -1), sequence: Number(c.token?.sequence ?? -1) } }));
+            intros.push({ claims: tokens.map((c) => c.clientId).sort(), tokens, inFlight: [...(m.introduction.clientsInFlight ?? [])].sort() });
+          }
+          return true;
+        },
+        cancel: () => undefined,
+      });
+      stream = s;
+      return s;
+    },
+    close: () => undefined,
+  }) as unknown as SessionMasterClient;
+  const kind = opts.fence ?? 'ok';
+  const fenceRuns: string[] = [];
+  let fenceOk = kind === 'ok';
+  const fence: NfsFence = {
+    configured: kind !== 'none',
+    timeoutMs: 1000,
+    fence: async (why) => {
+      fenceRuns.push(why);
+      return { ok: fenceOk, startedAt: clock.now(), ms: 1, detail: fenceOk ? 'ok' : 'exit 1' };
+    },
+  };
+  const f = new Follower({ ...DEFAULT_FOLLOWER_OPTIONS, serverId: 'scvm-3', hostId: 'esx-3', master: '127.0.0.1:1', noFence: kind === 'none' }, clock, silentLogger(), { connect, fence });
+  const acks: string[] = [];
+  f.session.sendRevokeAck = (id: string) => { acks.push(id); };
+  f.session.sendRevokeProgress = () => true;
+  const toLayer: Array<{ revokeId: string; clientId: string }> = [];
+  const call = Object.assign(new EventEmitter(), {
+    request: { watcher: 'gate-3' },
+    write: (cmd: { revoke?: { revokeId: string; clientId: string } }) => { if (cmd.revoke) toLayer.push(cmd.revoke); return true; },
+    end: () => undefined,
+  });
+  const watcherId = f.hub.add(call as never, { lease: { remainingMs: 3000 } });
+  const t = {
+    clock, f, intros, fenceRuns, acks, toLayer, call, watcherId,
+    set fenceOk(ok: boolean) { fenceOk = ok; },
+    /** The master answers the introduction in flight. */
+    async grant(sessionId: string, epoch: number, adopted: string[], resumed = false) {
+      stream!.emit('data', { kind: 'granted', granted: { sessionId, ttlMs: 3000, keepaliveIntervalMs: 500, epoch, resumed, adoptedClients: adopted, protocol: 2, waitOutSlackMs: 0 } });
+      await flush();
+    },
+    /** The stream breaks (UNAVAILABLE: a master restart, a new leader; ABORTED: condemned); returns what the next introduction says. */
+    async reintroduce(code = grpc.status.UNAVAILABLE): Promise<Intro> {
+      const n = intros.length;
+      stream!.emit('error', Object.assign(new Error('stream broke'), { code, details: code === grpc.status.ABORTED ? 'session condemned' : 'master gone' }));
+      await clock.tickAsync(600);
+      assert.equal(intros.length, n + 1, 'introduced itself again');
+      return intros[n];
+    },
+    /** The NFS layer's report: `draining` revokes, and clients with calls in flight on its connections. */
+    report(r: Partial<GateReport__Output>) {
+      assert.ok(f.hub.report({
+        watcherId, leaseDeadlineMonotonicMs: f.lease.deadlineMs, serving: false, callsInFlight: 0, quiesced: false, draining: [], fenceSeq: 0, stoppedCallsInFlight: 0,
+        fenceConfigured: true, fenceTimeoutMs: 1000, fenceFailed: false, clientsInFlight: [], ...r,
+      } as GateReport__Output));
+    },
+  };
+  return t;
+}
+
+
+/**
+ * scvm-3 serves host:esx-9 in session s1; a new master (s2) does not adopt
+ * it (a grant made since outranks the claim, or the session's client limit),
+ * so the follower revokes it locally while its NFS layer drains it.
+ */
+async function notAdopted(opts: Parameters<typeof follower>[0] = {}) {
+  const t = follower(opts);
+  t.f.session.start();
+  await t.grant('s1', 5, []);
+  t.f.admissions.grant('10.0.0.9', 'host:esx-9', { epoch: 5, sequence: 1 });
+  assert.deepEqual((await t.reintroduce()).claims, ['host:esx-9']);
+  await t.grant('s2', 6, []);
+  assert.deepEqual(t.toLayer.map((r) => r.clientId), ['host:esx-9'], 'revoked locally at the NFS layer');
+  assert.equal(t.f.admissions.tokenOf('host:esx-9'), undefined);
+  return t;
+}
+
+describe('follower: clients a new session did not adopt are claimed while they drain (issue 18 hole c)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  it('claims the client in an introduction made during its drain, shows it draining, and forgets it once drained', async () => {
+    const t = await notAdopted();
+    assert.deepEqual((await t.reintroduce()).claims, ['host:esx-9'], 'an introduction during the drain omitted host:esx-9: a new master could end its grace and grant it elsewhere while its calls still run here');
+    assert.deepEqual(t.f.status().draining, ['host:esx-9'], 'status does not show the drain');
+    await t.grant('s2', 6, ['host:esx-9'], true);
+    assert.equal(t.f.hub.ack(t.toLayer[0].revokeId), true);
+    await flush();
+    assert.deepEqual(t.f.status().draining, []);
+    assert.deepEqual((await t.reintroduce()).claims, [], 'still claimed after its drain ended');
+  });
+
+  it('with mutant follower-replaced-not-draining on, the introduction during the drain omits it (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-replaced-not-draining']);
+    const t = await notAdopted();
+    assert.deepEqual((await t.reintroduce()).claims, []);
+    assert.deepEqual(t.f.status().draining, []);
+  });
+});
+
+describe('follower: a local revoke of a client not adopted fences like a master\'s revoke (issue 18 hole e)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  it('fences the NFS server when the NFS layer left before acking, and ends the drain once fenced', async () => {
+    const t = await notAdopted({ fence: 'ok' });
+    t.call.emit('close');
+    await flush();
+    assert.equal(t.fenceRuns.length, 1, 'no fence of the NFS server after an NFS layer left with host:esx-9\'s calls unknown');
+    assert.equal(t.f.hub.dirty, false);
+    assert.deepEqual(t.f.status().draining, []);
+  });
+
+  it('fences the NFS server when an NFS layer that left earlier made the hub dirty, though the layer watching now acked', async () => {
+    const t = await notAdopted({ fence: 'ok' });
+    // A second layer that reported calls in flight dies: the hub is dirty.
+    const other = Object.assign(new EventEmitter(), { request: { watcher: 'gate-3b' }, write: () => true, end: () => undefined });
+    const otherId = t.f.hub.add(other as never, { lease: { remainingMs: 3000 } });
+    t.f.hub.report({ watcherId: otherId, leaseDeadlineMonotonicMs: 0, serving: true, callsInFlight: 2, quiesced: false, draining: [], fenceSeq: 0, stoppedCallsInFlight: 0, fenceConfigured: true, fenceTimeoutMs: 1000, fenceFailed: false, clientsInFlight: [] } as GateReport__Output);
+    other.emit('close');
+    assert.equal(t.f.hub.dirty, true);
+    t.f.hub.ack(t.toLayer[0].revokeId);
+    await flush();
+    assert.equal(t.fenceRuns.length, 1, 'no fence of the NFS server while an NFS layer that left may still have calls in it');
+    assert.equal(t.f.hub.dirty, false);
+  });
+
+  it('when no fence succeeds, keeps the client claimed and draining until an operator confirms a fence', async () => {
+    const t = await notAdopted({ fence: 'none' });
+    t.call.emit('close');
+    await flush();
+    assert.deepEqual(t.f.status().draining, ['host:esx-9'], 'a client whose calls nothing proved stopped is no longer shown as draining');
+    assert.deepEqual((await t.reintroduce()).claims, ['host:esx-9'], 'a client whose calls nothing proved stopped is no longer claimed');
+    await t.grant('s2', 6, ['host:esx-9'], true);
+    t.f.session.emit('fenceConfirmed', { operator: 'alice', reason: 'checked nfs-3 is down' });
+    await flush();
+    assert.deepEqual(t.f.status().draining, []);
+    assert.deepEqual((await t.reintroduce()).claims, []);
+  });
+
+  it('holds when the fence fails, and a fence that succeeds later (a master\'s revoke of the client tries again) ends the hold', async () => {
+    const t = await notAdopted({ fence: 'fails' });
+    t.call.emit('close');
+    await flush();
+    assert.equal(t.fenceRuns.length, 1, 'no fence of the NFS server after an NFS layer left with host:esx-9\'s calls unknown');
+    assert.deepEqual(t.f.status().draining, ['host:esx-9'], 'a client whose calls nothing proved stopped is no longer shown as draining');
+    // The master (s2 held the claim and revokes it) asks for it too; the fence works by now.
+    t.fenceOk = true;
+    t.f.session.emit('revoke', { revokeId: 'm1', clientId: 'host:esx-9', epoch: 6, reason: 'stale claim', token: { epoch: 5, sequence: 1 } });
+    await flush();
+    assert.equal(t.fenceRuns.length, 2);
+    assert.deepEqual(t.acks, ['m1']);
+    assert.deepEqual(t.f.status().draining, []);
+    const next = await t.reintroduce();
+    assert.deepEqual([next.claims, next.inFlight], [[], []], 'the held local revoke outlived the revoke that proved its client stopped');
+  });
+
+  it('with mutant follower-replaced-no-fence on, nothing is fenced and the drain ends unproven (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-replaced-no-fence']);
+    const t = await notAdopted({ fence: 'ok' });
+    t.call.emit('close');
+    await flush();
+    assert.equal(t.fenceRuns.length, 0);
+    assert.equal(t.f.hub.dirty, true);
+    assert.deepEqual(t.f.status().draining, []);
+  });
+});
+
+describe('follower: an introduction lists every client with calls in flight at an NFS layer, whatever the follower forgot (issue 18 hole f)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /**
+   * Simulation seed 612946: scvm-3's master revokes host:esx-2 while 3 of
+   * its calls sit in a hung NFS server; the follower is condemned, fences
+   * itself (forgetting the drain) and opens session s2; the master restarts.
+   */
+  async function condemnedWhileDraining() {
+    const t = follower({ fence: 'none' });
+    t.f.session.start();
+    await t.grant('s1', 5, []);
+    t.f.admissions.grant('10.0.0.2', 'host:esx-2', { epoch: 5, sequence: 1 });
+    t.f.admissions.grant('10.0.0.3', 'host:esx-3', { epoch: 5, sequence: 2 });
+    t.f.session.emit('revoke', { revokeId: 'r1', clientId: 'host:esx-2', epoch: 5, reason: 'login on scvm-2', token: { epoch: 5, sequence: 1 } });
+    await flush();
+    t.report({ serving: true, callsInFlight: 3, draining: [{ revokeId: t.toLayer[0].revokeId, clientId: 'host:esx-2', callsLeft: 3 }] });
+    const afterFence = await t.reintroduce(grpc.status.ABORTED);
+    assert.equal(t.f.lease.isLive(), false, 'fenced');
+    await t.grant('s2', 5, []);
+    t.f.admissions.grant('10.0.0.3', 'host:esx-3', { epoch: 5, sequence: 3 });
+    t.report({ fenceSeq: 1, stoppedCallsInFlight: 3, draining: [{ revokeId: t.toLayer[0].revokeId, clientId: 'host:esx-2', callsLeft: 3 }] });
+    const afterRestart = await t.reintroduce();
+    return { t, afterFence, afterRestart };
+  }
+
+  it('lists a client an NFS layer still drains after the follower fenced and forgot it (sim seed 612946)', async () => {
+    const { afterFence, afterRestart } = await condemnedWhileDraining();
+    assert.deepEqual(afterRestart.inFlight, ['host:esx-2'], 're-introduction omitted host:esx-2, which still has 3 calls in flight at gate-3: the new master may end its grace and grant it to scvm-2');
+    assert.deepEqual(afterRestart.claims, ['host:esx-3'], 'claimed with a grant it no longer holds');
+    assert.deepEqual(afterFence.inFlight, ['host:esx-2']);
+    assert.deepEqual(afterFence.claims, []);
+  });
+
+  it('lists a client whose stopped connections an NFS layer reports with calls in flight (no revoke), until they drained', async () => {
+    const t = follower();
+    t.f.session.start();
+    await t.grant('s1', 5, []);
+    t.report({ stoppedCallsInFlight: 2, clientsInFlight: [{ clientId: 'host:esx-7', calls: 2 }] });
+    assert.deepEqual((await t.reintroduce()).inFlight, ['host:esx-7'], 'omitted a client with calls in flight at its NFS layer');
+    await t.grant('s1', 5, [], true);
+    t.report({ clientsInFlight: [] });
+    assert.deepEqual((await t.reintroduce()).inFlight, []);
+  });
+
+  it('lists a client whose revoke is held (an NFS layer left, no fence) after the follower fenced, until an operator confirms a fence', async () => {
+    const t = follower({ fence: 'none' });
+    t.f.session.start();
+    await t.grant('s1', 5, []);
+    t.f.admissions.grant('10.0.0.2', 'host:esx-2', { epoch: 5, sequence: 1 });
+    t.f.session.emit('revoke', { revokeId: 'r1', clientId: 'host:esx-2', epoch: 5, reason: 'login on scvm-2', token: { epoch: 5, sequence: 1 } });
+    await flush();
+    t.call.emit('close');
+    await flush();
+    assert.deepEqual(t.acks, [], 'held, not acked');
+    const afterFence = await t.reintroduce(grpc.status.ABORTED);
+    assert.deepEqual(afterFence.inFlight, ['host:esx-2'], 'omitted a client whose calls a departed NFS layer may have left in the NFS server');
+    await t.grant('s2', 5, []);
+    t.f.session.emit('fenceConfirmed', { operator: 'alice', reason: 'checked nfs-3 is down' });
+    await flush();
+    assert.deepEqual((await t.reintroduce()).inFlight, []);
+  });
+
+  it('with mutant follower-claims-omit-inflight on, the re-introduction omits it (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-claims-omit-inflight']);
+    const { afterRestart } = await condemnedWhileDraining();
+    assert.deepEqual(afterRestart.inFlight, []);
+    assert.deepEqual(afterRestart.claims, ['host:esx-3']);
+  });
+});
