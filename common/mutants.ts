@@ -21,6 +21,7 @@ export const MUTANTS = {
   'follower-replaced-not-draining': 'clients a new session did not adopt are revoked locally but not counted as draining, so an introduction during their drain omits them (issue 18 hole c)',
   'follower-replaced-no-fence': 'a local revoke of a client a new session did not adopt ends without fencing the NFS server when an NFS layer left before acking or the hub is dirty (issue 18 hole e)',
   'follower-claims-omit-inflight': 'an introduction lists only what the follower remembers, not the clients its NFS layers report with calls in flight or whose revoke it holds unproven, and the master holds no such client, so a follower that fenced or restarted lets the next master grant them elsewhere (issue 18 hole f)',
+  'follower-lazy-fence-on-lost-layer': 'an NFS layer that leaves with calls unknown makes the follower fence only at its next revoke or fence point, which a frozen follower never reaches while the master waits its lease out (issue 18, found by the swarm)',
 } as const;
 
 export type MutantName = keyof typeof MUTANTS;

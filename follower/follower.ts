@@ -181,6 +181,7 @@ export class Follower {
       this.armFencePoint(this.lease.deadlineMs);
     });
     this.lease.on('fenced', (reason) => this.fence(reason));
+    this.hub.onDirty = () => void this.fenceWhileDirty();
     // The lease's 'fenced' event fences the follower (once, however the lease ended).
     this.session.on('sessionGone', (reason) => this.lease.fence(reason));
     this.session.on('granted', ({ epoch }) => {
@@ -329,6 +330,27 @@ export class Follower {
       });
     };
     this.fencePointTimer = this.clock.setTimeout(check, Math.max(0, at - this.clock.now()));
+  }
+
+  private fencingDirty = false;
+
+  /**
+   * An NFS layer left with calls unknown (a gate crashed): fence the NFS
+   * server now, not at the next revoke or fence point, which this follower
+   * may never reach (frozen, or the master waits its lease out meanwhile).
+   * Failed runs are tried again while the hub stays dirty.
+   */
+  private async fenceWhileDirty(): Promise<void> {
+    if (!this.nfsFence.configured || this.fencingDirty || mutant('follower-lazy-fence-on-lost-layer')) return;
+    this.fencingDirty = true;
+    try {
+      while (this.hub.dirty && !this.stopped) {
+        if (await this.fenceNfsServer('an NFS layer left with calls unknown')) break;
+        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, 4 * FENCE_RETRY_MS));
+      }
+    } finally {
+      this.fencingDirty = false;
+    }
   }
 
   /** Runs the configured fence command on the local NFS server; true when it is confirmed gone. */

@@ -45,6 +45,9 @@ export class GateHub {
    */
   private unaccounted = false;
 
+  /** Called when an NFS layer leaves with calls unknown (the hub turns dirty). */
+  onDirty?: () => void;
+
   constructor(private readonly clock: Clock, readonly reportIntervalMs = 250) {}
 
   get size(): number {
@@ -82,7 +85,10 @@ export class GateHub {
     // idle-looking serving layer is not proven idle. A layer that stops
     // gracefully sends a final report (not serving, nothing in flight)
     // before it leaves (GateCore.finalReport), and that one is trusted.
-    if (!r || r.callsInFlight > 0 || r.stoppedCallsInFlight > 0 || r.serving) this.unaccounted = true;
+    if (!r || r.callsInFlight > 0 || r.stoppedCallsInFlight > 0 || r.serving) {
+      this.unaccounted = true;
+      this.onDirty?.();
+    }
     for (const p of new Set(this.pending.values())) {
       if (p.waiting.delete(id)) {
         p.lost = true;

@@ -373,6 +373,10 @@ class SimScvm {
 
   killGate(): void {
     if (!this.gate || this.gate.proc.dead) return;
+    // A gate dying while its follower is frozen leaves nobody on this SCVM
+    // to fence its NFS server: like a whole SCVM frozen, only the fence agent
+    // covers it (the fence agent's own kills come through here too).
+    if (!this.world.cfg.fenceAgent && this.followerProc?.paused && !this.followerProc.dead) return;
     this.gate.kill();
     this.world.gateDied(this.i);
   }
@@ -907,6 +911,8 @@ export class World {
     for (const s of this.scvms) {
       const sibling = p === s.followerProc ? s.gate?.proc : p === s.gate?.proc ? s.followerProc : undefined;
       if (sibling) return !sibling.paused || sibling.dead;
+      // A frozen follower whose gate died: the same, no fence can run.
+      if (p === s.followerProc && s.gate?.proc.dead) return false;
     }
     return true;
   }

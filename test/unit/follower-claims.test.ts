@@ -132,6 +132,10 @@ describe('follower: clients a new session did not adopt are claimed while they d
 });
 
 describe('follower: a local revoke of a client not adopted fences like a master\'s revoke (issue 18 hole e)', () => {
+  // A layer that leaves also triggers the follower's eager fence (its own
+  // test below); it is held off here so these count the local revoke's run.
+  const lazy = () => setSimulationMutants(['follower-lazy-fence-on-lost-layer']);
+  beforeEach(lazy);
   afterEach(() => setSimulationMutants([]));
 
   it('fences the NFS server when the NFS layer left before acking, and ends the drain once fenced', async () => {
@@ -188,7 +192,7 @@ describe('follower: a local revoke of a client not adopted fences like a master\
   });
 
   it('with mutant follower-replaced-no-fence on, nothing is fenced and the drain ends unproven (the fix\'s exact revert)', async () => {
-    setSimulationMutants(['follower-replaced-no-fence']);
+    setSimulationMutants(['follower-replaced-no-fence', 'follower-lazy-fence-on-lost-layer']);
     const t = await notAdopted({ fence: 'ok' });
     t.call.emit('close');
     await flush();
@@ -266,5 +270,34 @@ describe('follower: an introduction lists every client with calls in flight at a
     const { afterRestart } = await condemnedWhileDraining();
     assert.deepEqual(afterRestart.inFlight, []);
     assert.deepEqual(afterRestart.claims, ['host:esx-3']);
+  });
+});
+
+describe('follower: an NFS layer that leaves with calls unknown gets the NFS server fenced at once', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  it('fences when the layer leaves (no revoke, no fence point needed), and again after a failed run until one works', async () => {
+    const t = follower({ fence: 'fails' });
+    t.call.emit('close');
+    await t.clock.tickAsync(10);
+    await flush();
+    assert.equal(t.fenceRuns.length, 1, 'a frozen or waited-out follower may never reach a revoke or fence point');
+    assert.equal(t.f.hub.dirty, true);
+    t.fenceOk = true;
+    await t.clock.tickAsync(250);
+    await flush();
+    assert.equal(t.fenceRuns.length, 2, 'a failed run is tried again while the hub is dirty');
+    assert.equal(t.f.hub.dirty, false);
+    await t.clock.tickAsync(1000);
+    assert.equal(t.fenceRuns.length, 2, 'none after one worked');
+  });
+
+  it('with mutant follower-lazy-fence-on-lost-layer on, nothing is fenced until a revoke (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-lazy-fence-on-lost-layer']);
+    const t = follower({});
+    t.call.emit('close');
+    await t.clock.tickAsync(1000);
+    await flush();
+    assert.equal(t.fenceRuns.length, 0);
   });
 });
