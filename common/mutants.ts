@@ -8,6 +8,17 @@
  * every fix.
  */
 export const MUTANTS = {
+  // Past fixes, each reverted exactly (the commit that made the fix named).
+  'master-grants-without-looking-again': 'a login grants after revoking or waiting out the holders it saw first, without looking again for a holder that came back meanwhile (race 1, fixed in 25f434c)',
+  'gate-admits-without-stream': 'a gate admits (on its last lease) while it has no revoke stream, so nothing can stop what it admits (race 4, fixed in 25f434c)',
+  'relative-lease-times': 'the follower sends its gates the milliseconds left on the lease, not a deadline, so a stall between send and receive stretches the gate\'s lease past the follower\'s (race 6, the previous release\'s protocol; the simulation swaps the follower\'s messages for it)',
+  'timers-trusted-on-time': 'the master\'s wait-out and a new leader\'s grace end when their timer fires, though Node fires timers early after a stall (race 8, fixed in 25f434c)',
+  'master-grace-ended-by-new-follower': 'a new follower process (no session to resume) ends a new leader\'s grace early, though it cannot speak for its predecessor\'s hung gate (seeds 19 and 1040, fixed in d686a7b)',
+  'follower-fenced-keeps-session': 'a fenced follower resumes its session, so its next introduction ends a new leader\'s grace while its gate still fences (seed 784, fixed in 92917d3)',
+  'follower-older-grant-lands-last': 'two admissions of one client from two new addresses: the older grant landing last takes the token back (campaign seed 5851, fixed in 1d82b74)',
+  'master-logout-frees-newer-grant': 'a late or repeated logout of an older grant frees a newer grant of the same session (campaign seed 53387, fixed in ba01f0f)',
+  'master-adopts-stale-claim': 'a re-introduced claim older than a grant made since is adopted, so the follower admits again under the old token (campaign seed 54107, fixed in ba01f0f)',
+  'follower-grant-after-lock-wait-unchecked': 'an admission that waited for its client\'s lock grants under a session and epoch the follower has since left (campaign seeds 7651 and 13424, fixed in 34795f7)',
   'gate-ack-undrained-without-fence': 'a gate with no fence command acks a revoke whose calls did not drain (issue 18 §1)',
   'follower-ack-lost-layer-without-fence': 'a follower with no fence command acks a revoke after an NFS layer left with calls unknown (issue 18 §1)',
   'master-waitout-without-fence': 'the master condemns and waits out a holder that has no working fence (issue 18 §1)',
@@ -22,6 +33,8 @@ export const MUTANTS = {
   'follower-replaced-no-fence': 'a local revoke of a client a new session did not adopt ends without fencing the NFS server when an NFS layer left before acking or the hub is dirty (issue 18 hole e)',
   'follower-claims-omit-inflight': 'an introduction lists only what the follower remembers, not the clients its NFS layers report with calls in flight or whose revoke it holds unproven, and the master holds no such client, so a follower that fenced or restarted lets the next master grant them elsewhere (issue 18 hole f)',
   'follower-lazy-fence-on-lost-layer': 'an NFS layer that leaves with calls unknown makes the follower fence only at its next revoke or fence point, which a frozen follower never reaches while the master waits its lease out (issue 18, found by the swarm)',
+  'master-fences-own-requester': 'a login treats an earlier, silent session of the requester\'s own server as a holder to fence or wait out: the fence agent kills the requesting SCVM, or the client is held for a confirmation of the server asking for it (a liveness bug, found by the liveness phase)',
+  'follower-held-revoke-never-refenced': 'a revoke held because its fence failed stays held though a later fence works (it is neither retried nor ended by one), so the client cannot be admitted there again and its login elsewhere waits for an operator (a liveness bug, found by the liveness phase)',
 } as const;
 
 export type MutantName = keyof typeof MUTANTS;

@@ -44,7 +44,7 @@ export class Admissions {
     // (each locked by its address): the older grant may land last. Tokens
     // never go back; the newer grant covers both connections.
     const held = this.owned.get(clientId);
-    if (!held || compareTokens(token, held) > 0) this.owned.set(clientId, token);
+    if (!held || compareTokens(token, held) > 0 || mutant('follower-older-grant-lands-last')) this.owned.set(clientId, token);
     return true;
   }
 

@@ -41,6 +41,8 @@ interface HeldRevoke {
   started: number;
   /** Ours (a client the new session did not adopt): nothing to ack, the client stays draining. */
   local: boolean;
+  /** When it was held: a fence of the NFS server that started after this proves its calls stopped. */
+  heldAt?: number;
 }
 
 /** How often the stale-segment reset rule is checked and, when changed or missing, installed again. */
@@ -281,7 +283,7 @@ export class Follower {
     // With the lease gone the fence point (deadline − E) covers what still drains.
     this.draining.clear();
     const dropped = this.admissions.clear();
-    this.session.forgetSession();
+    if (!mutant('follower-fenced-keeps-session')) this.session.forgetSession();
     const seq = this.hub.fence(reason);
     // The lease ended before its deadline: its NFS layers are judged by this fence.
     this.endedByFence = { deadline: this.lease.deadlineMs, seq };
@@ -332,6 +334,31 @@ export class Follower {
     this.fencePointTimer = this.clock.setTimeout(check, Math.max(0, at - this.clock.now()));
   }
 
+  /** A fence that started after a revoke was held proves its calls stopped: the hold ends (acked, or the local drain ends). */
+  private endHeldFencedBy(startedAt: number): void {
+    if (mutant('follower-held-revoke-never-refenced')) return;
+    for (const [id, h] of [...this.heldRevokes]) {
+      if (this.heldRevokes.has(id) && h.heldAt !== undefined && h.heldAt <= startedAt) this.endHeld(id, h);
+    }
+  }
+
+  private fencingHeld = false;
+
+  /** Runs the fence again (every 200 ms) while revokes are held for want of one that worked. */
+  private async fenceWhileHeld(): Promise<void> {
+    if (this.fencingHeld) return;
+    this.fencingHeld = true;
+    try {
+      while (this.heldRevokes.size && !this.stopped && this.nfsFence.configured) {
+        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, 4 * FENCE_RETRY_MS));
+        if (!this.heldRevokes.size || this.stopped) break;
+        await this.fenceNfsServer('revokes held until the NFS server is proven stopped');
+      }
+    } finally {
+      this.fencingHeld = false;
+    }
+  }
+
   private fencingDirty = false;
 
   /**
@@ -362,7 +389,10 @@ export class Follower {
     }
     const r = await this.nfsFence.fence(why);
     this.noteFenceRun(r);
-    if (r.ok) this.hub.nfsServerFenced();
+    if (r.ok) {
+      this.hub.nfsServerFenced();
+      this.endHeldFencedBy(r.startedAt);
+    }
     return r.ok;
   }
 
@@ -490,7 +520,9 @@ export class Follower {
 
   private holdRevoke(revokeId: string, h: HeldRevoke): void {
     this.revokesHandled.inc({ outcome: 'unconfirmed' });
-    this.heldRevokes.set(revokeId, h);
+    this.heldRevokes.set(revokeId, { ...h, heldAt: this.clock.now() });
+    // With a fence command, the hold lasts only until a run works: keep trying.
+    if (this.nfsFence.configured && !mutant('follower-held-revoke-never-refenced')) void this.fenceWhileHeld();
     this.log.error({ ev: 'revoke.unconfirmed', client: h.clientId, revoke: revokeId, local: h.local, fence: this.nfsFence.configured ? 'failed' : 'none' }, h.local
       ? 'could not confirm the NFS server stopped: client kept draining (claimed) until a fence succeeds or is confirmed'
       : 'could not confirm the NFS server stopped: not acking (held until a fence succeeds or is confirmed)');
@@ -547,7 +579,7 @@ export class Follower {
         // release or a revoke of it held the lock): what was checked before
         // may no longer hold (simulation seeds 7651 and 13424: a grant of a
         // session and epoch the follower had since left was admitted).
-        if (clientId !== key) this.requireGrantHolds(sessionId, token);
+        if (clientId !== key && !mutant('follower-grant-after-lock-wait-unchecked')) this.requireGrantHolds(sessionId, token);
         if (!this.admissions.grant(ip, clientId, token)) {
           throw new Aborted(`client ${clientId} was revoked while its login was in flight`);
         }

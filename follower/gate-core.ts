@@ -155,7 +155,7 @@ export class GateCore {
 
   /** May forward now: stream up, not fenced, before the lease's stop point. */
   serving(): boolean {
-    return this.streamUp && !this.fencedByFollower && !this.stopping && this.opts.clock.now() < this.deadline - this.opts.stopLeadMs;
+    return (this.streamUp || mutant('gate-admits-without-stream')) && !this.fencedByFollower && !this.stopping && this.opts.clock.now() < this.deadline - this.opts.stopLeadMs;
   }
 
   /** Not serving, and nothing of ours can still reach the NFS server. */

@@ -74,7 +74,7 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger,
       return fenceAgent.fenceServers(ids.map((id) => byId.get(id)!), 'did not re-introduce itself to the new leader within the grace period');
     }
     : undefined, term.expectedServers.filter((s) => s.fencing !== 'FENCING_READY').map((s) => s.serverId));
-  const gates = { mayAct: term.mayAct, ready: () => readiness.ready() };
+  const gates = { mayAct: term.mayAct, ready: (requester?: string) => readiness.ready(requester) };
   const logins = new LoginCoordinator({
     clock, sessions, registry, tokens: new FencingTokens(term.epoch), log, gates, observer: term.observer, limits: opts.limits, fenceAgent,
     revokeAckTimeoutMs: opts.revokeAckTimeoutMs, revokeDrainLimitMs: opts.revokeDrainLimitMs, ids: term.ids,

@@ -79,8 +79,8 @@ export interface LoginCoordinatorOptions {
 export interface LoginGates {
   /** Still the leader, by this master's own lease timer: no grant or revoke otherwise. */
   mayAct(): boolean;
-  /** Resolves once logins may be granted (after a new leader's grace period). */
-  ready(): Promise<void>;
+  /** Resolves once `requester`'s logins may be granted (after a new leader's grace period). */
+  ready(requester?: string): Promise<void>;
 }
 
 const ALWAYS: LoginGates = { mayAct: () => true, ready: () => Promise.resolve() };
@@ -284,7 +284,7 @@ export class LoginCoordinator {
       end = this.beginLogin(sessionId);
       const clientId = this.resolve(sessionId, address);
       this.requireRoomFor(sessionId, clientId);
-      await this.gates.ready();
+      await this.gates.ready(this.sessions.get(sessionId)?.serverId);
       const r = await this.mutex.run(clientId, async () => {
         this.pendingLogins.add(clientId);
         try {
@@ -316,13 +316,13 @@ export class LoginCoordinator {
       if (round === 0 && mine && others.length === 0 && mine.token.epoch === this.tokens.epoch) {
         return { clientId, token: mine.token, revoked: 0, alreadyOwned: true };
       }
-      if (others.length === 0) break;
+      if (others.length === 0 || (round > 0 && mutant('master-grants-without-looking-again'))) break;
       // While we waited, a holder may have come back: a follower whose stream
       // broke re-introduces itself in a new session claiming the client
       // (adoption does not take this lock). Look again until no one else
       // holds it; a grant now would leave that holder serving too.
       if (round >= 8) throw new Unavailable(`${clientId} keeps being claimed by other sessions; retry`);
-      await Promise.all(others.map((h) => this.takeAway(clientId, h, `login on ${requester.serverId}`)));
+      await Promise.all(others.map((h) => this.takeAway(clientId, h, `login on ${requester.serverId}`, requester.serverId)));
       revoked += others.length;
     }
     // The requester may have expired, or this master lost leadership, while we
@@ -354,9 +354,18 @@ export class LoginCoordinator {
    * Ends `holder`'s hold on `clientId` safely: its ack, or (silent) the fence
    * agent and waiting until its lease surely ran out.
    */
-  private async takeAway(clientId: string, holder: Ownership, reason: string): Promise<void> {
+  private async takeAway(clientId: string, holder: Ownership, reason: string, forServer?: string): Promise<void> {
     const session = this.sessions.get(holder.sessionId);
-    if (session) {
+    if (session && session.serverId === forServer && this.sessions.state(session) !== SessionState.Live && !mutant('master-fences-own-requester')) {
+      // An earlier session of the requester's own server (its follower
+      // restarted or lost its stream): the client stays on the same NFS
+      // server, so there is nothing to wait out or fence. Doing either would
+      // fence the requester itself (the fence agent kills the whole SCVM,
+      // then grants to the session it just killed: found by the
+      // simulation's liveness phase), or hold the client for a confirmation
+      // of the server asking for it.
+      this.log.info({ ev: 'revoke.same_server', client: clientId, server: session.serverId, session: session.id }, 'earlier session of the same server: taken over');
+    } else if (session) {
       const outcome = this.clock.now() < this.sessions.surelyExpiredAt(session) ? await this.revoke(session, clientId, holder.token, reason) : 'unanswered';
       if (outcome === 'undrained' && !this.mayWaitOut(session)) {
         // Draining, not dead: the holder keeps its session (and its other
@@ -480,6 +489,7 @@ export class LoginCoordinator {
     this.log.info({ ev: 'revoke.waitout', client: clientId, server: session.serverId, session: session.id, ms: Math.max(0, Math.round(until - this.clock.now())) }, 'waiting out silent holder');
     // Timers can fire early (Node schedules from a cached loop time): trust
     // the clock, and wait again for what is left.
+    if (mutant('timers-trusted-on-time')) return void await new Promise<void>((resolve) => this.clock.setTimeout(resolve, until - this.clock.now()));
     while (this.clock.now() < until) {
       await new Promise<void>((resolve) => this.clock.setTimeout(resolve, until - this.clock.now()));
     }
@@ -527,7 +537,7 @@ export class LoginCoordinator {
     return this.mutex.run(clientId, async () => {
       const mine = this.holders.get(clientId)?.find((h) => h.sessionId === sessionId);
       if (!mine) return false;
-      if (token && compareTokens(mine.token, token) > 0) {
+      if (token && compareTokens(mine.token, token) > 0 && !mutant('master-logout-frees-newer-grant')) {
         this.log.info({ ev: 'logout.stale', client: clientId, session: sessionId, token: formatToken(token), held: formatToken(mine.token) }, 'logout of an older grant: the newer one stays');
         return false;
       }
@@ -556,7 +566,7 @@ export class LoginCoordinator {
       // is revoked at once (the follower drops it on its own too), and a
       // login elsewhere waits for that revoke like any other.
       const newest = this.newestToken.get(c.clientId);
-      const stale = newest !== undefined && compareTokens(c.token, newest) < 0;
+      const stale = newest !== undefined && compareTokens(c.token, newest) < 0 && !mutant('master-adopts-stale-claim');
       this.addHolder(c.clientId, { sessionId, token: c.token });
       if (stale) {
         // This master granted the client again since that token (after a

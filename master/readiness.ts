@@ -48,12 +48,12 @@ export class Readiness {
    */
   private arm(): void {
     this.timer = this.clock.setTimeout(() => {
-      if (this.clock.now() < this.deadline) return this.arm();
+      if (this.clock.now() < this.deadline && !mutant('timers-trusted-on-time')) return this.arm();
       if (!this.missing.size) return this.finish();
       if (!this.fenceMissing) {
         if (!this.heldBy().length) return this.finish();
-        const err = this.holdError();
-        for (const r of this.refusers.splice(0)) r(err);
+        // Each waiting login learns whether the hold concerns it.
+        for (const r of this.refusers.splice(0)) r(this.holdError());
         this.waiters.length = 0;
         return;
       }
@@ -78,13 +78,14 @@ export class Readiness {
   }
 
   /** Missing servers that keep the grace from ending by time (no fence agent, no fence of their own). */
-  heldBy(): string[] {
+  heldBy(requester?: string): string[] {
     if (this.fenceMissing || mutant('grace-ends-over-unfenced-server')) return [];
-    return [...this.missing].filter((id) => this.unfenced.has(id));
+    // A server's own logins are not held by it: the client stays on its NFS server.
+    return [...this.missing].filter((id) => this.unfenced.has(id) && id !== requester);
   }
 
-  private holdError(): Unavailable {
-    const ids = this.heldBy();
+  private holdError(requester?: string): Unavailable {
+    const ids = this.heldBy(requester);
     return new Unavailable(`the grace period is over but ${ids.join(', ')} could not fence its NFS server when last heard of and has not come back to this master: it may still serve clients; once it is surely down, run ${ids.map((id) => `nfsha fence-confirm ${id}`).join(' and ')}`);
   }
 
@@ -101,10 +102,16 @@ export class Readiness {
     return was;
   }
 
-  ready(): Promise<void> {
+  /** Resolves once `requester`'s logins may be granted; rejects while servers without a fence hold the grace. */
+  ready(requester?: string): Promise<void> {
     if (this.isReady()) return Promise.resolve();
-    if (this.clock.now() >= this.deadline && this.heldBy().length) return Promise.reject(this.holdError());
-    return new Promise((resolve, reject) => { this.waiters.push(resolve); this.refusers.push(reject); });
+    if (this.clock.now() >= this.deadline && !this.fenceMissing) {
+      return this.heldBy(requester).length ? Promise.reject(this.holdError(requester)) : Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      this.waiters.push(resolve);
+      this.refusers.push((err) => (this.heldBy(requester).length ? reject(this.holdError(requester)) : resolve()));
+    });
   }
 
   private finish(): void {

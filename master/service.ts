@@ -7,6 +7,7 @@ import { FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhauste
 import { normalizeIp } from '../common/address';
 import { fencingWord } from '../common/fence-command';
 import { callerOf, type AuthenticatedCall } from '../common/edge';
+import { mutant } from '../common/mutants';
 import { LIMIT } from './limits';
 import { SessionState, type Session, type SessionSink } from './sessions';
 import type { MasterCore } from './core';
@@ -163,7 +164,7 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     // server may still serve. A new follower process (no session to resume)
     // does not know what a hung gate of its predecessor holds: the grace
     // runs its time for it.
-    if (intro.resumeSessionId) core.readiness.introduced(session.serverId);
+    if (intro.resumeSessionId || mutant('master-grace-ended-by-new-follower')) core.readiness.introduced(session.serverId);
     call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed, adoptedClients, protocol: MASTER_PROTOCOL, waitOutSlackMs: sessions.waitOutSlackMs } });
     // Revokes written to the stream this one replaces may be lost with it.
     if (resumed) logins.resendPending(session);

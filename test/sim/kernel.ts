@@ -171,18 +171,37 @@ export async function settle(): Promise<void> {
   for (let i = 0; i < 12; i++) await undefined;
 }
 
-/** A bounded trace of what happened, for a failing schedule's report. */
+/**
+ * A bounded trace of what happened, for a failing schedule's report. Lines
+ * are formatted only when read (tail): most schedules pass and print nothing,
+ * and formatting every log line was a large share of a schedule's cost.
+ */
 export class Trace {
-  private readonly lines: string[] = [];
+  private readonly times: number[] = [];
+  private readonly whos: string[] = [];
+  private readonly texts: Array<string | (() => string)> = [];
   constructor(private readonly kernel: Kernel, public keep = 400) {}
 
-  add(who: string, text: string): void {
-    this.lines.push(`${this.kernel.now.toFixed(1).padStart(9)} ${who.padEnd(12)} ${text}`);
-    if (this.lines.length > this.keep * 2) this.lines.splice(0, this.lines.length - this.keep);
+  add(who: string, text: string | (() => string)): void {
+    this.times.push(this.kernel.now);
+    this.whos.push(who);
+    this.texts.push(text);
+    if (this.times.length > this.keep * 2) {
+      const drop = this.times.length - this.keep;
+      this.times.splice(0, drop);
+      this.whos.splice(0, drop);
+      this.texts.splice(0, drop);
+    }
   }
 
   tail(n = this.keep): string[] {
-    return this.lines.slice(-n);
+    const from = Math.max(0, this.times.length - n);
+    const out: string[] = [];
+    for (let i = from; i < this.times.length; i++) {
+      const t = this.texts[i];
+      out.push(`${this.times[i].toFixed(1).padStart(9)} ${this.whos[i].padEnd(12)} ${typeof t === 'string' ? t : t()}`);
+    }
+    return out;
   }
 }
 

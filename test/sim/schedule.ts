@@ -86,6 +86,8 @@ function planFaults(w: World, log: string[]): void {
   // self-fence can run, only the fence agent covers it (DESIGN §4). Without
   // the agent the second freeze is left out, however the faults combine.
   const pause = (p: SimProcess) => { if (w.mayPause(p)) k.pause(p); };
+  // Nor do partitions, etcd cuts or kills land after the liveness phase began.
+  const cut = (a: SimProcess, b: SimProcess) => { if (w.healedAt === undefined) w.net.partition(a, b); };
   const menu: Array<[string, () => string | undefined]> = [
     ['follower-kill', () => {
       const s = scvm();
@@ -146,7 +148,7 @@ function planFaults(w: World, log: string[]): void {
       const s = scvm();
       const m = leader();
       if (!s.followerProc || !m.proc) return undefined;
-      w.net.partition(s.followerProc, m.proc);
+      cut(s.followerProc, m.proc);
       k.after(r.between(200, 5000), () => { if (s.followerProc && m.proc) w.net.heal(s.followerProc, m.proc); });
       return `scvm-${s.i}|m${m.k}`;
     }],
@@ -188,7 +190,7 @@ function planFaults(w: World, log: string[]): void {
       const m = leader();
       if (!s.followerProc || !m.proc) return undefined;
       for (const x of w.masters) w.net.reset(s.followerProc, x.address);
-      w.net.partition(s.followerProc, m.proc);
+      cut(s.followerProc, m.proc);
       const fp = s.followerProc, mp = m.proc;
       k.after(r.between(300, 2500), () => w.net.heal(fp, mp));
       const h = w.hosts.find((x) => x.route.target === s.i) ?? w.hosts[r.int(w.hosts.length)];
@@ -280,7 +282,7 @@ function planFaults(w: World, log: string[]): void {
       const stall = r.between(500, 3000);
       const fp = s.followerProc, mp = m.proc;
       const freeze = r.chance(0.5);
-      k.after(stall, () => { k.resume(g); if (freeze) pause(fp); else w.net.partition(fp, mp); });
+      k.after(stall, () => { k.resume(g); if (freeze) pause(fp); else cut(fp, mp); });
       k.after(stall + r.between(3000, 6000), () => { if (freeze) k.resume(fp); else w.net.heal(fp, mp); });
       const h = w.hosts[s.i - 1];
       const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
@@ -303,7 +305,7 @@ function planFaults(w: World, log: string[]): void {
       k.after(r.between(0, 400), () => {
         // Follower and gate frozen together with a hung NFS server is a whole
         // SCVM frozen: no self-fence can run, only the fence agent (scvm-freeze).
-        if (freeze) { pause(fp); if (s.gate && w.cfg.fenceAgent && r.chance(0.5)) pause(s.gate.proc); } else w.net.partition(fp, mp);
+        if (freeze) { pause(fp); if (s.gate && w.cfg.fenceAgent && r.chance(0.5)) pause(s.gate.proc); } else cut(fp, mp);
       });
       k.after(r.between(3000, 8000), () => {
         if (freeze) { k.resume(fp); if (s.gate) k.resume(s.gate.proc); } else w.net.heal(fp, mp);
@@ -348,7 +350,7 @@ function planFaults(w: World, log: string[]): void {
   const chosen = menu.filter(([name]) => w.cfg.faultKinds.includes(name));
   const allowed = chosen.length ? chosen : menu;
   let t = 2000 + r.between(0, 1500);
-  while (t < w.cfg.durationMs - 1000) {
+  while (t < w.cfg.durationMs - 3000) {
     const [name, inject] = allowed[r.int(allowed.length)];
     k.after(t, () => {
       const what = inject();
@@ -364,20 +366,30 @@ function planFaults(w: World, log: string[]): void {
 export async function runSchedule(cfg: WorldConfig): Promise<ScheduleResult> {
   setSimulationMutants(cfg.mutants);
   const w = new World(cfg);
+  // A virtual wall clock: gRPC deadlines are Dates (deadlineIn), and the
+  // real Date.now() moving between a deadline's making and its reading made
+  // timeouts, and so schedules, differ from run to run.
+  const realNow = Date.now;
+  Date.now = () => 1_700_000_000_000 + Math.floor(w.kernel.now);
   const faults: string[] = [];
   w.start();
   planFaults(w, faults);
+  const step = () => {
+    w.check();
+    if (w.violations.length) throw new Stop();
+  };
   try {
-    await w.kernel.runUntil(cfg.durationMs, () => {
-      w.check();
-      if (w.violations.length) throw new Stop();
-    });
+    await w.kernel.runUntil(cfg.durationMs, step);
+    w.healAll();
+    await w.kernel.runUntil(cfg.durationMs + w.livenessBoundMs, step);
+    w.checkLiveness();
   } catch (err) {
     if (!(err instanceof Stop)) {
       w.violations.push(`t=${w.kernel.now.toFixed(1)} the simulation itself failed: ${(err as Error).stack ?? err}`);
     }
   } finally {
     setSimulationMutants([]);
+    Date.now = realNow;
   }
   return {
     seed: cfg.seed, cfg, violations: w.violations, steps: w.kernel.steps, admissions: w.admissions, executions: w.executions, faults,

@@ -3,15 +3,17 @@ import type { Kernel } from './kernel';
 
 /**
  * A Logger that writes the events the real code logs into the simulation's
- * trace (formatted only when a failing schedule is printed), so a failure
+ * trace (formatted only when a failing schedule is printed: Trace.tail), so a failure
  * reads as the components' own decisions, in virtual time.
  */
 export function simLogger(kernel: Kernel, who: string): Logger {
   const write = (level: string) => (obj: Record<string, unknown> | string, msg?: string) => {
     if (typeof obj === 'string') return void kernel.trace.add(who, `${level} ${obj}`);
-    const { ev, ...rest } = obj;
-    const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
-    kernel.trace.add(who, `${ev ?? msg ?? ''} ${fields}`.trim());
+    kernel.trace.add(who, () => {
+      const { ev, ...rest } = obj;
+      const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+      return `${ev ?? msg ?? ''} ${fields}`.trim();
+    });
   };
   const log = {
     info: write('info'),

@@ -1,5 +1,5 @@
 import type { FenceResult } from '../../common/fence-command';
-import type { MutantName } from '../../common/mutants';
+import { mutant, type MutantName } from '../../common/mutants';
 import type { ProbeState } from '../../common/hysteresis';
 import { Metrics } from '../../common/metrics';
 import { nfshaGrpc, type GateClient, type MembershipClient, type SessionMasterClient } from '../../common/proto';
@@ -242,7 +242,7 @@ class SimGate {
     this.proc = new SimProcess(k, `gate-${scvm.i}.${gen}`, scvm.machine);
     const log = simLogger(k, `gate-${scvm.i}`);
     let client = world.net.client<GateClient>(this.proc, scvm.gateAddress, services().gate);
-    if (world.cfg.relativeLease) client = relativeLeaseClient(client);
+    if (world.cfg.relativeLease || mutant('relative-lease-times')) client = relativeLeaseClient(client);
     this.link = new GateLink({ name: `gate-${scvm.i}`, client, clock: this.proc.clock, log, random: () => k.rng.next() });
     this.core = new GateCore({
       ...DEFAULT_GATE_TIMING,
@@ -256,13 +256,19 @@ class SimGate {
   /** A host connects from `address`: admit, then forward its calls. */
   connect(hostConn: HostConn, address: string): void {
     this.core.admit(address).then((grant?: AdmitGrant) => {
-      if (!grant || hostConn.closed) return void hostConn.refused();
+      if (!grant || hostConn.closed) {
+        this.world.lastRefusal.set(hostConn.host.hostId, `t=${this.world.kernel.now.toFixed(0)} gate-${this.scvm.i}: ${grant ? 'host gone' : 'gate not serving'}`);
+        return void hostConn.refused();
+      }
       const conn = new SimConn(grant.clientId, this.proc.clock.now(), this, hostConn, this.scvm.nfs.proc);
       if (!this.core.attach(conn, grant)) return void hostConn.refused();
       this.conns.add(conn);
       this.world.noteAdmitted(this.scvm.i, grant);
       hostConn.accepted(conn);
-    }, () => hostConn.refused());
+    }, (err: Error) => {
+      this.world.lastRefusal.set(hostConn.host.hostId, `t=${this.world.kernel.now.toFixed(0)} gate-${this.scvm.i}: ${err.message}`);
+      hostConn.refused();
+    });
   }
 
   kill(): void {
@@ -366,6 +372,8 @@ class SimScvm {
 
   killFollower(): void {
     if (!this.followerProc || this.followerProc.dead) return;
+    // The same the other way round: a follower dying under a frozen gate.
+    if (!this.world.cfg.fenceAgent && this.gate?.proc.paused && !this.gate.proc.dead) return;
     this.world.kernel.kill(this.followerProc);
     this.world.net.breakAll(this.followerProc);
     this.world.net.unlisten(this.gateAddress);
@@ -487,6 +495,7 @@ class HostConn {
       if (this.closed) return;
       this.inFlight--;
       this.lastReplyAt = w.kernel.now;
+      this.host.lastDoneAt = w.kernel.now;
       // The next call after a think time: enough calls to have some in
       // flight at every fault, few enough to keep a schedule fast.
       w.kernel.schedule(w.kernel.now + w.kernel.rng.between(0, w.cfg.swarm.thinkMaxMs), () => this.host.pump(this), this.host.proc);
@@ -501,6 +510,8 @@ class HostConn {
 
 /** An ESXi host: its NFS client writes through 192.168.33.2, wherever its route points. */
 class SimHost {
+  /** When a call of this host last completed (its reply reached it). */
+  lastDoneAt = 0;
   readonly proc: SimProcess;
   readonly hostId: string;
   readonly storageIp: string;
@@ -757,6 +768,8 @@ export class World {
       latency: () => this.latency(),
       unaryFate: () => {
         const x = k.rng.next();
+        // Healed means healed: no more lost, repeated or late replies.
+        if (this.healedAt !== undefined) return 'deliver';
         const { dropRate, dupRate, lateReplyRate } = cfg.swarm;
         return x < dropRate ? 'drop-request' : x < 2 * dropRate ? 'drop-reply' : x < 2 * dropRate + dupRate ? 'duplicate'
           : x < 2 * dropRate + dupRate + lateReplyRate ? 'late-reply' : 'deliver';
@@ -775,7 +788,8 @@ export class World {
   latency(): number {
     const r = this.kernel.rng;
     const sw = this.cfg.swarm;
-    return r.chance(sw.burstChance) ? r.between(20, sw.burstMaxMs) : r.between(0.05, 2);
+    // After the heal the network is calm: bursts of queueing are faults too.
+    return this.healedAt === undefined && r.chance(sw.burstChance) ? r.between(20, sw.burstMaxMs) : r.between(0.05, 2);
   }
 
   masterAddresses(): string[] {
@@ -905,14 +919,67 @@ export class World {
     });
   }
 
+  /** Per host, why its last connection attempt was refused (for a liveness failure's report). */
+  readonly lastRefusal = new Map<string, string>();
+
+  /** Set once every fault was healed (the liveness phase): no new fault takes effect after it. */
+  healedAt?: number;
+
+  /**
+   * The liveness phase: every process thawed, every partition healed, etcd
+   * reachable, dead followers, gates and masters started again (an NFS
+   * server restarts by itself). After that each host must complete a call
+   * within `livenessBoundMs`, or be held visibly (the leader names the hold).
+   */
+  healAll(): void {
+    const k = this.kernel;
+    this.healedAt = k.now;
+    this.note('HEAL', 'every fault healed');
+    const procs = [...this.scvms.flatMap((s) => s.processes()), ...this.masters.map((m) => m.proc), ...this.hosts.flatMap((h) => [h.proc, h.agentProc])];
+    for (const p of procs) if (p) k.resume(p);
+    this.net.healAll();
+    this.etcd?.cutOff.clear();
+    for (const s of this.scvms) s.revive();
+    for (const m of this.masters) m.restart();
+  }
+
+  /** B: grace + wait-out + detection (agent ticks and membership) + 1 s. */
+  get livenessBoundMs(): number {
+    const o = DEFAULT_MASTER_OPTIONS;
+    const drifted = Math.ceil(o.sessionTtlMs * (1 + o.clockDriftBound)) + o.graceMarginMs;
+    return drifted + o.electionTtlSeconds * 1000 + drifted + 3 * 500 + 1000 + 1000;
+  }
+
+  checkLiveness(): void {
+    if (this.healedAt === undefined) return;
+    const leader = this.masters.find((m) => m.isLeader())?.runtime?.core();
+    for (const h of this.hosts) {
+      if (h.lastDoneAt > this.healedAt) continue;
+      const held = leader ? [...leader.logins.heldClients().map((x) => `${x.clientId} held by ${x.serverId} (${x.reason})`), ...leader.readiness.heldBy().map((id) => `grace held by ${id}`)] : [];
+      // A host refused for a session's client limit while that server holds
+      // a client visibly is blocked by that hold (small limits, by config).
+      // Or, with a limit below the number of hosts, by the hosts that moved
+      // there during the faults (the refusal names the limit: visible too).
+      const limited = /RESOURCE_EXHAUSTED/.test(this.lastRefusal.get(h.hostId) ?? '');
+      const byLimit = !limited ? [] : this.cfg.maxClientsPerSession < this.hosts.length ? [`${h.hostId} refused by the client limit`] : held.filter((x) => x.includes(` held by scvm-${h.route.target} `));
+      const named = [...held.filter((x) => x.startsWith(`host:${h.hostId} `) || x.startsWith('grace held')), ...byLimit];
+      if (named.length) {
+        this.note('CHECK', `${h.hostId} completed no call since the heal, held visibly: ${named.join('; ')}`);
+        continue;
+      }
+      const route = h.route.via === 'local' ? 'local' : `scvm-${h.route.target} via ${h.route.via}`;
+      this.violate(`liveness: ${h.hostId} completed no call in ${this.livenessBoundMs} ms after every fault healed (t=${this.healedAt.toFixed(0)}), and no leader names a hold of it${leader ? '' : ' (no leader)'}; routed ${route}, last refusal ${this.lastRefusal.get(h.hostId) ?? 'none'}`);
+    }
+  }
+
   /** False for the second of one SCVM's follower and gate to freeze, without the fence agent (schedule.ts). */
   mayPause(p: SimProcess): boolean {
+    if (this.healedAt !== undefined) return false;
     if (this.cfg.fenceAgent) return true;
     for (const s of this.scvms) {
       const sibling = p === s.followerProc ? s.gate?.proc : p === s.gate?.proc ? s.followerProc : undefined;
-      if (sibling) return !sibling.paused || sibling.dead;
-      // A frozen follower whose gate died: the same, no fence can run.
-      if (p === s.followerProc && s.gate?.proc.dead) return false;
+      // Frozen or dead, the sibling cannot fence either.
+      if (sibling) return !sibling.paused && !sibling.dead;
     }
     return true;
   }

@@ -46,6 +46,12 @@ describe('grace period over a registered server without a working fence', () => 
     await confirmed.r.ready();
   });
 
+  it('does not hold the unfenced server\'s own logins (its clients stay on its NFS server)', async () => {
+    const g = await graceOver(['scvm-2']);
+    await g.r.ready('scvm-2');
+    await assert.rejects(g.r.ready('scvm-1'), /scvm-2/);
+  });
+
   it('an unfenced server that came back before the grace ended holds nothing', async () => {
     const clock = fakeClock();
     const r = new Readiness(clock, ['scvm-1', 'scvm-2', 'scvm-3'], 2000, undefined, ['scvm-2']);
