@@ -191,6 +191,30 @@ describe('follower: a local revoke of a client not adopted fences like a master\
     assert.deepEqual([next.claims, next.inFlight], [[], []], 'the held local revoke outlived the revoke that proved its client stopped');
   });
 
+  it('retries the fence while a revoke is held, and a run that works ends the hold with no revoke from anyone (found by the liveness phase)', async () => {
+    const t = await notAdopted({ fence: 'fails' });
+    t.call.emit('close');
+    await flush();
+    assert.deepEqual(t.f.status().draining, ['host:esx-9']);
+    t.fenceOk = true;
+    await t.clock.tickAsync(200);
+    await flush();
+    assert.equal(t.fenceRuns.length, 2, 'tried again');
+    assert.deepEqual(t.f.status().draining, [], 'the fence that worked started after the hold: the calls are stopped');
+  });
+
+  it('with mutant follower-held-revoke-never-refenced on, the hold outlives any fence (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-lazy-fence-on-lost-layer', 'follower-held-revoke-never-refenced']);
+    const t = await notAdopted({ fence: 'fails' });
+    t.call.emit('close');
+    await flush();
+    t.fenceOk = true;
+    await t.clock.tickAsync(1000);
+    await flush();
+    assert.equal(t.fenceRuns.length, 1);
+    assert.deepEqual(t.f.status().draining, ['host:esx-9']);
+  });
+
   it('with mutant follower-replaced-no-fence on, nothing is fenced and the drain ends unproven (the fix\'s exact revert)', async () => {
     setSimulationMutants(['follower-replaced-no-fence', 'follower-lazy-fence-on-lost-layer']);
     const t = await notAdopted({ fence: 'ok' });

@@ -299,6 +299,31 @@ describe('login and revoke (master)', () => {
     assert.equal(t.error?.message, undefined);
   });
 
+  it('hands a client from an expired session of a server to that server\'s new session at once: no wait-out, no fence, no hold (found by the simulation\'s liveness phase)', async () => {
+    const h = harness();
+    const old = h.open('scvm-1', '', 'FENCING_NONE');
+    await h.logins.login(old.id, '10.0.0.9');
+    old.sink = undefined;
+    await h.clock.tickAsync(TTL + 1);
+    assert.equal(h.sessions.state(old), SessionState.Expired);
+    const again = h.open('scvm-1', '', 'FENCING_NONE');
+    const r = await h.logins.login(again.id, '10.0.0.9');
+    assert.equal(r.clientId, 'host:esx-9');
+    assert.equal(r.revoked, 1, 'the earlier session\'s hold was taken over');
+    assert.deepEqual(h.logins.heldClients(), [], 'the server asking is not held for its own confirmation');
+  });
+
+  it('with mutant master-fences-own-requester on, the server\'s own earlier session holds the client (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['master-fences-own-requester']);
+    const h = harness();
+    const old = h.open('scvm-1', '', 'FENCING_NONE');
+    await h.logins.login(old.id, '10.0.0.9');
+    old.sink = undefined;
+    await h.clock.tickAsync(TTL + 1);
+    const again = h.open('scvm-1', '', 'FENCING_NONE');
+    await assert.rejects(h.logins.login(again.id, '10.0.0.9'), /held by scvm-1/);
+  });
+
   it('fails the login if the requester expired while waiting, and leaves the holder in place', async () => {
     const { h, a, b } = await heldByA();
     const t = track(h.logins.login(b.id, '10.0.0.9'));
