@@ -35,6 +35,7 @@ export const MUTANTS = {
   'follower-lazy-fence-on-lost-layer': 'an NFS layer that leaves with calls unknown makes the follower fence only at its next revoke or fence point, which a frozen follower never reaches while the master waits its lease out (issue 18, found by the swarm)',
   'master-fences-own-requester': 'a login treats an earlier, silent session of the requester\'s own server as a holder to fence or wait out: the fence agent kills the requesting SCVM, or the client is held for a confirmation of the server asking for it (a liveness bug, found by the liveness phase)',
   'follower-held-revoke-never-refenced': 'a revoke held because its fence failed stays held though a later fence works (it is neither retried nor ended by one), so the client cannot be admitted there again and its login elsewhere waits for an operator (a liveness bug, found by the liveness phase)',
+  'follower-intro-hides-unaccounted': 'a follower whose NFS layer left with calls unknown and no fence since introduces itself as if complete, so a new leader ends its grace and grants clients whose calls may still run there (found by the swarm)',
 } as const;
 
 export type MutantName = keyof typeof MUTANTS;

@@ -165,6 +165,7 @@ export class Follower {
       log,
       ownedClients: () => this.claims(),
       clientsInFlight: () => this.clientsInFlight(),
+      nfsUnaccounted: () => this.hub.dirty && !mutant('follower-intro-hides-unaccounted'),
       highestEpoch: () => this.highestEpoch,
       nfsHealth: () => this.nfsState(),
       nfsFencedAtStart: () => this.fencedAtStart,

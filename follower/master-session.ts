@@ -63,6 +63,8 @@ export interface MasterSessionOptions {
   ownedClients: () => OwnedClient[];
   /** Clients with calls in flight here but no grant, reported in the introduction. */
   clientsInFlight?: () => string[];
+  /** An NFS layer left with calls unknown and no fence ran since. */
+  nfsUnaccounted?: () => boolean;
   /** Highest epoch seen, reported in the introduction. */
   highestEpoch: () => number;
   /** The NFS service's health now, reported in the introduction and every keepalive. */
@@ -173,6 +175,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
         ...this.opts.identity,
         clients: this.opts.ownedClients(),
         clientsInFlight: this.opts.clientsInFlight?.() ?? [],
+        nfsUnaccounted: this.opts.nfsUnaccounted?.() ?? false,
         highestEpoch: this.opts.highestEpoch(),
         resumeSessionId: this.sessionId,
         protocol: FOLLOWER_PROTOCOL,

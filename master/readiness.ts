@@ -95,6 +95,19 @@ export class Readiness {
     else if (!this.done && this.clock.now() >= this.deadline && !this.fenceMissing && !this.heldBy().length) this.finish();
   }
 
+  /**
+   * The server introduced itself, but an NFS layer of it left with calls
+   * unknown and nothing fenced since: it stays awaited as if it had not
+   * come back, and without a fence of its own it holds others' logins after
+   * the grace (until an operator confirms a fence, or it introduces itself
+   * clean).
+   */
+  unaccounted(serverId: string, canFence: boolean): void {
+    if (this.done) return;
+    this.missing.add(serverId);
+    if (!canFence) this.unfenced.add(serverId);
+  }
+
   /** An operator confirmed this server is down: it no longer holds the grace. True if it was awaited. */
   fenceConfirmed(serverId: string): boolean {
     const was = this.missing.has(serverId);

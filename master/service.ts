@@ -164,7 +164,11 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     // server may still serve. A new follower process (no session to resume)
     // does not know what a hung gate of its predecessor holds: the grace
     // runs its time for it.
-    if (intro.resumeSessionId || mutant('master-grace-ended-by-new-follower')) core.readiness.introduced(session.serverId);
+    // Nor does one whose NFS server may still run calls nobody lists.
+    if (intro.nfsUnaccounted) {
+      log.warn({ ev: 'session.nfs_unaccounted', server: session.serverId, session: session.id, fencing: session.fencing }, 'an NFS layer left this server with calls unknown and no fence ran since: the grace does not end on its word');
+      core.readiness.unaccounted(session.serverId, session.fencing === 'FENCING_READY');
+    } else if (intro.resumeSessionId || mutant('master-grace-ended-by-new-follower')) core.readiness.introduced(session.serverId);
     call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed, adoptedClients, protocol: MASTER_PROTOCOL, waitOutSlackMs: sessions.waitOutSlackMs } });
     // Revokes written to the stream this one replaces may be lost with it.
     if (resumed) logins.resendPending(session);

@@ -13,7 +13,7 @@ import { fakeClock, flush } from '../support/fake-clock';
 
 type Claim = { clientId: string; token: Token };
 /** What an introduction says: the clients claimed with their grants' tokens, and those with calls in flight but no grant. */
-type Intro = { claims: string[]; tokens: Claim[]; inFlight: string[] };
+type Intro = { claims: string[]; tokens: Claim[]; inFlight: string[]; unaccounted: boolean };
 
 /**
  * A follower talking to a master the test plays over a fake Session stream
@@ -31,7 +31,7 @@ function follower(opts: { fence?: 'ok' | 'fails' | 'none' } = {}) {
         write: (m: FollowerMessage) => {
           if (m.introduction) {
             const tokens = (m.introduction.clients ?? []).map((c) => ({ clientId: c.clientId!, token: { epoch: Number(c.token?.epoch ?? -1), sequence: Number(c.token?.sequence ?? -1) } }));
-            intros.push({ claims: tokens.map((c) => c.clientId).sort(), tokens, inFlight: [...(m.introduction.clientsInFlight ?? [])].sort() });
+            intros.push({ claims: tokens.map((c) => c.clientId).sort(), tokens, inFlight: [...(m.introduction.clientsInFlight ?? [])].sort(), unaccounted: m.introduction.nfsUnaccounted === true });
           }
           return true;
         },
@@ -323,5 +323,29 @@ describe('follower: an NFS layer that leaves with calls unknown gets the NFS ser
     await t.clock.tickAsync(1000);
     await flush();
     assert.equal(t.fenceRuns.length, 0);
+  });
+});
+
+describe('follower: an introduction says when an NFS layer left with calls unknown and nothing fenced since', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  it('sets nfs_unaccounted while the hub is dirty without a fence, so a new leader\'s grace does not end on its word', async () => {
+    const t = follower({ fence: 'none' });
+    t.f.session.start();
+    await t.grant('s1', 5, []);
+    t.call.emit('close');
+    await flush();
+    assert.equal(t.f.hub.dirty, true);
+    assert.equal((await t.reintroduce()).unaccounted, true);
+  });
+
+  it('with mutant follower-intro-hides-unaccounted on, the introduction claims to be complete (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-intro-hides-unaccounted']);
+    const t = follower({ fence: 'none' });
+    t.f.session.start();
+    await t.grant('s1', 5, []);
+    t.call.emit('close');
+    await flush();
+    assert.equal((await t.reintroduce()).unaccounted, false);
   });
 });

@@ -60,6 +60,20 @@ describe('grace period over a registered server without a working fence', () => 
     assert.equal(r.isReady(), true);
   });
 
+  it('an introduction that says an NFS layer left with calls unknown does not end the grace, and without a fence holds others\' logins', async () => {
+    const clock = fakeClock();
+    const r = new Readiness(clock, ['scvm-1', 'scvm-2'], 2000, undefined, []);
+    r.introduced('scvm-1');
+    r.unaccounted('scvm-2', false);
+    assert.equal(r.isReady(), false, 'the grace did not end on that introduction');
+    await clock.tickAsync(2000);
+    await flush();
+    await assert.rejects(r.ready('scvm-1'), /scvm-2/);
+    await r.ready('scvm-2');
+    r.introduced('scvm-2'); // later, clean (a fence ran, or an operator confirmed one)
+    await r.ready('scvm-1');
+  });
+
   it('with mutant grace-ends-over-unfenced-server on, the grace ends by time regardless (the fix\'s exact revert)', async () => {
     setSimulationMutants(['grace-ends-over-unfenced-server']);
     const g = await graceOver(['scvm-2']);
