@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerFenceNfs, runFenceNfsAlone } from './fence-nfs-command';
+// `nfsha fence-nfs` runs inside a follower's fence budget: it runs and exits
+// here, before the modules of the other commands below load.
+if (require.main === module) runFenceNfsAlone(process.argv);
 import { runProgram } from './run-program';
 import { registerMaster } from './master-command';
 import { registerFollower } from './follower-command';
@@ -31,6 +35,7 @@ export function buildProgram(): Command {
   registerDeploy(program);
   registerStatus(program);
   registerFenceConfirm(program);
+  registerFenceNfs(program);
   registerDev(program);
   for (const c of program.commands) c.exitOverride();
   return program;
