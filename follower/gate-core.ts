@@ -56,6 +56,8 @@ export interface GateStateReport {
   fenceFailed: boolean;
   /** Every client with calls owed on its connections, admitted or stopped (issue 18 hole f). */
   clientsInFlight: Array<{ clientId: string; calls: number }>;
+  /** It stops for good (a graceful stop began): it will serve nothing more. */
+  final: boolean;
 }
 
 export type GateEventBody =
@@ -528,6 +530,7 @@ export class GateCore {
       fenceTimeoutMs: this.opts.fence.timeoutMs ?? 0,
       fenceFailed: this.fenceFailed,
       clientsInFlight: this.clientsInFlight(),
+      final: this.stopping,
       draining: [...this.revokes.values()].map((p) => ({
         revokeId: p.revokeId, clientId: p.clientId, callsLeft: [...p.waiting].reduce((n, c) => n + c.inFlight, 0),
       })),

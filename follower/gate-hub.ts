@@ -85,7 +85,11 @@ export class GateHub {
     // idle-looking serving layer is not proven idle. A layer that stops
     // gracefully sends a final report (not serving, nothing in flight)
     // before it leaves (GateCore.finalReport), and that one is trusted.
-    if (!r || r.callsInFlight > 0 || r.stoppedCallsInFlight > 0 || r.serving) {
+    // Only a final report proves it: a layer that reported "not serving" may
+    // have been renewed and forwarded a call before its next report (found
+    // by the swarm: a gate killed that way left a call at a hung server).
+    const proven = r && (r.final || mutant('hub-trusts-idle-report')) && !r.serving && r.callsInFlight === 0 && r.stoppedCallsInFlight === 0;
+    if (!proven) {
       this.unaccounted = true;
       this.onDirty?.();
     }

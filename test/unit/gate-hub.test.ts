@@ -37,3 +37,29 @@ describe('gate hub: quiescence at the fence point (issue 18 hole a)', () => {
     assert.equal(hub.quiescedFor(5000, seq), true);
   });
 });
+
+describe('gate hub: a layer that leaves is idle only by a final report (found by the swarm)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  it('marks itself dirty when a layer whose last report said "not serving, nothing in flight" leaves without a final report', () => {
+    const { hub, call, report } = hubWithLayer();
+    report({ serving: false, callsInFlight: 0 });
+    call.emit('close');
+    assert.equal(hub.dirty, true, 'a renewal may have let it forward a call after that report');
+  });
+
+  it('stays clean when the layer\'s last report was final (a graceful stop)', () => {
+    const { hub, call, report } = hubWithLayer();
+    report({ serving: false, callsInFlight: 0, final: true });
+    call.emit('close');
+    assert.equal(hub.dirty, false);
+  });
+
+  it('with mutant hub-trusts-idle-report on, an idle-looking periodic report is trusted (the fix\'s exact revert)', () => {
+    setSimulationMutants(['hub-trusts-idle-report']);
+    const { hub, call, report } = hubWithLayer();
+    report({ serving: false, callsInFlight: 0 });
+    call.emit('close');
+    assert.equal(hub.dirty, false);
+  });
+});
