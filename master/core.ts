@@ -71,7 +71,11 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger,
   const readiness = new Readiness(clock, byId.keys(), term.graceMs, fenceAgent.configured
     ? (ids) => {
       log.warn({ ev: 'grace.fence', servers: ids }, 'registered servers did not come back within the grace period: fencing them before granting');
-      return fenceAgent.fenceServers(ids.map((id) => byId.get(id)!), 'did not re-introduce itself to the new leader within the grace period');
+      // A server that came back but left calls unknown (Readiness.unaccounted)
+      // may not be in the registry this term loaded: its session says where it is.
+      const recordOf = (id: string): ServerRecord | undefined => byId.get(id) ?? sessions.all().filter((x) => x.serverId === id).at(-1);
+      const records = ids.map(recordOf).filter((r): r is ServerRecord => r !== undefined);
+      return fenceAgent.fenceServers(records, 'did not re-introduce itself to the new leader within the grace period, or left calls unknown');
     }
     : undefined, term.expectedServers.filter((s) => s.fencing !== 'FENCING_READY').map((s) => s.serverId));
   const gates = { mayAct: term.mayAct, ready: (requester?: string) => readiness.ready(requester) };

@@ -65,3 +65,26 @@ describe('a new leader\'s grace waits for every server that could hold clients (
     assert.equal(c.sessions.all().length, 0);
   });
 });
+
+describe('a new leader\'s grace over a server that came back with calls unknown (Introduction.nfs_unaccounted)', () => {
+  it('fences that server with the fence agent, though the registry this term loaded did not list it, then grants', async () => {
+    const clock = fakeClock();
+    const fenced: string[] = [];
+    const c = createMasterCore({ ...DEFAULT_MASTER_OPTIONS, tls: { insecure: true } }, clock, silentLogger(), {
+      epoch: 4, mayAct: () => true, expectedServers: [], graceMs: 1000, leader: () => undefined,
+      fenceRun: async (s, why) => { fenced.push(`${s.serverId}: ${why}`); return { ok: true, startedAt: clock.now(), ms: 1, detail: 'ok' }; },
+    });
+    const call = sessionCall();
+    sessionMasterHandlers(c).Session(call as never);
+    call.emit('data', { ...intro, introduction: { ...intro.introduction, protocol: 2, fencing: 'FENCING_NONE', nfsUnaccounted: true } });
+    await flush();
+    assert.ok(call.written[0]?.granted, 'the session is granted');
+    assert.equal(c.readiness.isReady(), false);
+    await clock.tickAsync(1000);
+    await flush();
+    assert.equal(fenced.length, 1, 'a server missing from the loaded registry was never fenced, so the grace never ended');
+    assert.match(fenced[0], /^scvm-1: /);
+    await flush();
+    assert.equal(c.readiness.isReady(), true);
+  });
+});
