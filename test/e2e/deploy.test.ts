@@ -3,7 +3,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { CLI, waitFor } from '../support/cluster';
+import { CLI, readPid, waitFor } from '../support/cluster';
 import { Lab, mgmtIpOfHost, storageIpOfHost } from '../support/lab';
 import { LabSshd } from '../support/lab-sshd';
 import { tlsArgs } from '../support/pki';
@@ -31,7 +31,7 @@ describe('nfsha deploy to lab hosts running real sshd (needs root, openssh-serve
   after(async () => {
     for (let i = 1; i <= 4; i++) {
       const pid = path.join(sshd.installRoot(i), 'sbin', 'nfsha-agent.pid');
-      if (fs.existsSync(pid)) try { process.kill(Number(fs.readFileSync(pid, 'utf8'))); } catch { /* gone */ }
+      if (fs.existsSync(pid)) try { process.kill(readPid(pid)); } catch { /* gone */ }
     }
     await lab.down();
   });

@@ -18,6 +18,18 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * The pid in a pid file, or an error. Never 0 or 1: `process.kill(0, sig)`
+ * signals the test runner's whole process group, so a pid file read while it
+ * was being written (empty: Number('') is 0) once sent SIGSTOP to mocha itself
+ * and CI hung until its 90 min limit.
+ */
+export function readPid(file: string): number {
+  const text = fs.readFileSync(file, 'utf8');
+  if (!/^\s*\d+\s*$/.test(text) || Number(text) < 2) throw new Error(`pid file ${file} does not hold a pid: ${JSON.stringify(text.slice(0, 40))}`);
+  return Number(text);
+}
+
 /** Polls `check` until it returns a truthy value; fails with `what` after `timeoutMs`. */
 export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 15_000, everyMs = 25): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
@@ -290,7 +302,7 @@ export class Cluster {
 
   /** The pid of gate i's stand-in NFS server now (it changes when a fence restarts it). */
   nfsPid(i: number): number {
-    return Number(fs.readFileSync(this.nfsPidFile(i), 'utf8'));
+    return readPid(this.nfsPidFile(i));
   }
 
   /**

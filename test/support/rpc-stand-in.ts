@@ -15,7 +15,11 @@ export { callRecord, replyRecord, serve } from '../../cli/dev/rpc-stand-in';
 if (require.main === module) {
   const [port, delay, log, pidfile] = process.argv.slice(2);
   void serve(Number(port), Number(delay), log).then(() => {
-    if (pidfile) fs.writeFileSync(pidfile, String(process.pid));
+    // Written whole, then renamed: a reader never sees an empty file (see readPid).
+    if (pidfile) {
+      fs.writeFileSync(`${pidfile}.tmp`, String(process.pid));
+      fs.renameSync(`${pidfile}.tmp`, pidfile);
+    }
     process.stdout.write(`listening ${port}\n`);
   });
 }
