@@ -627,7 +627,7 @@ export class Follower {
   async release(clientId: string, upToSeq: number): Promise<boolean> {
     return this.mutex.run(clientId, async () => {
       const last = this.admissions.lastAdmissionOf(clientId);
-      if (last > upToSeq || (upToSeq === 0 && last > 0)) {
+      if ((last > upToSeq || (upToSeq === 0 && last > 0)) && !mutant('follower-release-ignores-newer-admission')) {
         this.log.info({ ev: 'client.release.kept', client: clientId, released_up_to: upToSeq, last_admission: last }, 'release covers an older admission: client kept');
         return false;
       }

@@ -567,7 +567,8 @@ export class LoginCoordinator {
       // login elsewhere waits for that revoke like any other.
       const newest = this.newestToken.get(c.clientId);
       const stale = newest !== undefined && compareTokens(c.token, newest) < 0 && !mutant('master-adopts-stale-claim');
-      this.addHolder(c.clientId, { sessionId, token: c.token });
+      const holder = { sessionId, token: c.token };
+      this.addHolder(c.clientId, holder);
       if (stale) {
         // This master granted the client again since that token (after a
         // revoke, a wait-out or a logout), so the claim is left over, e.g.
@@ -581,6 +582,13 @@ export class LoginCoordinator {
       }
       if ((this.bySession.get(sessionId)?.size ?? 0) > this.limits.maxClientsPerSession) {
         refused.push(c.clientId);
+        if (mutant('master-over-limit-claim-unheld')) {
+          // Race 7's revert: the claim is refused and forgotten; the
+          // follower drops the client on its own, and nothing makes a login
+          // elsewhere wait for that.
+          this.dropHolder(c.clientId, holder);
+          continue;
+        }
         void this.revokeFrom(c.clientId, sessionId, `over the limit of ${this.limits.maxClientsPerSession} clients per session`);
         continue;
       }

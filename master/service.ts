@@ -138,7 +138,12 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
         fencing: intro.protocol >= 2 ? intro.fencing : 'FENCING_UNSPECIFIED',
       };
       try {
-        await core.store.saveServer(record);
+        if (mutant('master-registers-after-grant')) {
+          // Race 5's revert: the record is written while the session is granted, not before.
+          void core.store.saveServer(record).catch(() => undefined);
+        } else {
+          await core.store.saveServer(record);
+        }
       } catch (err) {
         throw new Unavailable(`could not record server ${intro.serverId} in the registry (${(err as Error).message}); retry`);
       }

@@ -49,6 +49,25 @@ describe('follower admissions and releases', () => {
     assert.deepEqual(logouts, ['host:esx-9']);
   });
 
+  it('with mutant follower-release-ignores-newer-admission on, a release of the older admission logs the client out (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-release-ignores-newer-admission']);
+    try {
+      const { f, logins, logouts } = follower();
+      const first = f.admit('10.0.0.9');
+      await flush();
+      logins[0].answer({});
+      const a = await first;
+      const other = f.admit('10.1.0.9');
+      await flush();
+      logins[1].answer({ alreadyOwned: true });
+      await other;
+      assert.equal(await f.release('host:esx-9', Number(a.admissionSeq)), true);
+      assert.deepEqual(logouts, ['host:esx-9'], 'logged out while its newer connection is served');
+    } finally {
+      setSimulationMutants([]);
+    }
+  });
+
   it('asks the master again when a release logged the client out while its login was on the way (race 2)', async () => {
     const { f, logins, logouts } = follower();
     const first = f.admit('10.0.0.9');

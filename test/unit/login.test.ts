@@ -470,6 +470,23 @@ describe('master limits', () => {
     assert.equal(h.logins.owner('host:esx-92')?.sessionId, b.id);
   });
 
+  it('with mutant master-over-limit-claim-unheld on, the claim over the limit is forgotten and a login elsewhere is granted at once (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['master-over-limit-claim-unheld']);
+    try {
+      const h = harness({ ...DEFAULT_MASTER_LIMITS, maxClientsPerSession: 1 });
+      const a = h.open('scvm-1');
+      const b = h.open('scvm-2');
+      const claims = [{ clientId: 'host:esx-91', token: { epoch: 7, sequence: 1 } }, { clientId: 'host:esx-92', token: { epoch: 7, sequence: 2 } }];
+      assert.deepEqual(h.logins.adopt(a.id, claims), ['host:esx-91']);
+      await flush();
+      assert.deepEqual(a.revokes, [], 'nothing revoked: the follower is left to drop it');
+      const r = await h.logins.login(b.id, '10.9.0.2');
+      assert.equal(r.clientId, 'host:esx-92', 'granted while its claimer may still serve it');
+    } finally {
+      setSimulationMutants([]);
+    }
+  });
+
   it('checks the client limit before revoking anything: a refused login takes no client away', async () => {
     const h = harness({ ...DEFAULT_MASTER_LIMITS, maxClientsPerSession: 1 });
     const a = h.open('scvm-1');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { silentLogger } from '../../common/log';
+import { setSimulationMutants } from '../../common/mutants';
 import { createMasterCore } from '../../master/core';
 import type { RegistryStore, ServerRecord } from '../../master/leadership';
 import { DEFAULT_MASTER_OPTIONS } from '../../master/options';
@@ -48,6 +49,24 @@ describe('a new leader\'s grace waits for every server that could hold clients (
     await flush();
     assert.equal(call.written.length, 1);
     assert.ok(call.written[0].granted);
+  });
+
+  it('with mutant master-registers-after-grant on, grants the session before the registry has the server (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['master-registers-after-grant']);
+    try {
+      const c = core({
+        load: async () => ({ servers: [], hosts: [] }),
+        saveServer: () => new Promise<void>(() => undefined),
+        saveHost: () => undefined,
+      });
+      const call = sessionCall();
+      sessionMasterHandlers(c).Session(call as never);
+      call.emit('data', intro);
+      await flush();
+      assert.ok(call.written[0]?.granted, 'granted with the registry write still out');
+    } finally {
+      setSimulationMutants([]);
+    }
   });
 
   it('refuses the introduction, creating no session, when the registry cannot be written', async () => {
