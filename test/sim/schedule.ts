@@ -8,6 +8,7 @@ export const FAULT_KINDS = [
   'partition', 'master-kill', 'master-pause', 'etcd-cut', 'host-move', 'reset-then-move', 'readdress',
   'master-restart-then-move', 'follower-restart-then-move', 'pile-then-reintroduce', 'failover-with-backlog',
   'gate-stall-then-isolate', 'agent-restart', 'scvm-freeze', 'hang-then-isolate', 'gate-kill-with-backlog',
+  'one-way-partition',
 ] as const;
 
 /**
@@ -23,7 +24,12 @@ export const FAULT_KINDS = [
 export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): WorldConfig {
   const r = new Rng(seed ^ 0x5bd1e995);
   const fence = r.chance(0.5) ? 'none' as const : r.chance(0.5) ? 'reliable' as const : 'flaky' as const;
-  const kinds = r.chance(0.25) ? [] : FAULT_KINDS.filter(() => r.chance(0.35));
+  // A quarter of the seeds draw every kind; a third of the rest focus on one
+  // to three kinds, which then strike again and again (the combinations a
+  // known bug needs, such as a hang, a gate kill and a session change on one
+  // SCVM, are diluted in a broad mix); the others draw each kind by a coin.
+  const mix = r.next();
+  const kinds = mix < 0.25 ? [] : mix < 0.5 ? focus(r, 1 + r.int(3)) : FAULT_KINDS.filter(() => r.chance(0.35));
   const gapLo = r.pick([100, 300, 300, 800]);
   const swarm: Swarm = {
     faultGapMs: [gapLo, gapLo + r.pick([700, 2200, 2200, 4000])],
@@ -53,6 +59,14 @@ export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): W
     mutants: [],
     ...overrides,
   };
+}
+
+/** `n` fault kinds drawn without repeats. */
+function focus(r: Rng, n: number): string[] {
+  const pool: string[] = [...FAULT_KINDS];
+  const out: string[] = [];
+  while (out.length < n) out.push(pool.splice(r.int(pool.length), 1)[0]);
+  return out;
 }
 
 /** Why the run stopped early: the first violation, with the world as it was. */
@@ -331,6 +345,22 @@ function planFaults(w: World, log: string[]): void {
       const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
       k.after(r.between(800, 3000), () => h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }));
       return `scvm-${s.i}, ${h.hostId}→scvm-${to.i}`;
+    }],
+    ['one-way-partition', () => {
+      // An asymmetric partition: a follower or a host's agent hears the
+      // leader but is not heard (or the other way round), for a while.
+      const m = leader();
+      if (!m.proc) return undefined;
+      const h = w.hosts[r.int(w.hosts.length)];
+      const s = scvm();
+      const agent = r.chance(0.3);
+      const p = agent ? h.agentProc : s.followerProc;
+      if (!p || w.healedAt !== undefined) return undefined;
+      const mp = m.proc;
+      const [from, to] = r.chance(0.5) ? [p, mp] : [mp, p];
+      w.net.partitionOneWay(from, to);
+      k.after(r.between(300, 6000), () => w.net.healOneWay(from, to));
+      return `${from.name}→${to.name} dropped`;
     }],
     ['agent-restart', () => {
       const h = w.hosts[r.int(w.hosts.length)];

@@ -73,8 +73,9 @@ class Pipe {
     k.schedule(at, () => { if (!this.conn.broken) deliver(); }, this.to);
   }
 
-  /** A partition healed: what it held goes on, in order. */
+  /** A partition healed: what it held goes on, in order (unless another partition still holds this direction). */
   release(): void {
+    if (this.net.isHeld(this.from, this.to)) return;
     const held = this.held.splice(0);
     for (const d of held) this.schedule(d);
   }
@@ -206,6 +207,8 @@ export class SimNetwork {
   private readonly endpoints = new Map<string, Endpoint>();
   private readonly conns = new Map<string, Conn>();
   private readonly partitions = new Set<string>();
+  /** One-way partitions, `from>to` by machine: messages that way are held, the other way flows. */
+  private readonly oneWay = new Set<string>();
 
   constructor(readonly kernel: Kernel, readonly faults: NetworkFaults) {}
 
@@ -230,8 +233,21 @@ export class SimNetwork {
     return `${x}|${y}`;
   }
 
-  isHeld(a: SimProcess, b: SimProcess): boolean {
-    return this.partitions.size > 0 && this.partitions.has(this.pairKey(a, b));
+  isHeld(from: SimProcess, to: SimProcess): boolean {
+    return (this.partitions.size > 0 && this.partitions.has(this.pairKey(from, to)))
+      || (this.oneWay.size > 0 && this.oneWay.has(`${from.machine.name}>${to.machine.name}`));
+  }
+
+  /** Holds every message from one machine to another until healOneWay(); the other direction flows (an asymmetric partition). */
+  partitionOneWay(from: SimProcess, to: SimProcess): void {
+    this.oneWay.add(`${from.machine.name}>${to.machine.name}`);
+  }
+
+  healOneWay(from: SimProcess, to: SimProcess): void {
+    if (!this.oneWay.delete(`${from.machine.name}>${to.machine.name}`)) return;
+    for (const c of this.conns.values()) {
+      if (this.pairKey(c.client, c.endpoint.proc) === this.pairKey(from, to)) { c.up.release(); c.down.release(); }
+    }
   }
 
   /** Holds every message between two machines until heal(). */
@@ -247,9 +263,8 @@ export class SimNetwork {
   }
 
   healAll(): void {
-    for (const key of [...this.partitions]) {
-      this.partitions.delete(key);
-    }
+    this.partitions.clear();
+    this.oneWay.clear();
     for (const c of this.conns.values()) { c.up.release(); c.down.release(); }
   }
 
