@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
+import * as os from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { FAULT_KINDS, chaosTable, runSeed, type FaultKind, type SeedOutcome } from '../support/chaos';
+import { ALL_FAULT_KINDS, chaosTable, runSeed, type FaultKind, type SeedOutcome } from '../support/chaos';
 import { Lab } from '../support/lab';
 
 /**
@@ -8,6 +10,9 @@ import { Lab } from '../support/lab';
  * election, the master's fence agent), then one table per fault kind: faults,
  * IO pause p50/p99, follower fences, violations. Exit 1 on any violation.
  */
+/** A spinner that exits once its parent (this runner) is gone, however that ended. */
+const HOG = 'const p = process.ppid; for (;;) { const t = Date.now(); while (Date.now() - t < 200); if (process.ppid !== p) process.exit(0); }';
+
 async function main(): Promise<void> {
   const count = (v: string) => {
     if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError('expected a positive whole number');
@@ -17,26 +22,32 @@ async function main(): Promise<void> {
     .option('--seeds <n>', 'how many seeds', count, 3)
     .option('--faults <k>', 'faults per seed', count, 5)
     .option('--first-seed <s>', 'first seed (then s+1, s+2, …)', count, 1)
-    .option('--kinds <list>', `fault kinds, comma-separated (default: all: ${FAULT_KINDS.join(', ')})`)
+    .option('--kinds <list>', `fault kinds, comma-separated (default: all: ${ALL_FAULT_KINDS.join(', ')})`)
     .option('--no-fence-agent', 'run without the master\'s fence agent (the frozen-SCVM fault is then a documented limit)')
     .option('--prefix <p>', 'lab namespace prefix', 'nfsha-chaos')
+    .option('--cpu-hog', 'keep every core busy with a spinning process for the whole run (a loaded hypervisor)')
     .parse();
-  const o = program.opts<{ seeds: number; faults: number; firstSeed: number; kinds?: string; fenceAgent: boolean; prefix: string }>();
-  const kinds = (o.kinds ? o.kinds.split(',').map((k) => k.trim()) : [...FAULT_KINDS]) as FaultKind[];
-  for (const k of kinds) if (!FAULT_KINDS.includes(k)) throw new Error(`unknown fault kind ${k} (known: ${FAULT_KINDS.join(', ')})`);
+  const o = program.opts<{ seeds: number; faults: number; firstSeed: number; kinds?: string; fenceAgent: boolean; prefix: string; cpuHog?: boolean }>();
+  const kinds = (o.kinds ? o.kinds.split(',').map((k) => k.trim()) : [...ALL_FAULT_KINDS]) as FaultKind[];
+  for (const k of kinds) if (!(ALL_FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`unknown fault kind ${k} (known: ${ALL_FAULT_KINDS.join(', ')})`);
   const lab = new Lab({ hosts: 3, nfs: true, etcd: true, prefix: o.prefix, holdDownMs: 2000, fenceAgent: o.fenceAgent });
   const log = (s: string) => process.stderr.write(`${s}\n`);
   const outcomes: SeedOutcome[] = [];
   const started = Date.now();
   log(`chaos: ${o.seeds} seeds × ${o.faults} faults from seed ${o.firstSeed}; kinds ${kinds.join(',')}; lab in ${lab.dir}`);
-  await lab.up();
+  // Spinners at normal priority, one per core: the lab's processes compete
+  // with them as an SCVM's do on a busy host.
+  const hogs = o.cpuHog ? os.cpus().map(() => spawn(process.execPath, ['-e', HOG], { stdio: 'ignore' })) : [];
+  if (hogs.length) log(`chaos: ${hogs.length} CPU hogs running (pids ${hogs.map((h) => h.pid).join(', ')})`);
   try {
+    await lab.up();
     for (let seed = o.firstSeed; seed < o.firstSeed + o.seeds; seed++) {
       const r = await runSeed(lab, seed, o.faults, kinds, log);
       outcomes.push(r);
       for (const v of [...r.failures, ...r.violations]) log(`seed ${seed}: ${v}`);
     }
   } finally {
+    for (const h of hogs) h.kill('SIGKILL');
     await lab.down();
   }
   const violations = outcomes.reduce((n, r) => n + r.violations.length, 0);

@@ -22,6 +22,13 @@ alive() {
 }
 started="$(mono)"
 pid="$(cat "$pidfile" 2>/dev/null || true)"
+# Chaos faults (test/support/chaos.ts): PIDFILE.fault holding "fail" makes
+# this fence fail without killing anything; "slow" makes it take 700 ms of
+# its 1,000 ms budget before the kill.
+case "$(cat "$pidfile.fault" 2>/dev/null || true)" in
+fail) echo "fence-nfs.sh: failing on purpose ($pidfile.fault)" >&2; exit 1 ;;
+slow) sleep 0.7 ;;
+esac
 if [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid"; then
 	kill -KILL "$pid" 2>/dev/null || true
 	# A stopped process dies on SIGKILL too; wait until it is a zombie or reaped.
