@@ -23,11 +23,11 @@ alive() {
 started="$(mono)"
 pid="$(cat "$pidfile" 2>/dev/null || true)"
 # Chaos faults (test/support/chaos.ts): PIDFILE.fault holding "fail" makes
-# this fence fail without killing anything; "slow" makes it take 700 ms of
+# this fence fail without killing anything; "slow" makes it take 400 ms of
 # its 1,000 ms budget before the kill.
 case "$(cat "$pidfile.fault" 2>/dev/null || true)" in
 fail) echo "fence-nfs.sh: failing on purpose ($pidfile.fault)" >&2; exit 1 ;;
-slow) sleep 0.7 ;;
+slow) sleep 0.4 ;;
 esac
 if [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid"; then
 	kill -KILL "$pid" 2>/dev/null || true
