@@ -4,6 +4,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MUTANTS, type MutantName } from '../../common/mutants';
 import { configFor, runSchedule, type ScheduleResult } from './schedule';
+import { RECIPES } from './recipes';
 import type { WorldConfig } from './world';
 
 /**
@@ -34,7 +35,7 @@ function workerLoop(job: Job): void {
 }
 
 function describe(cfg: WorldConfig): string {
-  const kinds = cfg.faultKinds.length ? `faults ${cfg.faultKinds.join('+')}` : 'every fault kind';
+  const kinds = cfg.recipe ? `recipe ${cfg.recipe}` : cfg.faultKinds.length ? `faults ${cfg.faultKinds.join('+')}` : 'every fault kind';
   return `${cfg.mode}, ${cfg.scvms} SCVMs, NFS fence ${cfg.fence}, fence agent ${cfg.fenceAgent ? 'on' : 'off'}, clients/session ${cfg.maxClientsPerSession}, ${kinds}${cfg.lateMgmtRegistration ? ', late mgmt registration' : ''}${cfg.relativeLease ? ', relative lease (old protocol)' : ''}${cfg.mutants.length ? `, mutants ${cfg.mutants.join('+')}` : ''}`;
 }
 
@@ -158,13 +159,14 @@ async function main(): Promise<void> {
     .option('--max-failures <n>', 'stop after this many failing seeds', count, 5)
     .option('--no-fence-agent', 'without the master\'s fence agent (and without whole-SCVM freezes)')
     .option('--faults <kinds>', 'only these fault kinds, comma-separated')
+    .addOption(new Option('--recipe <name>', 'every seed strikes with this targeted fault mix (test/sim/recipes.ts)').choices(RECIPES.map((x) => x.name)))
     .addOption(new Option('--mutant <name>', 'bring back one known bug and search random seeds for it').choices(mutantNames))
     .option('--mutants', 'search for every known bug in turn and print the table')
     .option('--budget <n>', 'schedules per mutant before it counts as not found', count, 5000)
     .parse();
   const o = program.opts<{
     seeds: number; firstSeed?: number; seed?: number; workers: number; relativeLease?: boolean; mode?: 'embedded' | 'elected';
-    nfsFence?: WorldConfig['fence']; maxFailures: number; fenceAgent: boolean; faults?: string; mutant?: MutantName; mutants?: boolean; budget: number;
+    nfsFence?: WorldConfig['fence']; maxFailures: number; fenceAgent: boolean; faults?: string; recipe?: string; mutant?: MutantName; mutants?: boolean; budget: number;
   }>();
   const overrides: Partial<WorldConfig> = {};
   if (!o.fenceAgent) overrides.fenceAgent = false;
@@ -173,6 +175,7 @@ async function main(): Promise<void> {
   if (o.mode) overrides.mode = o.mode;
   if (o.nfsFence) overrides.fence = o.nfsFence;
   if (o.mutant) overrides.mutants = [o.mutant];
+  if (o.recipe) overrides.recipe = o.recipe;
 
   if (o.seed !== undefined) {
     const r = await runSchedule(configFor(o.seed, { ...overrides, keepTrace: true }));
@@ -196,7 +199,7 @@ async function main(): Promise<void> {
   });
   for (const f of r.failures) process.stderr.write(`seed ${f.seed} (${describe(f.cfg)}): ${f.violations[0]}\n`);
   process.stdout.write(`sim: ${r.done} schedules of 30 s virtual time (seeds ${seeds[0]}–${seeds.at(-1)}) in ${r.secs.toFixed(1)} s on ${o.workers} workers, ${(r.steps / r.secs / 1000).toFixed(0)}k steps/s; ${r.failures.length} failing\n`);
-  const flags = `${o.relativeLease ? ' --relative-lease' : ''}${o.nfsFence ? ` --nfs-fence ${o.nfsFence}` : ''}${o.fenceAgent ? '' : ' --no-fence-agent'}${o.faults ? ` --faults ${o.faults}` : ''}${o.mode ? ` --mode ${o.mode}` : ''}`;
+  const flags = `${o.relativeLease ? ' --relative-lease' : ''}${o.nfsFence ? ` --nfs-fence ${o.nfsFence}` : ''}${o.fenceAgent ? '' : ' --no-fence-agent'}${o.faults ? ` --faults ${o.faults}` : ''}${o.recipe ? ` --recipe ${o.recipe}` : ''}${o.mode ? ` --mode ${o.mode}` : ''}`;
   for (const f of r.failures.sort((a, b) => a.seed - b.seed)) {
     process.stdout.write(`\nseed ${f.seed} (${describe(f.cfg)}): ${f.violations.join('; ')}\n  replay: npm run sim -- --seed ${f.seed}${flags}\n`);
   }

@@ -1,15 +1,22 @@
-import { Rng, type SimProcess } from './kernel';
+import { Rng } from './kernel';
 import { setSimulationMutants } from '../../common/mutants';
+import { faultKit, type FaultMenu } from './fault-kit';
+import { raceFaults } from './faults-races';
+import { holeFaults } from './faults-holes';
+import { RECIPES, RECIPE_FAULT_KINDS, recipeNamed, type Recipe } from './recipes';
 import { World, type Swarm, type WorldConfig } from './world';
 
-/** Every fault kind planFaults knows (the swarm picks a subset per seed). */
-export const FAULT_KINDS = [
+/** The fault kinds planFaults defines itself (the recipe files add more). */
+const BASE_FAULT_KINDS = [
   'follower-kill', 'follower-pause', 'gate-kill', 'gate-pause', 'nfs-hang', 'nfs-crash', 'stall', 'transport-reset',
   'partition', 'master-kill', 'master-pause', 'etcd-cut', 'host-move', 'reset-then-move', 'readdress',
   'master-restart-then-move', 'follower-restart-then-move', 'pile-then-reintroduce', 'failover-with-backlog',
   'gate-stall-then-isolate', 'agent-restart', 'scvm-freeze', 'hang-then-isolate', 'gate-kill-with-backlog',
   'one-way-partition',
 ] as const;
+
+/** Every fault kind planFaults knows (the swarm picks a subset per seed). */
+export const FAULT_KINDS: readonly string[] = [...BASE_FAULT_KINDS, ...RECIPE_FAULT_KINDS];
 
 /**
  * The world a seed stands for: mode, size, fence, limits, identity and
@@ -28,8 +35,14 @@ export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): W
   // to three kinds, which then strike again and again (the combinations a
   // known bug needs, such as a hang, a gate kill and a session change on one
   // SCVM, are diluted in a broad mix); the others draw each kind by a coin.
+  // Of the rest, RECIPE_SHARE of all seeds draw a recipe (recipes.ts): the
+  // targeted mix a known bug needs, the rest of the weather still from the
+  // seed. A caller that names its fault kinds gets no recipe over them.
   const mix = r.next();
-  const kinds = mix < 0.25 ? [] : mix < 0.5 ? focus(r, 1 + r.int(3)) : FAULT_KINDS.filter(() => r.chance(0.35));
+  const recipeDraw = r.next();
+  const recipe: Recipe | undefined = overrides.recipe !== undefined ? recipeNamed(overrides.recipe)
+    : mix >= 0.25 && !overrides.faultKinds && RECIPES.length && recipeDraw < RECIPE_SHARE / 0.75 ? RECIPES[r.int(RECIPES.length)] : undefined;
+  const kinds = recipe ? recipe.kinds : mix < 0.25 ? [] : mix < 0.5 ? focus(r, 1 + r.int(3)) : FAULT_KINDS.filter(() => r.chance(0.35));
   const gapLo = r.pick([100, 300, 300, 800]);
   const swarm: Swarm = {
     faultGapMs: [gapLo, gapLo + r.pick([700, 2200, 2200, 4000])],
@@ -44,7 +57,7 @@ export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): W
     depthMax: r.pick([1, 2, 2, 2, 4, 4, 8, 8, 8, 32]),
     thinkMaxMs: r.pick([5, 300, 300, 1000]),
   };
-  return {
+  const cfg: WorldConfig = {
     seed,
     mode: r.chance(0.5) ? 'embedded' : 'elected',
     scvms: 3 + r.int(2),
@@ -59,7 +72,13 @@ export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): W
     mutants: [],
     ...overrides,
   };
+  if (!recipe) return cfg;
+  // The recipe's settings win over the seed's, not over the caller's.
+  return { ...cfg, ...recipe.world, swarm: { ...swarm, ...recipe.swarm, ...overrides.swarm }, ...overrides, recipe: recipe.name, faultKinds: recipe.kinds };
 }
+
+/** Share of all seeds that draw a recipe (drawn only among the seeds that would not strike with every kind). */
+export const RECIPE_SHARE = 0.3;
 
 /** `n` fault kinds drawn without repeats. */
 function focus(r: Rng, n: number): string[] {
@@ -92,17 +111,9 @@ export interface ScheduleResult {
  * short stalls that make Node's timers fire early.
  */
 function planFaults(w: World, log: string[]): void {
-  const k = w.kernel;
-  const r = k.rng;
-  const scvm = () => w.scvms[r.int(w.scvms.length)];
-  const leader = () => w.masters.find((m) => m.isLeader()) ?? w.masters[r.int(w.masters.length)];
-  // Follower and gate of one SCVM frozen at once is a whole SCVM frozen: no
-  // self-fence can run, only the fence agent covers it (DESIGN §4). Without
-  // the agent the second freeze is left out, however the faults combine.
-  const pause = (p: SimProcess) => { if (w.mayPause(p)) k.pause(p); };
-  // Nor do partitions, etcd cuts or kills land after the liveness phase began.
-  const cut = (a: SimProcess, b: SimProcess) => { if (w.healedAt === undefined) w.net.partition(a, b); };
-  const menu: Array<[string, () => string | undefined]> = [
+  const kit = faultKit(w);
+  const { k, r, scvm, leader, pause, cut } = kit;
+  const menu: FaultMenu = [
     ['follower-kill', () => {
       const s = scvm();
       s.killFollower();
@@ -384,6 +395,7 @@ function planFaults(w: World, log: string[]): void {
       return `scvm-${s.i}`;
     }]);
   }
+  menu.push(...raceFaults(kit), ...holeFaults(kit));
   const chosen = menu.filter(([name]) => w.cfg.faultKinds.includes(name));
   const allowed = chosen.length ? chosen : menu;
   let t = 2000 + r.between(0, 1500);

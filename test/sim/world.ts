@@ -55,6 +55,8 @@ export interface WorldConfig {
   relativeLease: boolean;
   /** Only these fault kinds (schedule.ts); empty: all. */
   faultKinds: string[];
+  /** The targeted fault mix this seed drew (recipes.ts), if any: it names the fault kinds and any settings it needs. */
+  recipe?: string;
   /**
    * The NFS fence every follower and gate runs: none (the default a user gets
    * without --fence-command: hold, never ack), one that always works, or one
@@ -230,7 +232,7 @@ function nfsFence(world: World, scvm: SimScvm, caller: () => SimProcess): { conf
   };
 }
 
-class SimGate {
+export class SimGate {
   readonly proc: SimProcess;
   readonly core: GateCore;
   readonly link: GateLink;
@@ -313,7 +315,7 @@ function relativeLeaseClient(client: GateClient): GateClient {
 }
 
 /** One SCVM: a follower, its gate (NFS layer) and its NFS server, on one machine. */
-class SimScvm {
+export class SimScvm {
   readonly machine: Machine;
   readonly gateAddress: string;
   follower?: Follower;
@@ -509,7 +511,7 @@ class HostConn {
 }
 
 /** An ESXi host: its NFS client writes through 192.168.33.2, wherever its route points. */
-class SimHost {
+export class SimHost {
   /** When a call of this host last completed (its reply reached it). */
   lastDoneAt = 0;
   readonly proc: SimProcess;
@@ -680,7 +682,7 @@ class MemoryRegistry implements RegistryStore {
   }
 }
 
-class SimMaster {
+export class SimMaster {
   proc?: SimProcess;
   private readonly disk = new MemoryRegistry();
   runtime?: MasterRuntime;

@@ -1,0 +1,35 @@
+import type { Swarm, WorldConfig } from './world';
+import { RACE_FAULT_KINDS, RACE_RECIPES } from './faults-races';
+import { HOLE_FAULT_KINDS, HOLE_RECIPES } from './faults-holes';
+
+/**
+ * A targeted fault mix: the fault kinds (and any world settings) a known bug
+ * needs to show, drawn by the swarm for a share of the seeds. A broad mix
+ * dilutes a bug that needs, say, a gate kill while an NFS server hangs and
+ * the host moves on; a recipe is that combination, struck again and again,
+ * with the rest still drawn from the seed. Recipes are weather, not
+ * answers: they never name a mutant to the world, and a recipe run without
+ * any mutant must find nothing.
+ */
+export interface Recipe {
+  name: string;
+  /** Which known bugs it was written to reach (documentation; the world never sees it). */
+  reaches: string[];
+  /** The fault kinds it strikes with (schedule.ts menus). */
+  kinds: string[];
+  /** World settings it needs (e.g. a fence that fails, no fence agent). */
+  world?: Partial<Pick<WorldConfig, 'mode' | 'scvms' | 'fenceAgent' | 'maxClientsPerSession' | 'lateMgmtRegistration' | 'fence'>>;
+  /** Swarm settings it needs (e.g. a long NFS tail, deep clients). */
+  swarm?: Partial<Swarm>;
+}
+
+export const RECIPES: Recipe[] = [...RACE_RECIPES, ...HOLE_RECIPES];
+
+/** Fault kinds the recipe files add to the menu (they may also be drawn outside a recipe). */
+export const RECIPE_FAULT_KINDS: string[] = [...RACE_FAULT_KINDS, ...HOLE_FAULT_KINDS];
+
+export function recipeNamed(name: string): Recipe {
+  const r = RECIPES.find((x) => x.name === name);
+  if (!r) throw new Error(`unknown recipe ${JSON.stringify(name)}; known: ${RECIPES.map((x) => x.name).join(', ') || '(none)'}`);
+  return r;
+}
