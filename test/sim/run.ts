@@ -187,7 +187,10 @@ async function main(): Promise<void> {
     process.exit(r.violations.length ? 1 : 0);
   }
 
-  if (o.mutants || o.mutant) {
+  // `--mutant NAME --seeds N`: how many of N seeds find it (a rate, for
+  // writing a recipe), not a search that stops at the first.
+  const seedsGiven = program.getOptionValueSource('seeds') === 'cli';
+  if (o.mutants || (o.mutant && !seedsGiven)) {
     const names = o.mutants ? mutantNames : [o.mutant!];
     process.exit(await searchMutants(names, { budget: o.budget, firstSeed: o.firstSeed, workers: o.workers, overrides, verbose: !o.mutants }));
   }
@@ -199,7 +202,7 @@ async function main(): Promise<void> {
   });
   for (const f of r.failures) process.stderr.write(`seed ${f.seed} (${describe(f.cfg)}): ${f.violations[0]}\n`);
   process.stdout.write(`sim: ${r.done} schedules of 30 s virtual time (seeds ${seeds[0]}–${seeds.at(-1)}) in ${r.secs.toFixed(1)} s on ${o.workers} workers, ${(r.steps / r.secs / 1000).toFixed(0)}k steps/s; ${r.failures.length} failing\n`);
-  const flags = `${o.relativeLease ? ' --relative-lease' : ''}${o.nfsFence ? ` --nfs-fence ${o.nfsFence}` : ''}${o.fenceAgent ? '' : ' --no-fence-agent'}${o.faults ? ` --faults ${o.faults}` : ''}${o.recipe ? ` --recipe ${o.recipe}` : ''}${o.mode ? ` --mode ${o.mode}` : ''}`;
+  const flags = `${o.mutant ? ` --mutant ${o.mutant}` : ''}${o.relativeLease ? ' --relative-lease' : ''}${o.nfsFence ? ` --nfs-fence ${o.nfsFence}` : ''}${o.fenceAgent ? '' : ' --no-fence-agent'}${o.faults ? ` --faults ${o.faults}` : ''}${o.recipe ? ` --recipe ${o.recipe}` : ''}${o.mode ? ` --mode ${o.mode}` : ''}`;
   for (const f of r.failures.sort((a, b) => a.seed - b.seed)) {
     process.stdout.write(`\nseed ${f.seed} (${describe(f.cfg)}): ${f.violations.join('; ')}\n  replay: npm run sim -- --seed ${f.seed}${flags}\n`);
   }
