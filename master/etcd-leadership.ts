@@ -38,6 +38,7 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
   private myKey = '';
   private known?: LeaderInfo;
   private watcher?: { cancel(): Promise<void> };
+  private watchSetup?: Promise<void>;
   private keepaliveTimer?: TimerHandle;
   private expiryTimer?: TimerHandle;
   private wake?: () => void;
@@ -66,13 +67,40 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
     return this.leading ? this.opts.self : this.known;
   }
 
+  /**
+   * Starts campaigning and returns. etcd may have no quorum yet (every
+   * service of a cluster boots at once): nothing here waits for it, and
+   * the watch is set up by the campaign loop once etcd answers. (Awaiting
+   * the watch here made a candidate started during an etcd outage give up
+   * for good: found by the simulation's etcd-quorum-loss.)
+   */
   async start(): Promise<void> {
-    this.watcher = await this.opts.store.watch(`${this.prefix}election/`, () => this.wake?.());
     void this.campaignLoop();
+  }
+
+  /**
+   * The watch only wakes the loop early (it polls every second anyway), so
+   * it is set up beside the campaign, never in its way (a real etcd client
+   * may wait for a connection rather than fail), and tried again each round.
+   */
+  private ensureWatch(): void {
+    if (this.watcher || this.watchSetup) return;
+    this.watchSetup = (async () => {
+      try {
+        const watcher = await this.opts.store.watch(`${this.prefix}election/`, () => this.wake?.());
+        if (this.stopped) await watcher.cancel().catch(() => undefined);
+        else this.watcher = watcher;
+      } catch (err) {
+        this.opts.log.warn({ ev: 'election.watch.failed', err: (err as Error).message }, 'could not watch the election; polling until etcd answers');
+      } finally {
+        this.watchSetup = undefined;
+      }
+    })();
   }
 
   private async campaignLoop(): Promise<void> {
     while (!this.stopped) {
+      this.ensureWatch();
       try {
         await this.campaign();
       } catch (err) {

@@ -29,6 +29,10 @@ export class SimEtcd {
   private nextLease = 0x1000;
   /** Masters cut off from etcd. */
   readonly cutOff = new Set<SimProcess>();
+  /** Until then the cluster has no leader (quorum lost, or an election under way): nothing is answered, no lease expires. */
+  unavailableUntil = 0;
+  /** Until then a write outside any lease (the registry) fails, as on a full or failing disk. */
+  plainWritesFailUntil = 0;
 
   constructor(readonly kernel: Kernel, private readonly latency: () => number) {}
 
@@ -46,6 +50,8 @@ export class SimEtcd {
   private expire(id: string): void {
     const l = this.leases.get(id);
     if (!l || this.kernel.now < l.expiresAt) return;
+    // No leader, no expiry: leaderChange() renews every lease when one is back.
+    if (this.kernel.now < this.unavailableUntil) return;
     this.leases.delete(id);
     for (const k of l.keys) {
       if (this.kvs.get(k)?.lease === id) {
@@ -74,7 +80,7 @@ export class SimEtcd {
       }, proc, 'timer');
       if (this.cutOff.has(proc)) return;
       this.kernel.schedule(this.kernel.now + this.latency(), () => {
-        if (this.cutOff.has(proc)) return;
+        if (this.cutOff.has(proc) || this.kernel.now < this.unavailableUntil) return;
         let result: T;
         let error: Error | undefined;
         try { result = op(); } catch (err) { error = err as Error; }
@@ -86,6 +92,34 @@ export class SimEtcd {
         });
       });
     });
+  }
+
+  /**
+   * The cluster loses its leader for `ms` (a member lost with the leader, or
+   * quorum gone until it returns); the new leader then renews every lease to
+   * its full TTL, as etcd does on a leader change: a dead master's election
+   * key outlives its TTL by the outage.
+   */
+  leaderChange(ms: number): void {
+    this.unavailableUntil = Math.max(this.unavailableUntil, this.kernel.now + ms);
+    this.kernel.schedule(this.unavailableUntil, () => {
+      if (this.kernel.now >= this.unavailableUntil) this.renewAll();
+    });
+  }
+
+  /** Everything back now (the liveness phase): a leader, and writes that work. */
+  heal(): void {
+    this.plainWritesFailUntil = 0;
+    if (this.kernel.now >= this.unavailableUntil) return;
+    this.unavailableUntil = this.kernel.now;
+    this.renewAll();
+  }
+
+  private renewAll(): void {
+    for (const [id, l] of this.leases) {
+      l.expiresAt = this.kernel.now + l.ttlMs;
+      this.armExpiry(id);
+    }
   }
 
   grant(ttlSeconds: number): string {
@@ -110,6 +144,7 @@ export class SimEtcd {
   }
 
   put(key: string, value: string, lease?: string): number {
+    if (lease === undefined && this.kernel.now < this.plainWritesFailUntil) throw new Error('etcdserver: mvcc: database space exceeded');
     if (lease !== undefined) {
       const l = this.leases.get(lease);
       if (!l) throw new Error('etcdserver: requested lease not found');

@@ -3,6 +3,7 @@ import { setSimulationMutants } from '../../common/mutants';
 import { faultKit, type FaultMenu } from './fault-kit';
 import { raceFaults } from './faults-races';
 import { holeFaults } from './faults-holes';
+import { ENV_FAULT_KINDS, envFaults } from './faults-env';
 import { RECIPES, RECIPE_FAULT_KINDS, recipeNamed, type Recipe } from './recipes';
 import { World, type Swarm, type WorldConfig } from './world';
 
@@ -16,7 +17,7 @@ const BASE_FAULT_KINDS = [
 ] as const;
 
 /** Every fault kind planFaults knows (the swarm picks a subset per seed). */
-export const FAULT_KINDS: readonly string[] = [...BASE_FAULT_KINDS, ...RECIPE_FAULT_KINDS];
+export const FAULT_KINDS: readonly string[] = [...BASE_FAULT_KINDS, ...ENV_FAULT_KINDS, ...RECIPE_FAULT_KINDS];
 
 /**
  * The world a seed stands for: mode, size, fence, limits, identity and
@@ -56,6 +57,8 @@ export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): W
     nfsTailMaxMs: r.pick([100, 400, 400, 2500]),
     depthMax: r.pick([1, 2, 2, 2, 4, 4, 8, 8, 8, 32]),
     thinkMaxMs: r.pick([5, 300, 300, 1000]),
+    masterDrift: r.chance(0.5),
+    driftAtEdge: r.pick([0, 0, 0.3, 0.7]),
   };
   const cfg: WorldConfig = {
     seed,
@@ -395,7 +398,7 @@ function planFaults(w: World, log: string[]): void {
       return `scvm-${s.i}`;
     }]);
   }
-  menu.push(...raceFaults(kit), ...holeFaults(kit));
+  menu.push(...envFaults(kit), ...raceFaults(kit), ...holeFaults(kit));
   const chosen = menu.filter(([name]) => w.cfg.faultKinds.includes(name));
   const allowed = chosen.length ? chosen : menu;
   let t = 2000 + r.between(0, 1500);

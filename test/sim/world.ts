@@ -91,7 +91,14 @@ export interface Swarm {
   depthMax: number;
   /** Think time between a reply and the next call, up to. */
   thinkMaxMs: number;
+  /** Masters' clocks drift too (within ±√1.1, so any master and follower stay within the 10% the master assumes). */
+  masterDrift: boolean;
+  /** Chance that a clock sits exactly at the drift bound: a follower as slow against the fastest master as assumed, or a master at its edge. */
+  driftAtEdge: number;
 }
+
+/** The relative drift the master assumes between its clock and a follower's (DEFAULT_MASTER_OPTIONS.clockDriftBound). */
+const DRIFT = 1 + DEFAULT_MASTER_OPTIONS.clockDriftBound;
 
 
 /** One client call from a host through a gate to an NFS server, followed to its end. */
@@ -327,8 +334,12 @@ export class SimScvm {
 
   constructor(readonly world: World, readonly i: number) {
     const k = world.kernel;
-    // Follower clocks drift within the bound the master assumes (10%).
-    this.machine = new Machine(`scvm-${i}`, k.rng.between(1e5, 1e6), k.rng.between(1 / 1.1, 1.1));
+    // Follower clocks drift within the bound the master assumes (10%)
+    // against every master's clock, sometimes exactly at it.
+    const rates = world.masters.map((m) => m.machine.rate);
+    const lo = Math.max(...rates) / DRIFT, hi = Math.min(...rates) * DRIFT;
+    const rate = k.rng.chance(world.cfg.swarm.driftAtEdge) ? (k.rng.chance(0.5) ? lo : hi) : k.rng.between(lo, hi);
+    this.machine = new Machine(`scvm-${i}`, k.rng.between(1e5, 1e6), rate);
     this.gateAddress = `gate-${i}`;
     this.nfs = new SimNfs(world, this);
   }
@@ -665,7 +676,7 @@ export class SimHost {
 }
 
 /** The embedded master's state directory (--state-dir): survives its restarts. */
-class MemoryRegistry implements RegistryStore {
+export class MemoryRegistry implements RegistryStore {
   private readonly servers = new Map<string, ServerRecord>();
   private readonly hosts = new Map<string, HostRecord>();
 
@@ -673,25 +684,35 @@ class MemoryRegistry implements RegistryStore {
     return { servers: [...this.servers.values()], hosts: [...this.hosts.values()] };
   }
 
+  /** Until then writes fail (a full or failing disk under the state directory). */
+  failUntil = 0;
+  constructor(private readonly kernel: Kernel) {}
+
   async saveServer(s: ServerRecord): Promise<void> {
+    if (this.kernel.now < this.failUntil) throw new Error('ENOSPC: no space left on device');
     this.servers.set(s.serverId, s);
   }
 
   saveHost(h: HostRecord): void {
+    if (this.kernel.now < this.failUntil) return;
     this.hosts.set(h.id, h);
   }
 }
 
 export class SimMaster {
   proc?: SimProcess;
-  private readonly disk = new MemoryRegistry();
+  readonly disk: MemoryRegistry;
   runtime?: MasterRuntime;
   leadership?: Leadership;
   readonly machine: Machine;
   private gen = 0;
 
   constructor(readonly world: World, readonly k: number) {
-    this.machine = new Machine(`m${k}`, world.kernel.rng.between(1e5, 1e6), 1);
+    this.disk = new MemoryRegistry(world.kernel);
+    const r = world.kernel.rng;
+    const edge = Math.sqrt(DRIFT);
+    const rate = !world.cfg.swarm.masterDrift ? 1 : r.chance(world.cfg.swarm.driftAtEdge) ? (r.chance(0.5) ? edge : 1 / edge) : r.between(1 / edge, edge);
+    this.machine = new Machine(`m${k}`, r.between(1e5, 1e6), rate);
   }
 
   get address(): string {
@@ -941,6 +962,8 @@ export class World {
     for (const p of procs) if (p) k.resume(p);
     this.net.healAll();
     this.etcd?.cutOff.clear();
+    this.etcd?.heal();
+    for (const m of this.masters) m.disk.failUntil = 0;
     for (const s of this.scvms) s.revive();
     for (const m of this.masters) m.restart();
   }

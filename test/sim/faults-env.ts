@@ -1,0 +1,37 @@
+import type { FaultKit, FaultMenu } from './fault-kit';
+
+/** Faults of what the control plane stands on: etcd's own leadership and the registry's storage. */
+export const ENV_FAULT_KINDS = ['etcd-leader-change', 'etcd-quorum-loss', 'registry-write-fails'];
+
+export function envFaults(f: FaultKit): FaultMenu {
+  const { w, r } = f;
+  return [
+    ['etcd-leader-change', () => {
+      // etcd loses its leader (the member hosting it is lost): a short
+      // election with nothing answered, then every lease renewed in full.
+      if (!w.etcd || w.healedAt !== undefined) return undefined;
+      const ms = r.between(100, 1500);
+      w.etcd.leaderChange(ms);
+      return `${ms.toFixed(0)} ms`;
+    }],
+    ['etcd-quorum-loss', () => {
+      // Two of three members lost: no quorum until one comes back, for every
+      // master at once (etcd-cut cuts off one), then a leader change.
+      if (!w.etcd || w.healedAt !== undefined) return undefined;
+      const ms = r.between(1000, 6000);
+      w.etcd.leaderChange(ms);
+      return `${ms.toFixed(0)} ms`;
+    }],
+    ['registry-write-fails', () => {
+      // The registry's writes fail for a while (a full disk under the
+      // embedded master's state directory, etcd over its space quota): an
+      // introduction must not go ahead unrecorded, and a best-effort write
+      // (a server's fencing changing) is simply lost.
+      if (w.healedAt !== undefined) return undefined;
+      const until = w.kernel.now + r.between(500, 5000);
+      if (w.etcd) w.etcd.plainWritesFailUntil = until;
+      else for (const m of w.masters) m.disk.failUntil = until;
+      return `${(until - w.kernel.now).toFixed(0)} ms`;
+    }],
+  ];
+}
