@@ -38,16 +38,43 @@ export class FenceAgent {
     return this.opts.argv.length > 0 || this.opts.run !== undefined;
   }
 
-  /** The session's SCVM was fenced after the session's last keepalive. */
-  isConfirmed(sessionId: string): boolean {
-    return this.confirmed.has(sessionId);
+  /**
+   * The session's SCVM was fenced after the session's last keepalive: by a
+   * run for this session, or by any run against its server (a grace's fence
+   * of servers that did not come back) that started after that keepalive.
+   */
+  isConfirmed(session: Pick<Session, 'id' | 'serverId' | 'renewedAt'>): boolean {
+    return this.confirmed.has(session.id) || (this.fencedFrom.get(session.serverId) ?? -Infinity) >= session.renewedAt;
+  }
+
+  /** Per server, when the latest successful run against it started. */
+  private readonly fencedFrom = new Map<string, number>();
+
+  /** Per server, when the latest successful run against it returned. */
+  private readonly fencedBy = new Map<string, number>();
+
+  private record(serverId: string, r: FenceResult): void {
+    if (!r.ok) return;
+    this.fencedFrom.set(serverId, Math.max(this.fencedFrom.get(serverId) ?? -Infinity, r.startedAt));
+    this.fencedBy.set(serverId, this.opts.clock.now());
+  }
+
+  /**
+   * A successful run against the session's SCVM returned after the
+   * session's last keepalive: whatever sent that keepalive no longer runs.
+   * Weaker than isConfirmed (a keepalive during the run may predate the
+   * kill), so it only ever refuses things, such as a grant to that session.
+   */
+  fencedSinceRenewal(session: Pick<Session, 'serverId' | 'renewedAt'>): boolean {
+    return (this.fencedBy.get(session.serverId) ?? -Infinity) >= session.renewedAt;
   }
 
   /** Fences the SCVM behind `session`; true once confirmed. Runs for one SCVM never overlap. */
   async fence(session: Session, why: string): Promise<boolean> {
-    if (this.confirmed.has(session.id)) return true;
+    if (this.isConfirmed(session)) return true;
     if (!this.configured) return false;
     const r = await this.run(session, why);
+    this.record(session.serverId, r);
     // A run fences the SCVM as it was when the run started: the session's
     // follower, gate and NFS server, as long as it had not been renewed since.
     if (r.ok && r.startedAt >= session.renewedAt) this.confirmed.add(session.id);
@@ -60,7 +87,11 @@ export class FenceAgent {
    */
   async fenceServers(servers: ServerRecord[], why: string): Promise<boolean> {
     if (!this.configured) return false;
-    const results = await Promise.all(servers.map((s) => this.run(s, why)));
+    const results = await Promise.all(servers.map(async (s) => {
+      const r = await this.run(s, why);
+      this.record(s.serverId, r);
+      return r;
+    }));
     return results.every((r) => r.ok);
   }
 

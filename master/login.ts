@@ -330,6 +330,13 @@ export class LoginCoordinator {
     // issue a token a newer leader does not know.
     this.sessions.requireLive(sessionId);
     this.requireLeader();
+    // The fence agent may have killed the requester's SCVM while we waited
+    // (a grace's fence of servers that did not come back, say): its follower
+    // is gone, and a grant would leave the client held by a dead session, to
+    // be fenced again later, killing the follower that replaced it.
+    if (this.fenceAgent?.fencedSinceRenewal(requester) && !mutant('master-grants-to-fenced-session')) {
+      throw new Unavailable(`${requester.serverId} was fenced after session ${sessionId} last renewed: that follower is gone, and its successor logs in again`);
+    }
     const token = this.tokens.next();
     const mine = (this.holders.get(clientId) ?? []).find((h) => h.sessionId === sessionId);
     if (mine) this.dropHolder(clientId, mine);
@@ -662,10 +669,10 @@ export class LoginCoordinator {
     // Without a working fence its holds stay until a fence is confirmed:
     // forgetting them would free its clients unproven.
     if (!this.mayWaitOut(session)) {
-      return this.fenceAgent?.isConfirmed(session.id) === true || this.sessions.successorOf(session) !== undefined || this.sessions.replacedAfterFence(session) !== undefined;
+      return this.fenceAgent?.isConfirmed(session) === true || this.sessions.successorOf(session) !== undefined || this.sessions.replacedAfterFence(session) !== undefined;
     }
     if (!this.fenceAgent?.configured) return true;
-    return this.fenceAgent.isConfirmed(session.id) || this.sessions.successorOf(session) !== undefined || this.sessions.replacedAfterFence(session) !== undefined;
+    return this.fenceAgent.isConfirmed(session) || this.sessions.successorOf(session) !== undefined || this.sessions.replacedAfterFence(session) !== undefined;
   }
 
   /** Forgets holds of sessions that are gone (surely expired). */

@@ -9,6 +9,7 @@ import { HostRegistry } from '../../master/identity';
 import { LoginCoordinator, type LoginResult } from '../../master/login';
 import { SessionState, SessionTable, type Session, type SessionSink } from '../../master/sessions';
 import { FencingTokens } from '../../master/tokens';
+import { FenceAgent } from '../../master/fence-agent';
 import { DEFAULT_MASTER_LIMITS, type MasterLimits } from '../../master/limits';
 import { KeyedRateLimiter } from '../../common/rate-limit';
 import { silentLogger } from '../../common/log';
@@ -26,8 +27,9 @@ interface Harness {
   open(serverId: string, hostId?: string, fencing?: Session['fencing']): Session & { revokes: Array<{ revokeId: string; clientId: string }>; ended?: string; confirmed?: string };
 }
 
-function harness(limits?: MasterLimits): Harness {
+function harness(limits?: MasterLimits, withFenceAgent?: (clock: FakeClock) => FenceAgent): Harness {
   const clock = fakeClock();
+  const fenceAgent = withFenceAgent?.(clock);
   const sessions = new SessionTable(clock, { ttlMs: TTL, clockDriftBound: 0.1, graceMarginMs: 250 });
   const registry = new HostRegistry([
     { id: 'esx-9', storageIp: '10.0.0.9', mgmtIp: '10.1.0.9' },
@@ -36,7 +38,7 @@ function harness(limits?: MasterLimits): Harness {
     { id: 'esx-98', storageIp: '10.9.9.8' },
     { id: 'esx-99', storageIp: '10.9.9.9' },
   ]);
-  const logins = new LoginCoordinator({ clock, sessions, registry, tokens: new FencingTokens(7), revokeAckTimeoutMs: ACK_TIMEOUT, log: silentLogger(), limits });
+  const logins = new LoginCoordinator({ clock, sessions, registry, tokens: new FencingTokens(7), revokeAckTimeoutMs: ACK_TIMEOUT, log: silentLogger(), limits, fenceAgent });
   return {
     clock, sessions, logins,
     open(serverId, hostId = '', fencing = 'FENCING_READY') {
@@ -664,5 +666,40 @@ describe('an introduction\'s clients with calls in flight and no grant (issue 18
     const { login } = await restartedMaster();
     assert.equal(login.done, true);
     assert.equal(login.error, undefined);
+  });
+});
+
+describe('a login whose requester\'s SCVM the fence agent killed while it waited', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /** The simulation's liveness phase found it (etcd and registry faults): the grant held the client in a dead session, and the next move fenced the SCVM again, killing the follower that had replaced it. */
+  async function scenario() {
+    const h = harness(undefined, (clock) => new FenceAgent({ argv: [], timeoutMs: 1000, clock, log: silentLogger(), run: async () => ({ ok: true, startedAt: clock.now(), ms: 0, detail: 'ok' }) }));
+    const a = h.open('scvm-1');
+    const b = h.open('scvm-2');
+    await h.logins.login(a.id, '10.0.0.9');
+    const t = track(h.logins.login(b.id, '10.0.0.9'));
+    await flush();
+    await h.clock.tickAsync(100);
+    // A new leader's grace fences scvm-2 (it did not come back in time): b's follower is gone.
+    assert.equal(await h.logins.fenceAgent!.fenceServers([{ serverId: 'scvm-2', hostId: '', storageIp: '', mgmtIp: '', fencing: 'FENCING_READY' }], 'grace'), true);
+    h.logins.onRevokeAck(a.id, a.revokes[0].revokeId);
+    await flush();
+    return { h, a, b, t };
+  }
+
+  it('is refused, and the client is not left held by the dead session', async () => {
+    const { h, b, t } = await scenario();
+    assert.equal(t.done, true);
+    assert.match(t.error?.message ?? 'granted', /scvm-2 was fenced after session .* last renewed/);
+    assert.notEqual(h.logins.owner('host:esx-9')?.sessionId, b.id);
+    assert.equal(h.logins.ownerships().some(([, o]) => o.sessionId === b.id), false, 'nothing held by the fenced session');
+  });
+
+  it('mutant master-grants-to-fenced-session grants it (the bug this guards against)', async () => {
+    setSimulationMutants(['master-grants-to-fenced-session']);
+    const { h, b, t } = await scenario();
+    assert.equal(t.error, undefined);
+    assert.equal(h.logins.owner('host:esx-9')?.sessionId, b.id);
   });
 });
