@@ -1,7 +1,7 @@
 import type { FaultKit, FaultMenu } from './fault-kit';
 
-/** Faults of what the control plane stands on: etcd's own leadership and the registry's storage. */
-export const ENV_FAULT_KINDS = ['etcd-leader-change', 'etcd-quorum-loss', 'registry-write-fails'];
+/** Faults of what the control plane stands on: etcd's own leadership, the registry's storage, TCP's half-open connections. */
+export const ENV_FAULT_KINDS = ['etcd-leader-change', 'etcd-quorum-loss', 'registry-write-fails', 'half-open-reset'];
 
 export function envFaults(f: FaultKit): FaultMenu {
   const { w, r } = f;
@@ -32,6 +32,19 @@ export function envFaults(f: FaultKit): FaultMenu {
       if (w.etcd) w.etcd.plainWritesFailUntil = until;
       else for (const m of w.masters) m.disk.failUntil = until;
       return `${(until - w.kernel.now).toFixed(0)} ms`;
+    }],
+    ['half-open-reset', () => {
+      // A follower (or an agent) gives its connection to the masters up and
+      // reconnects at once, while each master's side stays open a while:
+      // what the old stream had on its way still arrives there, after the
+      // new stream's introduction, and the master ends the old call later.
+      const h = w.hosts[r.int(w.hosts.length)];
+      const s = f.scvm();
+      const p = r.chance(0.7) ? s.followerProc : h.agentProc;
+      if (!p || p.dead) return undefined;
+      const lag = r.between(20, 2500);
+      for (const m of w.masters) w.net.reset(p, m.address, lag);
+      return `${p.name} (master notices after ${lag.toFixed(0)} ms)`;
     }],
   ];
 }

@@ -55,10 +55,15 @@ class Pipe {
   private lastAt = 0;
   private held: Array<() => void> = [];
 
-  constructor(private readonly net: SimNetwork, readonly from: SimProcess, readonly to: SimProcess, private readonly conn: Conn) {}
+  constructor(private readonly net: SimNetwork, readonly from: SimProcess, readonly to: SimProcess, private readonly conn: Conn, private readonly toServer: boolean) {}
+
+  /** The receiving side knows the connection is gone (the server may learn later than the client: half-open). */
+  private get gone(): boolean {
+    return this.toServer ? this.conn.serverBroken : this.conn.broken;
+  }
 
   send(deliver: () => void): void {
-    if (this.conn.broken) return;
+    if (this.gone) return;
     if (this.net.isHeld(this.from, this.to)) {
       this.held.push(deliver);
       return;
@@ -70,7 +75,7 @@ class Pipe {
     const k = this.net.kernel;
     const at = Math.max(k.now + this.net.faults.latency(), this.lastAt + 0.001);
     this.lastAt = at;
-    k.schedule(at, () => { if (!this.conn.broken) deliver(); }, this.to);
+    k.schedule(at, () => { if (!this.gone) deliver(); }, this.to);
   }
 
   /** A partition healed: what it held goes on, in order (unless another partition still holds this direction). */
@@ -83,15 +88,23 @@ class Pipe {
 
 /** A connection from a client process to an address: its calls break together. */
 class Conn {
+  /** The client side gave the connection up. */
   broken = false;
+  /** The server side knows it is gone: at once, or after a lag (half-open), until which what the client sent still arrives. */
+  serverBroken = false;
   readonly up: Pipe;
   readonly down: Pipe;
-  readonly calls = new Set<{ abort(code: grpc.status, details: string): void }>();
+  readonly calls = new Set<CallEntry>();
 
   constructor(net: SimNetwork, readonly client: SimProcess, readonly endpoint: Endpoint) {
-    this.up = new Pipe(net, client, endpoint.proc, this);
-    this.down = new Pipe(net, endpoint.proc, client, this);
+    this.up = new Pipe(net, client, endpoint.proc, this, true);
+    this.down = new Pipe(net, endpoint.proc, client, this, false);
   }
+}
+
+/** A call on a connection, as a broken connection ends it: the client at once, the server after `serverLagMs`. */
+interface CallEntry {
+  abort(code: grpc.status, details: string, serverLagMs: number): void;
 }
 
 /** Server side of a call (ServerUnaryCall / ServerWritableStream / ServerDuplexStream). */
@@ -275,17 +288,26 @@ export class SimNetwork {
     }
   }
 
-  /** Resets the connections from `client` to `address` (a transport drop). */
-  reset(client: SimProcess, address: string): void {
+  /**
+   * Resets the connections from `client` to `address` (a transport drop).
+   * With `serverLagMs`, only the client notices at once (it timed the
+   * connection out, say): the server goes on receiving what was already on
+   * its way, and ends its side of the calls only after the lag, while the
+   * client may already have opened new streams (old-stream messages after
+   * a new stream opened).
+   */
+  reset(client: SimProcess, address: string, serverLagMs = 0): void {
     const key = `${client.name}->${address}`;
     const c = this.conns.get(key);
-    if (c) this.breakConn(key, c, grpc.status.UNAVAILABLE, 'Connection dropped');
+    if (c) this.breakConn(key, c, grpc.status.UNAVAILABLE, 'Connection dropped', serverLagMs);
   }
 
-  private breakConn(key: string, c: Conn, code: grpc.status, details: string): void {
+  private breakConn(key: string, c: Conn, code: grpc.status, details: string, serverLagMs = 0): void {
     if (this.conns.get(key) === c) this.conns.delete(key);
     c.broken = true;
-    for (const call of [...c.calls]) call.abort(code, details);
+    if (serverLagMs <= 0) c.serverBroken = true;
+    else this.kernel.schedule(this.kernel.now + serverLagMs, () => { c.serverBroken = true; });
+    for (const call of [...c.calls]) call.abort(code, details, serverLagMs);
     c.calls.clear();
   }
 
@@ -327,7 +349,7 @@ export class SimNetwork {
     const waitForReady = metadata?.getOptions().waitForReady === true;
     let done = false;
     let serverCall: ServerCall | undefined;
-    let entry: { abort(code: grpc.status, details: string): void } | undefined;
+    let entry: CallEntry | undefined;
     let conn: Conn | undefined;
     const finish = (err: grpc.ServiceError | null, res?: unknown) => {
       if (done) return;
@@ -361,7 +383,7 @@ export class SimNetwork {
       const method = e.methods.get(name);
       conn = this.connOf(client, e);
       const c = conn;
-      entry = { abort: (code, details) => { this.later(client, () => finish(status(code, details))); if (serverCall) this.kernel.schedule(this.kernel.now, () => serverCall!.abort(), e.proc); } };
+      entry = { abort: (code, details, lag) => { this.later(client, () => finish(status(code, details))); if (serverCall) this.kernel.schedule(this.kernel.now + lag, () => serverCall!.abort(), e.proc); } };
       c.calls.add(entry);
       c.up.send(() => {
         if (done) return;
@@ -407,7 +429,7 @@ export class SimNetwork {
     const waitForReady = metadata?.getOptions().waitForReady === true;
     let serverCall: ServerCall | undefined;
     let conn: Conn | undefined;
-    let entry: { abort(code: grpc.status, details: string): void } | undefined;
+    let entry: CallEntry | undefined;
     const pendingWrites: Buffer[] = [];
     let pendingEnd = false;
     let started = false;
@@ -457,10 +479,11 @@ export class SimNetwork {
       const c = conn;
       started = true;
       entry = {
-        abort: (code, details) => {
+        abort: (code, details, lag) => {
           this.later(client, () => close(status(code, details), false));
-          const call = serverCall;
-          if (call) this.kernel.schedule(this.kernel.now, () => call.abort(), e.proc);
+          // The server learns after the lag; a call it has not even seen yet
+          // (its start still on the way) is ended when it arrives after that.
+          this.kernel.schedule(this.kernel.now + lag, () => serverCall?.abort(), e.proc);
         },
       };
       c.calls.add(entry);
