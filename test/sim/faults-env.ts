@@ -1,7 +1,7 @@
 import type { FaultKit, FaultMenu } from './fault-kit';
 
 /** Faults of what the control plane stands on: etcd's own leadership, the registry's storage, TCP's half-open connections. */
-export const ENV_FAULT_KINDS = ['etcd-leader-change', 'etcd-quorum-loss', 'registry-write-fails', 'half-open-reset'];
+export const ENV_FAULT_KINDS = ['etcd-leader-change', 'etcd-quorum-loss', 'registry-write-fails', 'half-open-reset', 'host-gate-one-way'];
 
 export function envFaults(f: FaultKit): FaultMenu {
   const { w, r } = f;
@@ -45,6 +45,17 @@ export function envFaults(f: FaultKit): FaultMenu {
       const lag = r.between(20, 2500);
       for (const m of w.masters) w.net.reset(p, m.address, lag);
       return `${p.name} (master notices after ${lag.toFixed(0)} ms)`;
+    }],
+    ['host-gate-one-way', () => {
+      // One direction between a host and the gate it uses stalls (a lossy
+      // link, a switch port dropping one way): its calls, or the replies,
+      // wait for the heal, and arrive late at a gate the host may have left.
+      const h = w.hosts[r.int(w.hosts.length)];
+      const gate = `gate-${h.route.target}`;
+      const direction = r.chance(0.5) ? `${h.hostId}>${gate}` : `${gate}>${h.hostId}`;
+      w.holdHostGate(direction);
+      f.k.after(r.between(200, 5000), () => w.releaseHostGate(direction));
+      return direction;
     }],
   ];
 }

@@ -164,7 +164,7 @@ class SimConn implements ForwardedConn {
   /** The host closed its side (after a delay, at the gate). */
   clientClosed(): void {
     const w = this.gate.world;
-    w.kernel.schedule(w.kernel.now + w.latency(), () => this.stop('client closed'), this.gate.proc);
+    w.hostGateSend(`${this.hostConn.host.hostId}>gate-${this.hostConn.gate}`, () => this.stop('client closed'), this.gate.proc);
   }
 
   /** The NFS server process behind this connection died: what it owed is unknown until a fence. */
@@ -488,9 +488,14 @@ class HostConn {
     this.lastReplyAt = this.openedAt = host.world.kernel.now;
   }
 
+  /** Messages from the gate to this host (held while a one-way partition holds that direction). */
+  private get fromGate(): string {
+    return `gate-${this.gate}>${this.host.hostId}`;
+  }
+
   accepted(conn: SimConn): void {
     const w = this.host.world;
-    w.kernel.schedule(w.kernel.now + w.latency(), () => {
+    w.hostGateSend(this.fromGate, () => {
       if (this.closed) return;
       this.conn = conn;
       this.host.pump(this);
@@ -504,7 +509,7 @@ class HostConn {
 
   reply(_call: SimCall): void {
     const w = this.host.world;
-    w.kernel.schedule(w.kernel.now + w.latency(), () => {
+    w.hostGateSend(this.fromGate, () => {
       if (this.closed) return;
       this.inFlight--;
       this.lastReplyAt = w.kernel.now;
@@ -517,7 +522,7 @@ class HostConn {
 
   closedByGate(): void {
     const w = this.host.world;
-    w.kernel.schedule(w.kernel.now + w.latency(), () => this.host.lost(this), this.host.proc);
+    w.hostGateSend(this.fromGate, () => this.host.lost(this), this.host.proc);
   }
 }
 
@@ -559,7 +564,7 @@ export class SimHost {
     const target = this.route.target;
     const hc = new HostConn(this, target, this.sourceAddress());
     this.current = hc;
-    w.kernel.schedule(w.kernel.now + w.latency(), () => {
+    w.hostGateSend(`${this.hostId}>gate-${target}`, () => {
       const gate = w.scvms[target - 1].gate;
       if (!gate || gate.proc.dead) return void hc.refused();
       w.kernel.schedule(w.kernel.now, () => gate.connect(hc, hc.address), gate.proc);
@@ -573,7 +578,7 @@ export class SimHost {
       hc.inFlight++;
       const call: SimCall = { host: this.hostId, gate: hc.gate, nfs: hc.conn.nfs, executed: false };
       const conn = hc.conn;
-      w.kernel.schedule(w.kernel.now + w.latency(), () => conn.receive(call), conn.gate.proc);
+      w.hostGateSend(`${this.hostId}>gate-${hc.gate}`, () => conn.receive(call), conn.gate.proc);
     }
   }
 
@@ -815,6 +820,31 @@ export class World {
     return this.healedAt === undefined && r.chance(sw.burstChance) ? r.between(20, sw.burstMaxMs) : r.between(0.05, 2);
   }
 
+  /**
+   * Host↔gate directions a one-way partition holds (`esx-1>gate-2`,
+   * `gate-2>esx-1`), with what waits to go on: TCP retransmits, so nothing is
+   * lost, only late (the host gives a stalled connection up after 3 s).
+   */
+  private readonly hostGateHeld = new Map<string, Array<() => void>>();
+
+  /** One message between a host and a gate, after the usual latency, unless that direction is held. */
+  hostGateSend(direction: string, fn: () => void, proc: SimProcess): void {
+    const held = this.hostGateHeld.size ? this.hostGateHeld.get(direction) : undefined;
+    if (held) held.push(() => this.kernel.schedule(this.kernel.now + this.latency(), fn, proc));
+    else this.kernel.schedule(this.kernel.now + this.latency(), fn, proc);
+  }
+
+  holdHostGate(direction: string): void {
+    if (this.healedAt === undefined && !this.hostGateHeld.has(direction)) this.hostGateHeld.set(direction, []);
+  }
+
+  releaseHostGate(direction: string): void {
+    const held = this.hostGateHeld.get(direction);
+    if (!held) return;
+    this.hostGateHeld.delete(direction);
+    for (const go of held) go();
+  }
+
   masterAddresses(): string[] {
     return this.masters.map((m) => m.address);
   }
@@ -961,6 +991,7 @@ export class World {
     const procs = [...this.scvms.flatMap((s) => s.processes()), ...this.masters.map((m) => m.proc), ...this.hosts.flatMap((h) => [h.proc, h.agentProc])];
     for (const p of procs) if (p) k.resume(p);
     this.net.healAll();
+    for (const d of [...this.hostGateHeld.keys()]) this.releaseHostGate(d);
     this.etcd?.cutOff.clear();
     this.etcd?.heal();
     for (const m of this.masters) m.disk.failUntil = 0;
