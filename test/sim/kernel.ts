@@ -103,7 +103,8 @@ export class ProcClock implements Clock {
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const base = this.proc.loopTime ?? this.kernel.now;
-    return this.kernel.schedule(base + Math.max(0, ms) / this.proc.machine.rate, fn, this.proc, 'timer') as unknown as TimerHandle;
+    const late = this.kernel.timerLateness?.() ?? 0;
+    return this.kernel.schedule(base + Math.max(0, ms) / this.proc.machine.rate + late, fn, this.proc, 'timer') as unknown as TimerHandle;
   }
 
   clearTimeout(handle: TimerHandle): void {
@@ -216,6 +217,8 @@ export class Kernel {
   now = 0;
   readonly rng: Rng;
   readonly trace: Trace;
+  /** Buggify: how late a timer fires beyond its time (a loaded event loop), if at all. */
+  timerLateness?: () => number;
   private readonly heap = new EventHeap();
   steps = 0;
 

@@ -59,6 +59,9 @@ export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): W
     thinkMaxMs: r.pick([5, 300, 300, 1000]),
     masterDrift: r.chance(0.5),
     driftAtEdge: r.pick([0, 0, 0.3, 0.7]),
+    lateTimerChance: r.pick([0, 0, 0.01, 0.05]),
+    lateTimerMaxMs: r.pick([20, 200, 1000]),
+    pauseAfterCheckChance: r.pick([0, 0, 0, 0.0005, 0.003]),
   };
   const cfg: WorldConfig = {
     seed,

@@ -95,6 +95,16 @@ export interface Swarm {
   masterDrift: boolean;
   /** Chance that a clock sits exactly at the drift bound: a follower as slow against the fastest master as assumed, or a master at its edge. */
   driftAtEdge: number;
+  /**
+   * Buggify (FoundationDB's word): rare, legal misfortunes through the
+   * injection points the code already has. A timer fires late this often
+   * (a loaded event loop), by up to lateTimerMaxMs; a gate stops (SIGSTOP)
+   * between its forward check and the write to the NFS server this often
+   * per forwarded call. Off after the heal.
+   */
+  lateTimerChance: number;
+  lateTimerMaxMs: number;
+  pauseAfterCheckChance: number;
 }
 
 /** The relative drift the master assumes between its clock and a follower's (DEFAULT_MASTER_OPTIONS.clockDriftBound). */
@@ -150,7 +160,25 @@ class SimConn implements ForwardedConn {
     this.owed++;
     this.calls.add(call);
     call.nfs = this.nfs;
-    this.gate.world.sendToNfs(this, call);
+    const w = this.gate.world;
+    const k = w.kernel;
+    // Buggify: the process stops after the check and before the write
+    // (SIGSTOP, a VM stun); the write goes out when it runs again, whatever
+    // its lease says by then.
+    if (w.cfg.swarm.pauseAfterCheckChance && w.healedAt === undefined && k.rng.chance(w.cfg.swarm.pauseAfterCheckChance) && w.mayPause(this.gate.proc)) {
+      const gate = this.gate.proc;
+      k.pause(gate);
+      k.schedule(k.now, () => {
+        // A write to a server that died meanwhile fails: nothing runs, and
+        // what the gate had forwarded there is unknown to it.
+        if (call.nfs.dead) return void this.backendGone();
+        w.sendToNfs(this, call);
+      }, gate);
+      k.after(k.rng.between(20, 1500), () => k.resume(gate));
+      w.note('BUGGIFY', `${gate.name} stops between the forward check and the write`);
+      return;
+    }
+    w.sendToNfs(this, call);
   }
 
   /** The NFS server's reply arrives at the gate. */
@@ -805,6 +833,10 @@ export class World {
       lateReplyMs: () => k.rng.between(20, cfg.swarm.lateReplyMaxMs),
     });
     if (cfg.mode === 'elected') this.etcd = new SimEtcd(k, () => this.latency());
+    if (cfg.swarm.lateTimerChance) {
+      const { lateTimerChance, lateTimerMaxMs } = cfg.swarm;
+      k.timerLateness = () => (this.healedAt === undefined && k.rng.chance(lateTimerChance) ? k.rng.between(1, lateTimerMaxMs) : 0);
+    }
     this.embeddedEpoch = 1_700_000_000_000 + k.rng.int(1e9);
     const masters = cfg.mode === 'elected' ? 3 : 1;
     for (let m = 1; m <= masters; m++) this.masters.push(new SimMaster(this, m));
