@@ -480,7 +480,9 @@ class SimNfs {
   }
 
   private spawn(): SimProcess {
-    return new SimProcess(this.world.kernel, `nfs-${this.scvm.i}.${++this.gen}`, this.scvm.machine);
+    const p = new SimProcess(this.world.kernel, `nfs-${this.scvm.i}.${++this.gen}`, this.scvm.machine);
+    p.simOnly = true;
+    return p;
   }
 
   receive(conn: SimConn, call: SimCall): void {
@@ -575,6 +577,7 @@ export class SimHost {
   constructor(readonly world: World, readonly i: number) {
     const k = world.kernel;
     this.proc = new SimProcess(k, `esx-${i}`, new Machine(`esx-${i}`, 0, 1));
+    this.proc.simOnly = true;
     this.hostId = `esx-${i}`;
     this.storageIp = `10.10.0.${10 + i}`;
     this.mgmtIp = `10.20.0.${10 + i}`;
