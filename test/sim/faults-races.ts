@@ -6,6 +6,7 @@ import type { SimHost, SimScvm } from './world';
 export const RACE_FAULT_KINDS: string[] = [
   'master-stall-over-move',
   'master-down-past-lease',
+  'readdress-under-gate-stall',
 ];
 
 export const RACE_RECIPES: Recipe[] = [
@@ -33,6 +34,17 @@ export const RACE_RECIPES: Recipe[] = [
     // then rarely catches a call in flight).
     swarm: { faultGapMs: [5500, 8000], thinkMaxMs: 1000, depthMax: 1 },
   },
+  {
+    // A host reaches a remote SCVM, switches to that SCVM's other address
+    // once admitted, and the gate stalls with the follower's answer for the
+    // new address on its way while the old connection closes: the release
+    // of the old one crosses the admission of the new one (race 2). The
+    // host's agent then takes it home.
+    name: 'readdress-under-gate-stall',
+    reaches: ['follower-release-ignores-newer-admission'],
+    kinds: ['readdress-under-gate-stall'],
+    world: { fence: 'reliable' },
+  },
 ];
 
 /** A host whose route points at `s` (its own host first), if any. */
@@ -42,6 +54,8 @@ function hostOn(f: FaultKit, s: SimScvm): SimHost | undefined {
 
 export function raceFaults(f: FaultKit): FaultMenu {
   const { w, k, r, pause, cut } = f;
+  /** Gate process and host pairs a readdress already went through (a gate remembers which client an address is). */
+  const readdressed = new Set<string>();
   return [
     ['master-stall-over-move', () => {
       // A follower's stream to the master breaks and stays cut, its NFS
@@ -98,6 +112,47 @@ export function raceFaults(f: FaultKit): FaultMenu {
       const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
       k.after(at + down + r.between(0, 1500), () => h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }));
       return `scvm-${s.i}, m${m.k} down ${down.toFixed(0)} ms, ${h.hostId}→scvm-${to.i}`;
+    }],
+    ['readdress-under-gate-stall', () => {
+      // A host reaches a remote SCVM through one of its addresses, then
+      // switches to the other: the gate asks for the new address while the
+      // old connection closes, and the gate stalls (a GC pause) with the
+      // follower's answer on its way. Then the host moves on.
+      const pairs = w.hosts.flatMap((h) => w.scvms.filter((x) => x.i !== h.i && x.gate && !x.gate.proc.dead && !readdressed.has(`${x.gate.proc.name}|${h.hostId}`)).map((x) => [h, x] as const));
+      if (!pairs.length) {
+        // Every pair done: a gate restarts (it forgets the addresses it saw).
+        const x = f.scvm();
+        x.killGate();
+        k.after(r.between(100, 300), () => x.revive());
+        return `gate of scvm-${x.i} restarted`;
+      }
+      const [h, t] = r.pick(pairs);
+      readdressed.add(`${t.gate!.proc.name}|${h.hostId}`);
+      const first = r.pick(['storage', 'mgmt'] as const);
+      // Just after the agents' route tick (every 500 ms), so that the host's
+      // agent moves it home only after the readdress.
+      const start = 500 - (k.now % 500) + 1;
+      k.after(start, () => { if (w.healedAt === undefined) h.move({ target: t.i, via: first }); });
+      // Once the host's connection there is admitted (or it gave up), it
+      // switches to the other address; the gate stalls a moment later.
+      const readdress = () => {
+        if (w.healedAt !== undefined) return;
+        h.move({ target: t.i, via: first === 'storage' ? 'mgmt' : 'storage' });
+        const g = t.gate?.proc;
+        if (g) k.after(r.between(0.5, 4), () => { pause(g); k.after(r.between(20, 300), () => k.resume(g)); });
+      };
+      let waited = 0;
+      const poll = () => {
+        const c = h.current;
+        if (h.route.target !== t.i) return;
+        if ((c && c.gate === t.i && c.conn) || waited > 450) return readdress();
+        waited += 2;
+        k.after(2, poll);
+      };
+      k.after(start + 2, poll);
+      const to = r.pick(w.scvms.filter((x) => x.i !== t.i));
+      k.after(start + 700, () => { if (w.healedAt === undefined && h.route.target === t.i) h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }); });
+      return `${h.hostId}→scvm-${t.i} (${first}, then the other), then scvm-${to.i}`;
     }],
   ];
 }
