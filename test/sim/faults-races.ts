@@ -7,6 +7,7 @@ export const RACE_FAULT_KINDS: string[] = [
   'master-stall-over-move',
   'master-down-past-lease',
   'readdress-under-gate-stall',
+  'readdress-over-failover',
 ];
 
 export const RACE_RECIPES: Recipe[] = [
@@ -44,6 +45,18 @@ export const RACE_RECIPES: Recipe[] = [
     reaches: ['follower-release-ignores-newer-admission'],
     kinds: ['readdress-under-gate-stall'],
     world: { fence: 'reliable' },
+  },
+  {
+    // The elected leader loses etcd; just before it steps down a host
+    // switches to the other address of the remote SCVM it is admitted at.
+    // The old connection's release (its logout's answer slow to come back)
+    // holds the client's lock while the new address's login was answered
+    // by the old leader, and the follower moves to the new leader meanwhile.
+    name: 'readdress-over-failover',
+    reaches: ['follower-grant-after-lock-wait-unchecked'],
+    kinds: ['readdress-over-failover'],
+    world: { mode: 'elected', fence: 'reliable' },
+    swarm: { lateReplyRate: 0.2, lateReplyMaxMs: 3000, faultGapMs: [2500, 4000] },
   },
 ];
 
@@ -153,6 +166,57 @@ export function raceFaults(f: FaultKit): FaultMenu {
       const to = r.pick(w.scvms.filter((x) => x.i !== t.i));
       k.after(start + 700, () => { if (w.healedAt === undefined && h.route.target === t.i) h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }); });
       return `${h.hostId}→scvm-${t.i} (${first}, then the other), then scvm-${to.i}`;
+    }],
+    ['readdress-over-failover', () => {
+      // The elected leader is cut off from etcd (it steps down at the end of
+      // its election lease, ~0.7-0.9 s later, and another master is elected
+      // a moment after). Just before it steps down, hosts admitted at remote
+      // SCVMs switch to those SCVMs' other addresses: a follower releases
+      // the old connection (its logout's answer slow to come back) while
+      // the new one's login is answered by the old leader, and the follower
+      // moves to the new leader before that logout returns.
+      if (!w.etcd || w.healedAt !== undefined) return undefined;
+      const m = f.leader();
+      const mp = m.proc;
+      if (!mp) return undefined;
+      // Just after an agents' route tick (every 500 ms): the hosts' agents
+      // take them home only at the next one, after the readdress.
+      const tick = 500 - (k.now % 500) + 1 + (k.now % 500 > 400 ? 500 : 0);
+      const readdressAt = tick + r.between(200, 400);
+      const cutAt = Math.max(0, readdressAt - r.between(450, 800));
+      k.after(cutAt, () => {
+        if (w.healedAt !== undefined || mp.dead) return;
+        w.etcd!.cutOff.add(mp);
+        k.after(r.between(2000, 4000), () => w.etcd!.cutOff.delete(mp));
+      });
+      const moved: string[] = [];
+      for (const h of w.hosts) {
+        // A gate remembers which client an address is, and then holds a
+        // release while an admit of that address is out: only a pair the
+        // gate has not seen yet opens the window. Once every pair of a host
+        // has been used, one of those gates restarts (it forgets them).
+        const fresh = w.scvms.filter((x) => x.i !== h.i && x.gate && !x.gate.proc.dead && !readdressed.has(`${x.gate.proc.name}|${h.hostId}`));
+        if (!fresh.length) {
+          const x = r.pick(w.scvms.filter((y) => y.i !== h.i));
+          x.killGate();
+          k.after(r.between(100, 300), () => x.revive());
+          moved.push(`gate of scvm-${x.i} restarted`);
+          continue;
+        }
+        const t = r.pick(fresh);
+        readdressed.add(`${t.gate!.proc.name}|${h.hostId}`);
+        const first = r.pick(['storage', 'mgmt'] as const);
+        moved.push(`${h.hostId}→scvm-${t.i}`);
+        k.after(tick, () => { if (w.healedAt === undefined) h.move({ target: t.i, via: first }); });
+        k.after(readdressAt + r.between(-50, 50), () => {
+          const c = h.current;
+          if (w.healedAt !== undefined || h.route.target !== t.i || !c?.conn) return;
+          h.move({ target: t.i, via: first === 'storage' ? 'mgmt' : 'storage' });
+          // The old connection is reset at once (ss -K, as the agent does on Linux).
+          for (const old of [...h.older]) if (old.gate === t.i) h.lost(old);
+        });
+      }
+      return `m${m.k} cut from etcd, ${moved.join(' ') || 'no host'} (one address, then the other)`;
     }],
   ];
 }
