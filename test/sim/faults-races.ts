@@ -151,6 +151,8 @@ export function raceFaults(f: FaultKit): FaultMenu {
       const readdress = () => {
         if (w.healedAt !== undefined) return;
         h.move({ target: t.i, via: first === 'storage' ? 'mgmt' : 'storage' });
+        // The old connection is reset at once (ss -K, as the agent does on Linux).
+        for (const old of [...h.older]) if (old.gate === t.i) h.lost(old);
         const g = t.gate?.proc;
         if (g) k.after(r.between(0.5, 4), () => { pause(g); k.after(r.between(20, 300), () => k.resume(g)); });
       };
