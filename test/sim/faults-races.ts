@@ -47,11 +47,12 @@ export const RACE_RECIPES: Recipe[] = [
     world: { fence: 'reliable' },
   },
   {
-    // The elected leader loses etcd; just before it steps down a host
-    // switches to the other address of the remote SCVM it is admitted at.
-    // The old connection's release (its logout's answer slow to come back)
-    // holds the client's lock while the new address's login was answered
-    // by the old leader, and the follower moves to the new leader meanwhile.
+    // The elected leader loses etcd; just before it steps down hosts switch
+    // to the other address of the remote SCVM they are admitted at (the old
+    // connection reset). A release of the old one (its logout's answer late,
+    // as a share of unary answers are here) holds the client's lock while
+    // the new address's login was answered by the old leader, and the
+    // follower moves to the new leader meanwhile.
     name: 'readdress-over-failover',
     reaches: ['follower-grant-after-lock-wait-unchecked'],
     kinds: ['readdress-over-failover'],
