@@ -1,11 +1,225 @@
 import type { FaultKit, FaultMenu } from './fault-kit';
 import type { Recipe } from './recipes';
+import type { SimHost, SimScvm } from './world';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const RACE_FAULT_KINDS: string[] = [];
+export const RACE_FAULT_KINDS: string[] = [
+  'master-stall-over-move',
+  'master-down-past-lease',
+  'readdress-under-gate-stall',
+  'readdress-over-failover',
+];
 
-export const RACE_RECIPES: Recipe[] = [];
+export const RACE_RECIPES: Recipe[] = [
+  {
+    // The master freezes (GC, CPU starvation) just as a holder goes silent
+    // and its host moves on: the login and the silent holder's stream end
+    // wait in its socket, and when it wakes the wait-out is armed from the
+    // loop time cached before the freeze (race 8).
+    name: 'master-stall-over-move',
+    reaches: ['timers-trusted-on-time'],
+    kinds: ['master-stall-over-move'],
+    world: { mode: 'embedded', fence: 'reliable', fenceAgent: false },
+  },
+  {
+    // The only master is down longer than a lease: every follower fences by
+    // its deadline, and one SCVM's gate froze with a call just forwarded to
+    // its hung NFS server (its last report shows none). When the master is
+    // back, a fenced follower must not speak for what its gate still holds.
+    name: 'master-down-past-lease',
+    reaches: ['follower-fenced-keeps-session'],
+    kinds: ['master-down-past-lease'],
+    world: { mode: 'embedded', fence: 'none' },
+    // One strike at a time (each takes the master down for seconds), and
+    // hosts with one call at a time and think times (a report of the gate
+    // then rarely catches a call in flight).
+    swarm: { faultGapMs: [5500, 8000], thinkMaxMs: 1000, depthMax: 1 },
+  },
+  {
+    // A host reaches a remote SCVM, switches to that SCVM's other address
+    // once admitted, and the gate stalls with the follower's answer for the
+    // new address on its way while the old connection closes: the release
+    // of the old one crosses the admission of the new one (race 2). The
+    // host's agent then takes it home.
+    name: 'readdress-under-gate-stall',
+    reaches: ['follower-release-ignores-newer-admission'],
+    kinds: ['readdress-under-gate-stall'],
+    world: { fence: 'reliable' },
+  },
+  {
+    // The elected leader loses etcd; just before it steps down hosts switch
+    // to the other address of the remote SCVM they are admitted at (the old
+    // connection reset). A release of the old one (its logout's answer late,
+    // as a share of unary answers are here) holds the client's lock while
+    // the new address's login was answered by the old leader, and the
+    // follower moves to the new leader meanwhile.
+    name: 'readdress-over-failover',
+    reaches: ['follower-grant-after-lock-wait-unchecked'],
+    kinds: ['readdress-over-failover'],
+    world: { mode: 'elected', fence: 'reliable' },
+    swarm: { lateReplyRate: 0.2, lateReplyMaxMs: 3000, faultGapMs: [2500, 4000] },
+  },
+];
 
-export function raceFaults(_f: FaultKit): FaultMenu {
-  return [];
+/** A host whose route points at `s` (its own host first), if any. */
+function hostOn(f: FaultKit, s: SimScvm): SimHost | undefined {
+  return f.w.hosts.find((h) => h.i === s.i && h.route.target === s.i) ?? f.w.hosts.find((h) => h.route.target === s.i);
+}
+
+export function raceFaults(f: FaultKit): FaultMenu {
+  const { w, k, r, pause, cut } = f;
+  /** Gate process and host pairs a readdress already went through (a gate remembers which client an address is). */
+  const readdressed = new Set<string>();
+  return [
+    ['master-stall-over-move', () => {
+      // A follower's stream to the master breaks and stays cut, its NFS
+      // server hangs with calls queued, the leader freezes for a second or
+      // two, and meanwhile a host that SCVM serves moves to another one:
+      // the login for it is handled first thing when the leader wakes.
+      const s = f.scvm();
+      const m = f.leader();
+      const h = hostOn(f, s);
+      if (!s.followerProc || !m.proc || !h || w.healedAt !== undefined) return undefined;
+      const fp = s.followerProc, mp = m.proc;
+      const nfs = s.nfs.proc;
+      pause(nfs);
+      k.after(r.between(3000, 5000), () => k.resume(nfs));
+      pause(mp);
+      const stall = r.between(1200, 2600);
+      k.after(stall, () => k.resume(mp));
+      for (const x of w.masters) w.net.reset(fp, x.address);
+      cut(fp, mp);
+      k.after(r.between(3000, 6000), () => w.net.heal(fp, mp));
+      const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
+      k.after(r.between(20, 400), () => h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }));
+      return `scvm-${s.i}, m${m.k} (${stall.toFixed(0)} ms), ${h.hostId}→scvm-${to.i}`;
+    }],
+    ['master-down-past-lease', () => {
+      const s = f.scvm();
+      const m = f.leader();
+      const h = hostOn(f, s);
+      const g = s.gate?.proc;
+      if (!m.proc || !h || !g || w.healedAt !== undefined) return undefined;
+      const nfs = s.nfs.proc;
+      pause(nfs);
+      k.after(r.between(8000, 12000), () => k.resume(nfs));
+      // The gate freezes right after it forwarded a call to the hung server
+      // (a GC pause or a preempted process), before its next report.
+      const freeze = () => {
+        if (w.healedAt !== undefined || g.dead) return;
+        pause(g);
+        k.after(r.between(7000, 10000), () => k.resume(g));
+      };
+      let waited = 0;
+      const poll = () => {
+        if (w.pendingCalls(h.hostId, s.i) > 0 || waited > 1500) return freeze();
+        waited += 2;
+        k.after(2, poll);
+      };
+      poll();
+      const down = r.between(3300, 4800);
+      const at = r.between(200, 700);
+      k.after(at, () => {
+        m.kill();
+        k.after(down, () => m.restart());
+      });
+      const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
+      k.after(at + down + r.between(0, 1500), () => h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }));
+      return `scvm-${s.i}, m${m.k} down ${down.toFixed(0)} ms, ${h.hostId}→scvm-${to.i}`;
+    }],
+    ['readdress-under-gate-stall', () => {
+      // A host reaches a remote SCVM through one of its addresses, then
+      // switches to the other: the gate asks for the new address while the
+      // old connection closes, and the gate stalls (a GC pause) with the
+      // follower's answer on its way. Then the host moves on.
+      const pairs = w.hosts.flatMap((h) => w.scvms.filter((x) => x.i !== h.i && x.gate && !x.gate.proc.dead && !readdressed.has(`${x.gate.proc.name}|${h.hostId}`)).map((x) => [h, x] as const));
+      if (!pairs.length) {
+        // Every pair done: a gate restarts (it forgets the addresses it saw).
+        const x = f.scvm();
+        x.killGate();
+        k.after(r.between(100, 300), () => x.revive());
+        return `gate of scvm-${x.i} restarted`;
+      }
+      const [h, t] = r.pick(pairs);
+      readdressed.add(`${t.gate!.proc.name}|${h.hostId}`);
+      const first = r.pick(['storage', 'mgmt'] as const);
+      // Just after the agents' route tick (every 500 ms), so that the host's
+      // agent moves it home only after the readdress.
+      const start = 500 - (k.now % 500) + 1;
+      k.after(start, () => { if (w.healedAt === undefined) h.move({ target: t.i, via: first }); });
+      // Once the host's connection there is admitted (or it gave up), it
+      // switches to the other address; the gate stalls a moment later.
+      const readdress = () => {
+        if (w.healedAt !== undefined) return;
+        h.move({ target: t.i, via: first === 'storage' ? 'mgmt' : 'storage' });
+        // The old connection is reset at once (ss -K, as the agent does on Linux).
+        for (const old of [...h.older]) if (old.gate === t.i) h.lost(old);
+        const g = t.gate?.proc;
+        if (g) k.after(r.between(0.5, 4), () => { pause(g); k.after(r.between(20, 300), () => k.resume(g)); });
+      };
+      let waited = 0;
+      const poll = () => {
+        const c = h.current;
+        if (h.route.target !== t.i) return;
+        if ((c && c.gate === t.i && c.conn) || waited > 450) return readdress();
+        waited += 2;
+        k.after(2, poll);
+      };
+      k.after(start + 2, poll);
+      const to = r.pick(w.scvms.filter((x) => x.i !== t.i));
+      k.after(start + 700, () => { if (w.healedAt === undefined && h.route.target === t.i) h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }); });
+      return `${h.hostId}→scvm-${t.i} (${first}, then the other), then scvm-${to.i}`;
+    }],
+    ['readdress-over-failover', () => {
+      // The elected leader is cut off from etcd (it steps down at the end of
+      // its election lease, ~0.7-0.9 s later, and another master is elected
+      // a moment after). Just before it steps down, hosts admitted at remote
+      // SCVMs switch to those SCVMs' other addresses: a follower releases
+      // the old connection (its logout's answer slow to come back) while
+      // the new one's login is answered by the old leader, and the follower
+      // moves to the new leader before that logout returns.
+      if (!w.etcd || w.healedAt !== undefined) return undefined;
+      const m = f.leader();
+      const mp = m.proc;
+      if (!mp) return undefined;
+      // Just after an agents' route tick (every 500 ms): the hosts' agents
+      // take them home only at the next one, after the readdress.
+      const tick = 500 - (k.now % 500) + 1 + (k.now % 500 > 400 ? 500 : 0);
+      const readdressAt = tick + r.between(200, 400);
+      const cutAt = Math.max(0, readdressAt - r.between(450, 800));
+      k.after(cutAt, () => {
+        if (w.healedAt !== undefined || mp.dead) return;
+        w.etcd!.cutOff.add(mp);
+        k.after(r.between(2000, 4000), () => w.etcd!.cutOff.delete(mp));
+      });
+      const moved: string[] = [];
+      for (const h of w.hosts) {
+        // A gate remembers which client an address is, and then holds a
+        // release while an admit of that address is out: only a pair the
+        // gate has not seen yet opens the window. Once every pair of a host
+        // has been used, one of those gates restarts (it forgets them).
+        const fresh = w.scvms.filter((x) => x.i !== h.i && x.gate && !x.gate.proc.dead && !readdressed.has(`${x.gate.proc.name}|${h.hostId}`));
+        if (!fresh.length) {
+          const x = r.pick(w.scvms.filter((y) => y.i !== h.i));
+          x.killGate();
+          k.after(r.between(100, 300), () => x.revive());
+          moved.push(`gate of scvm-${x.i} restarted`);
+          continue;
+        }
+        const t = r.pick(fresh);
+        readdressed.add(`${t.gate!.proc.name}|${h.hostId}`);
+        const first = r.pick(['storage', 'mgmt'] as const);
+        moved.push(`${h.hostId}→scvm-${t.i}`);
+        k.after(tick, () => { if (w.healedAt === undefined) h.move({ target: t.i, via: first }); });
+        k.after(readdressAt + r.between(-50, 50), () => {
+          const c = h.current;
+          if (w.healedAt !== undefined || h.route.target !== t.i || !c?.conn) return;
+          h.move({ target: t.i, via: first === 'storage' ? 'mgmt' : 'storage' });
+          // The old connection is reset at once (ss -K, as the agent does on Linux).
+          for (const old of [...h.older]) if (old.gate === t.i) h.lost(old);
+        });
+      }
+      return `m${m.k} cut from etcd, ${moved.join(' ') || 'no host'} (one address, then the other)`;
+    }],
+  ];
 }

@@ -959,6 +959,11 @@ export class World {
     counts[call.gate] = (counts[call.gate] ?? 0) + d;
   }
 
+  /** Calls of `host` sent to gate `gate`'s NFS server and not yet executed (ground truth, for faults that time a freeze). */
+  pendingCalls(host: string, gate: number): number {
+    return this.pendingByHost.get(host)?.[gate] ?? 0;
+  }
+
   sendToNfs(conn: SimConn, call: SimCall): void {
     this.pending.add(call);
     this.countPending(call, 1);
