@@ -1,11 +1,71 @@
 import type { FaultKit, FaultMenu } from './fault-kit';
 import type { Recipe } from './recipes';
+import type { SimHost, SimScvm, World } from './world';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = [];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave'];
 
-export const HOLE_RECIPES: Recipe[] = [];
+export const HOLE_RECIPES: Recipe[] = [
+  {
+    // Issue 18 hole b: a gate dies while some of its calls sit in a slow NFS
+    // server (the tail), its host reconnects to the new gate and soon leaves
+    // (the old connection reset): the new gate releases the client, and
+    // nothing but the follower's dirty hub keeps the master from granting it
+    // elsewhere while the dead gate's calls still run.
+    name: 'gate-dies-slow-nfs-then-host-leaves',
+    reaches: ['follower-release-while-dirty'],
+    kinds: ['gate-kill-then-leave'],
+    world: { fence: 'none' },
+    swarm: { nfsTailChance: 0.2, nfsTailMaxMs: 2500, depthMax: 8, thinkMaxMs: 300 },
+  },
+];
 
-export function holeFaults(_f: FaultKit): FaultMenu {
-  return [];
+/** A host served by `s` now (its own local host first), or any host. */
+function hostAt(w: World, s: SimScvm, pick: <T>(xs: T[]) => T): SimHost {
+  const here = w.hosts.filter((h) => h.route.target === s.i);
+  return here.length ? pick(here) : w.hosts[s.i - 1];
+}
+
+/** The host moves to another SCVM and resets its old connection at once (ss -K). */
+function leave(f: FaultKit, h: SimHost): string {
+  const { w, r } = f;
+  const to = r.pick(w.scvms.filter((x) => x.i !== h.route.target));
+  const old = h.current;
+  h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) });
+  if (old) h.lost(old);
+  return `scvm-${to.i}`;
+}
+
+/** Runs `then` once `h` has a connection accepted at `s`'s gate (polled from `from` ms, given up after `within` ms). */
+function whenConnected(f: FaultKit, h: SimHost, s: SimScvm, from: number, within: number, then: () => void): void {
+  const { w, k } = f;
+  const until = k.now + from + within;
+  const poll = () => {
+    if (w.healedAt !== undefined || k.now > until) return;
+    if (h.route.target === s.i && h.current?.conn && !h.current.closed && h.current.gate === s.i) return then();
+    k.after(10, poll);
+  };
+  k.after(from, poll);
+}
+
+export function holeFaults(f: FaultKit): FaultMenu {
+  const { w, k, r, scvm } = f;
+  return [
+    ['gate-kill-then-leave', () => {
+      // A gate process dies while a host it serves has calls out (some may
+      // sit in the NFS server's slow tail), and comes back; the host
+      // reconnects there, then moves on with its old connection reset.
+      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
+      if (!busy.length) return undefined;
+      const h = r.pick(busy);
+      const s = w.scvms[h.current!.gate - 1];
+      s.killGate();
+      const back = r.between(30, 250);
+      k.after(back, () => s.revive());
+      // Once it is connected there again (as an NFS client reconnects at
+      // once), a moment later it moves on.
+      whenConnected(f, h, s, back, 2500, () => k.after(r.between(0, 100), () => leave(f, h)));
+      return `scvm-${s.i}, ${h.hostId}`;
+    }],
+  ];
 }
