@@ -3,7 +3,7 @@ import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -17,6 +17,20 @@ export const HOLE_RECIPES: Recipe[] = [
     kinds: ['gate-kill-then-leave'],
     world: { fence: 'none' },
     swarm: { nfsTailChance: 0.2, nfsTailMaxMs: 2500, depthMax: 8, thinkMaxMs: 300 },
+  },
+  {
+    // A gate dies with calls at a hung NFS server (its follower sees the
+    // layer leave with calls unknown), comes back, and its follower freezes
+    // before the new gate gets a lease; a host it served moves on. Only a
+    // fence run when the layer left covers the dead gate's calls: the frozen
+    // follower never reaches its fence point while the master waits its
+    // lease out.
+    name: 'gate-dies-at-hung-nfs-then-follower-freezes',
+    reaches: ['follower-lazy-fence-on-lost-layer'],
+    kinds: ['hang-gate-kill-freeze'],
+    world: { fence: 'reliable', fenceAgent: false },
+    // No bursts: the follower hears of the gate's death before it freezes.
+    swarm: { burstChance: 0 },
   },
 ];
 
@@ -65,6 +79,29 @@ export function holeFaults(f: FaultKit): FaultMenu {
       // Once it is connected there again (as an NFS client reconnects at
       // once), a moment later it moves on.
       whenConnected(f, h, s, back, 2500, () => k.after(r.between(0, 100), () => leave(f, h)));
+      return `scvm-${s.i}, ${h.hostId}`;
+    }],
+    ['hang-gate-kill-freeze', () => {
+      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
+      if (!busy.length) return undefined;
+      const h = r.pick(busy);
+      const s = w.scvms[h.current!.gate - 1];
+      const nfs = s.nfs.proc;
+      f.pause(nfs);
+      k.after(r.between(7000, 10000), () => k.resume(nfs));
+      const killAt = r.between(20, 200);
+      k.after(killAt, () => {
+        s.killGate();
+        k.after(r.between(30, 250), () => {
+          s.revive();
+          // The follower freezes as the new gate starts (before it hears it).
+          const fp = s.followerProc;
+          if (!fp) return;
+          f.pause(fp);
+          k.after(r.between(4500, 7000), () => k.resume(fp));
+          k.after(r.between(0, 300), () => { if (w.healedAt === undefined) leave(f, h); });
+        });
+      });
       return `scvm-${s.i}, ${h.hostId}`;
     }],
   ];
