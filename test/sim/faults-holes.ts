@@ -3,7 +3,7 @@ import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -31,6 +31,21 @@ export const HOLE_RECIPES: Recipe[] = [
     world: { fence: 'reliable', fenceAgent: false },
     // No bursts: the follower hears of the gate's death before it freezes.
     swarm: { burstChance: 0 },
+  },
+  {
+    // An NFS server hangs with calls queued; then either its gate freezes
+    // and its follower is cut off from the master, or its follower freezes:
+    // the one left running reaches its lease's fence point, and a host moves
+    // on. A fence run there that fails must be tried again before the
+    // master's wait-out ends.
+    name: 'hang-then-fence-point-fails',
+    reaches: ['fence-point-no-retry'],
+    kinds: ['hang-then-fence-point'],
+    // A fence that sometimes fails at once (exit 1), else works fast. Not
+    // 'flaky': a fast failure then a slow run whose kill lands at 80-95% of
+    // its timeout outlasts the master's wait-out even when retried (found
+    // while writing this recipe; reported, not fixed here).
+    world: { fence: 'fails-fast', fenceAgent: false },
   },
 ];
 
@@ -103,6 +118,35 @@ export function holeFaults(f: FaultKit): FaultMenu {
         });
       });
       return `scvm-${s.i}, ${h.hostId}`;
+    }],
+    ['hang-then-fence-point', () => {
+      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
+      if (!busy.length) return undefined;
+      const h = r.pick(busy);
+      const s = w.scvms[h.current!.gate - 1];
+      const m = f.leader();
+      const fp = s.followerProc, gp = s.gate?.proc, mp = m.proc;
+      if (!fp || !gp || !mp) return undefined;
+      const nfs = s.nfs.proc;
+      f.pause(nfs);
+      const hang = r.between(6000, 9000);
+      k.after(hang, () => k.resume(nfs));
+      const gateFreezes = r.chance(0.5);
+      k.after(r.between(0, 200), () => {
+        if (gateFreezes) {
+          // The gate sleeps past the hang; its follower alone reaches the fence point.
+          f.pause(gp);
+          k.after(hang + r.between(200, 1500), () => k.resume(gp));
+          f.cut(fp, mp);
+          k.after(r.between(4500, 6500), () => w.net.heal(fp, mp));
+        } else {
+          // The follower sleeps; its gate alone reaches the fence point.
+          f.pause(fp);
+          k.after(r.between(4500, 7000), () => k.resume(fp));
+        }
+      });
+      k.after(r.between(300, 1000), () => { if (w.healedAt === undefined) leave(f, h); });
+      return `scvm-${s.i} (${gateFreezes ? 'gate frozen, follower cut off' : 'follower frozen'}), ${h.hostId}`;
     }],
   ];
 }

@@ -60,9 +60,11 @@ export interface WorldConfig {
   /**
    * The NFS fence every follower and gate runs: none (the default a user gets
    * without --fence-command: hold, never ack), one that always works, or one
-   * that sometimes fails or outlasts its timeout (the server may die later).
+   * that sometimes fails or outlasts its timeout (the server may die later),
+   * or (recipes only) one that sometimes fails at once and otherwise works
+   * fast (no slow runs).
    */
-  fence: 'none' | 'reliable' | 'flaky';
+  fence: 'none' | 'reliable' | 'flaky' | 'fails-fast';
   /** Rates and shapes drawn per seed (swarm testing): what this world's network, disks and clients are like. */
   swarm: Swarm;
   /** Known bugs brought back for this run (common/mutants.ts). */
@@ -216,7 +218,7 @@ function nfsFence(world: World, scvm: SimScvm, caller: () => SimProcess): { conf
       const done = (ok: boolean, detail: string) => k.schedule(k.now + k.rng.between(1, 20), () => resolve({ ok, startedAt, ms: proc.clock.now() - startedAt, detail }), proc);
       if (mode === 'none') return void resolve({ ok: false, startedAt, ms: 0, detail: 'no fence command configured' });
       const kill = (note: string) => { world.note(proc.name, `${note} nfs-${scvm.i}: ${why}`); scvm.killNfs(); };
-      const fate = mode === 'flaky' ? k.rng.next() : 0;
+      const fate = mode === 'flaky' ? k.rng.next() : mode === 'fails-fast' ? (k.rng.chance(0.3) ? 0.7 : 0) : 0;
       if (fate > 0.9) {
         const at = k.rng.between(0.8, 0.95) * timeoutMs;
         k.after(at, () => kill('slow fence kills'));
