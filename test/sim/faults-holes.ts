@@ -3,7 +3,7 @@ import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -46,6 +46,24 @@ export const HOLE_RECIPES: Recipe[] = [
     // its timeout outlasts the master's wait-out even when retried (found
     // while writing this recipe; reported, not fixed here).
     world: { fence: 'fails-fast', fenceAgent: false },
+  },
+  {
+    // An NFS server hangs with calls queued; its follower (no fence) is cut
+    // off from every master and the leader restarts: the new leader's grace
+    // ends by time while that registered server, which cannot fence, never
+    // came back; a host it served moves on.
+    name: 'hang-isolate-then-failover',
+    reaches: ['grace-ends-over-unfenced-server'],
+    kinds: ['hang-isolate-failover'],
+    world: { fence: 'none', fenceAgent: false },
+  },
+  {
+    // A gate dies with calls at a hung NFS server nothing fences, then the
+    // leader restarts; hosts move on meanwhile.
+    name: 'gate-dies-at-hung-nfs-then-failover',
+    reaches: ['follower-intro-hides-unaccounted'],
+    kinds: ['hang-gate-kill-failover'],
+    world: { fence: 'none', fenceAgent: false },
   },
 ];
 
@@ -147,6 +165,51 @@ export function holeFaults(f: FaultKit): FaultMenu {
       });
       k.after(r.between(300, 1000), () => { if (w.healedAt === undefined) leave(f, h); });
       return `scvm-${s.i} (${gateFreezes ? 'gate frozen, follower cut off' : 'follower frozen'}), ${h.hostId}`;
+    }],
+    ['hang-isolate-failover', () => {
+      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
+      if (!busy.length) return undefined;
+      const h = r.pick(busy);
+      const s = w.scvms[h.current!.gate - 1];
+      const fp = s.followerProc;
+      const m = f.leader();
+      if (!fp || !m.proc) return undefined;
+      const nfs = s.nfs.proc;
+      f.pause(nfs);
+      k.after(r.between(8000, 12000), () => k.resume(nfs));
+      // Cut off from every master (a new leader must not hear it either).
+      const masters = w.masters.map((x) => x.proc).filter((p): p is NonNullable<typeof p> => !!p);
+      for (const mp of masters) f.cut(fp, mp);
+      k.after(r.between(6000, 10000), () => { for (const mp of masters) w.net.heal(fp, mp); });
+      const down = r.between(100, 1500);
+      k.after(r.between(0, 800), () => {
+        if (w.healedAt !== undefined) return;
+        m.kill();
+        k.after(down, () => m.restart());
+      });
+      k.after(r.between(1000, 5000), () => { if (w.healedAt === undefined) leave(f, h); });
+      return `scvm-${s.i}, m${m.k}, ${h.hostId}`;
+    }],
+    ['hang-gate-kill-failover', () => {
+      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
+      if (!busy.length) return undefined;
+      const h = r.pick(busy);
+      const s = w.scvms[h.current!.gate - 1];
+      const nfs = s.nfs.proc;
+      f.pause(nfs);
+      k.after(r.between(7000, 12000), () => k.resume(nfs));
+      k.after(r.between(20, 300), () => {
+        s.killGate();
+        k.after(r.between(30, 600), () => s.revive());
+      });
+      const m = f.leader();
+      k.after(r.between(200, 5000), () => {
+        if (w.healedAt !== undefined) return;
+        m.kill();
+        k.after(r.between(100, 1500), () => m.restart());
+      });
+      if (r.chance(0.5)) k.after(r.between(500, 6000), () => { if (w.healedAt === undefined) leave(f, h); });
+      return `scvm-${s.i}, m${m.k}, ${h.hostId}`;
     }],
   ];
 }
