@@ -58,12 +58,16 @@ export const HOLE_RECIPES: Recipe[] = [
     world: { fence: 'none', fenceAgent: false },
   },
   {
-    // A gate dies with calls at a hung NFS server nothing fences, then the
-    // leader restarts; hosts move on meanwhile.
+    // A gate dies with calls at a hung NFS server nothing fences; the leader
+    // is gone long enough for the followers to fence (forgetting their
+    // clients), then restarts twice: the second time the follower resumes
+    // the session it got since, its hub still dirty.
     name: 'gate-dies-at-hung-nfs-then-failover',
     reaches: ['follower-intro-hides-unaccounted'],
     kinds: ['hang-gate-kill-failover'],
     world: { fence: 'none', fenceAgent: false },
+    // Each strike takes about 8 s: fewer, so they do not blur into one outage.
+    swarm: { faultGapMs: [4000, 9000] },
   },
 ];
 
@@ -191,25 +195,42 @@ export function holeFaults(f: FaultKit): FaultMenu {
       return `scvm-${s.i}, m${m.k}, ${h.hostId}`;
     }],
     ['hang-gate-kill-failover', () => {
+      // An NFS server hangs; every master goes down (the one, or all three
+      // candidates) long enough for every lease to run out, so the
+      // followers fence and forget their clients; then a gate dies with
+      // calls at the hung server nothing can fence. The masters come back
+      // (new sessions), then the leader restarts again: the followers now
+      // resume a session, and a host that was there moves on.
       const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
       if (!busy.length) return undefined;
       const h = r.pick(busy);
       const s = w.scvms[h.current!.gate - 1];
       const nfs = s.nfs.proc;
       f.pause(nfs);
-      k.after(r.between(7000, 12000), () => k.resume(nfs));
-      k.after(r.between(20, 300), () => {
+      k.after(r.between(9000, 13000), () => k.resume(nfs));
+      const first = r.between(100, 400);
+      const down = r.between(3800, 4800);
+      k.after(first, () => {
+        if (w.healedAt !== undefined) return;
+        for (const m of w.masters) {
+          m.kill();
+          k.after(down + r.between(0, 300), () => m.restart());
+        }
+      });
+      k.after(first + r.between(3500, 3700), () => {
+        if (w.healedAt !== undefined) return;
         s.killGate();
         k.after(r.between(30, 600), () => s.revive());
       });
-      const m = f.leader();
-      k.after(r.between(200, 5000), () => {
+      const second = first + down + r.between(500, 2000);
+      k.after(second, () => {
         if (w.healedAt !== undefined) return;
-        m.kill();
-        k.after(r.between(100, 1500), () => m.restart());
+        const m2 = f.leader();
+        m2.kill();
+        k.after(r.between(100, 1000), () => m2.restart());
       });
-      if (r.chance(0.5)) k.after(r.between(500, 6000), () => { if (w.healedAt === undefined) leave(f, h); });
-      return `scvm-${s.i}, m${m.k}, ${h.hostId}`;
+      k.after(second + r.between(0, 1000), () => { if (w.healedAt === undefined && h.route.target === s.i) leave(f, h); });
+      return `scvm-${s.i}, ${h.hostId}`;
     }],
   ];
 }
