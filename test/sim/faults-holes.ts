@@ -3,7 +3,7 @@ import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -68,6 +68,19 @@ export const HOLE_RECIPES: Recipe[] = [
     world: { fence: 'none', fenceAgent: false },
     // Each strike takes about 8 s: fewer, so they do not blur into one outage.
     swarm: { faultGapMs: [4000, 9000] },
+  },
+  {
+    // A host reconnects to a gate whose Admit reply comes late (its status
+    // overtaken by the stream); the gate then sleeps through a revoke, so
+    // the master condemns the session and the follower fences while that
+    // reply is still on its way; the host later moves on, its old
+    // connection left open.
+    name: 'late-admit-across-condemnation',
+    reaches: ['gate-late-admit-unfences'],
+    kinds: ['admit-across-condemnation'],
+    world: { fence: 'reliable', fenceAgent: false },
+    // Each strike takes about 4 s: fewer, so they do not undo each other.
+    swarm: { faultGapMs: [3000, 7000] },
   },
 ];
 
@@ -231,6 +244,54 @@ export function holeFaults(f: FaultKit): FaultMenu {
       });
       k.after(second + r.between(0, 1000), () => { if (w.healedAt === undefined && h.route.target === s.i) leave(f, h); });
       return `scvm-${s.i}, ${h.hostId}`;
+    }],
+    ['admit-across-condemnation', () => {
+      // g, an SCVM's own host, reconnects there (an Admit whose reply comes
+      // late), and the gate falls asleep just after asking; x, a host that
+      // came over for a moment, moves on meanwhile, so its revoke goes
+      // unanswered: the master condemns the session and the follower fences
+      // while g's Admit reply is still on its way. The gate wakes, its NFS
+      // server hangs, and g moves on, its old connection left open.
+      const g = w.hosts.find((y) => y.route.target === y.i && y.current?.conn && !y.current.closed && r.chance(0.5))
+        ?? w.hosts.find((y) => y.route.target === y.i && y.current?.conn && !y.current.closed);
+      if (!g) return undefined;
+      const s = w.scvms[g.i - 1];
+      const others = w.hosts.filter((y) => y !== g);
+      if (!s.gate || !others.length) return undefined;
+      const x = r.pick(others);
+      // Just after the agents' route decisions (every 500 ms), so x stays a moment.
+      k.after(500 - (k.now % 500) + r.between(2, 10), () => {
+        if (w.healedAt !== undefined) return;
+        x.move({ target: s.i, via: r.pick(['storage', 'mgmt'] as const) });
+        whenConnected(f, x, s, 0, 450, () => {
+          const old = g.current;
+          const gp = s.gate?.proc;
+          if (!old || old.closed || g.route.target !== s.i || !gp || gp.dead) return;
+          // g's connection is reset and it reconnects at once; its Admit's
+          // reply will come late (its status overtaken by the stream).
+          w.net.lateNext.set(`${gp.name} Admit`, r.between(2000, 3500));
+          g.lost(old);
+          g.connect();
+          k.after(r.between(2.5, 8), () => {
+            if (w.healedAt !== undefined) return;
+            f.pause(gp);
+            if (!gp.paused) return;
+            leave(f, x);
+            k.after(r.between(2000, 2600), () => {
+              k.resume(gp);
+              const nfs = s.nfs.proc;
+              f.pause(nfs);
+              k.after(r.between(6000, 9000), () => k.resume(nfs));
+              k.after(r.between(200, 800), () => {
+                if (w.healedAt !== undefined || g.route.target !== s.i) return;
+                const to = r.pick(w.scvms.filter((y) => y.i !== s.i));
+                g.move({ target: to.i, via: r.pick(['storage', 'mgmt'] as const) }, true);
+              });
+            });
+          });
+        });
+      });
+      return `scvm-${s.i}, ${g.hostId} reconnects, ${x.hostId} comes and goes`;
     }],
   ];
 }

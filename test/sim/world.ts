@@ -585,7 +585,7 @@ export class SimHost {
    * the old one is reset now (ss -K), closed a moment later, or left until
    * its calls time out, so a host can be connected to two gates for a while.
    */
-  move(to: SimHost['route']): void {
+  move(to: SimHost['route'], keepOld = false): void {
     const w = this.world;
     const r = w.kernel.rng;
     this.route = to;
@@ -595,8 +595,9 @@ export class SimHost {
     this.current = undefined;
     this.older.add(old);
     // ss -K resets it at once (Linux); on ESXi the old connection stays
-    // until its segments are reset from the far side, or its calls time out.
-    const choice = r.next();
+    // until its segments are reset from the far side, or its calls time out
+    // (`keepOld`: a fault that wants that outcome).
+    const choice = keepOld ? 1 : r.next();
     if (choice < 0.4) this.lost(old);
     else if (choice < 0.7) w.kernel.schedule(w.kernel.now + r.between(0, 1000), () => this.lost(old), this.proc);
     this.connect();
