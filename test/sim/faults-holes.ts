@@ -3,7 +3,7 @@ import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -82,7 +82,27 @@ export const HOLE_RECIPES: Recipe[] = [
     // Each strike takes about 4 s: fewer, so they do not undo each other.
     swarm: { faultGapMs: [3000, 7000] },
   },
+  {
+    // Issue 18 hole d: a host served remotely over its management address
+    // is renumbered (its old address's grant ends) and reconnects from the
+    // new one; a while later another host gets that old address and
+    // connects from it, its own connection elsewhere left open.
+    name: 'address-reused-by-another-host',
+    reaches: ['follower-stale-address-admits'],
+    kinds: ['renumber-then-reuse'],
+    world: { fence: 'reliable', fenceAgent: false, lateMgmtRegistration: false },
+    // Each strike takes about 8 s.
+    swarm: { faultGapMs: [4000, 9000] },
+  },
 ];
+
+/** Fresh management addresses for renumbered hosts, per world. */
+const nextAddress = new WeakMap<World, number>();
+function freshMgmtIp(w: World): string {
+  const n = nextAddress.get(w) ?? 200;
+  nextAddress.set(w, n + 1);
+  return `10.20.0.${n}`;
+}
 
 /** A host served by `s` now (its own local host first), or any host. */
 function hostAt(w: World, s: SimScvm, pick: <T>(xs: T[]) => T): SimHost {
@@ -292,6 +312,48 @@ export function holeFaults(f: FaultKit): FaultMenu {
         });
       });
       return `scvm-${s.i}, ${g.hostId} reconnects, ${x.hostId} comes and goes`;
+    }],
+    ['renumber-then-reuse', () => {
+      // A's own NFS server hangs, so its agent routes it to another SCVM s;
+      // there it uses its management address α. A is renumbered (α is
+      // gone: its grant at s ends) and reconnects from the new address.
+      // Then B, served elsewhere, gets α and moves to s over its management
+      // path, its old connection left open.
+      const a = r.pick(w.hosts);
+      const home = w.scvms[a.i - 1];
+      const nfs = home.nfs.proc;
+      f.pause(nfs);
+      k.after(r.between(10000, 14000), () => k.resume(nfs));
+      const deadline = k.now + 6000;
+      const poll = () => {
+        if (w.healedAt !== undefined || k.now > deadline) return;
+        if (a.route.via === 'local' || !a.current?.conn || a.current.closed) return void k.after(20, poll);
+        const s = w.scvms[a.route.target - 1];
+        if (a.route.via !== 'mgmt') {
+          a.move({ target: s.i, via: 'mgmt' });
+          return void k.after(20, poll);
+        }
+        const alpha = a.mgmtIp;
+        k.after(r.between(100, 400), () => {
+          if (w.healedAt !== undefined || a.route.target !== s.i) return;
+          a.renumber(freshMgmtIp(w));
+          k.after(r.between(600, 1200), () => {
+            if (w.healedAt !== undefined) return;
+            const bs = w.hosts.filter((x) => x !== a && x.route.target !== s.i && x.current?.conn && !x.current.closed);
+            if (!bs.length) return;
+            // No two hosts ever hold one address (another strike may have reused it).
+            if (w.hosts.some((x) => x.mgmtIp === alpha)) return;
+            const b = r.pick(bs);
+            b.renumber(alpha);
+            k.after(r.between(600, 1200), () => {
+              if (w.healedAt !== undefined || b.route.target === s.i) return;
+              b.move({ target: s.i, via: 'mgmt' }, true);
+            });
+          });
+        });
+      };
+      k.after(20, poll);
+      return `${a.hostId} (scvm-${home.i} hangs)`;
     }],
   ];
 }

@@ -519,7 +519,8 @@ export class SimHost {
   readonly proc: SimProcess;
   readonly hostId: string;
   readonly storageIp: string;
-  readonly mgmtIp: string;
+  /** Its management address (a fault may renumber it: renumber()). */
+  mgmtIp: string;
   route: { target: number; via: 'local' | 'storage' | 'mgmt' };
   /** The connection new calls go to. */
   current?: HostConn;
@@ -650,6 +651,20 @@ export class SimHost {
       k.schedule(k.now + 500, tick, this.proc, 'timer');
     };
     k.schedule(k.now + 500, tick, this.proc, 'timer');
+  }
+
+  /**
+   * The host's management address changes (re-IP, so another host may get
+   * the old one later): connections from the old address are reset, and its
+   * agent starts again and registers the new one.
+   */
+  renumber(mgmtIp: string): void {
+    const old = this.mgmtIp;
+    this.world.note(this.hostId, `management address ${old} → ${mgmtIp}`);
+    this.mgmtIp = mgmtIp;
+    this.world.addressesChanged();
+    for (const hc of [this.current, ...this.older]) if (hc && hc.address === old) this.lost(hc);
+    this.startAgent(true);
   }
 
   startAgent(withMgmt: boolean): void {
@@ -1002,6 +1017,11 @@ export class World {
    */
   /** Per gate number, the host each admitted client id stands for (hostOf is fixed per id and gate). */
   private readonly hostCaches: Array<Map<string, string>> = [];
+
+  /** A host's address changed (SimHost.renumber): which host an ip: client id stands for may too. */
+  addressesChanged(): void {
+    this.hostCaches.length = 0;
+  }
   private readonly servedBits = new Map<string, number>();
 
   check(): void {
