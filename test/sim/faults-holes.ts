@@ -104,12 +104,6 @@ function freshMgmtIp(w: World): string {
   return `10.20.0.${n}`;
 }
 
-/** A host served by `s` now (its own local host first), or any host. */
-function hostAt(w: World, s: SimScvm, pick: <T>(xs: T[]) => T): SimHost {
-  const here = w.hosts.filter((h) => h.route.target === s.i);
-  return here.length ? pick(here) : w.hosts[s.i - 1];
-}
-
 /** The host moves to another SCVM and resets its old connection at once (ss -K). */
 function leave(f: FaultKit, h: SimHost): string {
   const { w, r } = f;
@@ -133,7 +127,7 @@ function whenConnected(f: FaultKit, h: SimHost, s: SimScvm, from: number, within
 }
 
 export function holeFaults(f: FaultKit): FaultMenu {
-  const { w, k, r, scvm } = f;
+  const { w, k, r } = f;
   return [
     ['gate-kill-then-leave', () => {
       // A gate process dies while a host it serves has calls out (some may
