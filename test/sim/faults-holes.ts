@@ -1,11 +1,353 @@
 import type { FaultKit, FaultMenu } from './fault-kit';
 import type { Recipe } from './recipes';
+import type { SimHost, SimScvm, World } from './world';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = [];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse'];
 
-export const HOLE_RECIPES: Recipe[] = [];
+export const HOLE_RECIPES: Recipe[] = [
+  {
+    // Issue 18 hole b: a gate dies while some of its calls sit in a slow NFS
+    // server (the tail), its host reconnects to the new gate and soon leaves
+    // (the old connection reset): the new gate releases the client, and
+    // nothing but the follower's dirty hub keeps the master from granting it
+    // elsewhere while the dead gate's calls still run.
+    name: 'gate-dies-slow-nfs-then-host-leaves',
+    reaches: ['follower-release-while-dirty'],
+    kinds: ['gate-kill-then-leave'],
+    world: { fence: 'none' },
+    swarm: { nfsTailChance: 0.2, nfsTailMaxMs: 2500, depthMax: 8, thinkMaxMs: 300 },
+  },
+  {
+    // A gate dies with calls at a hung NFS server (its follower sees the
+    // layer leave with calls unknown), comes back, and its follower freezes
+    // before the new gate gets a lease; a host it served moves on. Only a
+    // fence run when the layer left covers the dead gate's calls: the frozen
+    // follower never reaches its fence point while the master waits its
+    // lease out.
+    name: 'gate-dies-at-hung-nfs-then-follower-freezes',
+    reaches: ['follower-lazy-fence-on-lost-layer'],
+    kinds: ['hang-gate-kill-freeze'],
+    world: { fence: 'reliable', fenceAgent: false },
+    // No bursts: the follower hears of the gate's death before it freezes.
+    swarm: { burstChance: 0 },
+  },
+  {
+    // An NFS server hangs with calls queued; then either its gate freezes
+    // and its follower is cut off from the master, or its follower freezes:
+    // the one left running reaches its lease's fence point, and a host moves
+    // on. A fence run there that fails must be tried again before the
+    // master's wait-out ends.
+    name: 'hang-then-fence-point-fails',
+    reaches: ['fence-point-no-retry'],
+    kinds: ['hang-then-fence-point'],
+    // A fence that sometimes fails at once (exit 1), else works fast. Not
+    // 'flaky': a fast failure then a slow run whose kill lands at 80-95% of
+    // its timeout outlasts the master's wait-out even when retried (found
+    // while writing this recipe; reported, not fixed here).
+    world: { fence: 'fails-fast', fenceAgent: false },
+  },
+  {
+    // An NFS server hangs with calls queued; its follower (no fence) is cut
+    // off from every master and the leader restarts: the new leader's grace
+    // ends by time while that registered server, which cannot fence, never
+    // came back; a host it served moves on.
+    name: 'hang-isolate-then-failover',
+    reaches: ['grace-ends-over-unfenced-server'],
+    kinds: ['hang-isolate-failover'],
+    world: { fence: 'none', fenceAgent: false },
+  },
+  {
+    // A gate dies with calls at a hung NFS server nothing fences; the leader
+    // is gone long enough for the followers to fence (forgetting their
+    // clients), then restarts twice: the second time the follower resumes
+    // the session it got since, its hub still dirty.
+    name: 'gate-dies-at-hung-nfs-then-failover',
+    reaches: ['follower-intro-hides-unaccounted'],
+    kinds: ['hang-gate-kill-failover'],
+    world: { fence: 'none', fenceAgent: false },
+    // Each strike takes about 8 s: fewer, so they do not blur into one outage.
+    swarm: { faultGapMs: [4000, 9000] },
+  },
+  {
+    // A host reconnects to a gate whose Admit reply comes late (its status
+    // overtaken by the stream); the gate then sleeps through a revoke, so
+    // the master condemns the session and the follower fences while that
+    // reply is still on its way; the host later moves on, its old
+    // connection left open.
+    name: 'late-admit-across-condemnation',
+    reaches: ['gate-late-admit-unfences'],
+    kinds: ['admit-across-condemnation'],
+    world: { fence: 'reliable', fenceAgent: false },
+    // Each strike takes about 4 s: fewer, so they do not undo each other.
+    swarm: { faultGapMs: [3000, 7000] },
+  },
+  {
+    // Issue 18 hole d: a host served remotely over its management address
+    // is renumbered (its old address's grant ends) and reconnects from the
+    // new one; a while later another host gets that old address and
+    // connects from it, its own connection elsewhere left open.
+    name: 'address-reused-by-another-host',
+    reaches: ['follower-stale-address-admits'],
+    kinds: ['renumber-then-reuse'],
+    world: { fence: 'reliable', fenceAgent: false, lateMgmtRegistration: false },
+    // Each strike takes about 8 s.
+    swarm: { faultGapMs: [4000, 9000] },
+  },
+];
 
-export function holeFaults(_f: FaultKit): FaultMenu {
-  return [];
+/** Fresh management addresses for renumbered hosts, per world. */
+const nextAddress = new WeakMap<World, number>();
+function freshMgmtIp(w: World): string {
+  const n = nextAddress.get(w) ?? 200;
+  nextAddress.set(w, n + 1);
+  return `10.20.0.${n}`;
+}
+
+/** The host moves to another SCVM and resets its old connection at once (ss -K). */
+function leave(f: FaultKit, h: SimHost): string {
+  const { w, r } = f;
+  const to = r.pick(w.scvms.filter((x) => x.i !== h.route.target));
+  const old = h.current;
+  h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) });
+  if (old) h.lost(old);
+  return `scvm-${to.i}`;
+}
+
+/** Runs `then` once `h` has a connection accepted at `s`'s gate (polled from `from` ms, given up after `within` ms). */
+function whenConnected(f: FaultKit, h: SimHost, s: SimScvm, from: number, within: number, then: () => void): void {
+  const { w, k } = f;
+  const until = k.now + from + within;
+  const poll = () => {
+    if (w.healedAt !== undefined || k.now > until) return;
+    if (h.route.target === s.i && h.current?.conn && !h.current.closed && h.current.gate === s.i) return then();
+    k.after(10, poll);
+  };
+  k.after(from, poll);
+}
+
+export function holeFaults(f: FaultKit): FaultMenu {
+  const { w, k, r } = f;
+  return [
+    ['gate-kill-then-leave', () => {
+      // A gate process dies while a host it serves has calls out (some may
+      // sit in the NFS server's slow tail), and comes back; the host
+      // reconnects there, then moves on with its old connection reset.
+      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
+      if (!busy.length) return undefined;
+      const h = r.pick(busy);
+      const s = w.scvms[h.current!.gate - 1];
+      s.killGate();
+      const back = r.between(30, 250);
+      k.after(back, () => s.revive());
+      // Once it is connected there again (as an NFS client reconnects at
+      // once), a moment later it moves on.
+      whenConnected(f, h, s, back, 2500, () => k.after(r.between(0, 100), () => leave(f, h)));
+      return `scvm-${s.i}, ${h.hostId}`;
+    }],
+    ['hang-gate-kill-freeze', () => {
+      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
+      if (!busy.length) return undefined;
+      const h = r.pick(busy);
+      const s = w.scvms[h.current!.gate - 1];
+      const nfs = s.nfs.proc;
+      f.pause(nfs);
+      k.after(r.between(7000, 10000), () => k.resume(nfs));
+      const killAt = r.between(20, 200);
+      k.after(killAt, () => {
+        s.killGate();
+        k.after(r.between(30, 250), () => {
+          s.revive();
+          // The follower freezes as the new gate starts (before it hears it).
+          const fp = s.followerProc;
+          if (!fp) return;
+          f.pause(fp);
+          k.after(r.between(4500, 7000), () => k.resume(fp));
+          k.after(r.between(0, 300), () => { if (w.healedAt === undefined) leave(f, h); });
+        });
+      });
+      return `scvm-${s.i}, ${h.hostId}`;
+    }],
+    ['hang-then-fence-point', () => {
+      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
+      if (!busy.length) return undefined;
+      const h = r.pick(busy);
+      const s = w.scvms[h.current!.gate - 1];
+      const m = f.leader();
+      const fp = s.followerProc, gp = s.gate?.proc, mp = m.proc;
+      if (!fp || !gp || !mp) return undefined;
+      const nfs = s.nfs.proc;
+      f.pause(nfs);
+      const hang = r.between(6000, 9000);
+      k.after(hang, () => k.resume(nfs));
+      const gateFreezes = r.chance(0.5);
+      k.after(r.between(0, 200), () => {
+        if (gateFreezes) {
+          // The gate sleeps past the hang; its follower alone reaches the fence point.
+          f.pause(gp);
+          k.after(hang + r.between(200, 1500), () => k.resume(gp));
+          f.cut(fp, mp);
+          k.after(r.between(4500, 6500), () => w.net.heal(fp, mp));
+        } else {
+          // The follower sleeps; its gate alone reaches the fence point.
+          f.pause(fp);
+          k.after(r.between(4500, 7000), () => k.resume(fp));
+        }
+      });
+      k.after(r.between(300, 1000), () => { if (w.healedAt === undefined) leave(f, h); });
+      return `scvm-${s.i} (${gateFreezes ? 'gate frozen, follower cut off' : 'follower frozen'}), ${h.hostId}`;
+    }],
+    ['hang-isolate-failover', () => {
+      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
+      if (!busy.length) return undefined;
+      const h = r.pick(busy);
+      const s = w.scvms[h.current!.gate - 1];
+      const fp = s.followerProc;
+      const m = f.leader();
+      if (!fp || !m.proc) return undefined;
+      const nfs = s.nfs.proc;
+      f.pause(nfs);
+      k.after(r.between(8000, 12000), () => k.resume(nfs));
+      // Cut off from every master (a new leader must not hear it either).
+      const masters = w.masters.map((x) => x.proc).filter((p): p is NonNullable<typeof p> => !!p);
+      for (const mp of masters) f.cut(fp, mp);
+      k.after(r.between(6000, 10000), () => { for (const mp of masters) w.net.heal(fp, mp); });
+      const down = r.between(100, 1500);
+      k.after(r.between(0, 800), () => {
+        if (w.healedAt !== undefined) return;
+        m.kill();
+        k.after(down, () => m.restart());
+      });
+      k.after(r.between(1000, 5000), () => { if (w.healedAt === undefined) leave(f, h); });
+      return `scvm-${s.i}, m${m.k}, ${h.hostId}`;
+    }],
+    ['hang-gate-kill-failover', () => {
+      // An NFS server hangs; every master goes down (the one, or all three
+      // candidates) long enough for every lease to run out, so the
+      // followers fence and forget their clients; then a gate dies with
+      // calls at the hung server nothing can fence. The masters come back
+      // (new sessions), then the leader restarts again: the followers now
+      // resume a session, and a host that was there moves on.
+      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
+      if (!busy.length) return undefined;
+      const h = r.pick(busy);
+      const s = w.scvms[h.current!.gate - 1];
+      const nfs = s.nfs.proc;
+      f.pause(nfs);
+      k.after(r.between(9000, 13000), () => k.resume(nfs));
+      const first = r.between(100, 400);
+      const down = r.between(3800, 4800);
+      k.after(first, () => {
+        if (w.healedAt !== undefined) return;
+        for (const m of w.masters) {
+          m.kill();
+          k.after(down + r.between(0, 300), () => m.restart());
+        }
+      });
+      k.after(first + r.between(3500, 3700), () => {
+        if (w.healedAt !== undefined) return;
+        s.killGate();
+        k.after(r.between(30, 600), () => s.revive());
+      });
+      const second = first + down + r.between(500, 2000);
+      k.after(second, () => {
+        if (w.healedAt !== undefined) return;
+        const m2 = f.leader();
+        m2.kill();
+        k.after(r.between(100, 1000), () => m2.restart());
+      });
+      k.after(second + r.between(0, 1000), () => { if (w.healedAt === undefined && h.route.target === s.i) leave(f, h); });
+      return `scvm-${s.i}, ${h.hostId}`;
+    }],
+    ['admit-across-condemnation', () => {
+      // g, an SCVM's own host, reconnects there (an Admit whose reply comes
+      // late), and the gate falls asleep just after asking; x, a host that
+      // came over for a moment, moves on meanwhile, so its revoke goes
+      // unanswered: the master condemns the session and the follower fences
+      // while g's Admit reply is still on its way. The gate wakes, its NFS
+      // server hangs, and g moves on, its old connection left open.
+      const g = w.hosts.find((y) => y.route.target === y.i && y.current?.conn && !y.current.closed && r.chance(0.5))
+        ?? w.hosts.find((y) => y.route.target === y.i && y.current?.conn && !y.current.closed);
+      if (!g) return undefined;
+      const s = w.scvms[g.i - 1];
+      const others = w.hosts.filter((y) => y !== g);
+      if (!s.gate || !others.length) return undefined;
+      const x = r.pick(others);
+      // Just after the agents' route decisions (every 500 ms), so x stays a moment.
+      k.after(500 - (k.now % 500) + r.between(2, 10), () => {
+        if (w.healedAt !== undefined) return;
+        x.move({ target: s.i, via: r.pick(['storage', 'mgmt'] as const) });
+        whenConnected(f, x, s, 0, 450, () => {
+          const old = g.current;
+          const gp = s.gate?.proc;
+          if (!old || old.closed || g.route.target !== s.i || !gp || gp.dead) return;
+          // g's connection is reset and it reconnects at once; its Admit's
+          // reply will come late (its status overtaken by the stream).
+          w.net.lateNext.set(`${gp.name} Admit`, r.between(2000, 3500));
+          g.lost(old);
+          g.connect();
+          k.after(r.between(2.5, 8), () => {
+            if (w.healedAt !== undefined) return;
+            f.pause(gp);
+            if (!gp.paused) return;
+            leave(f, x);
+            k.after(r.between(2000, 2600), () => {
+              k.resume(gp);
+              const nfs = s.nfs.proc;
+              f.pause(nfs);
+              k.after(r.between(6000, 9000), () => k.resume(nfs));
+              k.after(r.between(200, 800), () => {
+                if (w.healedAt !== undefined || g.route.target !== s.i) return;
+                const to = r.pick(w.scvms.filter((y) => y.i !== s.i));
+                g.move({ target: to.i, via: r.pick(['storage', 'mgmt'] as const) }, true);
+              });
+            });
+          });
+        });
+      });
+      return `scvm-${s.i}, ${g.hostId} reconnects, ${x.hostId} comes and goes`;
+    }],
+    ['renumber-then-reuse', () => {
+      // A's own NFS server hangs, so its agent routes it to another SCVM s;
+      // there it uses its management address α. A is renumbered (α is
+      // gone: its grant at s ends) and reconnects from the new address.
+      // Then B, served elsewhere, gets α and moves to s over its management
+      // path, its old connection left open.
+      const a = r.pick(w.hosts);
+      const home = w.scvms[a.i - 1];
+      const nfs = home.nfs.proc;
+      f.pause(nfs);
+      k.after(r.between(10000, 14000), () => k.resume(nfs));
+      const deadline = k.now + 6000;
+      const poll = () => {
+        if (w.healedAt !== undefined || k.now > deadline) return;
+        if (a.route.via === 'local' || !a.current?.conn || a.current.closed) return void k.after(20, poll);
+        const s = w.scvms[a.route.target - 1];
+        if (a.route.via !== 'mgmt') {
+          a.move({ target: s.i, via: 'mgmt' });
+          return void k.after(20, poll);
+        }
+        const alpha = a.mgmtIp;
+        k.after(r.between(100, 400), () => {
+          if (w.healedAt !== undefined || a.route.target !== s.i) return;
+          a.renumber(freshMgmtIp(w));
+          k.after(r.between(600, 1200), () => {
+            if (w.healedAt !== undefined) return;
+            const bs = w.hosts.filter((x) => x !== a && x.route.target !== s.i && x.current?.conn && !x.current.closed);
+            if (!bs.length) return;
+            // No two hosts ever hold one address (another strike may have reused it).
+            if (w.hosts.some((x) => x.mgmtIp === alpha)) return;
+            const b = r.pick(bs);
+            b.renumber(alpha);
+            k.after(r.between(600, 1200), () => {
+              if (w.healedAt !== undefined || b.route.target === s.i) return;
+              b.move({ target: s.i, via: 'mgmt' }, true);
+            });
+          });
+        });
+      };
+      k.after(20, poll);
+      return `${a.hostId} (scvm-${home.i} hangs)`;
+    }],
+  ];
 }

@@ -222,6 +222,12 @@ export class SimNetwork {
   private readonly partitions = new Set<string>();
   /** One-way partitions, `from>to` by machine: messages that way are held, the other way flows. */
   private readonly oneWay = new Set<string>();
+  /**
+   * Faults: the next unary call of a method from a process (`${proc.name} ${method}`)
+   * gets its status this many ms late (a 'late-reply', overtaken by later
+   * messages on other streams).
+   */
+  readonly lateNext = new Map<string, number>();
 
   constructor(readonly kernel: Kernel, readonly faults: NetworkFaults) {}
 
@@ -388,7 +394,11 @@ export class SimNetwork {
       c.up.send(() => {
         if (done) return;
         if (!method) return void c.down.send(() => finish(status(grpc.status.UNIMPLEMENTED, `${def.path} is not implemented`)));
-        const fate = this.faults.unaryFate?.() ?? 'deliver';
+        // A fault may have asked for this reply to come late (lateNext).
+        const lateKey = `${client.name} ${name}`;
+        const forcedLateMs = this.lateNext.get(lateKey);
+        if (forcedLateMs !== undefined) this.lateNext.delete(lateKey);
+        const fate = forcedLateMs !== undefined ? 'late-reply' : this.faults.unaryFate?.() ?? 'deliver';
         if (fate === 'drop-request') return;
         const handle = (answer: boolean) => {
           const call = new ServerCall((kind, payload) => {
@@ -404,7 +414,7 @@ export class SimNetwork {
             // A unary call completes on its status; that status may arrive
             // apart from, and after, messages sent later on other streams.
             const deliver = fate === 'late-reply'
-              ? (fn: () => void) => this.kernel.schedule(this.kernel.now + (this.faults.lateReplyMs?.() ?? 500), fn, client)
+              ? (fn: () => void) => this.kernel.schedule(this.kernel.now + (forcedLateMs ?? this.faults.lateReplyMs?.() ?? 500), fn, client)
               : (fn: () => void) => c.down.send(fn);
             if (err) {
               const st = status(err.code ?? grpc.status.UNKNOWN, err.details ?? err.message ?? 'error', err.metadata ?? new grpc.Metadata());

@@ -60,9 +60,11 @@ export interface WorldConfig {
   /**
    * The NFS fence every follower and gate runs: none (the default a user gets
    * without --fence-command: hold, never ack), one that always works, or one
-   * that sometimes fails or outlasts its timeout (the server may die later).
+   * that sometimes fails or outlasts its timeout (the server may die later),
+   * or (recipes only) one that sometimes fails at once and otherwise works
+   * fast (no slow runs).
    */
-  fence: 'none' | 'reliable' | 'flaky';
+  fence: 'none' | 'reliable' | 'flaky' | 'fails-fast';
   /** Rates and shapes drawn per seed (swarm testing): what this world's network, disks and clients are like. */
   swarm: Swarm;
   /** Known bugs brought back for this run (common/mutants.ts). */
@@ -251,7 +253,7 @@ function nfsFence(world: World, scvm: SimScvm, caller: () => SimProcess): { conf
       const done = (ok: boolean, detail: string) => k.schedule(k.now + k.rng.between(1, 20), () => resolve({ ok, startedAt, ms: proc.clock.now() - startedAt, detail }), proc);
       if (mode === 'none') return void resolve({ ok: false, startedAt, ms: 0, detail: 'no fence command configured' });
       const kill = (note: string) => { world.note(proc.name, `${note} nfs-${scvm.i}: ${why}`); scvm.killNfs(); };
-      const fate = mode === 'flaky' ? k.rng.next() : 0;
+      const fate = mode === 'flaky' ? k.rng.next() : mode === 'fails-fast' ? (k.rng.chance(0.3) ? 0.7 : 0) : 0;
       if (fate > 0.9) {
         const at = k.rng.between(0.8, 0.95) * timeoutMs;
         k.after(at, () => kill('slow fence kills'));
@@ -563,7 +565,8 @@ export class SimHost {
   readonly proc: SimProcess;
   readonly hostId: string;
   readonly storageIp: string;
-  readonly mgmtIp: string;
+  /** Its management address (a fault may renumber it: renumber()). */
+  mgmtIp: string;
   route: { target: number; via: 'local' | 'storage' | 'mgmt' };
   /** The connection new calls go to. */
   current?: HostConn;
@@ -630,7 +633,7 @@ export class SimHost {
    * the old one is reset now (ss -K), closed a moment later, or left until
    * its calls time out, so a host can be connected to two gates for a while.
    */
-  move(to: SimHost['route']): void {
+  move(to: SimHost['route'], keepOld = false): void {
     const w = this.world;
     const r = w.kernel.rng;
     this.route = to;
@@ -640,8 +643,9 @@ export class SimHost {
     this.current = undefined;
     this.older.add(old);
     // ss -K resets it at once (Linux); on ESXi the old connection stays
-    // until its segments are reset from the far side, or its calls time out.
-    const choice = r.next();
+    // until its segments are reset from the far side, or its calls time out
+    // (`keepOld`: a fault that wants that outcome).
+    const choice = keepOld ? 1 : r.next();
     if (choice < 0.4) this.lost(old);
     else if (choice < 0.7) w.kernel.schedule(w.kernel.now + r.between(0, 1000), () => this.lost(old), this.proc);
     this.connect();
@@ -694,6 +698,20 @@ export class SimHost {
       k.schedule(k.now + 500, tick, this.proc, 'timer');
     };
     k.schedule(k.now + 500, tick, this.proc, 'timer');
+  }
+
+  /**
+   * The host's management address changes (re-IP, so another host may get
+   * the old one later): connections from the old address are reset, and its
+   * agent starts again and registers the new one.
+   */
+  renumber(mgmtIp: string): void {
+    const old = this.mgmtIp;
+    this.world.note(this.hostId, `management address ${old} → ${mgmtIp}`);
+    this.mgmtIp = mgmtIp;
+    this.world.addressesChanged();
+    for (const hc of [this.current, ...this.older]) if (hc && hc.address === old) this.lost(hc);
+    this.startAgent(true);
   }
 
   startAgent(withMgmt: boolean): void {
@@ -1093,6 +1111,11 @@ export class World {
    */
   /** Per gate number, the host each admitted client id stands for (hostOf is fixed per id and gate). */
   private readonly hostCaches: Array<Map<string, string>> = [];
+
+  /** A host's address changed (SimHost.renumber): which host an ip: client id stands for may too. */
+  addressesChanged(): void {
+    this.hostCaches.length = 0;
+  }
   private readonly servedBits = new Map<string, number>();
 
   check(): void {
