@@ -40,6 +40,7 @@ export const MUTANTS = {
   'follower-held-revoke-never-refenced': 'a revoke held because its fence failed stays held though a later fence works (it is neither retried nor ended by one), so the client cannot be admitted there again and its login elsewhere waits for an operator (a liveness bug, found by the liveness phase)',
   'follower-intro-hides-unaccounted': 'a follower whose NFS layer left with calls unknown and no fence since introduces itself as if complete, so a new leader ends its grace and grants clients whose calls may still run there (found by the swarm)',
   'master-grants-to-fenced-session': 'a login is granted to a session whose SCVM the fence agent killed while the login waited, so the client stays held by a dead session and is fenced again later, killing the follower that replaced it (a liveness bug, found by the liveness phase with etcd and registry faults)',
+  'fence-budget-counts-drift': 'the master tells followers its whole wait-out slack past the TTL (TTL × drift + margin, 550 ms) is theirs for a fence, though a follower whose clock runs slow by the drift bound has only margin ÷ (1 + drift) of it: a fence within its timeout kills the NFS server after the client moved (found by the swarm with drift at the bound)',
   'hub-trusts-idle-report': 'a layer that leaves after any report saying "not serving, nothing in flight" counts as idle, though a renewal may have let it forward a call since (found by the swarm)',
 } as const;
 

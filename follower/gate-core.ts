@@ -79,7 +79,7 @@ export interface GateTiming {
   revokeDrainTimeoutMs: number;
 }
 
-export const DEFAULT_GATE_TIMING: GateTiming = { stopLeadMs: 1000, fenceLeadMs: 500, revokeDrainTimeoutMs: 1500 };
+export const DEFAULT_GATE_TIMING: GateTiming = { stopLeadMs: 1000, fenceLeadMs: 800, revokeDrainTimeoutMs: 1500 };
 
 export interface GateCoreOptions extends GateTiming {
   name: string;

@@ -65,12 +65,13 @@ export const followerOptionsSchema = z.object({
   /**
    * Longest a fence command may run. It must fit the budget: the fence runs
    * at lease deadline − fenceLeadMs and must end before the master's
-   * wait-out does (fenceLeadMs + the master's slack, 1,050 ms at defaults);
+   * wait-out does, even on a clock slow by the whole drift bound
+   * (fenceLeadMs + the master's slack, 800 + 227 = 1,027 ms at defaults);
    * a longer timeout is reported to the master as a fence it cannot count on.
    */
   fenceTimeoutMs: ms.default(1000),
   /** E: at lease deadline − E the NFS server is fenced unless its NFS layers confirmed they stopped. */
-  fenceLeadMs: ms.default(500),
+  fenceLeadMs: ms.default(800),
   /**
    * This SCVM's storage and management interfaces: the follower keeps an
    * nftables ingress rule on them that resets a rerouted host's stale TCP

@@ -3,6 +3,7 @@ import type { Clock } from '../common/clock';
 import { normalizeIp } from '../common/address';
 import { AlreadyExists, NotFound, ResourceExhausted } from '../common/errors';
 import { LIMIT } from './limits';
+import { mutant } from '../common/mutants';
 import type { NfsHealth } from '../gen/nfsha/v1/NfsHealth';
 import type { Fencing } from '../gen/nfsha/v1/Fencing';
 
@@ -94,9 +95,19 @@ export class SessionTable {
    * The instant after which the follower has surely stopped serving: its own
    * lease ran out even if its clock runs slow by the drift bound.
    */
-  /** How long past the TTL a silent holder is waited out (SessionGranted.wait_out_slack_ms). */
+  /**
+   * How much of the wait-out past the TTL a follower's fence may use, on
+   * the follower's own clock (SessionGranted.wait_out_slack_ms). Not the
+   * TTL × drift part: a follower whose clock runs slow by the whole drift
+   * bound reaches its lease deadline just as that part runs out, so only
+   * the margin is left, and on that slow clock it counts as margin ÷ (1 +
+   * drift) (227 ms at defaults). Counting the drift part too (550 ms) let a
+   * fence started at the fence point and within its timeout kill the NFS
+   * server after the master had granted the client elsewhere.
+   */
   get waitOutSlackMs(): number {
-    return Math.ceil(this.timing.ttlMs * this.timing.clockDriftBound) + this.timing.graceMarginMs;
+    if (mutant('fence-budget-counts-drift')) return Math.ceil(this.timing.ttlMs * this.timing.clockDriftBound) + this.timing.graceMarginMs;
+    return Math.floor(this.timing.graceMarginMs / (1 + this.timing.clockDriftBound));
   }
 
   surelyExpiredAt(s: Session): number {

@@ -31,6 +31,6 @@ export function faultKit(w: World): FaultKit {
     // the agent the second freeze is left out, however the faults combine.
     pause: (p) => { if (w.mayPause(p)) k.pause(p); },
     // Nor do partitions, etcd cuts or kills land after the liveness phase began.
-    cut: (a, b) => { if (w.healedAt === undefined) w.net.partition(a, b); },
+    cut: (a, b) => { if (w.mayCut(a, b)) w.net.partition(a, b); },
   };
 }

@@ -104,7 +104,6 @@ const mutantNames = Object.keys(MUTANTS) as MutantName[];
 const NOT_YET_SEARCHABLE: Partial<Record<MutantName, string>> = {
   'gate-stop-without-final-report': 'a liveness bug (a needless NFS fence): needs the liveness phase and graceful gate stops',
   'master-revoke-lost-with-stream': 'a liveness bug (a healthy holder condemned): needs the liveness phase',
-  'follower-stale-address-admits': 'needs a fault that gives one host\'s old address to another host',
 };
 
 /**

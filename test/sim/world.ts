@@ -35,6 +35,11 @@ const services = (() => {
 
 export const LOCAL_CLIENT_IP = '192.168.33.1';
 
+/** Mutant fence-budget-counts-drift brings back the defaults of before the fix too: the fence point 500 ms before the deadline. */
+function oldFenceLead(): { fenceLeadMs?: number } {
+  return mutant('fence-budget-counts-drift') ? { fenceLeadMs: 500 } : {};
+}
+
 /** What one schedule simulates; all of it follows from the seed. */
 export interface WorldConfig {
   seed: number;
@@ -108,6 +113,9 @@ export interface Swarm {
   lateTimerMaxMs: number;
   pauseAfterCheckChance: number;
 }
+
+/** How long a follower may take to report a failed fence run: three keepalive intervals. */
+const FENCE_FAILURE_REPORT_MS = 3 * DEFAULT_MASTER_OPTIONS.keepaliveIntervalMs;
 
 /** The relative drift the master assumes between its clock and a follower's (DEFAULT_MASTER_OPTIONS.clockDriftBound). */
 const DRIFT = 1 + DEFAULT_MASTER_OPTIONS.clockDriftBound;
@@ -250,18 +258,26 @@ function nfsFence(world: World, scvm: SimScvm, caller: () => SimProcess): { conf
       const proc = caller();
       const startedAt = proc.clock.now();
       const k = world.kernel;
-      const done = (ok: boolean, detail: string) => k.schedule(k.now + k.rng.between(1, 20), () => resolve({ ok, startedAt, ms: proc.clock.now() - startedAt, detail }), proc);
+      const done = (ok: boolean, detail: string) => {
+        k.schedule(k.now + k.rng.between(1, 20), () => resolve({ ok, startedAt, ms: proc.clock.now() - startedAt, detail }), proc);
+      };
       if (mode === 'none') return void resolve({ ok: false, startedAt, ms: 0, detail: 'no fence command configured' });
       const kill = (note: string) => { world.note(proc.name, `${note} nfs-${scvm.i}: ${why}`); scvm.killNfs(); };
       const fate = mode === 'flaky' ? k.rng.next() : mode === 'fails-fast' ? (k.rng.chance(0.3) ? 0.7 : 0) : 0;
+      // A run that will fail marks its SCVM from its start to a report's
+      // worth after its end (World.reportingFenceFailure).
+      const failing = (ms: number) => { scvm.fenceFailingUntil = Math.max(scvm.fenceFailingUntil, k.now + ms + FENCE_FAILURE_REPORT_MS); };
       if (fate > 0.9) {
+        failing(timeoutMs);
         const at = k.rng.between(0.8, 0.95) * timeoutMs;
         k.after(at, () => kill('slow fence kills'));
         k.after(timeoutMs, () => done(false, 'timed out'));
       } else if (fate > 0.75) {
         k.after(k.rng.between(300, 600), () => { kill('slow fence kills'); done(true, 'ok'); });
       } else if (fate > 0.6) {
-        k.after(k.rng.between(5, 100), () => { world.note(proc.name, `fence fails: ${why}`); done(false, 'exit 1'); });
+        const ms = k.rng.between(5, 100);
+        failing(ms);
+        k.after(ms, () => { world.note(proc.name, `fence fails: ${why}`); done(false, 'exit 1'); });
       } else {
         k.after(k.rng.between(5, 150), () => { kill('fence kills'); done(true, 'ok'); });
       }
@@ -285,6 +301,7 @@ export class SimGate {
     this.link = new GateLink({ name: `gate-${scvm.i}`, client, clock: this.proc.clock, log, random: () => k.rng.next() });
     this.core = new GateCore({
       ...DEFAULT_GATE_TIMING,
+      ...oldFenceLead(),
       name: `gate-${scvm.i}`, clock: this.proc.clock, log, link: this.link,
       fence: nfsFence(world, scvm, () => this.proc),
       record: (e: GateEventBody) => world.gateEvent(scvm.i, e),
@@ -361,6 +378,8 @@ export class SimScvm {
   readonly nfs: SimNfs;
   private gen = 0;
   nfsDownSince?: number;
+  /** Until then a fence run here is failing or has just failed (the simulation's own record of the outcomes it drew). */
+  fenceFailingUntil = -Infinity;
 
   constructor(readonly world: World, readonly i: number) {
     const k = world.kernel;
@@ -385,6 +404,7 @@ export class SimScvm {
     const health: NfsHealthSource = new SimNfsHealth(this, proc);
     const f = new Follower({
       ...DEFAULT_FOLLOWER_OPTIONS,
+      ...oldFenceLead(),
       serverId: `scvm-${this.i}`, hostId: this.hostId,
       storageIp: `10.10.0.${20 + this.i}`, mgmtIp: `10.20.0.${20 + this.i}`,
       master: w.masterAddresses().join(','), gateListen: `unix:/sim/${this.gateAddress}`,
@@ -1091,11 +1111,30 @@ export class World {
     if (this.healedAt !== undefined) return false;
     if (this.cfg.fenceAgent) return true;
     for (const s of this.scvms) {
+      if (this.reportingFenceFailure(s) && (p === s.followerProc || p === s.gate?.proc)) return false;
       const sibling = p === s.followerProc ? s.gate?.proc : p === s.gate?.proc ? s.followerProc : undefined;
       // Frozen or dead, the sibling cannot fence either.
       if (sibling) return !sibling.paused && !sibling.dead;
     }
     return true;
+  }
+
+  /**
+   * A fence run of this SCVM is failing or failed a moment ago: until its
+   * follower could have told the master (a few keepalives), silencing the SCVM too (its
+   * follower or gate frozen, its follower cut off) is a double fault no
+   * software on the SCVM can answer, and the master cannot know the fence it
+   * counts on failed: like a whole SCVM frozen, only the fence agent covers
+   * it, and without one the simulation leaves that combination out.
+   */
+  reportingFenceFailure(s: SimScvm): boolean {
+    return !this.cfg.fenceAgent && this.kernel.now < s.fenceFailingUntil;
+  }
+
+  /** Whether a fault may cut `a` from `b` now (see reportingFenceFailure). */
+  mayCut(a: SimProcess, b: SimProcess): boolean {
+    if (this.healedAt !== undefined) return false;
+    return !this.scvms.some((s) => s.followerProc !== undefined && (a === s.followerProc || b === s.followerProc) && this.reportingFenceFailure(s));
   }
 
   violate(text: string): void {

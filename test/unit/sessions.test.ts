@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { SessionState, SessionTable } from '../../master/sessions';
 import { fakeClock } from '../support/fake-clock';
+import { setSimulationMutants } from '../../common/mutants';
+import { DEFAULT_FOLLOWER_OPTIONS } from '../../follower/options';
+import { DEFAULT_GATE_TIMING } from '../../follower/gate-core';
 
 const timing = { ttlMs: 3000, clockDriftBound: 0.1, graceMarginMs: 250 };
 const intro = (serverId: string, resumeSessionId = '') => ({ serverId, hostId: 'esx-1', storageIp: '10.0.0.1', mgmtIp: '', resumeSessionId });
@@ -68,5 +71,28 @@ describe('master session table', () => {
     assert.deepEqual(table.sweep(), []);
     await clock.tickAsync(1);
     assert.deepEqual(table.sweep().map((s) => s.id), [session.id]);
+  });
+});
+
+describe('the fence budget the master grants (wait_out_slack_ms)', () => {
+  afterEach(() => setSimulationMutants([]));
+  const timing = { ttlMs: 3000, clockDriftBound: 0.1, graceMarginMs: 250 };
+
+  it('is only the margin, as a follower clock slow by the whole drift bound counts it: 227 ms, so the default 1,000 ms fence fits 800 ms of lead', () => {
+    const slack = new SessionTable(fakeClock(), timing).waitOutSlackMs;
+    assert.equal(slack, 227);
+    // The worst case in real time: the follower's deadline falls at renewal +
+    // TTL × 1.1; its fence starts 800 of its ms (880 real) before and runs
+    // 1,000 of its ms (1,100 real); the master's wait-out ends 250 ms later.
+    const fenceEnds = 3000 * 1.1 - 800 * 1.1 + 1000 * 1.1;
+    const waitOutEnds = 3000 * 1.1 + 250;
+    assert.ok(fenceEnds <= waitOutEnds + 1e-9, `fence ends ${fenceEnds}, wait-out ${waitOutEnds}`);
+    assert.ok(DEFAULT_FOLLOWER_OPTIONS.fenceTimeoutMs <= DEFAULT_FOLLOWER_OPTIONS.fenceLeadMs + slack);
+    assert.equal(DEFAULT_GATE_TIMING.fenceLeadMs, DEFAULT_FOLLOWER_OPTIONS.fenceLeadMs);
+  });
+
+  it('mutant fence-budget-counts-drift counts the drift part too (550 ms)', () => {
+    setSimulationMutants(['fence-budget-counts-drift']);
+    assert.equal(new SessionTable(fakeClock(), timing).waitOutSlackMs, 550);
   });
 });
