@@ -14,7 +14,8 @@ const SIM = path.join(__dirname, '..', 'sim', 'run.js');
  * nothing. Pinned replays of the seeds that once found each race are gone:
  * a code change reshuffles what a seed does, so they proved little. The
  * known bugs are mutants now (common/mutants.ts), searched from random seeds
- * by `npm run sim -- --mutants`, which CI runs after the suite (.ci/run).
+ * by `npm run sim -- --mutants`, which CI runs after the suite (.ci/run):
+ * it fails when a mutant it searches goes unfound.
  */
 describe('deterministic simulation of the control plane (test/sim)', function () {
   this.timeout(300_000);

@@ -102,20 +102,43 @@ const mutantNames = Object.keys(MUTANTS) as MutantName[];
  * lists them as not searched (loudly, in the table) instead of failing.
  */
 const NOT_YET_SEARCHABLE: Partial<Record<MutantName, string>> = {
-  'gate-stop-without-final-report': 'a liveness bug (a needless NFS fence): needs the liveness phase and graceful gate stops',
-  'master-revoke-lost-with-stream': 'a liveness bug (a healthy holder condemned): needs the liveness phase',
+  'gate-stop-without-final-report': 'a liveness bug (a needless NFS fence): needs graceful gate stops and a check that no NFS server is fenced needlessly',
+  'master-revoke-lost-with-stream': 'a liveness bug (a healthy holder condemned): needs a check that no healthy holder is condemned',
+  'gate-admits-without-stream': 'the follower\'s own check (no gate watching, no admit) closes the window in this model: needs a fault that ends the revoke stream on the gate\'s side only, or two gates per follower',
+  'master-registers-after-grant': 'every server registers in its first 200 ms, before any fault: needs servers that join the cluster later',
+  'master-over-limit-claim-unheld': 'the other half of race 7\'s fix (no login reply taken while an introduction is out) keeps claims under the limit, so the reverted branch never runs',
+  'follower-older-grant-lands-last': 'the checker\'s token check flags a token going back with or without the fix: needs a check of what the gate admits, not of what the follower is handed',
+  'follower-replaced-no-fence': 'three later fixes cover a dirty hub at a local revoke (the lost layer fenced at once, the master\'s own hold, nfs_unaccounted in introductions): needs a graceful gate stop during the revoke',
+};
+
+/**
+ * Known bugs the search finds, but not within a budget CI can rely on
+ * (measured 2026-12-05): \`--ci\` leaves them out, loudly, so that a CI
+ * run fails only when a mutant it always finds goes unfound.
+ */
+const NOT_FOUND_RELIABLY: Partial<Record<MutantName, string>> = {
+  'master-grants-without-looking-again': 'found after 560 schedules (after 12 once, not within 800 another time)',
+  'master-logout-frees-newer-grant': 'not within 1,000 (after 558 once)',
+  'follower-replaced-not-draining': 'found after 907 schedules (479 once)',
+  'follower-claims-omit-inflight': 'found after 621 schedules (191 once)',
+  'master-fences-own-requester': 'a liveness bug: not within 1,000 since the fence agent counts a grace\'s fences (after 48 before)',
+  'follower-held-revoke-never-refenced': 'a liveness bug: not within 1,000 since failed fences are kept apart from freezes without the fence agent (after 151 before)',
+  'master-grants-to-fenced-session': 'a liveness bug found once by the liveness phase with etcd and registry faults; not within 1,000',
+  'relative-lease-times': 'found after 172 and after 933 schedules',
+  'master-adopts-stale-claim': 'found after 186 and after 2,144 schedules',
+  'fence-budget-counts-drift': 'needs a flaky fence, no fence agent, a clock at the drift bound and a hang while silent: 3 of 300 seeds of that mix; not within 1,000 random',
 };
 
 /**
  * Searches random seeds for each mutant in turn; prints a table of
  * schedules to first detection. Exit 1 when any mutant goes unfound.
  */
-async function searchMutants(names: MutantName[], o: { budget: number; firstSeed?: number; workers: number; overrides: Partial<WorldConfig>; verbose: boolean }): Promise<number> {
+async function searchMutants(names: MutantName[], o: { ci: boolean; budget: number; firstSeed?: number; workers: number; overrides: Partial<WorldConfig>; verbose: boolean }): Promise<number> {
   const rows: Array<{ name: MutantName; found: boolean; after: number; seed?: number; secs: number; violation?: string }> = [];
   const total = Date.now();
   const skipped: Array<[MutantName, string]> = [];
   for (const name of names) {
-    const lacking = names.length > 1 ? NOT_YET_SEARCHABLE[name] : undefined;
+    const lacking = names.length > 1 ? NOT_YET_SEARCHABLE[name] ?? (o.ci ? (NOT_FOUND_RELIABLY[name] ? `not found reliably yet: ${NOT_FOUND_RELIABLY[name]}` : undefined) : undefined) : undefined;
     if (lacking) {
       skipped.push([name, lacking]);
       continue;
@@ -162,10 +185,11 @@ async function main(): Promise<void> {
     .addOption(new Option('--mutant <name>', 'bring back one known bug and search random seeds for it').choices(mutantNames))
     .option('--mutants', 'search for every known bug in turn and print the table')
     .option('--budget <n>', 'schedules per mutant before it counts as not found', count, 5000)
+    .option('--ci', 'with --mutants: leave out the mutants not found reliably yet (listed in the table), so only a regression fails')
     .parse();
   const o = program.opts<{
     seeds: number; firstSeed?: number; seed?: number; workers: number; relativeLease?: boolean; mode?: 'embedded' | 'elected';
-    nfsFence?: WorldConfig['fence']; maxFailures: number; fenceAgent: boolean; faults?: string; recipe?: string; mutant?: MutantName; mutants?: boolean; budget: number;
+    nfsFence?: WorldConfig['fence']; maxFailures: number; fenceAgent: boolean; faults?: string; recipe?: string; mutant?: MutantName; mutants?: boolean; budget: number; ci?: boolean;
   }>();
   const overrides: Partial<WorldConfig> = {};
   if (!o.fenceAgent) overrides.fenceAgent = false;
@@ -191,7 +215,7 @@ async function main(): Promise<void> {
   const seedsGiven = program.getOptionValueSource('seeds') === 'cli';
   if (o.mutants || (o.mutant && !seedsGiven)) {
     const names = o.mutants ? mutantNames : [o.mutant!];
-    process.exit(await searchMutants(names, { budget: o.budget, firstSeed: o.firstSeed, workers: o.workers, overrides, verbose: !o.mutants }));
+    process.exit(await searchMutants(names, { ci: o.ci === true, budget: o.budget, firstSeed: o.firstSeed, workers: o.workers, overrides, verbose: !o.mutants }));
   }
 
   const seeds = seedRange(o.firstSeed ?? 1, o.seeds);
