@@ -126,6 +126,14 @@ function whenConnected(f: FaultKit, h: SimHost, s: SimScvm, from: number, within
   k.after(from, poll);
 }
 
+/** A host with calls out on an accepted connection, picked at random, and the SCVM whose gate it is at. */
+function busyHost(f: FaultKit): { h: SimHost; s: SimScvm } | undefined {
+  const busy = f.w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
+  if (!busy.length) return undefined;
+  const h = f.r.pick(busy);
+  return { h, s: f.w.scvms[h.current!.gate - 1] };
+}
+
 export function holeFaults(f: FaultKit): FaultMenu {
   const { w, k, r } = f;
   return [
@@ -133,10 +141,9 @@ export function holeFaults(f: FaultKit): FaultMenu {
       // A gate process dies while a host it serves has calls out (some may
       // sit in the NFS server's slow tail), and comes back; the host
       // reconnects there, then moves on with its old connection reset.
-      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
-      if (!busy.length) return undefined;
-      const h = r.pick(busy);
-      const s = w.scvms[h.current!.gate - 1];
+      const busy = busyHost(f);
+      if (!busy) return undefined;
+      const { h, s } = busy;
       s.killGate();
       const back = r.between(30, 250);
       k.after(back, () => s.revive());
@@ -146,10 +153,9 @@ export function holeFaults(f: FaultKit): FaultMenu {
       return `scvm-${s.i}, ${h.hostId}`;
     }],
     ['hang-gate-kill-freeze', () => {
-      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
-      if (!busy.length) return undefined;
-      const h = r.pick(busy);
-      const s = w.scvms[h.current!.gate - 1];
+      const busy = busyHost(f);
+      if (!busy) return undefined;
+      const { h, s } = busy;
       const nfs = s.nfs.proc;
       f.pause(nfs);
       k.after(r.between(7000, 10000), () => k.resume(nfs));
@@ -169,10 +175,9 @@ export function holeFaults(f: FaultKit): FaultMenu {
       return `scvm-${s.i}, ${h.hostId}`;
     }],
     ['hang-then-fence-point', () => {
-      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
-      if (!busy.length) return undefined;
-      const h = r.pick(busy);
-      const s = w.scvms[h.current!.gate - 1];
+      const busy = busyHost(f);
+      if (!busy) return undefined;
+      const { h, s } = busy;
       const m = f.leader();
       const fp = s.followerProc, gp = s.gate?.proc, mp = m.proc;
       if (!fp || !gp || !mp) return undefined;
@@ -198,10 +203,9 @@ export function holeFaults(f: FaultKit): FaultMenu {
       return `scvm-${s.i} (${gateFreezes ? 'gate frozen, follower cut off' : 'follower frozen'}), ${h.hostId}`;
     }],
     ['hang-isolate-failover', () => {
-      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
-      if (!busy.length) return undefined;
-      const h = r.pick(busy);
-      const s = w.scvms[h.current!.gate - 1];
+      const busy = busyHost(f);
+      if (!busy) return undefined;
+      const { h, s } = busy;
       const fp = s.followerProc;
       const m = f.leader();
       if (!fp || !m.proc) return undefined;
@@ -228,10 +232,9 @@ export function holeFaults(f: FaultKit): FaultMenu {
       // calls at the hung server nothing can fence. The masters come back
       // (new sessions), then the leader restarts again: the followers now
       // resume a session, and a host that was there moves on.
-      const busy = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.inFlight > 0);
-      if (!busy.length) return undefined;
-      const h = r.pick(busy);
-      const s = w.scvms[h.current!.gate - 1];
+      const busy = busyHost(f);
+      if (!busy) return undefined;
+      const { h, s } = busy;
       const nfs = s.nfs.proc;
       f.pause(nfs);
       k.after(r.between(9000, 13000), () => k.resume(nfs));

@@ -411,8 +411,8 @@ function planFaults(w: World, log: string[]): void {
   }
   menu.push(...envFaults(kit), ...raceFaults(kit), ...holeFaults(kit));
   const chosen = menu.filter(([name]) => w.cfg.faultKinds.includes(name));
-  // Every kind: those of FAULT_KINDS (and the fence agent's scvm-freeze).
-  const allowed = chosen.length ? chosen : menu.filter(([name]) => FAULT_KINDS.includes(name) || name === 'scvm-freeze');
+  // Every kind: those of FAULT_KINDS (scvm-freeze among them only with the fence agent).
+  const allowed = chosen.length ? chosen : menu.filter(([name]) => FAULT_KINDS.includes(name));
   let t = 2000 + r.between(0, 1500);
   while (t < w.cfg.durationMs - 3000) {
     const [name, inject] = allowed[r.int(allowed.length)];
