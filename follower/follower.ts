@@ -92,6 +92,10 @@ export class Follower {
   private fencePointTimer?: TimerHandle;
   /** The fence (GateFence seq) that ended the lease with this deadline early, if one did. */
   private endedByFence?: { deadline: number; seq: number };
+  /** Fence points of leases a fence ended, by fence seq: a new session's lease does not move them. */
+  private readonly endedFencePoints = new Map<number, TimerHandle>();
+  /** When the latest fence run of the NFS server that worked started. */
+  private nfsFencedOkFrom = -Infinity;
   private readonly mutex = new KeyedMutex();
   private highestEpoch = 0;
 
@@ -288,7 +292,47 @@ export class Follower {
     const seq = this.hub.fence(reason);
     // The lease ended before its deadline: its NFS layers are judged by this fence.
     this.endedByFence = { deadline: this.lease.deadlineMs, seq };
+    this.armEndedLeaseFencePoint(this.lease.deadlineMs, seq);
     this.log.warn({ ev: 'follower.fenced', why: reason, clients: dropped }, 'fenced: every client dropped');
+  }
+
+  /**
+   * The master waits out the lease a fence ended (its deadline plus slack),
+   * whatever session this follower opens next, so that lease's fence point
+   * stays: at deadline − E, unless every NFS layer proved that nothing it
+   * forwarded before the fence is still owed, fence the NFS server (again
+   * after a failed run). A new session's renewals once took it away: a gate
+   * asleep through the condemnation woke, carried the fence out with calls
+   * at a hung NFS server, and was renewed at once, so nothing fenced them
+   * before the client was granted elsewhere (simulation seed 86850814).
+   */
+  private armEndedLeaseFencePoint(deadline: number, seq: number): void {
+    if (mutant('follower-ended-lease-fence-point-dropped') || deadline <= 0 || !this.nfsFence.configured) return;
+    const at = deadline - this.opts.fenceLeadMs;
+    const check = () => {
+      this.endedFencePoints.delete(seq);
+      if (this.stopped) return;
+      const wait = at - this.clock.now();
+      if (wait > 0) {
+        this.endedFencePoints.set(seq, this.clock.setTimeout(check, wait));
+        return;
+      }
+      // A run that started at the fence point or later stopped everything
+      // forwarded under that lease (NFS layers stop forwarding at its stop
+      // point, before it).
+      if (this.nfsFencedOkFrom >= at || this.hub.drainedAfterFence(deadline, seq)) return;
+      if (this.lease.deadlineMs === deadline) {
+        // No new session yet: the lease's own fence point runs now; look
+        // again soon, in case a new session renews before it is settled.
+        this.endedFencePoints.set(seq, this.clock.setTimeout(check, FENCE_RETRY_MS));
+        return;
+      }
+      void this.fenceNfsServer('a lease a fence ended reaches its fence point with calls it stopped still owed').then((ok) => {
+        if (ok || !this.nfsFence.configured || this.stopped || this.endedFencePoints.has(seq)) return;
+        this.endedFencePoints.set(seq, this.clock.setTimeout(check, FENCE_RETRY_MS));
+      });
+    };
+    this.endedFencePoints.set(seq, this.clock.setTimeout(check, Math.max(0, at - this.clock.now())));
   }
 
   /**
@@ -391,6 +435,7 @@ export class Follower {
     const r = await this.nfsFence.fence(why);
     this.noteFenceRun(r);
     if (r.ok) {
+      this.nfsFencedOkFrom = Math.max(this.nfsFencedOkFrom, r.startedAt);
       this.hub.nfsServerFenced();
       this.endHeldFencedBy(r.startedAt);
     }
@@ -778,6 +823,7 @@ export class Follower {
     this.nfsHealth.stop();
     this.staleReset?.stop();
     if (this.fencePointTimer) this.clock.clearTimeout(this.fencePointTimer);
+    for (const t of this.endedFencePoints.values()) this.clock.clearTimeout(t);
     this.lease.dispose();
     this.hub.endAll();
     await this.metricsServer?.close();

@@ -12,6 +12,8 @@ interface Watcher {
   call: WatchCall;
   name: string;
   since: number;
+  /** The hub's fence seq when it joined: a layer that joins later stopped all it had forwarded when its old stream ended. */
+  joinedAtFenceSeq: number;
   reportAt?: number;
   report?: GateReport__Output;
 }
@@ -65,7 +67,7 @@ export class GateHub {
 
   add(call: WatchCall, initial: GateCommand): number {
     const id = this.nextWatcher++;
-    this.watchers.set(id, { call, name: call.request.watcher, since: this.clock.now() });
+    this.watchers.set(id, { call, name: call.request.watcher, since: this.clock.now(), joinedAtFenceSeq: this.fenceSeq });
     const gone = () => this.remove(id);
     call.on('cancelled', gone);
     call.on('close', gone);
@@ -201,6 +203,29 @@ export class GateHub {
       // serving and has nothing in flight.
       if (!mutant('gate-late-admit-unfences')) carriedOutFence &&= !r.serving && r.callsInFlight === 0;
       if (!stoppedForLease && !carriedOutFence) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Nothing forwarded under the lease that fence `fenceSeq` ended (at
+   * `deadline`) is still owed, though a new session may have renewed the
+   * NFS layers since: each reported no call owed on stopped connections
+   * after it stopped everything of that lease, by carrying the fence out
+   * (and not serving, or serving only on a newer lease), by stopping for
+   * that lease, or by joining after the fence (on a new stream: what it had
+   * forwarded stopped when its old one ended, and counts as stopped calls).
+   */
+  drainedAfterFence(deadline: number, fenceSeq: number): boolean {
+    if (this.unaccounted) return false;
+    for (const w of this.watchers.values()) {
+      const r = w.report;
+      if (!r || r.stoppedCallsInFlight > 0) return false;
+      const renewedPast = r.leaseDeadlineMonotonicMs > deadline;
+      const idle = !r.serving && r.callsInFlight === 0;
+      const carriedOutFence = r.fenceSeq >= fenceSeq && (renewedPast || idle);
+      const stoppedForLease = idle && r.leaseDeadlineMonotonicMs >= deadline;
+      if (!carriedOutFence && !stoppedForLease && w.joinedAtFenceSeq < fenceSeq) return false;
     }
     return true;
   }

@@ -3,7 +3,7 @@ import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -91,6 +91,34 @@ export const HOLE_RECIPES: Recipe[] = [
     reaches: ['follower-stale-address-admits'],
     kinds: ['renumber-then-reuse'],
     world: { fence: 'reliable', fenceAgent: false, lateMgmtRegistration: false },
+    // Each strike takes about 8 s.
+    swarm: { faultGapMs: [4000, 9000] },
+  },
+  {
+    // A gate's lease runs out while its follower sleeps: it stops, drains
+    // and reports "not serving, nothing in flight". Its NFS server hangs;
+    // the follower wakes and renews it, and the gate forwards a reconnected
+    // host's calls to the hung server and dies before its next report; the
+    // host moves on. Only a final report proves a leaving layer idle: the
+    // periodic one was overtaken by the renewal.
+    name: 'renewed-then-killed-at-hung-nfs',
+    reaches: ['hub-trusts-idle-report'],
+    kinds: ['renewed-then-killed-at-hung-nfs'],
+    world: { fence: 'reliable', fenceAgent: false },
+    // Each strike takes about 8 s.
+    swarm: { faultGapMs: [4000, 9000] },
+  },
+  {
+    // An NFS server hangs with a host's calls queued, and its gate falls
+    // asleep; another host there moves on, so its revoke goes unanswered
+    // and the master condemns the session, then waits it out for the first
+    // host, which moves on too. The follower opens a new session whose
+    // renewals reach the gate when it wakes: the ended lease's fence point
+    // must still fence the calls its fence stopped (seed 86850814).
+    name: 'condemned-while-gate-sleeps',
+    reaches: ['follower-ended-lease-fence-point-dropped'],
+    kinds: ['condemn-while-gate-sleeps'],
+    world: { fence: 'reliable', fenceAgent: false },
     // Each strike takes about 8 s.
     swarm: { faultGapMs: [4000, 9000] },
   },
@@ -351,6 +379,78 @@ export function holeFaults(f: FaultKit): FaultMenu {
       };
       k.after(20, poll);
       return `${a.hostId} (scvm-${home.i} hangs)`;
+    }],
+    ['renewed-then-killed-at-hung-nfs', () => {
+      const busy = busyHost(f);
+      if (!busy) return undefined;
+      const { h, s } = busy;
+      const fp = s.followerProc;
+      if (!fp || !s.gate) return undefined;
+      // Long enough for the gate's stop point (lease − 1 s), short enough
+      // that the master still holds the follower's session.
+      const sleep = r.between(1800, 2900);
+      f.pause(fp);
+      if (!fp.paused) return undefined;
+      const nfs = s.nfs.proc;
+      k.after(sleep - r.between(0, 150), () => {
+        f.pause(nfs);
+        k.after(r.between(6000, 9000), () => k.resume(nfs));
+      });
+      // The gate dies within moments of forwarding again: before its next
+      // report (every 250 ms), so its last one still says idle.
+      const killSoon = () => k.after(r.between(0, 30), () => {
+        if (w.healedAt !== undefined) return;
+        s.killGate();
+        k.after(r.between(30, 250), () => s.revive());
+        k.after(r.between(0, 400), () => { if (w.healedAt === undefined && h.route.target === s.i) leave(f, h); });
+      });
+      k.after(sleep, () => {
+        k.resume(fp);
+        const gate = s.gate;
+        const until = k.now + 1000;
+        const poll = () => {
+          if (w.healedAt !== undefined || k.now > until || s.gate !== gate || !gate) return;
+          if (!gate.core.serving()) return void k.after(1, poll);
+          // Renewed: the host, refused while the gate stood, reconnects now
+          // (its retry timer due), and its calls go to the hung server.
+          if (h.route.target === s.i && (!h.current || h.current.closed)) h.connect();
+          whenConnected(f, h, s, 0, 500, killSoon);
+        };
+        k.after(1, poll);
+      });
+      return `scvm-${s.i}, ${h.hostId}`;
+    }],
+    ['condemn-while-gate-sleeps', () => {
+      // A host h has calls at s; the NFS server hangs and s's gate falls
+      // asleep; x, a host that came over, moves on, so its revoke goes
+      // unanswered and the master condemns the session; h moves on later,
+      // and the master waits the ended lease out for it. Found 6 of 100
+      // recipe seeds with the mutant: the shape of seed 86850814 also needs
+      // h's login to reach the master after the condemnation and h not to
+      // reconnect at s under the new session (which drains it by a revoke).
+      const busy = busyHost(f);
+      if (!busy) return undefined;
+      const { h, s } = busy;
+      const others = w.hosts.filter((y) => y !== h);
+      if (!s.gate || !others.length) return undefined;
+      const x = r.pick(others);
+      if (x.route.target !== s.i) x.move({ target: s.i, via: r.pick(['storage', 'mgmt'] as const) });
+      whenConnected(f, x, s, 0, 1500, () => {
+        const gp = s.gate?.proc;
+        if (!gp || gp.dead || h.route.target !== s.i) return;
+        const nfs = s.nfs.proc;
+        f.pause(nfs);
+        k.after(r.between(6000, 9000), () => k.resume(nfs));
+        k.after(r.between(5, 50), () => {
+          if (w.healedAt !== undefined) return;
+          f.pause(gp);
+          if (!gp.paused) return;
+          k.after(r.between(2000, 3500), () => k.resume(gp));
+          k.after(r.between(0, 30), () => { if (w.healedAt === undefined) leave(f, x); });
+          k.after(r.between(1500, 3000), () => { if (w.healedAt === undefined && h.route.target === s.i) leave(f, h); });
+        });
+      });
+      return `scvm-${s.i}, ${h.hostId} waits, ${x.hostId} leaves`;
     }],
   ];
 }

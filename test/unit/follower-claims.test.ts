@@ -349,3 +349,47 @@ describe('follower: an introduction says when an NFS layer left with calls unkno
     assert.equal((await t.reintroduce()).unaccounted, false);
   });
 });
+
+describe('follower: a lease a fence ended keeps its fence point when a new session renews the NFS layers', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /**
+   * Simulation seed 86850814: scvm-3's follower was condemned while its
+   * gate slept; the fence stopped the gate's calls at a hung NFS server, and
+   * the new session's renewals moved the fence point away, while the master
+   * waited out the old session's lease and then granted the client elsewhere.
+   */
+  async function condemnedWithCallsStopped(stoppedCallsInFlight: number) {
+    const t = follower({ fence: 'ok' });
+    t.f.session.start();
+    await t.grant('s1', 5, []);
+    const ended = t.f.lease.deadlineMs;
+    await t.reintroduce(grpc.status.ABORTED);
+    const seq = t.f.hub.currentFenceSeq;
+    assert.ok(seq > 0, 'the condemned follower fenced its NFS layers');
+    await t.grant('s2', 5, []);
+    assert.ok(t.f.lease.deadlineMs > ended, 'the new session\'s lease');
+    // The layer carried the fence out and serves again under the new lease.
+    t.report({ fenceSeq: seq, serving: true, leaseDeadlineMonotonicMs: t.f.lease.deadlineMs, stoppedCallsInFlight, callsInFlight: stoppedCallsInFlight });
+    const runs = t.fenceRuns.length;
+    await t.clock.tickAsync(ended - DEFAULT_FOLLOWER_OPTIONS.fenceLeadMs - t.clock.now() + 5);
+    await flush();
+    return { t, runs };
+  }
+
+  it('fences at the ended lease\'s deadline − E while calls the fence stopped are still owed', async () => {
+    const { t, runs } = await condemnedWithCallsStopped(2);
+    assert.equal(t.fenceRuns.length, runs + 1, 'the master waits out the ended lease, not the new one: its fence point must stay');
+  });
+
+  it('does not fence there when every call the fence stopped drained (the new session\'s own calls are not the old lease\'s)', async () => {
+    const { t, runs } = await condemnedWithCallsStopped(0);
+    assert.equal(t.fenceRuns.length, runs);
+  });
+
+  it('with mutant follower-ended-lease-fence-point-dropped on, the new lease takes the fence point away (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-ended-lease-fence-point-dropped']);
+    const { t, runs } = await condemnedWithCallsStopped(2);
+    assert.equal(t.fenceRuns.length, runs);
+  });
+});
