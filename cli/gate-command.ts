@@ -50,6 +50,6 @@ export function registerGate(program: Command): void {
         tls: tlsFromFlags(flags) ?? { dir: GATE_TLS_DIR },
       });
       await gate.start();
-      await runUntilSignal(() => gate.stop());
+      await runUntilSignal(async () => { await gate.stop(); });
     });
 }

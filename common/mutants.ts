@@ -42,6 +42,7 @@ export const MUTANTS = {
   'master-grants-to-fenced-session': 'a login is granted to a session whose SCVM the fence agent killed while the login waited, so the client stays held by a dead session and is fenced again later, killing the follower that replaced it (a liveness bug, found by the liveness phase with etcd and registry faults)',
   'fence-budget-counts-drift': 'the master tells followers its whole wait-out slack past the TTL (TTL × drift + margin, 550 ms) is theirs for a fence, though a follower whose clock runs slow by the drift bound has only margin ÷ (1 + drift) of it: a fence within its timeout kills the NFS server after the client moved (found by the swarm with drift at the bound)',
   'follower-ended-lease-fence-point-dropped': 'a new session\'s lease replaces the one a fence ended, and its fence point with it, so calls that fence stopped at a hung NFS server are never fenced while the master waits the old lease out and grants their client elsewhere (found by the swarm, seed 86850814)',
+  'hub-takes-stale-report': 'the follower takes a late or retried copy of an older NFS layer report over a newer one, so a final report is undone and a clean graceful stop counts as a layer that left with calls unknown (a needless fence; found by the simulation with graceful gate restarts)',
   'hub-trusts-idle-report': 'a layer that leaves after any report saying "not serving, nothing in flight" counts as idle, though a renewal may have let it forward a call since (found by the swarm)',
 } as const;
 

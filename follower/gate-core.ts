@@ -36,12 +36,14 @@ export interface GateFollowerLink {
   ackRevoke(revokeId: string): void;
   /** Logs the client out, covering the admissions up to `upToSeq` only. */
   release(clientId: string, upToSeq: number): void;
-  /** Sends a report; a promise, if any, settles once the follower has it (or the call failed). */
-  report(r: GateStateReport): void | Promise<void>;
+  /** Sends a report; a promise, if any, settles once the follower took it (true) or the call failed (false). */
+  report(r: GateStateReport): void | Promise<boolean>;
 }
 
 export interface GateStateReport {
   watcherId: number;
+  /** Increases with every report (GateReport.report_seq). */
+  reportSeq: number;
   leaseDeadlineMonotonicMs: number;
   serving: boolean;
   callsInFlight: number;
@@ -129,6 +131,8 @@ export class GateCore {
   /** Called when quiesced, while a graceful stop waits for its drains. */
   private onQuiesced?: () => void;
   private fenceSeq = 0;
+  /** Numbers the reports, so the follower can tell a late copy from the newest. */
+  private reportSeq = 0;
   /** Fences and stream ends seen: an Admit reply asked before one of them is refused. */
   private interruptions = 0;
   private deadline = 0;
@@ -515,11 +519,13 @@ export class GateCore {
     }, inMs);
   }
 
-  private sendReport(): void | Promise<void> {
+  private sendReport(): void | Promise<boolean> {
     const quiesced = this.quiesced();
     this.lastQuiesced = quiesced;
+    this.reportSeq += 1;
     return this.opts.link.report({
       watcherId: this.watcherId,
+      reportSeq: this.reportSeq,
       leaseDeadlineMonotonicMs: this.deadline,
       serving: this.serving(),
       callsInFlight: this.callsInFlight(),
@@ -568,11 +574,11 @@ export class GateCore {
    * needless fence of the NFS server at the next revoke; a layer that left
    * right after reporting not serving, nothing in flight, proved it.
    */
-  async finalReport(): Promise<void> {
-    if (!this.watcherId || this.disposed) return;
+  async finalReport(): Promise<boolean> {
+    if (!this.watcherId || this.disposed) return false;
     if (this.reportTimer) this.opts.clock.clearTimeout(this.reportTimer);
     this.reportTimer = undefined;
-    await this.sendReport();
+    return (await this.sendReport()) === true;
   }
 
   dispose(): void {

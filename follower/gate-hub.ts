@@ -150,6 +150,12 @@ export class GateHub {
   report(r: GateReport__Output): boolean {
     const w = this.watchers.get(r.watcherId);
     if (!w) return false;
+    // A late or retried copy of an older report must not undo a newer one
+    // (a final report overwritten by an earlier periodic one made a clean
+    // graceful stop look dirty: found by the simulation, seed 81 of the
+    // gate-graceful-restart faults).
+    const last = w.report?.reportSeq ?? 0;
+    if (r.reportSeq > 0 && r.reportSeq <= last && !mutant('hub-takes-stale-report')) return true;
     w.report = r;
     w.reportAt = this.clock.now();
     return true;

@@ -110,10 +110,10 @@ export class GateLink implements GateFollowerLink {
     this.opts.client.Release({ clientId, releasedUpTo: upToSeq }, { deadline: deadlineIn(5000) }, this.warn('gate.release.failed', { client: clientId }));
   }
 
-  /** Settles once the follower answered (it has the report) or the call failed. */
-  report(r: GateStateReport): Promise<void> {
+  /** Settles once the follower answered (true: it has the report) or the call failed (false). */
+  report(r: GateStateReport): Promise<boolean> {
     return new Promise((resolve) => {
-      this.opts.client.Report(r, { deadline: deadlineIn(1000) }, () => resolve());
+      this.opts.client.Report(r, { deadline: deadlineIn(1000) }, (err) => resolve(!err));
     });
   }
 }

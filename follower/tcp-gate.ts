@@ -11,7 +11,7 @@ import { channelCredentials, channelOptions, loadOwnIdentity, type TlsSettings }
 import { GateConnection } from './gate-connection';
 import { DEFAULT_GATE_TIMING, GateCore, type AdmitGrant, type GateEventBody, type GateTiming } from './gate-core';
 import { GateLink } from './gate-link';
-import { mutant } from '../common/mutants';
+import { stopGateGracefully, type GracefulStopOutcome } from './gate-stop';
 
 export type { GateEvent } from './gate-core';
 
@@ -137,25 +137,11 @@ export class TcpGate {
     return ports;
   }
 
-  async stop(): Promise<void> {
-    if (!mutant('follower-release-while-dirty')) {
-      // Issue 18 hole b: calls already forwarded still run in the NFS server
-      // after we exit. Stop serving, and keep the stream (the follower sees
-      // our reports, and revokes still reach us) until they drained.
-      const started = this.clock.now();
-      const callsOwed = this.core.callsInFlight();
-      const left = await this.core.stopAndDrain(this.opts.stopDrainTimeoutMs ?? DEFAULT_GATE_TIMING.revokeDrainTimeoutMs);
-      const ms = Math.round(this.clock.now() - started);
-      if (left > 0) this.log.warn({ ev: 'gate.stop.undrained', calls_left: left, ms }, 'stopping with calls still in the NFS server: the follower fences it before moving their clients');
-      else if (callsOwed > 0) this.log.info({ ev: 'gate.stop.drained', calls: callsOwed, ms }, 'calls in flight drained before stopping');
-    }
-    // Issue 18 hole g: the follower must hear that we stopped before our
-    // stream closes, or it last heard us serving and counts us dirty.
-    if (!mutant('gate-stop-without-final-report')) await this.core.finalReport();
-    this.link.stop();
-    this.core.dispose();
+  async stop(): Promise<GracefulStopOutcome> {
+    const outcome = await stopGateGracefully(this.core, this.link, { drainTimeoutMs: this.opts.stopDrainTimeoutMs ?? DEFAULT_GATE_TIMING.revokeDrainTimeoutMs, clock: this.clock, log: this.log });
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
     this.client.close();
     if (this.eventFd !== undefined) fs.closeSync(this.eventFd);
+    return outcome;
   }
 }

@@ -13,7 +13,7 @@ const BASE_FAULT_KINDS = [
   'partition', 'master-kill', 'master-pause', 'etcd-cut', 'host-move', 'reset-then-move', 'readdress',
   'master-restart-then-move', 'follower-restart-then-move', 'pile-then-reintroduce', 'failover-with-backlog',
   'gate-stall-then-isolate', 'agent-restart', 'scvm-freeze', 'hang-then-isolate', 'gate-kill-with-backlog',
-  'one-way-partition',
+  'one-way-partition', 'gate-graceful-restart',
 ] as const;
 
 /**
@@ -146,6 +146,16 @@ function planFaults(w: World, log: string[]): void {
       const s = scvm();
       s.killGate();
       k.after(r.between(200, 2000), () => s.revive());
+      return `scvm-${s.i}`;
+    }],
+    ['gate-graceful-restart', () => {
+      // A planned restart (systemctl restart): SIGTERM, then a new process.
+      const s = scvm();
+      if (!s.stopGateGracefully()) return undefined;
+      const stopping = s.gate;
+      // The new process starts once the old one exited (its drain may take 1.5 s).
+      const start = () => (stopping && !stopping.proc.dead ? k.after(100, start) : s.revive());
+      k.after(r.between(200, 2500), start);
       return `scvm-${s.i}`;
     }],
     ['gate-pause', () => {

@@ -463,7 +463,13 @@ export class SimNetwork {
       if (entry) conn?.calls.delete(entry);
       if (tellServer && serverCall && conn && !conn.broken) {
         const call = serverCall;
-        conn.up.send(() => call.abort());
+        const c = conn;
+        // Until the cancel arrives, a connection that breaks (the process
+        // cancelled, then exited) must still end the server's call, as a
+        // closed TCP connection does.
+        const cancelling: CallEntry = { abort: (_code, _details, lag) => this.kernel.schedule(this.kernel.now + lag, () => call.abort(), c.endpoint.proc) };
+        c.calls.add(cancelling);
+        c.up.send(() => { c.calls.delete(cancelling); call.abort(); });
       }
       // grpc-js's order: error (if any), status, end, close.
       if (err) stream.emit('error', err);

@@ -11,6 +11,7 @@ import { Follower, type NfsHealthSource } from '../../follower/follower';
 import { DEFAULT_FOLLOWER_OPTIONS } from '../../follower/options';
 import { DEFAULT_GATE_TIMING, GateCore, type AdmitGrant, type ForwardedConn, type GateEventBody } from '../../follower/gate-core';
 import { GateLink } from '../../follower/gate-link';
+import { stopGateGracefully } from '../../follower/gate-stop';
 import { EtcdLeadership } from '../../master/etcd-leadership';
 import { EmbeddedLeadership, type Leadership } from '../../master/leadership';
 import { MasterMetrics } from '../../master/metrics';
@@ -331,6 +332,33 @@ export class SimGate {
     this.world.kernel.kill(this.proc);
     this.world.net.breakAll(this.proc);
   }
+
+  /**
+   * SIGTERM (a planned restart): the TCP gate's own stop steps (drain,
+   * final report, stream end), then the process exits. Runs as the gate.
+   */
+  async stopGracefully(log: ReturnType<typeof simLogger>): Promise<void> {
+    const w = this.world;
+    const outcome = await stopGateGracefully(this.core, this.link, { drainTimeoutMs: DEFAULT_GATE_TIMING.revokeDrainTimeoutMs, clock: this.proc.clock, log });
+    if (this.proc.dead) return;
+    // Its follower must not count a stop that drained and was reported as
+    // a layer that left with calls unknown (World.layerLeftDirty).
+    // Clean: drained, and its final report taken, or none sent while its
+    // follower could have taken one (running, not frozen).
+    const fp = this.scvm.followerProc;
+    const couldReport = !outcome.finalReportSent && !!fp && !fp.dead && !fp.paused;
+    if (outcome.callsLeft === 0 && (outcome.finalReported || couldReport)) this.scvm.cleanStop = { gate: this, at: w.kernel.now };
+    else this.scvm.uncleanDepartureAt = w.kernel.now;
+    const exit = () => {
+      if (this.proc.dead) return;
+      // As for a kill: with its follower frozen and no fence agent, calls it
+      // leaves behind would have nobody to fence them (DESIGN §4's limit).
+      if (outcome.callsLeft > 0 && !w.cfg.fenceAgent && this.scvm.followerProc?.paused && !this.scvm.followerProc.dead) return void w.kernel.after(50, exit);
+      this.kill();
+      w.gateDied(this.scvm.i);
+    };
+    exit();
+  }
 }
 
 /**
@@ -418,6 +446,8 @@ export class SimScvm {
       metrics: new Metrics('follower', { processMetrics: false }),
     });
     this.follower = f;
+    const onDirty = f.hub.onDirty;
+    f.hub.onDirty = () => { w.layerLeftDirty(this); onDirty?.(); };
     w.watchAdmissions(this.i, f);
     w.net.listen(this.gateAddress, proc, [[services().gate, f.handlers()]]);
     k.schedule(k.now, () => void f.run(), proc);
@@ -442,12 +472,27 @@ export class SimScvm {
     this.world.net.unlisten(this.gateAddress);
   }
 
+  /** The gate that last stopped gracefully, drained and with its final report taken, and when. */
+  cleanStop?: { gate: SimGate; at: number };
+  /** When a gate last left otherwise (killed, or a stop that left calls or no final report). */
+  uncleanDepartureAt = -Infinity;
+
+  /** A planned restart's first half: the gate stops gracefully (SIGTERM) and exits; false when it cannot now. */
+  stopGateGracefully(): boolean {
+    const g = this.gate;
+    if (!g || g.proc.dead || g.proc.paused) return false;
+    const k = this.world.kernel;
+    k.schedule(k.now, () => void g.stopGracefully(simLogger(k, `gate-${this.i}`)), g.proc);
+    return true;
+  }
+
   killGate(): void {
     if (!this.gate || this.gate.proc.dead) return;
     // A gate dying while its follower is frozen leaves nobody on this SCVM
     // to fence its NFS server: like a whole SCVM frozen, only the fence agent
     // covers it (the fence agent's own kills come through here too).
     if (!this.world.cfg.fenceAgent && this.followerProc?.paused && !this.followerProc.dead) return;
+    this.uncleanDepartureAt = this.world.kernel.now;
     this.gate.kill();
     this.world.gateDied(this.i);
   }
@@ -1135,6 +1180,21 @@ export class World {
   mayCut(a: SimProcess, b: SimProcess): boolean {
     if (this.healedAt !== undefined) return false;
     return !this.scvms.some((s) => s.followerProc !== undefined && (a === s.followerProc || b === s.followerProc) && this.reportingFenceFailure(s));
+  }
+
+  /**
+   * A follower counted an NFS layer that left as dirty (it will fence the
+   * NFS server). Needless, and a violation, when the only layer that left
+   * lately stopped gracefully, drained, and its final report was taken:
+   * nothing it forwarded can still be in the NFS server.
+   */
+  layerLeftDirty(s: SimScvm): void {
+    const stop = s.cleanStop;
+    // Only while that gate is the last one started (no newer stream could
+    // have been the one that left) and nothing else left since.
+    if (stop && s.gate === stop.gate && this.kernel.now - stop.at < 500 && s.uncleanDepartureAt < stop.at) {
+      this.violate(`needless fence: gate-${s.i} stopped gracefully (drained, final report taken) and its follower counted it a layer that left with calls unknown`);
+    }
   }
 
   violate(text: string): void {

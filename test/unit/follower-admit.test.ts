@@ -112,7 +112,7 @@ describe('follower release after an NFS layer left with calls in flight (issue 1
     t.logins[0].answer({});
     const seq = Number((await admitting).admissionSeq);
     t.f.hub.report({
-      watcherId: t.watcherId, leaseDeadlineMonotonicMs: t.f.lease.deadlineMs, serving: true, callsInFlight: 3, quiesced: false, draining: [], fenceSeq: 0, stoppedCallsInFlight: 0, fenceConfigured: true, fenceTimeoutMs: 1000, fenceFailed: false, clientsInFlight: [], final: false,
+      watcherId: t.watcherId, leaseDeadlineMonotonicMs: t.f.lease.deadlineMs, serving: true, callsInFlight: 3, quiesced: false, draining: [], fenceSeq: 0, stoppedCallsInFlight: 0, fenceConfigured: true, fenceTimeoutMs: 1000, fenceFailed: false, clientsInFlight: [], final: false, reportSeq: 0,
     } as GateReport__Output);
     t.call.emit('close');
     return { ...t, seq };

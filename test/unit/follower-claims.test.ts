@@ -152,7 +152,7 @@ describe('follower: a local revoke of a client not adopted fences like a master\
     // A second layer that reported calls in flight dies: the hub is dirty.
     const other = Object.assign(new EventEmitter(), { request: { watcher: 'gate-3b' }, write: () => true, end: () => undefined });
     const otherId = t.f.hub.add(other as never, { lease: { remainingMs: 3000 } });
-    t.f.hub.report({ watcherId: otherId, leaseDeadlineMonotonicMs: 0, serving: true, callsInFlight: 2, quiesced: false, draining: [], fenceSeq: 0, stoppedCallsInFlight: 0, fenceConfigured: true, fenceTimeoutMs: 1000, fenceFailed: false, clientsInFlight: [], final: false } as GateReport__Output);
+    t.f.hub.report({ watcherId: otherId, leaseDeadlineMonotonicMs: 0, serving: true, callsInFlight: 2, quiesced: false, draining: [], fenceSeq: 0, stoppedCallsInFlight: 0, fenceConfigured: true, fenceTimeoutMs: 1000, fenceFailed: false, clientsInFlight: [], final: false, reportSeq: 0 } as GateReport__Output);
     other.emit('close');
     assert.equal(t.f.hub.dirty, true);
     t.f.hub.ack(t.toLayer[0].revokeId);

@@ -63,3 +63,34 @@ describe('gate hub: a layer that leaves is idle only by a final report (found by
     assert.equal(hub.dirty, false);
   });
 });
+
+describe('gate hub: a late copy of an older report does not undo a newer one', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /** A layer stops gracefully; a copy of its periodic report before the final one arrives last (a retried or late call). */
+  function finalThenStaleCopy() {
+    const { hub, call, report } = hubWithLayer();
+    report({ reportSeq: 7, serving: true, callsInFlight: 1 });
+    report({ reportSeq: 8, serving: false, callsInFlight: 0, final: true });
+    report({ reportSeq: 7, serving: true, callsInFlight: 1 });
+    call.emit('close');
+    return hub;
+  }
+
+  it('keeps the final report, so the clean graceful stop is not counted dirty (simulation seed 81 of gate-graceful-restart)', () => {
+    assert.equal(finalThenStaleCopy().dirty, false, 'the older copy undid the final report: a needless fence of the NFS server');
+  });
+
+  it('takes every report of a layer that does not number them (an older gate)', () => {
+    const { hub, call, report } = hubWithLayer();
+    report({ reportSeq: 0, serving: true, callsInFlight: 1 });
+    report({ reportSeq: 0, serving: false, callsInFlight: 0, final: true });
+    call.emit('close');
+    assert.equal(hub.dirty, false);
+  });
+
+  it('with mutant hub-takes-stale-report on, the older copy wins and the stop counts dirty (the fix\'s exact revert)', () => {
+    setSimulationMutants(['hub-takes-stale-report']);
+    assert.equal(finalThenStaleCopy().dirty, true);
+  });
+});
