@@ -61,6 +61,16 @@ export class GateHub {
     return this.unaccounted;
   }
 
+  /**
+   * Calls may sit in the NFS server that no NFS layer here accounts for (a
+   * new follower whose start fence failed: its predecessor's layers may
+   * have died with calls there): dirty until a fence works.
+   */
+  markUnaccounted(): void {
+    this.unaccounted = true;
+    this.onDirty?.();
+  }
+
   nfsServerFenced(): void {
     this.unaccounted = false;
   }

@@ -460,18 +460,9 @@ export class LoginCoordinator {
     // hold is revoked separately) or a new follower that fenced at start
     // leave only the old lease to wait for, as before.
     const onlyLeaseLeft = this.sessions.successorOf(session) !== undefined || this.sessions.replacedAfterFence(session) !== undefined;
-    if (!this.mayWaitOut(session) && !onlyLeaseLeft) {
-      if (!this.fenceAgent?.configured) throw this.hold(session, clientId, `it is silent and ${this.fencingOf(session)}`);
-      if (this.sessions.state(session) === SessionState.Live) {
-        this.sessions.condemn(session);
-        session.sink?.end(status.ABORTED, `session ${session.id} condemned: revoke of ${clientId} not acknowledged`);
-      }
-      this.log.warn({ ev: 'revoke.fence', client: clientId, server: session.serverId, session: session.id }, 'silent holder without a working fence: running the fence agent');
-      if (!(await this.fenceAgent.fence(session, `${clientId} moves away from silent holder ${session.serverId}`))) {
-        throw this.hold(session, clientId, `it is silent, ${this.fencingOf(session)}, and the fence agent failed`);
-      }
-      return;
-    }
+    if (!this.mayWaitOut(session) && !onlyLeaseLeft) return this.fenceOrHold(session, clientId, this.fencingOf(session));
+    const failedLater = this.laterFenceFailure(session);
+    if (failedLater) return this.fenceOrHold(session, clientId, failedLater);
     if (this.sessions.state(session) === SessionState.Live) {
       this.sessions.condemn(session);
       session.sink?.end(status.ABORTED, `session ${session.id} condemned: revoke of ${clientId} not acknowledged`);
@@ -499,6 +490,33 @@ export class LoginCoordinator {
     if (mutant('timers-trusted-on-time')) return void await new Promise<void>((resolve) => this.clock.setTimeout(resolve, until - this.clock.now()));
     while (this.clock.now() < until) {
       await new Promise<void>((resolve) => this.clock.setTimeout(resolve, until - this.clock.now()));
+    }
+    // The server may have come back meanwhile, unable to fence.
+    const failedSince = this.laterFenceFailure(session);
+    if (failedSince) return this.fenceOrHold(session, clientId, failedSince);
+  }
+
+  /**
+   * Why a later session of the holder's server leaves `session`'s calls
+   * unproven: its follower's fence failed, so nothing shows that what
+   * `session`'s NFS layers left in the NFS server (a gate that died with its
+   * follower leaves no one to fence at the lease's fence point) is dead.
+   */
+  private laterFenceFailure(session: Session): string | undefined {
+    const later = this.sessions.laterFenceFailed(session);
+    return later && `its later session ${later.sessionId} reports its fence failed${later.detail ? ` (${later.detail})` : ''}`;
+  }
+
+  /** Nothing proves the silent holder stopped by itself: the fence agent must, or the client is held. */
+  private async fenceOrHold(session: Session, clientId: string, why: string): Promise<void> {
+    if (!this.fenceAgent?.configured) throw this.hold(session, clientId, `it is silent and ${why}`);
+    if (this.sessions.state(session) === SessionState.Live) {
+      this.sessions.condemn(session);
+      session.sink?.end(status.ABORTED, `session ${session.id} condemned: revoke of ${clientId} not acknowledged`);
+    }
+    this.log.warn({ ev: 'revoke.fence', client: clientId, server: session.serverId, session: session.id, why }, 'silent holder without a working fence: running the fence agent');
+    if (!(await this.fenceAgent.fence(session, `${clientId} moves away from silent holder ${session.serverId}`))) {
+      throw this.hold(session, clientId, `it is silent, ${why}, and the fence agent failed`);
     }
   }
 
@@ -666,6 +684,7 @@ export class LoginCoordinator {
    */
   mayForget(session: Session): boolean {
     if (!this.bySession.get(session.id)?.size || this.fenceConfirmed(session)) return true;
+    if (this.sessions.laterFenceFailed(session)) return this.fenceAgent?.isConfirmed(session) === true;
     // Without a working fence its holds stay until a fence is confirmed:
     // forgetting them would free its clients unproven.
     if (!this.mayWaitOut(session)) {

@@ -111,8 +111,7 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
   function noteFencing(session: Session, fencing: Session['fencing'], detail: string): void {
     if (fencing === session.fencing && detail === session.fencingDetail) return;
     log[fencing === 'FENCING_READY' ? 'info' : 'warn']({ ev: 'session.fencing', server: session.serverId, session: session.id, from: session.fencing, to: fencing, detail }, 'fencing changed');
-    session.fencing = fencing;
-    session.fencingDetail = detail;
+    sessions.setFencing(session, fencing, detail);
     // A later leader's grace reads it (Readiness): best effort here, the
     // introduction's write is the durable one.
     core.store?.saveServer({ serverId: session.serverId, hostId: session.hostId, storageIp: session.storageIp, mgmtIp: session.mgmtIp, fencing })

@@ -77,6 +77,8 @@ export interface SessionTiming {
  */
 export class SessionTable {
   private readonly sessions = new Map<string, Session>();
+  /** Each server's latest fencing state and the session that reported it (kept after that session ends). */
+  private readonly serverFencing = new Map<string, { sessionId: string; openedAt: number; fencing: Fencing; detail: string }>();
 
   constructor(
     private readonly clock: Clock,
@@ -146,8 +148,7 @@ export class SessionTable {
       live.renewedAt = this.clock.now();
       live.protocol = intro.protocol ?? 0;
       if (intro.nfs) live.nfs = intro.nfs;
-      live.fencing = intro.fencing ?? 'FENCING_UNSPECIFIED';
-      live.fencingDetail = intro.fencingDetail ?? '';
+      this.setFencing(live, intro.fencing ?? 'FENCING_UNSPECIFIED', intro.fencingDetail ?? '');
       return { session: live, resumed: true };
     }
     if (live) {
@@ -175,6 +176,7 @@ export class SessionTable {
       fencingDetail: intro.fencingDetail ?? '',
     };
     this.sessions.set(session.id, session);
+    this.setFencing(session, session.fencing, session.fencingDetail);
     return { session, resumed: false };
   }
 
@@ -209,6 +211,32 @@ export class SessionTable {
    */
   replacedAfterFence(s: Session): Session | undefined {
     return this.all().find((o) => o.serverId === s.serverId && o.id !== s.id && o.nfsFencedAtStart && o.openedAt >= s.renewedAt);
+  }
+
+  /**
+   * The latest fence failure a later session of `s`'s server reported,
+   * unless a new follower's start fence already covered `s`. `s`'s NFS
+   * layers may have died with calls in a hung NFS server, and with them the
+   * follower that would fence for them: only a later fence of that server
+   * proves those calls dead, and it failed (simulation seed 352024172). Kept
+   * per server, past the reporting session's own end: a follower that died
+   * again leaves the failure standing until one reports a working fence.
+   */
+  laterFenceFailed(s: Session): { sessionId: string; detail: string } | undefined {
+    if (mutant('master-waitout-ignores-later-fence-failure') || this.replacedAfterFence(s)) return undefined;
+    const f = this.serverFencing.get(s.serverId);
+    if (!f || f.fencing !== 'FENCING_FAILED' || f.sessionId === s.id || f.openedAt < s.renewedAt) return undefined;
+    return { sessionId: f.sessionId, detail: f.detail };
+  }
+
+  /** A session's fencing state, from its introduction or a keepalive; the server's latest is kept past the session. */
+  setFencing(session: Session, fencing: Fencing, detail: string): void {
+    session.fencing = fencing;
+    session.fencingDetail = detail;
+    const prev = this.serverFencing.get(session.serverId);
+    // An older session's late word does not overrule a newer one's.
+    if (prev && prev.openedAt > session.openedAt) return;
+    this.serverFencing.set(session.serverId, { sessionId: session.id, openedAt: session.openedAt, fencing, detail });
   }
 
   /** Removes sessions whose follower has surely stopped serving (and that `mayForget`); returns them. */

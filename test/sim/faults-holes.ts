@@ -3,7 +3,7 @@ import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'follower-gate-die-fence-broken'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -122,6 +122,21 @@ export const HOLE_RECIPES: Recipe[] = [
     // Each strike takes about 8 s.
     swarm: { faultGapMs: [4000, 9000] },
   },
+  {
+    // An NFS server hangs with a host's calls queued; the follower and the
+    // gate die together (nfsha's processes crash, the NFS server lives on),
+    // so no one is left to fence at the old lease's fence point, and the
+    // fence command is broken for a while: the new follower's start fence
+    // fails. The host moves on; the master must not complete the old
+    // session's wait-out while the server reports that failure (seed
+    // 352024172, where a flaky start fence failed once and nothing retried).
+    name: 'follower-and-gate-die-fence-broken',
+    reaches: ['master-waitout-ignores-later-fence-failure'],
+    kinds: ['follower-gate-die-fence-broken'],
+    world: { fence: 'reliable', fenceAgent: false },
+    // Each strike takes about 8 s.
+    swarm: { faultGapMs: [4000, 9000] },
+  },
 ];
 
 /** Fresh management addresses for renumbered hosts, per world. */
@@ -162,6 +177,16 @@ function busyHost(f: FaultKit): { h: SimHost; s: SimScvm } | undefined {
   return { h, s: f.w.scvms[h.current!.gate - 1] };
 }
 
+/** A busy host (busyHost) whose SCVM's NFS server then hangs for `minMs`–`maxMs`, its calls queued there. */
+function hangBusyServer(f: FaultKit, minMs: number, maxMs: number): { h: SimHost; s: SimScvm } | undefined {
+  const busy = busyHost(f);
+  if (!busy) return undefined;
+  const nfs = busy.s.nfs.proc;
+  f.pause(nfs);
+  f.k.after(f.r.between(minMs, maxMs), () => f.k.resume(nfs));
+  return busy;
+}
+
 export function holeFaults(f: FaultKit): FaultMenu {
   const { w, k, r } = f;
   return [
@@ -180,13 +205,25 @@ export function holeFaults(f: FaultKit): FaultMenu {
       whenConnected(f, h, s, back, 2500, () => k.after(r.between(0, 100), () => leave(f, h)));
       return `scvm-${s.i}, ${h.hostId}`;
     }],
-    ['hang-gate-kill-freeze', () => {
-      const busy = busyHost(f);
+    ['follower-gate-die-fence-broken', () => {
+      const busy = hangBusyServer(f, 7000, 10000);
       if (!busy) return undefined;
       const { h, s } = busy;
-      const nfs = s.nfs.proc;
-      f.pause(nfs);
-      k.after(r.between(7000, 10000), () => k.resume(nfs));
+      const dieAt = r.between(20, 200);
+      s.fenceBrokenUntil = k.now + dieAt + r.between(4000, 7000);
+      k.after(dieAt, () => {
+        if (w.healedAt !== undefined) return;
+        s.killFollower();
+        s.killGate();
+        k.after(r.between(100, 600), () => s.revive());
+      });
+      k.after(r.between(300, 1500), () => { if (w.healedAt === undefined && h.route.target === s.i) leave(f, h); });
+      return `scvm-${s.i}, ${h.hostId}`;
+    }],
+    ['hang-gate-kill-freeze', () => {
+      const busy = hangBusyServer(f, 7000, 10000);
+      if (!busy) return undefined;
+      const { h, s } = busy;
       const killAt = r.between(20, 200);
       k.after(killAt, () => {
         s.killGate();

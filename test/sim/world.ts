@@ -264,6 +264,11 @@ function nfsFence(world: World, scvm: SimScvm, caller: () => SimProcess): { conf
       };
       if (mode === 'none') return void resolve({ ok: false, startedAt, ms: 0, detail: 'no fence command configured' });
       const kill = (note: string) => { world.note(proc.name, `${note} nfs-${scvm.i}: ${why}`); scvm.killNfs(); };
+      if (k.now < scvm.fenceBrokenUntil && world.healedAt === undefined) {
+        const ms = k.rng.between(5, 50);
+        scvm.fenceFailingUntil = Math.max(scvm.fenceFailingUntil, k.now + ms + FENCE_FAILURE_REPORT_MS);
+        return void k.after(ms, () => { world.note(proc.name, `fence fails (broken): ${why}`); done(false, 'exit 1'); });
+      }
       const fate = mode === 'flaky' ? k.rng.next() : mode === 'fails-fast' ? (k.rng.chance(0.3) ? 0.7 : 0) : 0;
       // A run that will fail marks its SCVM from its start to a report's
       // worth after its end (World.reportingFenceFailure).
@@ -408,6 +413,8 @@ export class SimScvm {
   nfsDownSince?: number;
   /** Until then a fence run here is failing or has just failed (the simulation's own record of the outcomes it drew). */
   fenceFailingUntil = -Infinity;
+  /** Until then every fence run here fails at once (a broken fence command: a fault sets it; healing ends it). */
+  fenceBrokenUntil = -Infinity;
 
   constructor(readonly world: World, readonly i: number) {
     const k = world.kernel;

@@ -356,6 +356,56 @@ describe('follower: an introduction says when an NFS layer left with calls unkno
   });
 });
 
+describe('follower: a start fence that failed (simulation seed 352024172)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /**
+   * A new follower whose predecessor and its gate died with calls in a hung
+   * NFS server; its start fence fails. It takes over host:esx-9 from the
+   * old session (same server), and the master then revokes it for a login
+   * elsewhere: its own NFS layer drained, but nothing proves the dead
+   * gate's calls stopped.
+   */
+  async function startFenceFailed() {
+    const t = follower({ fence: 'fails' });
+    await t.f.run();
+    t.report({});
+    await t.grant('s2', 5, []);
+    t.f.admissions.grant('10.0.0.9', 'host:esx-9', { epoch: 5, sequence: 1 });
+    t.f.session.emit('revoke', { revokeId: 'r1', clientId: 'host:esx-9', epoch: 5, reason: 'login elsewhere', token: { epoch: 5, sequence: 1 } });
+    await flush();
+    if (t.toLayer.length) assert.equal(t.f.hub.ack(t.toLayer[0].revokeId), true);
+    await t.clock.tickAsync(100);
+    return t;
+  }
+
+  it('is unproven like a layer that left with calls unknown: introductions say so, a revoke is not acked while fences fail, and the fence is tried again until it works', async () => {
+    const t = await startFenceFailed();
+    assert.equal(t.f.hub.dirty, true);
+    assert.equal(t.f.fencing().fencing, 'FENCING_FAILED', 'the master must hold what earlier sessions of this server held');
+    assert.deepEqual(t.acks, [], 'acked though the dead gate\'s calls may still run');
+    await t.clock.tickAsync(1000);
+    assert.ok(t.fenceRuns.length >= 3, `tried again (${t.fenceRuns.length} runs)`);
+    assert.equal((await t.reintroduce()).unaccounted, true);
+    t.fenceOk = true;
+    await t.clock.tickAsync(1000);
+    await flush();
+    assert.equal(t.f.hub.dirty, false);
+    t.report({});
+    assert.equal(t.f.fencing().fencing, 'FENCING_READY');
+    assert.deepEqual(t.acks, ['r1'], 'acked once a fence worked');
+    const runs = t.fenceRuns.length;
+    await t.clock.tickAsync(5000);
+    assert.equal(t.fenceRuns.length, runs, 'no more runs once one worked');
+  });
+
+  it('with mutant follower-start-fence-failure-forgotten on, the revoke is acked at once (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-start-fence-failure-forgotten']);
+    const t = await startFenceFailed();
+    assert.deepEqual(t.acks, ['r1']);
+  });
+});
+
 describe('follower: a lease a fence ended keeps its fence point when a new session renews the NFS layers', () => {
   afterEach(() => setSimulationMutants([]));
 

@@ -162,6 +162,79 @@ describe('login and revoke: a holder without a working fence is held, never wait
   });
 });
 
+describe('a silent holder whose server came back unable to fence (simulation seed 352024172)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /** Keeps `live` renewed while the clock moves `ms`. */
+  async function advance(h: Harness, ms: number, ...live: Session[]): Promise<void> {
+    for (let left = ms; left > 0; left -= 500) {
+      await h.clock.tickAsync(Math.min(500, left));
+      for (const s of live) h.sessions.renew(s);
+    }
+    await flush();
+  }
+
+  /**
+   * scvm-1 (with a fence) owns host:esx-9; its follower and gate die (the
+   * gate's calls sit in a hung NFS server, and nobody is left to fence at the
+   * lease's fence point); a new follower of scvm-1 comes back, its start
+   * fence failed; scvm-2 asks for the client.
+   */
+  async function diedThenCameBackUnfenced(cameBack: 'before' | 'during') {
+    const { h, a, b } = await heldByA();
+    a.sink = undefined;
+    let a2: Session | undefined;
+    const comeBack = () => { a2 = h.open('scvm-1', '', 'FENCING_FAILED'); h.sessions.setFencing(a2, 'FENCING_FAILED', "follower's fence command failed: exit 1"); };
+    // Its session expires (before), or is condemned by the login (during).
+    await advance(h, cameBack === 'before' ? TTL + 500 : 500, b);
+    if (cameBack === 'before') comeBack();
+    const t = track(h.logins.login(b.id, '10.0.0.9'));
+    await advance(h, 1000, b, ...(a2 ? [a2] : []));
+    if (cameBack === 'during') comeBack();
+    await advance(h, SURELY + 500, b, a2!);
+    return { h, a, a2: a2!, b, t };
+  }
+
+  for (const when of ['before', 'during'] as const) {
+    it(`holds the client, naming the failed fence, when the server came back ${when} the wait-out`, async () => {
+      const { h, t } = await diedThenCameBackUnfenced(when);
+      assert.equal(t.done, true);
+      assert.equal(t.result, undefined, 'granted elsewhere while the dead gate\'s calls may still run in scvm-1\'s NFS server');
+      assert.equal(t.error?.name, 'Unavailable');
+      assert.match(t.error!.message, /held by scvm-1.*later session .* reports its fence failed/);
+      assert.deepEqual(h.logins.heldClients().map((x) => x.clientId), ['host:esx-9']);
+    });
+  }
+
+  it('keeps the holds of the silent session past its lease, and lets the client move once the server\'s fence works again', async () => {
+    const { h, a, a2, b } = await diedThenCameBackUnfenced('before');
+    assert.equal(h.logins.mayForget(a), false, 'forgetting the holds would free the client unproven');
+    h.sessions.setFencing(a2, 'FENCING_READY', '');
+    assert.equal(h.logins.mayForget(a), true);
+    const r = await h.logins.login(b.id, '10.0.0.9');
+    assert.equal(r.clientId, 'host:esx-9');
+  });
+
+  it('keeps the failure standing after the later session itself died, until a session of that server reports a working fence (recipe seed 180)', async () => {
+    const { h, a, a2, b } = await diedThenCameBackUnfenced('before');
+    a2.sink = undefined;
+    await advance(h, SURELY + 500, b);
+    h.sessions.sweep((s) => h.logins.mayForget(s));
+    assert.equal(h.sessions.get(a2.id), undefined, 'the later session is gone');
+    assert.equal(h.logins.mayForget(a), false, 'the old session\'s holds must stay: nothing has fenced its server since');
+    await assert.rejects(h.logins.login(b.id, '10.0.0.9'), /reports its fence failed/);
+    const a3 = h.open('scvm-1');
+    assert.equal(h.logins.mayForget(a), true, 'a later follower reports a working fence');
+    void a3;
+  });
+
+  it('with mutant master-waitout-ignores-later-fence-failure on, the wait-out completes and the client moves (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['master-waitout-ignores-later-fence-failure']);
+    const { t } = await diedThenCameBackUnfenced('during');
+    assert.equal(t.result?.clientId, 'host:esx-9');
+  });
+});
+
 describe('login and revoke (master)', () => {
   it('grants a free client at once with a fencing token of the current epoch', async () => {
     const h = harness();
