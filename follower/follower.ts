@@ -191,8 +191,14 @@ export class Follower {
     this.hub.onDirty = () => void this.fenceWhileDirty();
     // The lease's 'fenced' event fences the follower (once, however the lease ended).
     this.session.on('sessionGone', (reason) => this.lease.fence(reason));
-    this.session.on('granted', ({ epoch }) => {
+    this.session.on('granted', ({ epoch, predecessorUnproven }) => {
       this.highestEpoch = Math.max(this.highestEpoch, epoch);
+      if (predecessorUnproven && !this.hub.dirty) {
+        // Nothing fenced what an earlier follower's NFS layers left in the
+        // NFS server: unaccounted until a fence works or is confirmed.
+        this.log.warn({ ev: 'follower.predecessor_unproven' }, 'an earlier follower of this server ran, and no fence since proves its NFS layers\' calls done: revokes are held until a fence works or an operator confirms one (nfsha fence-confirm)');
+        this.hub.markUnaccounted();
+      }
     });
     this.session.on('replaced', ({ sessionId, epoch, adopted }) => void this.onReplaced(sessionId, epoch, adopted));
     this.session.on('revoke', (r) => void this.onRevoke(r));

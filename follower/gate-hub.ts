@@ -47,8 +47,8 @@ export class GateHub {
    */
   private unaccounted = false;
 
-  /** Called when an NFS layer leaves with calls unknown (the hub turns dirty). */
-  onDirty?: () => void;
+  /** Called when the hub turns dirty: an NFS layer left with calls unknown, or (markUnaccounted) calls no layer here knows of. */
+  onDirty?: (cause: 'layer-left' | 'unaccounted') => void;
 
   constructor(private readonly clock: Clock, readonly reportIntervalMs = 250) {}
 
@@ -68,7 +68,7 @@ export class GateHub {
    */
   markUnaccounted(): void {
     this.unaccounted = true;
-    this.onDirty?.();
+    this.onDirty?.('unaccounted');
   }
 
   nfsServerFenced(): void {
@@ -103,7 +103,7 @@ export class GateHub {
     const proven = r && (r.final || mutant('hub-trusts-idle-report')) && !r.serving && r.callsInFlight === 0 && r.stoppedCallsInFlight === 0;
     if (!proven) {
       this.unaccounted = true;
-      this.onDirty?.();
+      this.onDirty?.('layer-left');
     }
     for (const p of new Set(this.pending.values())) {
       if (p.waiting.delete(id)) {

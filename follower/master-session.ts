@@ -42,7 +42,7 @@ export interface ServerIdentity {
 
 export interface MasterSessionEvents {
   /** A session was granted (new or resumed). */
-  granted: [info: { sessionId: string; epoch: number; resumed: boolean }];
+  granted: [info: { sessionId: string; epoch: number; resumed: boolean; predecessorUnproven?: boolean }];
   /** A new session replaced any earlier one: only `adopted` of the claimed clients are still ours. */
   replaced: [info: { sessionId: string; epoch: number; adopted: string[] }];
   revoke: [revoke: Revoke__Output];
@@ -207,7 +207,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
           return;
         }
         log.info({ ev: resumed ? 'session.resumed' : 'session.opened', session: g.sessionId, epoch: g.epoch, ttl_ms: g.ttlMs }, 'session with master');
-        this.emit('granted', { sessionId: g.sessionId, epoch: g.epoch, resumed });
+        this.emit('granted', { sessionId: g.sessionId, epoch: g.epoch, resumed, predecessorUnproven: g.predecessorUnproven === true });
         this.lastAckAt = this.opts.clock.now();
         this.scheduleKeepalive(stream, g.keepaliveIntervalMs || 500);
         break;

@@ -40,6 +40,8 @@ export interface MasterCore {
   refusals: Refusals;
   /** Plain-text server: callers carry no identity to check sessions against. */
   insecure: boolean;
+  /** Servers registered when the term began or introduced since: a new follower of one has a predecessor. */
+  serversSeen: Set<string>;
 }
 
 export interface TermSettings {
@@ -91,6 +93,7 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger,
     introductions: new KeyedRateLimiter(clock, opts.limits.introductionsPerSecond, opts.limits.introductionBurst),
     refusals: term.refusals ?? { limit: () => undefined, call: () => undefined },
     insecure: opts.tls.insecure === true,
+    serversSeen: new Set(term.expectedServers.map((x) => x.serverId)),
   };
 }
 

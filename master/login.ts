@@ -504,7 +504,7 @@ export class LoginCoordinator {
    */
   private laterFenceFailure(session: Session): string | undefined {
     const later = this.sessions.laterFenceFailed(session);
-    return later && `its later session ${later.sessionId} reports its fence failed${later.detail ? ` (${later.detail})` : ''}`;
+    return later && `a later follower of it reports its fence failed, in ${later.sessionId.startsWith('(') ? later.sessionId.slice(1, -1) : `session ${later.sessionId}`}${later.detail ? ` (${later.detail})` : ''}`;
   }
 
   /** Nothing proves the silent holder stopped by itself: the fence agent must, or the client is held. */

@@ -169,11 +169,20 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     // does not know what a hung gate of its predecessor holds: the grace
     // runs its time for it.
     // Nor does one whose NFS server may still run calls nobody lists.
-    if (intro.nfsUnaccounted) {
-      log.warn({ ev: 'session.nfs_unaccounted', server: session.serverId, session: session.id, fencing: session.fencing }, 'an NFS layer left this server with calls unknown and no fence ran since: the grace does not end on its word');
+    // A new follower process that could not fence at start, of a server that
+    // had a follower before: its predecessor's NFS layers may have died with
+    // calls at a hung NFS server, and this one knows nothing of them (the
+    // recipe follower-and-gate-die-no-fence).
+    const predecessorUnproven = !intro.resumeSessionId && !intro.nfsFencedAtStart && core.serversSeen.has(intro.serverId)
+      && !mutant('master-unfenced-restart-unflagged');
+    core.serversSeen.add(intro.serverId);
+    if (intro.nfsUnaccounted || predecessorUnproven) {
+      log.warn({ ev: 'session.nfs_unaccounted', server: session.serverId, session: session.id, fencing: session.fencing, predecessor: predecessorUnproven }, predecessorUnproven
+        ? 'a new follower that did not fence at start replaced an earlier one: what that one\'s NFS layers left is unproven, and the grace does not end on its word'
+        : 'an NFS layer left this server with calls unknown and no fence ran since: the grace does not end on its word');
       core.readiness.unaccounted(session.serverId, session.fencing === 'FENCING_READY');
     } else if (intro.resumeSessionId || mutant('master-grace-ended-by-new-follower')) core.readiness.introduced(session.serverId);
-    call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed, adoptedClients, protocol: MASTER_PROTOCOL, waitOutSlackMs: sessions.waitOutSlackMs } });
+    call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed, adoptedClients, protocol: MASTER_PROTOCOL, waitOutSlackMs: sessions.waitOutSlackMs, predecessorUnproven } });
     // Revokes written to the stream this one replaces may be lost with it.
     if (resumed) logins.resendPending(session);
     core.membership.refresh();

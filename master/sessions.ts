@@ -152,6 +152,11 @@ export class SessionTable {
       return { session: live, resumed: true };
     }
     if (live) {
+      // Refused, but it is the server's latest word on its fence: a new
+      // follower whose start fence failed, while its dead predecessor's
+      // session is still being waited out (recipe seed 136 of
+      // follower-and-gate-die-fence-broken).
+      if (intro.fencing && !mutant('master-ignores-refused-introduction-fencing')) this.noteServerFencing(intro.serverId, '(an introduction refused while an earlier session lives)', this.clock.now(), intro.fencing, intro.fencingDetail ?? '');
       throw new AlreadyExists(
         `server ${intro.serverId} already has live session ${live.id}; retry after it expires (≤ ${this.timing.ttlMs} ms)`,
       );
@@ -233,10 +238,14 @@ export class SessionTable {
   setFencing(session: Session, fencing: Fencing, detail: string): void {
     session.fencing = fencing;
     session.fencingDetail = detail;
-    const prev = this.serverFencing.get(session.serverId);
+    this.noteServerFencing(session.serverId, session.id, session.openedAt, fencing, detail);
+  }
+
+  private noteServerFencing(serverId: string, sessionId: string, openedAt: number, fencing: Fencing, detail: string): void {
+    const prev = this.serverFencing.get(serverId);
     // An older session's late word does not overrule a newer one's.
-    if (prev && prev.openedAt > session.openedAt) return;
-    this.serverFencing.set(session.serverId, { sessionId: session.id, openedAt: session.openedAt, fencing, detail });
+    if (prev && prev.openedAt > openedAt) return;
+    this.serverFencing.set(serverId, { sessionId, openedAt, fencing, detail });
   }
 
   /** Removes sessions whose follower has surely stopped serving (and that `mayForget`); returns them. */

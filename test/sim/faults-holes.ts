@@ -3,7 +3,7 @@ import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'follower-gate-die-fence-broken'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -137,6 +137,17 @@ export const HOLE_RECIPES: Recipe[] = [
     // Each strike takes about 8 s.
     swarm: { faultGapMs: [4000, 9000] },
   },
+  {
+    // The same without any fence: the new follower cannot fence at start,
+    // so it must count what its predecessor's NFS layers left as unproven
+    // (the master tells it so), or a host taken over at the same server
+    // moves on once it acks, and a new leader ends its grace on its word.
+    name: 'follower-and-gate-die-no-fence',
+    reaches: ['master-unfenced-restart-unflagged'],
+    kinds: ['follower-gate-die-then-return'],
+    world: { fence: 'none', fenceAgent: false },
+    swarm: { faultGapMs: [4000, 9000] },
+  },
 ];
 
 /** Fresh management addresses for renumbered hosts, per world. */
@@ -187,6 +198,41 @@ function hangBusyServer(f: FaultKit, minMs: number, maxMs: number): { h: SimHost
   return busy;
 }
 
+/**
+ * An NFS server hangs with a host's calls queued; the follower and the gate
+ * die together (nfsha's processes crash, the NFS server lives on), so no
+ * one is left to fence at the old lease's fence point, and the fence command
+ * is broken for a while: the new follower's start fence fails (or there is
+ * none). The host moves on; with `thenReturn`, once the old session has
+ * expired and the new follower is in, it comes back to that server (the new
+ * session takes the client over from the old one: the same NFS server) and
+ * moves on again, while the dead gate's calls may still be queued.
+ */
+function followerAndGateDie(f: FaultKit, thenReturn: boolean): string | undefined {
+  const { w, k, r } = f;
+  const busy = hangBusyServer(f, 7000, 10000);
+  if (!busy) return undefined;
+  const { h, s } = busy;
+  const dieAt = r.between(20, 200);
+  s.fenceBrokenUntil = k.now + dieAt + r.between(4000, 7000);
+  const back = dieAt + r.between(100, 600);
+  k.after(dieAt, () => {
+    if (w.healedAt !== undefined) return;
+    s.killFollower();
+    s.killGate();
+    k.after(back - dieAt, () => s.revive());
+  });
+  k.after(r.between(300, 1500), () => { if (w.healedAt === undefined && h.route.target === s.i) leave(f, h); });
+  if (thenReturn) {
+    k.after(back + r.between(3000, 5000), () => {
+      if (w.healedAt !== undefined || h.route.target === s.i) return;
+      h.move({ target: s.i, via: s.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) });
+      whenConnected(f, h, s, 0, 1500, () => k.after(r.between(0, 300), () => { if (w.healedAt === undefined) leave(f, h); }));
+    });
+  }
+  return `scvm-${s.i}, ${h.hostId}`;
+}
+
 export function holeFaults(f: FaultKit): FaultMenu {
   const { w, k, r } = f;
   return [
@@ -205,21 +251,8 @@ export function holeFaults(f: FaultKit): FaultMenu {
       whenConnected(f, h, s, back, 2500, () => k.after(r.between(0, 100), () => leave(f, h)));
       return `scvm-${s.i}, ${h.hostId}`;
     }],
-    ['follower-gate-die-fence-broken', () => {
-      const busy = hangBusyServer(f, 7000, 10000);
-      if (!busy) return undefined;
-      const { h, s } = busy;
-      const dieAt = r.between(20, 200);
-      s.fenceBrokenUntil = k.now + dieAt + r.between(4000, 7000);
-      k.after(dieAt, () => {
-        if (w.healedAt !== undefined) return;
-        s.killFollower();
-        s.killGate();
-        k.after(r.between(100, 600), () => s.revive());
-      });
-      k.after(r.between(300, 1500), () => { if (w.healedAt === undefined && h.route.target === s.i) leave(f, h); });
-      return `scvm-${s.i}, ${h.hostId}`;
-    }],
+    ['follower-gate-die-fence-broken', () => followerAndGateDie(f, false)],
+    ['follower-gate-die-then-return', () => followerAndGateDie(f, true)],
     ['hang-gate-kill-freeze', () => {
       const busy = hangBusyServer(f, 7000, 10000);
       if (!busy) return undefined;

@@ -107,6 +107,7 @@ const NOT_YET_SEARCHABLE: Partial<Record<MutantName, string>> = {
   'master-registers-after-grant': 'every server registers in its first 200 ms, before any fault: needs servers that join the cluster later',
   'master-over-limit-claim-unheld': 'the other half of race 7\'s fix (no login reply taken while an introduction is out) keeps claims under the limit, so the reverted branch never runs',
   'follower-older-grant-lands-last': 'the checker\'s token check flags a token going back with or without the fix: needs a check of what the gate admits, not of what the follower is handed',
+  'follower-start-fence-failure-forgotten': 'the master now hears the failed fence first (master-waitout-ignores-later-fence-failure, master-ignores-refused-introduction-fencing) and holds the client before the follower\'s own hold matters: its recipe found it in 64 of 100 seeds before those, 0 of 400 since; needs a master that cannot hear the failure (a partition during the takeover)',
   'follower-replaced-no-fence': 'three later fixes cover a dirty hub at a local revoke (the lost layer fenced at once, the master\'s own hold, nfs_unaccounted in introductions): needs a graceful gate stop during the revoke',
 };
 
@@ -127,6 +128,7 @@ const NOT_FOUND_RELIABLY: Partial<Record<MutantName, string>> = {
   'master-adopts-stale-claim': 'found after 186 and after 2,144 schedules',
   'follower-ended-lease-fence-point-dropped': 'its recipe (condemned-while-gate-sleeps) finds it in 6 of 100 seeds, about 1 in 700 random schedules; the random swarm found it once in 18,000 (seed 86850814)',
   'hub-takes-stale-report': 'a liveness bug (a needless fence): needs a unary call duplicated across a graceful gate stop; 1 of 200 seeds of gate-graceful-restart alone',
+  'master-ignores-refused-introduction-fencing': 'its recipe (follower-and-gate-die-fence-broken) finds it in 1-2% of seeds: the new follower must stay refused until the old session\'s wait-out ends',
   'fence-budget-counts-drift': 'needs a flaky fence, no fence agent, a clock at the drift bound and a hang while silent: 3 of 300 seeds of that mix; not within 1,000 random',
 };
 

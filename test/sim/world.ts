@@ -454,7 +454,7 @@ export class SimScvm {
     });
     this.follower = f;
     const onDirty = f.hub.onDirty;
-    f.hub.onDirty = () => { w.layerLeftDirty(this); onDirty?.(); };
+    f.hub.onDirty = (cause) => { if (cause === 'layer-left') w.layerLeftDirty(this); onDirty?.(cause); };
     w.watchAdmissions(this.i, f);
     w.net.listen(this.gateAddress, proc, [[services().gate, f.handlers()]]);
     k.schedule(k.now, () => void f.run(), proc);

@@ -406,6 +406,26 @@ describe('follower: a start fence that failed (simulation seed 352024172)', () =
   });
 });
 
+describe('follower: the master says an earlier follower of this server left calls unproven (recipe follower-and-gate-die-no-fence)', () => {
+  it('counts them unaccounted: a drained revoke is held, not acked, until an operator confirms a fence', async () => {
+    const t = follower({ fence: 'none' });
+    t.f.session.start();
+    t.report({});
+    t.f.session.emit('granted', { sessionId: 's1', epoch: 5, resumed: false, predecessorUnproven: true });
+    assert.equal(t.f.hub.dirty, true);
+    t.f.admissions.grant('10.0.0.9', 'host:esx-9', { epoch: 5, sequence: 1 });
+    t.f.session.emit('revoke', { revokeId: 'r1', clientId: 'host:esx-9', epoch: 5, reason: 'login elsewhere', token: { epoch: 5, sequence: 1 } });
+    await flush();
+    if (t.toLayer.length) assert.equal(t.f.hub.ack(t.toLayer[0].revokeId), true);
+    await t.clock.tickAsync(1000);
+    assert.deepEqual(t.acks, [], 'acked though the predecessor\'s calls may still run');
+    t.f.session.emit('fenceConfirmed', { operator: 'operator/alice', reason: 'checked' });
+    await flush();
+    assert.equal(t.f.hub.dirty, false);
+    assert.deepEqual(t.acks, ['r1']);
+  });
+});
+
 describe('follower: a lease a fence ended keeps its fence point when a new session renews the NFS layers', () => {
   afterEach(() => setSimulationMutants([]));
 

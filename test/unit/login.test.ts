@@ -201,7 +201,7 @@ describe('a silent holder whose server came back unable to fence (simulation see
       assert.equal(t.done, true);
       assert.equal(t.result, undefined, 'granted elsewhere while the dead gate\'s calls may still run in scvm-1\'s NFS server');
       assert.equal(t.error?.name, 'Unavailable');
-      assert.match(t.error!.message, /held by scvm-1.*later session .* reports its fence failed/);
+      assert.match(t.error!.message, /held by scvm-1.*later follower of it reports its fence failed, in session/);
       assert.deepEqual(h.logins.heldClients().map((x) => x.clientId), ['host:esx-9']);
     });
   }
@@ -226,6 +226,29 @@ describe('a silent holder whose server came back unable to fence (simulation see
     const a3 = h.open('scvm-1');
     assert.equal(h.logins.mayForget(a), true, 'a later follower reports a working fence');
     void a3;
+  });
+
+  /** scvm-1's new follower tries to introduce itself while its dead predecessor's session still lives: refused, but its failed fence is heard. */
+  async function refusedIntroduction() {
+    const { h, a, b } = await heldByA();
+    a.sink = undefined;
+    await advance(h, 500, b);
+    assert.throws(() => h.sessions.introduce({ serverId: 'scvm-1', hostId: '', storageIp: '', mgmtIp: '', resumeSessionId: '', fencing: 'FENCING_FAILED', fencingDetail: 'exit 1' }), { name: 'AlreadyExists' });
+    const t = track(h.logins.login(b.id, '10.0.0.9'));
+    await advance(h, SURELY + 500, b);
+    return { h, t };
+  }
+
+  it('hears the failed fence of an introduction refused while the earlier session lives, and holds the client (recipe seed 136)', async () => {
+    const { t } = await refusedIntroduction();
+    assert.equal(t.result, undefined, 'granted elsewhere: the master completed the wait-out before the new follower could open a session');
+    assert.match(t.error?.message ?? '', /reports its fence failed, in an introduction refused while an earlier session lives/);
+  });
+
+  it('with mutant master-ignores-refused-introduction-fencing on, the wait-out completes (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['master-ignores-refused-introduction-fencing']);
+    const { t } = await refusedIntroduction();
+    assert.equal(t.result?.clientId, 'host:esx-9');
   });
 
   it('with mutant master-waitout-ignores-later-fence-failure on, the wait-out completes and the client moves (the fix\'s exact revert)', async () => {
@@ -739,6 +762,64 @@ describe('an introduction\'s clients with calls in flight and no grant (issue 18
     const { login } = await restartedMaster();
     assert.equal(login.done, true);
     assert.equal(login.error, undefined);
+  });
+});
+
+describe('a new follower that could not fence at start, of a server that had one before (recipe follower-and-gate-die-no-fence)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /** Introductions to one master, each on its own stream; returns what each was granted. */
+  function master(expectedServers: string[]) {
+    const clock = fakeClock();
+    const c = createMasterCore({ ...DEFAULT_MASTER_OPTIONS, hosts: [{ id: 'esx-3', storageIp: '10.0.0.3' }], tls: { insecure: true } }, clock, silentLogger(), {
+      epoch: 9, mayAct: () => true, expectedServers: expectedServers.map((serverId) => ({ serverId, hostId: '', storageIp: '', mgmtIp: '', fencing: 'FENCING_NONE' as const })), graceMs: 0, leader: () => undefined,
+    });
+    const handlers = sessionMasterHandlers(c);
+    const introduce = async (serverId: string, o: { resume?: string; fencedAtStart?: boolean } = {}) => {
+      const call = Object.assign(new EventEmitter(), {
+        written: [] as Array<Record<string, any>>,
+        write(m: Record<string, unknown>) { this.written.push(m); return true; },
+        end() { /* the follower's half */ },
+      });
+      handlers.Session(call as never);
+      call.emit('data', {
+        kind: 'introduction',
+        introduction: { serverId, hostId: '', storageIp: '', mgmtIp: '', clients: [], clientsInFlight: [], highestEpoch: 0, resumeSessionId: o.resume ?? '', protocol: 2, nfs: 'NFS_HEALTH_UNSPECIFIED', fencing: o.fencedAtStart ? 'FENCING_READY' : 'FENCING_NONE', fencingDetail: '', nfsFencedAtStart: o.fencedAtStart === true },
+      });
+      await flush();
+      const g = call.written.find((m) => m.granted)?.granted;
+      assert.ok(g, `no grant: ${JSON.stringify(call.written)}`);
+      return { call, granted: g as { sessionId: string; predecessorUnproven: boolean } };
+    };
+    return { c, clock, introduce };
+  }
+
+  it('tells it so when the server was registered before this term, or introduced before in it; not on a server\'s first start, a resumed session, or a start fence that worked', async () => {
+    const m = master(['scvm-3']);
+    assert.equal((await m.introduce('scvm-3')).granted.predecessorUnproven, true, 'registered before: a predecessor ran');
+    assert.equal((await m.introduce('scvm-4')).granted.predecessorUnproven, false, 'first start of a server');
+    const again = master([]);
+    const first = await again.introduce('scvm-5');
+    assert.equal(first.granted.predecessorUnproven, false);
+    first.call.emit('end');
+    await again.clock.tickAsync(5000);
+    again.c.sessions.sweep();
+    assert.equal((await again.introduce('scvm-5')).granted.predecessorUnproven, true, 'introduced before in this term');
+    assert.equal((await master(['scvm-6']).introduce('scvm-6', { fencedAtStart: true })).granted.predecessorUnproven, false, 'its start fence covered the predecessor');
+  });
+
+  it('keeps a new leader\'s grace from ending on its word: without a fence, others\' logins are held naming it', async () => {
+    const m = master(['scvm-3']);
+    await m.introduce('scvm-3');
+    assert.equal(m.c.readiness.isReady(), false, 'a new leader ended its grace on the word of a follower that cannot speak for its predecessor');
+    assert.deepEqual(m.c.readiness.heldBy(), ['scvm-3']);
+    assert.deepEqual(m.c.readiness.heldBy('scvm-3'), [], 'its own logins are not held by it');
+  });
+
+  it('with mutant master-unfenced-restart-unflagged on, it is not told (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['master-unfenced-restart-unflagged']);
+    const m = master(['scvm-3']);
+    assert.equal((await m.introduce('scvm-3')).granted.predecessorUnproven, false);
   });
 });
 
