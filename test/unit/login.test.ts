@@ -709,6 +709,22 @@ describe('a revoke written to a stream the holder then replaced (issue 18 hole g
   });
 });
 
+/**
+ * A Session stream the test plays the follower of: opens it on `handlers`,
+ * sends `introduction`, and keeps everything the master writes.
+ */
+async function introduceOn(handlers: ReturnType<typeof sessionMasterHandlers>, introduction: Record<string, unknown>) {
+  const call = Object.assign(new EventEmitter(), {
+    written: [] as Array<Record<string, any>>,
+    write(m: Record<string, unknown>) { this.written.push(m); return true; },
+    end() { /* the follower's half */ },
+  });
+  handlers.Session(call as never);
+  call.emit('data', { kind: 'introduction', introduction: { hostId: '', storageIp: '', mgmtIp: '', clients: [], clientsInFlight: [], protocol: 2, nfs: 'NFS_HEALTH_UNSPECIFIED', fencingDetail: '', ...introduction } });
+  await flush();
+  return call;
+}
+
 describe('an introduction\'s clients with calls in flight and no grant (issue 18 hole f)', () => {
   afterEach(() => setSimulationMutants([]));
 
@@ -725,17 +741,7 @@ describe('an introduction\'s clients with calls in flight and no grant (issue 18
     });
     const handlers = sessionMasterHandlers(c);
     const open = async (serverId: string, resumeSessionId: string, clients: unknown[], clientsInFlight: string[]) => {
-      const call = Object.assign(new EventEmitter(), {
-        written: [] as Array<Record<string, any>>,
-        write(m: Record<string, unknown>) { this.written.push(m); return true; },
-        end() { /* the follower's half */ },
-      });
-      handlers.Session(call as never);
-      call.emit('data', {
-        kind: 'introduction',
-        introduction: { serverId, hostId: '', storageIp: '', mgmtIp: '', clients, clientsInFlight, highestEpoch: 5, resumeSessionId, protocol: 2, nfs: 'NFS_HEALTH_UNSPECIFIED', fencing: 'FENCING_READY', fencingDetail: '' },
-      });
-      await flush();
+      const call = await introduceOn(handlers, { serverId, clients, clientsInFlight, highestEpoch: 5, resumeSessionId, fencing: 'FENCING_READY' });
       return { call, sessionId: call.written[0].granted.sessionId as string, adopted: call.written[0].granted.adoptedClients as string[] };
     };
     const s3 = await open('scvm-3', 'old-session', [{ clientId: 'host:esx-3', token: { epoch: 5, sequence: 2 } }], ['host:esx-9']);
@@ -776,17 +782,7 @@ describe('a new follower that could not fence at start, of a server that had one
     });
     const handlers = sessionMasterHandlers(c);
     const introduce = async (serverId: string, o: { resume?: string; fencedAtStart?: boolean } = {}) => {
-      const call = Object.assign(new EventEmitter(), {
-        written: [] as Array<Record<string, any>>,
-        write(m: Record<string, unknown>) { this.written.push(m); return true; },
-        end() { /* the follower's half */ },
-      });
-      handlers.Session(call as never);
-      call.emit('data', {
-        kind: 'introduction',
-        introduction: { serverId, hostId: '', storageIp: '', mgmtIp: '', clients: [], clientsInFlight: [], highestEpoch: 0, resumeSessionId: o.resume ?? '', protocol: 2, nfs: 'NFS_HEALTH_UNSPECIFIED', fencing: o.fencedAtStart ? 'FENCING_READY' : 'FENCING_NONE', fencingDetail: '', nfsFencedAtStart: o.fencedAtStart === true },
-      });
-      await flush();
+      const call = await introduceOn(handlers, { serverId, highestEpoch: 0, resumeSessionId: o.resume ?? '', fencing: o.fencedAtStart ? 'FENCING_READY' : 'FENCING_NONE', nfsFencedAtStart: o.fencedAtStart === true });
       const g = call.written.find((m) => m.granted)?.granted;
       assert.ok(g, `no grant: ${JSON.stringify(call.written)}`);
       return { call, granted: g as { sessionId: string; predecessorUnproven: boolean } };
