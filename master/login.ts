@@ -463,9 +463,7 @@ export class LoginCoordinator {
     if (!this.mayWaitOut(session) && !onlyLeaseLeft) return this.fenceOrHold(session, clientId, this.fencingOf(session));
     const failedLater = this.laterFenceFailure(session);
     if (failedLater) return this.fenceOrHold(session, clientId, failedLater);
-    if (this.sessions.state(session) === SessionState.Live) {
-      this.sessions.condemn(session);
-      session.sink?.end(status.ABORTED, `session ${session.id} condemned: revoke of ${clientId} not acknowledged`);
+    if (this.condemnIfLive(session, clientId)) {
       this.log.warn({ ev: 'session.condemned', server: session.serverId, session: session.id, client: clientId }, 'holder did not acknowledge revoke; waiting out its lease');
     }
     this.observer?.revokeWaitedOut();
@@ -504,16 +502,21 @@ export class LoginCoordinator {
    */
   private laterFenceFailure(session: Session): string | undefined {
     const later = this.sessions.laterFenceFailed(session);
-    return later && `a later follower of it reports its fence failed, in ${later.sessionId.startsWith('(') ? later.sessionId.slice(1, -1) : `session ${later.sessionId}`}${later.detail ? ` (${later.detail})` : ''}`;
+    return later && `a later follower of it reports its fence failed, in ${later.from}${later.detail ? ` (${later.detail})` : ''}`;
+  }
+
+  /** Condemns a holder that is still live and ends its stream; true if it was live. */
+  private condemnIfLive(session: Session, clientId: string): boolean {
+    if (this.sessions.state(session) !== SessionState.Live) return false;
+    this.sessions.condemn(session);
+    session.sink?.end(status.ABORTED, `session ${session.id} condemned: revoke of ${clientId} not acknowledged`);
+    return true;
   }
 
   /** Nothing proves the silent holder stopped by itself: the fence agent must, or the client is held. */
   private async fenceOrHold(session: Session, clientId: string, why: string): Promise<void> {
     if (!this.fenceAgent?.configured) throw this.hold(session, clientId, `it is silent and ${why}`);
-    if (this.sessions.state(session) === SessionState.Live) {
-      this.sessions.condemn(session);
-      session.sink?.end(status.ABORTED, `session ${session.id} condemned: revoke of ${clientId} not acknowledged`);
-    }
+    this.condemnIfLive(session, clientId);
     this.log.warn({ ev: 'revoke.fence', client: clientId, server: session.serverId, session: session.id, why }, 'silent holder without a working fence: running the fence agent');
     if (!(await this.fenceAgent.fence(session, `${clientId} moves away from silent holder ${session.serverId}`))) {
       throw this.hold(session, clientId, `it is silent, ${why}, and the fence agent failed`);

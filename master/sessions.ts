@@ -64,6 +64,18 @@ export interface IntroductionFields {
   fencingDetail?: string;
 }
 
+/** A server's latest word on its fence, and where it came from. */
+export interface ServerFencing {
+  /** The session that said it (none for an introduction that was refused). */
+  sessionId?: string;
+  /** For messages: "session …", or the refused introduction. */
+  from: string;
+  /** Master-clock time the session (or the refused introduction) began: later words win. */
+  openedAt: number;
+  fencing: Fencing;
+  detail: string;
+}
+
 export interface SessionTiming {
   ttlMs: number;
   clockDriftBound: number;
@@ -78,7 +90,7 @@ export interface SessionTiming {
 export class SessionTable {
   private readonly sessions = new Map<string, Session>();
   /** Each server's latest fencing state and the session that reported it (kept after that session ends). */
-  private readonly serverFencing = new Map<string, { sessionId: string; openedAt: number; fencing: Fencing; detail: string }>();
+  private readonly serverFencing = new Map<string, ServerFencing>();
 
   constructor(
     private readonly clock: Clock,
@@ -156,7 +168,9 @@ export class SessionTable {
       // follower whose start fence failed, while its dead predecessor's
       // session is still being waited out (recipe seed 136 of
       // follower-and-gate-die-fence-broken).
-      if (intro.fencing && !mutant('master-ignores-refused-introduction-fencing')) this.noteServerFencing(intro.serverId, '(an introduction refused while an earlier session lives)', this.clock.now(), intro.fencing, intro.fencingDetail ?? '');
+      if (intro.fencing && !mutant('master-ignores-refused-introduction-fencing')) {
+        this.noteServerFencing(intro.serverId, { from: 'an introduction refused while an earlier session lives', openedAt: this.clock.now(), fencing: intro.fencing, detail: intro.fencingDetail ?? '' });
+      }
       throw new AlreadyExists(
         `server ${intro.serverId} already has live session ${live.id}; retry after it expires (≤ ${this.timing.ttlMs} ms)`,
       );
@@ -227,25 +241,25 @@ export class SessionTable {
    * per server, past the reporting session's own end: a follower that died
    * again leaves the failure standing until one reports a working fence.
    */
-  laterFenceFailed(s: Session): { sessionId: string; detail: string } | undefined {
+  laterFenceFailed(s: Session): ServerFencing | undefined {
     if (mutant('master-waitout-ignores-later-fence-failure') || this.replacedAfterFence(s)) return undefined;
     const f = this.serverFencing.get(s.serverId);
     if (!f || f.fencing !== 'FENCING_FAILED' || f.sessionId === s.id || f.openedAt < s.renewedAt) return undefined;
-    return { sessionId: f.sessionId, detail: f.detail };
+    return f;
   }
 
   /** A session's fencing state, from its introduction or a keepalive; the server's latest is kept past the session. */
   setFencing(session: Session, fencing: Fencing, detail: string): void {
     session.fencing = fencing;
     session.fencingDetail = detail;
-    this.noteServerFencing(session.serverId, session.id, session.openedAt, fencing, detail);
+    this.noteServerFencing(session.serverId, { sessionId: session.id, from: `session ${session.id}`, openedAt: session.openedAt, fencing, detail });
   }
 
-  private noteServerFencing(serverId: string, sessionId: string, openedAt: number, fencing: Fencing, detail: string): void {
+  private noteServerFencing(serverId: string, word: ServerFencing): void {
     const prev = this.serverFencing.get(serverId);
     // An older session's late word does not overrule a newer one's.
-    if (prev && prev.openedAt > openedAt) return;
-    this.serverFencing.set(serverId, { sessionId, openedAt, fencing, detail });
+    if (prev && prev.openedAt > word.openedAt) return;
+    this.serverFencing.set(serverId, word);
   }
 
   /** Removes sessions whose follower has surely stopped serving (and that `mayForget`); returns them. */
