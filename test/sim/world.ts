@@ -1063,7 +1063,7 @@ export class World {
   replyToGate(conn: SimConn, call: SimCall): void {
     const gate = this.scvms[call.gate - 1].gate;
     if (!gate) return;
-    this.kernel.schedule(this.kernel.now + this.latency(), () => conn.reply(call), gate.proc);
+    this.kernel.schedule(this.kernel.now + this.latency(), () => conn.reply(call), gate.proc).quiet = true;
   }
 
   executed(call: SimCall): void {
