@@ -49,6 +49,10 @@ export class Agent {
   private stopped = false;
   private lastAlarm = '';
   private reported = false;
+  private started = false;
+  private ticking = false;
+  private kicked = false;
+  private nextProbeAt = 0;
   state: AgentState = { route: LOCAL, members: [], masterConnected: false };
   /** Only when served (--metrics-listen). */
   readonly metrics?: AgentMetrics;
@@ -71,7 +75,13 @@ export class Agent {
       loadOwnIdentity(opts.tls.dir, ['agent'], opts.hostId);
     }
     this.membership = deps.membership ?? new MembershipFollower(opts.master, { hostId: opts.hostId, storageIp: opts.storageIp, mgmtIp: opts.mgmtIp, localServerId: opts.localServerId }, this.log, opts.tls, { clock: this.clock });
-    this.membership.on('members', (m) => { this.members = m; });
+    this.membership.on('members', (m) => {
+      const leavingBefore = leavingOf(this.members);
+      this.members = m;
+      // A server marked leaving (maintenance) or back: act now, not at the
+      // next tick, and without waiting for probes (an operator said so).
+      if (leavingOf(m) !== leavingBefore) this.kick();
+    });
     this.membership.on('connected', () => { this.reported = false; });
     if (opts.metricsListen) this.metrics = new AgentMetrics(() => ({ routeRemote: this.state.route.kind === 'remote', masterConnected: this.membership.connected }));
   }
@@ -108,10 +118,11 @@ export class Agent {
     await Promise.all(jobs);
   }
 
-  async tick(): Promise<void> {
+  /** One round: probe (unless `probe` is false: a kick acts on what it knows), read the route back, decide, apply. */
+  async tick(probe = true): Promise<void> {
     const started = this.clock.now();
     const members = this.members;
-    if (members) await this.probeRound(members);
+    if (members && probe) await this.probeRound(members);
     const actual = await this.backend.read();
     if (this.intended === undefined) {
       this.intended = actual;
@@ -122,8 +133,10 @@ export class Agent {
     if (!members) return; // no membership yet and no configured peers: nothing to decide on
 
     const now = this.clock.now();
-    this.localListed.record(members.some((m) => m.serverId === this.opts.localServerId), now);
-    if (this.local.state === 'up' && this.localListed.state === 'up') this.localHealthySince ??= now;
+    if (probe) this.localListed.record(members.some((m) => m.serverId === this.opts.localServerId), now);
+    const localLeaving = members.some((m) => m.serverId === this.opts.localServerId && m.leaving);
+    // Maintenance counts as a break: the hold-down starts when it ends.
+    if (this.local.state === 'up' && this.localListed.state === 'up' && !localLeaving) this.localHealthySince ??= now;
     else this.localHealthySince = undefined;
     const remote = new Map<string, RemoteReachability>();
     for (const [id, t] of this.remote) remote.set(id, { storage: t.storage.state === 'up', mgmt: t.mgmt.state === 'up' });
@@ -135,6 +148,7 @@ export class Agent {
       local: this.local.state,
       localListed: this.localListed.state,
       localHealthyForMs: this.localHealthySince === undefined ? 0 : now - this.localHealthySince,
+      localLeaving,
       remote,
       current: this.intended,
       holdDownMs: this.opts.holdDownMs,
@@ -187,26 +201,50 @@ export class Agent {
       this.metrics!.serve(this.opts.metricsListen).then((m) => { this.metricsServer = m; }, (err: Error) => this.log.error({ ev: 'metrics.failed', err: err.message }, 'cannot serve metrics'));
     }
     this.membership.start();
-    const loop = async () => {
-      if (this.stopped) return;
-      const begun = this.clock.now();
-      try {
-        await this.tick();
-      } catch (err) {
-        this.log.error({ ev: 'agent.tick.failed', err: (err as Error).message }, 'tick failed');
-        if ((err as Error).name === 'ProbeSetupError') {
-          process.exitCode = 1;
-          this.stop();
-          throw err;
-        }
-      }
-      if (!this.stopped) this.timer = this.clock.setTimeout(() => void loop().catch(() => undefined), Math.max(0, this.opts.probeIntervalMs - (this.clock.now() - begun)));
-    };
-    void loop().catch((err) => {
+    this.started = true;
+    void this.loop(true).catch((err) => {
       process.stderr.write(`nfsha agent: ${(err as Error).message}\n`);
       process.exit(1);
     });
     this.log.info({ ev: 'agent.started', backend: this.backend.name, master: this.opts.master, probe_ms: this.opts.probeIntervalMs, hold_down_ms: this.opts.holdDownMs }, 'agent running');
+  }
+
+  /** Runs ticks one at a time: a kick during a tick runs one more right after it. */
+  private async loop(probe: boolean): Promise<void> {
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.kicked = true;
+      return;
+    }
+    this.ticking = true;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    const begun = this.clock.now();
+    try {
+      await this.tick(probe);
+    } catch (err) {
+      this.log.error({ ev: 'agent.tick.failed', err: (err as Error).message }, 'tick failed');
+      if ((err as Error).name === 'ProbeSetupError') {
+        process.exitCode = 1;
+        this.stop();
+        throw err;
+      }
+    } finally {
+      this.ticking = false;
+    }
+    if (this.stopped) return;
+    // A kicked tick does not move the probe schedule.
+    if (probe) this.nextProbeAt = begun + this.opts.probeIntervalMs;
+    if (this.kicked) {
+      this.kicked = false;
+      return this.loop(false);
+    }
+    this.timer = this.clock.setTimeout(() => void this.loop(true).catch(() => undefined), Math.max(0, this.nextProbeAt - this.clock.now()));
+  }
+
+  /** Acts on news now (a tick without probes), once the agent runs. */
+  private kick(): void {
+    if (this.started) void this.loop(false).catch(() => undefined);
   }
 
   stop(): void {
@@ -216,6 +254,11 @@ export class Agent {
     this.membership.stop();
     this.closeProber?.();
   }
+}
+
+/** The servers a membership marks leaving, as one comparable string. */
+function leavingOf(members: MemberView[] | undefined): string {
+  return (members ?? []).filter((m) => m.leaving).map((m) => m.serverId).sort().join(',');
 }
 
 /** ICMP over raw sockets: one for remote targets, one bound to the private link for the local SCVM. */

@@ -18,6 +18,8 @@ export interface MemberView {
   hostId: string;
   storageIp: string;
   mgmtIp: string;
+  /** In maintenance: route nothing to it, and move away from it at once. */
+  leaving?: boolean;
 }
 
 /** What the probes say about one remote Access Server's two addresses. */
@@ -43,6 +45,8 @@ export interface DecisionInput {
   localListed: LocalProbe;
   /** How long the local SCVM has been healthy without a break (0 when it is not). */
   localHealthyForMs: number;
+  /** The master marks the local server leaving (maintenance): not a route target, whatever the probes say. */
+  localLeaving?: boolean;
   /** Remote servers' reachability by server id, after hysteresis. */
   remote: ReadonlyMap<string, RemoteReachability>;
   /** The route in force (the one the agent last set, or adopted at start). */
@@ -87,9 +91,9 @@ function routeTo(m: MemberView, via: 'storage' | 'mgmt'): Route {
  */
 export function decideRoute(input: DecisionInput): Decision {
   const { current, holdDownMs } = input;
-  const localHealthy = input.local === 'up' && input.localListed === 'up';
+  const localHealthy = !input.localLeaving && input.local === 'up' && input.localListed === 'up';
 
-  if ((input.local === 'unknown' || input.localListed === 'unknown') && current.kind === 'local' && input.local !== 'down' && input.localListed !== 'down') {
+  if (!input.localLeaving && (input.local === 'unknown' || input.localListed === 'unknown') && current.kind === 'local' && input.local !== 'down' && input.localListed !== 'down') {
     return { route: current, reason: 'local server not probed or listed yet; keeping the route' };
   }
   if (localHealthy && current.kind === 'local') return { route: LOCAL, reason: 'local server healthy' };
@@ -97,10 +101,12 @@ export function decideRoute(input: DecisionInput): Decision {
     return { route: LOCAL, reason: `local server healthy for ${Math.round(input.localHealthyForMs)} ms (hold-down ${holdDownMs} ms); failing back` };
   }
 
-  const remotes = input.members.filter((m) => m.serverId !== input.localServerId && m.hostId !== input.hostId);
+  // A server in maintenance is no target (the host on it moves at once).
+  const remotes = input.members.filter((m) => m.serverId !== input.localServerId && m.hostId !== input.hostId && !m.leaving);
   const localWhy = localHealthy
     ? `local server healthy but within hold-down (${Math.round(input.localHealthyForMs)}/${holdDownMs} ms)`
-    : input.localListed !== 'up' ? `local server ${input.localServerId} not listed by the master` : `local server ${input.localServerId} unreachable`;
+    : input.localLeaving ? `local server ${input.localServerId} in maintenance`
+      : input.localListed !== 'up' ? `local server ${input.localServerId} not listed by the master` : `local server ${input.localServerId} unreachable`;
 
   if (current.kind === 'remote') {
     const holder = remotes.find((m) => m.storageIp === current.gateway || m.mgmtIp === current.gateway);

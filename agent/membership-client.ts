@@ -45,10 +45,14 @@ export class MembershipFollower extends EventEmitter<MembershipEvents> implement
   last?: MemberView[];
   connected = false;
 
-  constructor(master: string, private readonly hello: AgentHello, private readonly log: Logger, tls: TlsSettings, deps: MembershipFollowerDeps = {}) {
+  private readonly hello: AgentHello;
+
+  constructor(master: string, hello: AgentHello, private readonly log: Logger, tls: TlsSettings, deps: MembershipFollowerDeps = {}) {
     super();
     const Client = membershipClientConstructor();
     this.endpoints = new MasterEndpoints(parseMasterList(master), tls, deps.connect ?? ((address) => masterClient<MembershipClient>(Client, address, tls)));
+    // This agent acts on a server marked leaving (maintenance).
+    this.hello = { ...hello, knowsLeaving: true };
     this.loop = new StreamLoop<WatchStream, MemberList__Output>({
       clock: deps.clock ?? systemClock,
       backoff: new Backoff(100, 2000, deps.random),
@@ -75,7 +79,7 @@ export class MembershipFollower extends EventEmitter<MembershipEvents> implement
     }
     // A server whose NFS service is down (a hung NFS server behind a live
     // session) is no route target: treated as not listed.
-    this.last = list.members.filter((m) => !m.nfsDown).map((m) => ({ serverId: m.serverId, hostId: m.hostId, storageIp: m.storageIp, mgmtIp: m.mgmtIp }));
+    this.last = list.members.filter((m) => !m.nfsDown).map((m) => ({ serverId: m.serverId, hostId: m.hostId, storageIp: m.storageIp, mgmtIp: m.mgmtIp, leaving: m.leaving === true }));
     this.emit('members', this.last);
   }
 

@@ -10,6 +10,7 @@ import { registerFollower } from './follower-command';
 import { registerGate } from './gate-command';
 import { registerStatus } from './status-command';
 import { registerFenceConfirm } from './fence-confirm-command';
+import { registerMaintenance } from './maintenance-command';
 import { registerDev } from './dev-command';
 import { registerAgent } from './agent-command';
 import { registerProbe } from './probe-command';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerDeploy(program);
   registerStatus(program);
   registerFenceConfirm(program);
+  registerMaintenance(program);
   registerFenceNfs(program);
   registerDev(program);
   for (const c of program.commands) c.exitOverride();

@@ -23,6 +23,10 @@ export function formatStatus(s: ClusterStatusReply__Output): string {
     ? ['HELD (waiting for a drain, a fence, or `nfsha fence-confirm <server>`):', renderTable(['CLIENT', 'HELD BY', 'FOR', 'WHY'],
         s.held.map((h) => [h.clientId, h.serverId, `${Math.round(h.sinceMs / 1000)} s`, h.reason])), ''].join('\n')
     : '';
+  const maintenance = s.maintenance.length
+    ? ['IN MAINTENANCE (`nfsha maintenance exit <server>` ends it):', renderTable(['SERVER', 'FOR', 'BY', 'HOSTS STILL THERE', 'WHY'],
+        s.maintenance.map((m) => [m.serverId, `${Math.round(Number(m.sinceMs) / 1000)} s`, m.operator, m.clients, m.reason])), ''].join('\n')
+    : '';
   const clients = s.clients.length
     ? renderTable(
         ['CLIENT', 'OWNER', 'SESSION', 'TOKEN', 'LOGIN PENDING'],
@@ -39,7 +43,7 @@ export function formatStatus(s: ClusterStatusReply__Output): string {
         h.reason ? (h.reason.length > 60 ? h.reason.slice(0, 57) + '...' : h.reason) : '',
       ]))
     : '(no hosts registered)';
-  return [head, '', sessions, '', ...(held ? [held] : []), clients, '', hosts].join('\n');
+  return [head, '', sessions, '', ...(maintenance ? [maintenance] : []), ...(held ? [held] : []), clients, '', hosts].join('\n');
 }
 
 export function registerStatus(program: Command): void {

@@ -15,6 +15,7 @@ import type { AckRevokeRequest__Output } from '../gen/nfsha/v1/AckRevokeRequest'
 import type { ReleaseRequest__Output } from '../gen/nfsha/v1/ReleaseRequest';
 import type { GateReport__Output } from '../gen/nfsha/v1/GateReport';
 import type { ConfirmFenceRequest__Output } from '../gen/nfsha/v1/ConfirmFenceRequest';
+import type { SetMaintenanceRequest__Output } from '../gen/nfsha/v1/SetMaintenanceRequest';
 
 /**
  * Who may call which method, and what every field of every inbound message
@@ -95,6 +96,15 @@ export const MASTER_RULES: EdgeRules = {
     roles: ['operator'],
     check: (m) => {
       const r = m as ConfirmFenceRequest__Output;
+      v.requireId('server_id', r.serverId);
+      v.maxLength('reason', r.reason, 500);
+    },
+  },
+  '/nfsha.v1.SessionMaster/SetMaintenance': {
+    // An operator's decision, recorded with their identity.
+    roles: ['operator'],
+    check: (m) => {
+      const r = m as SetMaintenanceRequest__Output;
       v.requireId('server_id', r.serverId);
       v.maxLength('reason', r.reason, 500);
     },

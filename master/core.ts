@@ -6,6 +6,7 @@ import { FenceAgent } from './fence-agent';
 import { HostRegistry } from './identity';
 import type { LeaderInfo, RegistryStore, ServerRecord } from './leadership';
 import { LoginCoordinator, type LoginGates, type LoginObserver } from './login';
+import { Maintenance, type MaintenanceRecord } from './maintenance';
 import { MembershipFeed } from './membership';
 import type { MasterOptions } from './options';
 import { Readiness } from './readiness';
@@ -42,6 +43,8 @@ export interface MasterCore {
   insecure: boolean;
   /** Servers registered when the term began or introduced since: a new follower of one has a predecessor. */
   serversSeen: Set<string>;
+  /** Servers an operator put in maintenance (SetMaintenance): listed as leaving. */
+  maintenance: Maintenance;
 }
 
 export interface TermSettings {
@@ -58,6 +61,8 @@ export interface TermSettings {
   ids?: () => string;
   /** Runs the fence agent instead of opts.fenceAgent's argv (the simulation's). */
   fenceRun?: (server: ServerRecord, why: string) => Promise<FenceResult>;
+  /** Maintenance as the registry recorded it. */
+  maintenance?: MaintenanceRecord[];
 }
 
 /** One leadership term's state (no I/O): usable directly in tests and the simulation. */
@@ -85,8 +90,10 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger,
     clock, sessions, registry, tokens: new FencingTokens(term.epoch), log, gates, observer: term.observer, limits: opts.limits, fenceAgent,
     revokeAckTimeoutMs: opts.revokeAckTimeoutMs, revokeDrainLimitMs: opts.revokeDrainLimitMs, ids: term.ids,
   });
+  const maintenance = new Maintenance(term.maintenance);
   const membership = new MembershipFeed(clock, sessions, registry, term.epoch, log, term.store,
-    (hostId, ips) => void logins.revokeAll(`host:${hostId}`, `host ${hostId} no longer has ${ips.join(', ')}`));
+    (hostId, ips) => void logins.revokeAll(`host:${hostId}`, `host ${hostId} no longer has ${ips.join(', ')}`),
+    (serverId) => maintenance.has(serverId));
   return {
     id: opts.id, epoch: term.epoch, clock, sessions, logins, registry, membership,
     keepaliveIntervalMs: opts.keepaliveIntervalMs, log, gates, readiness, store: term.store, leader: term.leader,
@@ -94,6 +101,7 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger,
     refusals: term.refusals ?? { limit: () => undefined, call: () => undefined },
     insecure: opts.tls.insecure === true,
     serversSeen: new Set(term.expectedServers.map((x) => x.serverId)),
+    maintenance,
   };
 }
 

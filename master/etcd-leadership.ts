@@ -4,6 +4,7 @@ import type { CandidateKey, ElectionStore, StoreLease } from './election-store';
 import type { Logger } from '../common/log';
 import type { HostRecord } from './identity';
 import type { LeaderInfo, Leadership, LeadershipEvents, RegistryStore, ServerRecord } from './leadership';
+import type { MaintenanceRecord } from './maintenance';
 
 export interface EtcdLeadershipOptions {
   /** etcd (Etcd3Store), or the simulation's model of it. */
@@ -248,12 +249,14 @@ class EtcdRegistry implements RegistryStore {
 
   constructor(private readonly store: ElectionStore, private readonly prefix: string, private readonly log: Logger) {}
 
-  async load(): Promise<{ servers: ServerRecord[]; hosts: HostRecord[] }> {
+  async load(): Promise<{ servers: ServerRecord[]; hosts: HostRecord[]; maintenance: MaintenanceRecord[] }> {
     const servers = await this.store.getAll(`${this.prefix}registry/servers/`);
     const hosts = await this.store.getAll(`${this.prefix}registry/hosts/`);
+    const maintenance = await this.store.getAll(`${this.prefix}registry/maintenance/`);
     return {
       servers: Object.values(servers).map((v) => JSON.parse(v) as ServerRecord),
       hosts: Object.values(hosts).map((v) => JSON.parse(v) as HostRecord),
+      maintenance: Object.values(maintenance).map((v) => JSON.parse(v) as MaintenanceRecord),
     };
   }
 
@@ -277,5 +280,9 @@ class EtcdRegistry implements RegistryStore {
 
   saveHost(h: HostRecord): void {
     this.save(`${this.prefix}registry/hosts/${h.id}`, h).catch(() => undefined);
+  }
+
+  saveMaintenance(r: MaintenanceRecord): Promise<void> {
+    return this.save(`${this.prefix}registry/maintenance/${r.serverId}`, r);
   }
 }

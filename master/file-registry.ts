@@ -2,10 +2,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { HostRecord } from './identity';
 import type { RegistryStore, ServerRecord } from './leadership';
+import type { MaintenanceRecord } from './maintenance';
 
 interface RegistryFile {
   servers: ServerRecord[];
   hosts: HostRecord[];
+  maintenance: MaintenanceRecord[];
 }
 
 /** Writes `data` to `file` whole: a temporary file, fsync, rename. */
@@ -37,15 +39,15 @@ export class FileRegistry implements RegistryStore {
   private static read(file: string): RegistryFile {
     try {
       const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<RegistryFile>;
-      return { servers: parsed.servers ?? [], hosts: parsed.hosts ?? [] };
+      return { servers: parsed.servers ?? [], hosts: parsed.hosts ?? [], maintenance: parsed.maintenance ?? [] };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { servers: [], hosts: [] };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { servers: [], hosts: [], maintenance: [] };
       throw new Error(`registry ${file}: ${(err as Error).message}`);
     }
   }
 
   async load(): Promise<RegistryFile> {
-    return { servers: [...this.data.servers], hosts: [...this.data.hosts] };
+    return { servers: [...this.data.servers], hosts: [...this.data.hosts], maintenance: [...this.data.maintenance] };
   }
 
   private upsert<T>(list: T[], item: T, key: (x: T) => string): boolean {
@@ -62,5 +64,9 @@ export class FileRegistry implements RegistryStore {
 
   saveHost(h: HostRecord): void {
     if (this.upsert(this.data.hosts, h, (x) => x.id)) writeFileDurably(this.file, JSON.stringify(this.data, null, 1));
+  }
+
+  async saveMaintenance(r: MaintenanceRecord): Promise<void> {
+    if (this.upsert(this.data.maintenance, r, (x) => x.serverId)) writeFileDurably(this.file, JSON.stringify(this.data, null, 1));
   }
 }

@@ -21,6 +21,10 @@ export function masterHttpRoutes(h: {
       request: 'nfsha.v1.ConfirmFenceRequest', response: 'nfsha.v1.ConfirmFenceReply', unary: h.sessionMaster.ConfirmFence as never,
     },
     {
+      method: 'POST', path: '/v1/maintenance', grpcMethod: '/nfsha.v1.SessionMaster/SetMaintenance',
+      request: 'nfsha.v1.SetMaintenanceRequest', response: 'nfsha.v1.SetMaintenanceReply', unary: h.sessionMaster.SetMaintenance as never,
+    },
+    {
       method: 'GET', path: '/v1/members', grpcMethod: '/nfsha.v1.Membership/ListMembers',
       request: 'nfsha.v1.ListMembersRequest', response: 'nfsha.v1.MemberList', unary: h.membership.ListMembers as never,
     },

@@ -1,6 +1,7 @@
 import type { Fencing } from '../gen/nfsha/v1/Fencing';
 import { EventEmitter } from 'node:events';
 import type { HostRecord } from './identity';
+import type { MaintenanceRecord } from './maintenance';
 
 export interface LeaderInfo {
   id: string;
@@ -24,7 +25,7 @@ export interface ServerRecord {
 
 /** The durable registry of Access Servers and hosts: a new leader knows whom to expect. */
 export interface RegistryStore {
-  load(): Promise<{ servers: ServerRecord[]; hosts: HostRecord[] }>;
+  load(): Promise<{ servers: ServerRecord[]; hosts: HostRecord[]; maintenance?: MaintenanceRecord[] }>;
   /**
    * Records an Access Server before its session is granted: a new leader's
    * grace waits for every recorded server, so one granted a session without
@@ -33,6 +34,12 @@ export interface RegistryStore {
   saveServer(s: ServerRecord): Promise<void>;
   /** Best effort: a host a new leader does not know is refused, not misidentified, until its agent registers again. */
   saveHost(h: HostRecord): void;
+  /**
+   * Records a server entering or leaving maintenance before the membership
+   * says so, so that the next leader keeps it. A store without it (the
+   * simulation's) keeps maintenance for the term only.
+   */
+  saveMaintenance?(r: MaintenanceRecord): Promise<void>;
 }
 
 export interface LeadershipEvents {

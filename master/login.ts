@@ -15,6 +15,8 @@ import { mutant } from '../common/mutants';
 export interface Ownership {
   sessionId: string;
   token: Token;
+  /** How long the login that granted it took (its revokes and drains): about the host's IO pause when it moved. */
+  loginMs?: number;
 }
 
 export interface LoginResult {
@@ -288,7 +290,7 @@ export class LoginCoordinator {
       const r = await this.mutex.run(clientId, async () => {
         this.pendingLogins.add(clientId);
         try {
-          return await this.loginLocked(sessionId, clientId);
+          return await this.loginLocked(sessionId, clientId, started);
         } finally {
           this.pendingLogins.delete(clientId);
         }
@@ -303,7 +305,7 @@ export class LoginCoordinator {
     }
   }
 
-  private async loginLocked(sessionId: string, clientId: string): Promise<LoginResult> {
+  private async loginLocked(sessionId: string, clientId: string, started: number): Promise<LoginResult> {
     this.requireLeader();
     const requester = this.sessions.requireLive(sessionId);
     let revoked = 0;
@@ -340,7 +342,7 @@ export class LoginCoordinator {
     const token = this.tokens.next();
     const mine = (this.holders.get(clientId) ?? []).find((h) => h.sessionId === sessionId);
     if (mine) this.dropHolder(clientId, mine);
-    this.addHolder(clientId, { sessionId, token });
+    this.addHolder(clientId, { sessionId, token, loginMs: Math.round(this.clock.now() - started) });
     this.log.info({ ev: 'login.granted', client: clientId, server: requester.serverId, session: sessionId, token: formatToken(token), revoked }, 'login granted');
     return { clientId, token, revoked, alreadyOwned: false };
   }

@@ -26,7 +26,7 @@ type WatchCall = grpc.ServerWritableStream<AgentHello__Output, MemberList>;
  * their host here, which feeds client identity.
  */
 export class MembershipFeed {
-  private readonly watchers = new Map<WatchCall, string>();
+  private readonly watchers = new Map<WatchCall, { hostId: string; knowsLeaving: boolean }>();
   private readonly routes = new Map<string, HostRoute>();
   private signature = '';
   private version = 0;
@@ -40,6 +40,8 @@ export class MembershipFeed {
     private readonly store?: RegistryStore,
     /** A host gave up addresses: followers may still map them to it, so its holds are revoked. */
     private readonly addressesGone: (hostId: string, ips: string[]) => void = () => undefined,
+    /** A server in maintenance: listed as leaving (agents move its hosts away and route nothing to it). */
+    private readonly inMaintenance: (serverId: string) => boolean = () => false,
   ) {}
 
   /**
@@ -62,7 +64,7 @@ export class MembershipFeed {
     return this.sessions.all()
       .filter((s) => this.sessions.state(s) === SessionState.Live)
       .filter((s) => s.sink !== undefined || s.disconnectedAt === undefined || now - s.disconnectedAt < MembershipFeed.DISCONNECT_GRACE_MS)
-      .map((s) => ({ serverId: s.serverId, hostId: s.hostId, storageIp: s.storageIp, mgmtIp: s.mgmtIp, nfsDown: s.nfs === 'NFS_HEALTH_DOWN' }))
+      .map((s) => ({ serverId: s.serverId, hostId: s.hostId, storageIp: s.storageIp, mgmtIp: s.mgmtIp, nfsDown: s.nfs === 'NFS_HEALTH_DOWN', leaving: this.inMaintenance(s.serverId) }))
       .sort((a, b) => a.serverId!.localeCompare(b.serverId!));
   }
 
@@ -77,13 +79,18 @@ export class MembershipFeed {
     if (sig === this.signature) return;
     this.signature = sig;
     this.version += 1;
-    this.log.info({ ev: 'membership.changed', version: this.version, members: members.map((m) => m.serverId), nfs_down: members.filter((m) => m.nfsDown).map((m) => m.serverId) }, 'membership changed');
+    this.log.info({ ev: 'membership.changed', version: this.version, members: members.map((m) => m.serverId), nfs_down: members.filter((m) => m.nfsDown).map((m) => m.serverId), leaving: members.filter((m) => m.leaving).map((m) => m.serverId) }, 'membership changed');
     const list = { members, epoch: this.epoch, version: this.version };
     for (const call of this.watchers.keys()) call.write(list);
   }
 
   isAgentConnected(hostId: string): boolean {
-    return [...this.watchers.values()].includes(hostId);
+    return [...this.watchers.values()].some((w) => w.hostId === hostId);
+  }
+
+  /** Whether the host's connected agent acts on a server marked leaving (maintenance). */
+  agentKnowsLeaving(hostId: string): boolean {
+    return [...this.watchers.values()].some((w) => w.hostId === hostId && w.knowsLeaving);
   }
 
   route(hostId: string): HostRoute | undefined {
@@ -105,7 +112,7 @@ export class MembershipFeed {
         const given = this.registry.upsert(host);
         if (given.length) this.addressesGone(host.id, given);
         this.store?.saveHost(host);
-        this.watchers.set(call, hello.hostId);
+        this.watchers.set(call, { hostId: hello.hostId, knowsLeaving: hello.knowsLeaving === true });
         const gone = () => {
           if (this.watchers.delete(call)) this.log.info({ ev: 'agent.disconnected', host: hello.hostId }, 'agent stream closed');
         };

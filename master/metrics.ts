@@ -43,6 +43,10 @@ export class MasterMetrics {
       const core = this.core?.();
       g.set(core ? core.sessions.all().filter((s) => core.sessions.state(s) === SessionState.Live && s.fencing !== 'FENCING_READY').length : 0);
     });
+    this.metrics.gauge('nfsha_master_maintenance', '1 for each Access Server in maintenance (SetMaintenance)', ['server'], (g) => {
+      g.reset();
+      for (const m of this.core?.()?.maintenance.list() ?? []) g.set({ server: m.serverId }, 1);
+    });
     this.metrics.gauge('nfsha_master_is_leader', '1 while this master leads', [], (g) => g.set(this.core?.() ? 1 : 0));
     this.metrics.gauge('nfsha_master_epoch', 'The current term\'s epoch (0 when not leading)', [], (g) => g.set(this.core?.()?.epoch ?? 0));
   }

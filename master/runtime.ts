@@ -7,6 +7,7 @@ import type { MembershipHandlers } from '../gen/nfsha/v1/Membership';
 import { createMasterCore, type MasterCore, type TermSettings } from './core';
 import { graceMs } from './grace';
 import type { LeaderInfo, Leadership, ServerRecord } from './leadership';
+import type { MaintenanceRecord } from './maintenance';
 import { MasterMetrics } from './metrics';
 import type { MasterOptions } from './options';
 import { clusterStatus, sessionMasterHandlers } from './service';
@@ -65,11 +66,13 @@ export class MasterRuntime {
     const term = ++this.term;
     const store = this.leadership.registry;
     let expected: ServerRecord[] = [];
+    let maintenance: MaintenanceRecord[] = [];
     let hosts = this.opts.hosts;
     if (store) {
       try {
         const reg = await store.load();
         expected = reg.servers;
+        maintenance = reg.maintenance ?? [];
         hosts = [...reg.hosts, ...this.opts.hosts];
       } catch (err) {
         this.log.warn({ ev: 'registry.load.failed', err: (err as Error).message }, 'could not load registry; waiting out the full grace period');
@@ -83,13 +86,14 @@ export class MasterRuntime {
       leader: () => this.leadership.leader(),
       ids: this.deps.ids,
       fenceRun: this.deps.fenceRun,
+      maintenance,
     });
     this.current = core;
     this.metrics.leaderChanges.inc({ to: 'leader' });
     this.sweeper = startSweeper(core);
     this.health.setStatus(MASTER_SERVICE, 'SERVING');
     this.health.setStatus(MEMBERSHIP_SERVICE, 'SERVING');
-    this.log.info({ ev: 'master.term', epoch, grace_ms: grace, expecting: expected.map((s) => s.serverId) }, 'leading: new term');
+    this.log.info({ ev: 'master.term', epoch, grace_ms: grace, expecting: expected.map((s) => s.serverId), maintenance: core.maintenance.list().map((m) => m.serverId) }, 'leading: new term');
   }
 
   private deposed(why: string): void {
@@ -141,10 +145,10 @@ export class MasterRuntime {
 
   /** SessionMaster handlers that delegate to the current term, or refuse. */
   sessionMasterHandlers(): SessionMasterHandlers {
-    return this.delegate<SessionMasterHandlers>((core) => sessionMasterHandlers(core), ['Session', 'Login', 'Logout', 'ClusterStatus', 'ConfirmFence'], {
+    return this.delegate<SessionMasterHandlers>((core) => sessionMasterHandlers(core), ['Session', 'Login', 'Logout', 'ClusterStatus', 'ConfirmFence', 'SetMaintenance'], {
       ClusterStatus: (_call, cb) => {
         const leader = this.leadership.leader();
-        cb(null, { masterId: this.opts.id, leader: false, leaderId: leader?.id ?? '', leaderAddress: leader?.address ?? '', sessions: [], clients: [], hosts: [], held: [], ttlMs: this.opts.sessionTtlMs });
+        cb(null, { masterId: this.opts.id, leader: false, leaderId: leader?.id ?? '', leaderAddress: leader?.address ?? '', sessions: [], clients: [], hosts: [], held: [], maintenance: [], ttlMs: this.opts.sessionTtlMs });
       },
     });
   }

@@ -3,7 +3,7 @@ import type { SessionMasterHandlers } from '../gen/nfsha/v1/SessionMaster';
 import type { FollowerMessage__Output } from '../gen/nfsha/v1/FollowerMessage';
 import type { MasterMessage } from '../gen/nfsha/v1/MasterMessage';
 import type { ClusterStatusReply } from '../gen/nfsha/v1/ClusterStatusReply';
-import { FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted, Unavailable, toServiceError } from '../common/errors';
+import { FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted, Unavailable, toServiceError } from '../common/errors';
 import { normalizeIp } from '../common/address';
 import { fencingWord } from '../common/fence-command';
 import { callerOf, type AuthenticatedCall } from '../common/edge';
@@ -230,8 +230,7 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     },
     ClusterStatus: (_call, callback) => callback(null, clusterStatus(core)),
     ConfirmFence: (call, callback) => {
-      const caller = callerOf(call, core.insecure);
-      const who = caller === 'insecure' ? 'insecure (plain-text loopback)' : caller ? `${caller.role}/${caller.id}` : 'unknown';
+      const who = operatorName(call, core.insecure);
       const { serverId, reason } = call.request;
       if (!serverId) return callback(toServiceError(new InvalidArgument('server_id is required')));
       const awaited = core.readiness.fenceConfirmed(serverId);
@@ -241,7 +240,56 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
         (err) => callback(toServiceError(err)),
       );
     },
+    SetMaintenance: (call, callback) => {
+      const who = operatorName(call, core.insecure);
+      const { serverId, enter, reason } = call.request;
+      setMaintenance(core, serverId, enter, who, reason || '(no reason given)').then(
+        (r) => callback(null, r),
+        (err) => callback(toServiceError(err)),
+      );
+    },
   };
+}
+
+/** Who made an operator's call, for the log: "operator/alice". */
+function operatorName(call: AuthenticatedCall, insecure: boolean): string {
+  const caller = callerOf(call, insecure);
+  return caller === 'insecure' ? 'insecure (plain-text loopback)' : caller ? `${caller.role}/${caller.id}` : 'unknown';
+}
+
+/** Clients granted to the sessions of `serverId`. */
+function clientsOf(core: MasterCore, serverId: string): number {
+  const mine = new Set(core.sessions.all().filter((s) => s.serverId === serverId).map((s) => s.id));
+  return core.logins.ownerships().filter(([, o]) => mine.has(o.sessionId)).length;
+}
+
+/**
+ * An operator puts a server in maintenance or takes it out: recorded in the
+ * registry first (a write that fails changes nothing), then the membership
+ * tells the agents.
+ */
+async function setMaintenance(core: MasterCore, serverId: string, enter: boolean, operator: string, reason: string): Promise<{ changed: boolean; inMaintenance: boolean; clients: number }> {
+  if (!serverId) throw new InvalidArgument('server_id is required');
+  const known = core.serversSeen.has(serverId) || core.maintenance.has(serverId) || core.sessions.all().some((s) => s.serverId === serverId);
+  if (!known) throw new NotFound(`server ${serverId} is not known to this master (never registered or introduced); check the id with nfsha status`);
+  const record = core.maintenance.change(serverId, enter, operator, reason, Date.now());
+  if (record) {
+    try {
+      await core.store?.saveMaintenance?.(record);
+    } catch (err) {
+      throw new Unavailable(`could not record the maintenance of ${serverId} in the registry (${(err as Error).message}); nothing changed, retry`);
+    }
+    if (!core.gates.mayAct()) throw new FailedPrecondition('not leader');
+    // Another call may have made the same change while this one wrote.
+    if (core.maintenance.has(serverId) !== enter) {
+      core.maintenance.apply(record);
+      core.log.warn({ ev: enter ? 'maintenance.entered' : 'maintenance.exited', server: serverId, operator, why: reason }, enter
+        ? `${serverId} is in maintenance: agents move its hosts away and route nothing to it`
+        : `${serverId} left maintenance: hosts fail back after their hold-down`);
+      core.membership.refresh();
+    }
+  }
+  return { changed: record !== undefined, inMaintenance: core.maintenance.has(serverId), clients: clientsOf(core, serverId) };
 }
 
 export function clusterStatus(core: MasterCore): ClusterStatusReply {
@@ -273,6 +321,9 @@ export function clusterStatus(core: MasterCore): ClusterStatusReply {
       fencing: fencingWord(s.fencing),
       fencingDetail: s.fencingDetail,
     })),
+    maintenance: core.maintenance.list().map((m) => ({
+      serverId: m.serverId, operator: m.operator, reason: m.reason, sinceMs: Math.max(0, Date.now() - m.sinceWallMs), clients: clientsOf(core, m.serverId),
+    })),
     held: logins.heldClients().map((h) => ({
       clientId: h.clientId, serverId: h.serverId, sessionId: h.sessionId, reason: h.reason, sinceMs: Math.max(0, Math.round(now - h.since)),
     })),
@@ -282,6 +333,7 @@ export function clusterStatus(core: MasterCore): ClusterStatusReply {
       serverId: byId.get(o.sessionId)?.serverId ?? '',
       token: o.token,
       loginPending: logins.isLoginPending(clientId),
+      loginMs: o.loginMs ?? 0,
     })),
     hosts: core.registry.list().map((h) => {
       const r = core.membership.route(h.id);
@@ -294,6 +346,7 @@ export function clusterStatus(core: MasterCore): ClusterStatusReply {
         targetServerId: r?.targetServerId ?? '',
         reason: r?.reason ?? '',
         agentConnected: core.membership.isAgentConnected(h.id),
+        agentKnowsLeaving: core.membership.agentKnowsLeaving(h.id),
         sinceReportMs: r ? Math.max(0, Math.round(now - r.reportedAt)) : 0,
       };
     }),

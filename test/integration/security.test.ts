@@ -95,6 +95,7 @@ describe('security: mTLS identities on every service (real processes)', function
     { name: 'SessionMaster/Logout', server: 'master', kind: 'unary', def: () => M().Logout, request: () => ({ sessionId: sessionOf1, clientId: 'host:esx-9' }), wrong: [as('agent', 'esx-1'), as('follower', 'scvm-2')] },
     { name: 'SessionMaster/ClusterStatus', server: 'master', kind: 'unary', def: () => M().ClusterStatus, request: () => ({}), wrong: [as('follower', 'scvm-1'), as('agent', 'esx-1'), as('gate', 'scvm-1')] },
     { name: 'SessionMaster/ConfirmFence', server: 'master', kind: 'unary', def: () => M().ConfirmFence, request: () => ({ serverId: 'scvm-9', reason: 'intruder' }), wrong: [as('follower', 'scvm-1'), as('agent', 'esx-1'), as('gate', 'scvm-1'), as('master', 'm1')] },
+    { name: 'SessionMaster/SetMaintenance', server: 'master', kind: 'unary', def: () => M().SetMaintenance, request: () => ({ serverId: 'scvm-1', enter: true, reason: 'intruder' }), wrong: [as('follower', 'scvm-1'), as('agent', 'esx-1'), as('gate', 'scvm-1'), as('master', 'm1')] },
     { name: 'Membership/WatchMembers', server: 'master', kind: 'server', def: () => B().WatchMembers, request: () => ({ hostId: 'esx-1', storageIp: '127.0.1.1' }), wrong: [as('follower', 'scvm-1'), as('operator', 'test'), as('agent', 'esx-2')] },
     { name: 'Membership/ListMembers', server: 'master', kind: 'unary', def: () => B().ListMembers, request: () => ({}), wrong: [as('follower', 'scvm-1'), as('gate', 'scvm-1')] },
     { name: 'Membership/ReportRoute', server: 'master', kind: 'unary', def: () => B().ReportRoute, request: () => ({ hostId: 'esx-1', route: 'remote', gateway: '127.0.2.2' }), wrong: [as('operator', 'test'), as('agent', 'esx-2')] },
@@ -113,6 +114,7 @@ describe('security: mTLS identities on every service (real processes)', function
       sessions: s.sessions.map((x) => [x.serverId, x.sessionId, x.state, x.clients]).sort(),
       clients: s.clients.map((c) => [c.clientId, c.serverId, c.token?.sequence]),
       hosts: s.hosts.map((h) => [h.hostId, h.storageIp, h.route, h.agentConnected]),
+      maintenance: s.maintenance.map((m) => m.serverId),
       gateEvents: cluster.events().length,
     };
   }

@@ -14,12 +14,13 @@ function setup(holdDownMs = 3000) {
   const down = new Set<string>();
   const backend = new DryRunBackend();
   const membership = new FakeMembership([M(1), M(2), M(3)]);
+  const counts = { probes: 0 };
   const agent = new Agent(
     { ...DEFAULT_AGENT_OPTIONS, hostId: 'esx-2', localServerId: 'scvm-2', backend: 'dry-run', probeIntervalMs: 500, missesToFail: 3, holdDownMs },
     backend,
-    { clock, membership, log: silentLogger(), probe: async (ip, local) => !down.has(local ? 'local' : ip) },
+    { clock, membership, log: silentLogger(), probe: async (ip, local) => { counts.probes++; return !down.has(local ? 'local' : ip); } },
   );
-  return { clock, down, backend, membership, agent };
+  return { clock, down, backend, membership, agent, counts };
 }
 
 describe('agent loop with a fake clock (fake probes, dry-run backend)', () => {
@@ -105,6 +106,34 @@ describe('agent loop with a fake clock (fake probes, dry-run backend)', () => {
     agent.start();
     await clock.tickAsync(2000);
     assert.deepEqual(backend.route, { kind: 'remote', gateway: M(3).storageIp }, 'kept the adopted target (stickiness)');
+    agent.stop();
+  });
+
+  it('moves off its local server the moment the membership marks it leaving (maintenance): no tick, no probe', async () => {
+    const { clock, backend, membership, agent, counts } = setup();
+    agent.start();
+    await clock.tickAsync(1000);
+    assert.equal(backend.route.kind, 'local');
+    const before = counts.probes;
+    membership.emit('members', [M(1), { ...M(2), leaving: true }, M(3)]);
+    await clock.tickAsync(0); // promise callbacks only: no probe interval passes
+    assert.equal(backend.route.kind, 'remote');
+    assert.equal(counts.probes, before);
+    agent.stop();
+  });
+
+  it('fails back after the whole hold-down once maintenance ends, not before', async () => {
+    const { clock, backend, membership, agent } = setup(3000);
+    agent.start();
+    await clock.tickAsync(1000);
+    membership.emit('members', [M(1), { ...M(2), leaving: true }, M(3)]);
+    await clock.tickAsync(5000);
+    assert.equal(backend.route.kind, 'remote', 'stays off while in maintenance');
+    membership.emit('members', [M(1), M(2), M(3)]);
+    await clock.tickAsync(2500);
+    assert.equal(backend.route.kind, 'remote', 'failed back within the hold-down');
+    await clock.tickAsync(1000);
+    assert.equal(backend.route.kind, 'local');
     agent.stop();
   });
 });

@@ -146,4 +146,38 @@ describe('route decision (pure)', () => {
       assert.equal(after, before);
     }
   });
+
+  describe('maintenance (a server the master marks leaving)', () => {
+    const leaving = (m: MemberView): MemberView => ({ ...m, leaving: true });
+
+    it('moves off a local server in maintenance at once, though its probes answer and it is listed', () => {
+      const d = decideRoute(input({ localLeaving: true, members: [M(1), leaving(M(2)), M(3)] }));
+      assert.deepEqual(d.route, { kind: 'remote', gateway: preferred.storageIp });
+      assert.match(d.reason, /scvm-2 in maintenance/);
+    });
+
+    it('does not keep the route while the local server in maintenance is not probed yet', () => {
+      const d = decideRoute(input({ localLeaving: true, local: 'unknown', localHealthyForMs: 0 }));
+      assert.equal(d.route.kind, 'remote');
+    });
+
+    it('routes nothing to a remote in maintenance: the next one by rendezvous is taken', () => {
+      const d = decideRoute(input({ local: 'down', localHealthyForMs: 0, members: ALL.map((m) => (m.serverId === preferred.serverId ? leaving(m) : m)) }));
+      assert.deepEqual(d.target, { serverId: other.serverId, via: 'storage' });
+    });
+
+    it('moves a host routed to a remote that enters maintenance (stickiness gives way)', () => {
+      const d = decideRoute(input({
+        local: 'down', localHealthyForMs: 0, current: { kind: 'remote', gateway: preferred.storageIp },
+        members: ALL.map((m) => (m.serverId === preferred.serverId ? leaving(m) : m)),
+      }));
+      assert.deepEqual(d.route, { kind: 'remote', gateway: other.storageIp });
+    });
+
+    it('raises the alarm and leaves the route when every other server is in maintenance too', () => {
+      const d = decideRoute(input({ localLeaving: true, members: ALL.map(leaving) }));
+      assert.deepEqual(d.route, LOCAL);
+      assert.equal(d.alarm, true);
+    });
+  });
 });

@@ -532,7 +532,7 @@ describe('login after a failover', () => {
     const r = await h.logins.login(a.id, '10.0.0.9');
     assert.equal(r.alreadyOwned, false);
     assert.deepEqual(r.token, { epoch: 7, sequence: 1 });
-    assert.deepEqual(h.logins.ownerships(), [['host:esx-9', { sessionId: a.id, token: { epoch: 7, sequence: 1 } }]]);
+    assert.deepEqual(h.logins.ownerships().map(([c, o]) => [c, { sessionId: o.sessionId, token: o.token }]), [['host:esx-9', { sessionId: a.id, token: { epoch: 7, sequence: 1 } }]]);
     assert.equal((await h.logins.login(a.id, '10.0.0.9')).alreadyOwned, true);
   });
 });

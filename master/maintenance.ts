@@ -1,0 +1,42 @@
+/** One server's maintenance, as recorded in the registry. */
+export interface MaintenanceRecord {
+  serverId: string;
+  /** False: the server left maintenance (a record kept so that a write, not a delete, ends it). */
+  on: boolean;
+  operator: string;
+  reason: string;
+  /** Wall-clock milliseconds when it entered, for status after a failover. */
+  sinceWallMs: number;
+}
+
+/**
+ * Which Access Servers an operator put in maintenance this term (loaded
+ * from the registry when the term began). Pure state: the caller persists a
+ * change before applying it, and pushes the membership after.
+ */
+export class Maintenance {
+  private readonly on = new Map<string, MaintenanceRecord>();
+
+  constructor(loaded: MaintenanceRecord[] = []) {
+    for (const r of loaded) if (r.on) this.on.set(r.serverId, r);
+  }
+
+  has(serverId: string): boolean {
+    return this.on.has(serverId);
+  }
+
+  /** The record a change to `enter` would write, or undefined when nothing would change. */
+  change(serverId: string, enter: boolean, operator: string, reason: string, wallNow: number): MaintenanceRecord | undefined {
+    if (enter === this.on.has(serverId)) return undefined;
+    return { serverId, on: enter, operator, reason, sinceWallMs: wallNow };
+  }
+
+  apply(r: MaintenanceRecord): void {
+    if (r.on) this.on.set(r.serverId, r);
+    else this.on.delete(r.serverId);
+  }
+
+  list(): MaintenanceRecord[] {
+    return [...this.on.values()].sort((a, b) => a.serverId.localeCompare(b.serverId));
+  }
+}
