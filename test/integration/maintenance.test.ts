@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { CLI, Cluster, waitFor } from '../support/cluster';
+import { tlsArgs } from '../support/pki';
+
+/** Runs the nfsha CLI as an operator; resolves with its exit code and output (it never rejects). */
+function nfsha(cluster: Cluster, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args, '--master', cluster.masterAddresses.join(','), ...tlsArgs('operator', 'test')], (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('maintenance mode (real processes: a master, two followers and gates, the nfsha CLI)', function () {
+  this.timeout(60_000);
+  let cluster: Cluster;
+
+  before(async () => {
+    cluster = await new Cluster({ followers: 2, hosts: { 'esx-9': '127.0.9.1' } }).start();
+  });
+
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('enter marks the server leaving in the membership it pushes, and --wait returns once its host moved, naming the move', async () => {
+    const before = await cluster.connect(1, '127.0.9.1');
+    await before.roundTrip('on scvm-1');
+    const waiting = nfsha(cluster, ['maintenance', 'enter', 'scvm-1', '--reason', 'upgrade to 0.9', '--wait', '--timeout', '30']);
+    await waitFor('scvm-1 in maintenance in status', async () => (await cluster.status()).maintenance.find((m) => m.serverId === 'scvm-1'));
+    await waitFor('the membership marks scvm-1 leaving', () => /"ev":"membership.changed"[^\n]*"leaving":\["scvm-1"\]/.test(cluster.master.log()));
+    const status = await cluster.status();
+    assert.equal(status.maintenance[0].operator, 'operator/test');
+    assert.equal(status.maintenance[0].reason, 'upgrade to 0.9');
+    assert.equal(status.maintenance[0].clients, 1);
+    // The host's agent moves it (no agent runs here: the test connects the host to scvm-2's gate, as its new route would).
+    const after = await cluster.connect(2, '127.0.9.1');
+    await after.roundTrip('on scvm-2');
+    const r = await waiting;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /scvm-1 is now in maintenance; 1 host still served there/);
+    assert.match(r.stdout, /host:esx-9 moved to scvm-2 after [\d.]+ s \(its login waited \d+ ms\)/);
+    before.close();
+    after.close();
+    cluster.assertSingleAdmission();
+  });
+
+  it('entering twice changes nothing, and exit ends it once', async () => {
+    const again = await nfsha(cluster, ['maintenance', 'enter', 'scvm-1']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /scvm-1 was already in maintenance/);
+    assert.equal((await cluster.status()).maintenance[0].reason, 'upgrade to 0.9', 'a second enter replaced the record');
+    const exit = await nfsha(cluster, ['maintenance', 'exit', 'scvm-1']);
+    assert.match(exit.stdout, /scvm-1 left maintenance/);
+    assert.deepEqual((await cluster.status()).maintenance, []);
+    const twice = await nfsha(cluster, ['maintenance', 'exit', 'scvm-1']);
+    assert.match(twice.stdout, /scvm-1 was not in maintenance/);
+  });
+
+  it('--wait fails at its timeout naming each host still there and why; an unknown server is refused and nothing changes', async () => {
+    const held = await cluster.connect(2, '127.0.9.1');
+    await held.roundTrip('still on scvm-2');
+    const r = await nfsha(cluster, ['maintenance', 'enter', 'scvm-2', '--wait', '--timeout', '1']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /scvm-2 still serves 1 host after 1 s:\n {2}host:esx-9: the agent of esx-9 is not connected to the master/);
+    await nfsha(cluster, ['maintenance', 'exit', 'scvm-2']);
+    const unknown = await nfsha(cluster, ['maintenance', 'enter', 'scvm-7']);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /scvm-7 is not known to this master/);
+    assert.deepEqual((await cluster.status()).maintenance, []);
+    held.close();
+  });
+});
