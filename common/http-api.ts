@@ -121,7 +121,15 @@ export async function serveHttpApi(opts: HttpApiOptions): Promise<HttpApi> {
     return t;
   };
   for (const r of opts.routes) { typeOf(r.request); typeOf(r.response); }
-  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => void serveRequest(req, res, opts, typeOf, insecure);
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // Whatever goes wrong in one request ends that request, never the process.
+    serveRequest(req, res, opts, typeOf, insecure).catch((err: Error) => {
+      opts.log.error({ ev: 'http.request.failed', path: req.url, err: err.message }, 'HTTP API request failed');
+      if (res.headersSent) return void res.end();
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(errorBody({ code: grpc.status.INTERNAL, message: err.message }));
+    });
+  };
   let refresh: NodeJS.Timeout | undefined;
   let server: http.Server;
   if (opts.tls.insecure) {
@@ -241,18 +249,31 @@ async function serveRequest(
   const responseType = typeOf(route.response);
   const started = Date.now();
   const done = (code: grpc.status) => opts.log.debug({ ev: 'http.call', method: route.grpcMethod, caller: caller === 'insecure' ? caller : formatIdentity(caller), code: grpc.status[code], ms: Date.now() - started }, 'HTTP API call');
-  if (route.unary) {
-    route.unary({ request, getPeer: () => req.socket.remoteAddress ?? '', metadata: new grpc.Metadata(), cancelled: false }, (err, reply) => {
-      if (err) { const e = asApiError(err); done(e.code); return fail(e); }
-      let body: string;
-      try { body = `${JSON.stringify(toCanonicalJson(responseType, reply!))}\n`; } catch (err2) { return fail({ code: grpc.status.INTERNAL, message: (err2 as Error).message }); }
-      res.writeHead(route.statusOf?.(reply!) ?? 200, { 'content-type': 'application/json' });
-      res.end(body);
-      done(grpc.status.OK);
-    });
-    return;
+  try {
+    if (route.unary) {
+      route.unary({ request, getPeer: () => req.socket.remoteAddress ?? '', getAuthContext: () => authContextOf(req), metadata: new grpc.Metadata(), cancelled: false }, (err, reply) => {
+        if (err) { const e = asApiError(err); done(e.code); return fail(e); }
+        let body: string;
+        try { body = `${JSON.stringify(toCanonicalJson(responseType, reply!))}\n`; } catch (err2) { return fail({ code: grpc.status.INTERNAL, message: (err2 as Error).message }); }
+        res.writeHead(route.statusOf?.(reply!) ?? 200, { 'content-type': 'application/json' });
+        res.end(body);
+        done(grpc.status.OK);
+      });
+      return;
+    }
+    runStream(route.stream!, request, req, res, responseType, fail, done);
+  } catch (err) {
+    // A handler that throws answers this call with an error; the process goes on.
+    opts.log.error({ ev: 'http.handler.failed', method: route.grpcMethod, err: (err as Error).message }, 'HTTP API handler failed');
+    if (!res.headersSent) fail({ code: grpc.status.INTERNAL, message: (err as Error).message });
+    else res.end();
   }
-  runStream(route.stream!, request, req, res, responseType, fail, done);
+}
+
+/** What a gRPC handler reads of its caller's TLS session (callerOf in edge.ts), for a call that came over HTTPS. */
+function authContextOf(req: http.IncomingMessage): { sslPeerCertificate?: { subjectaltname?: string } } {
+  const socket = req.socket as Partial<TLSSocket>;
+  return { sslPeerCertificate: socket.getPeerCertificate?.() };
 }
 
 /**
@@ -274,6 +295,7 @@ function runStream(
     metadata: new grpc.Metadata(),
     cancelled: false,
     getPeer: () => req.socket.remoteAddress ?? '',
+    getAuthContext: () => authContextOf(req),
     write(message: object): boolean {
       if (call.cancelled || res.writableEnded) return false;
       if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/x-ndjson' });

@@ -115,6 +115,12 @@ describe('HTTPS JSON API: the README curl lines against a real master and follow
     'curl $C --connect-to master.nfsha:7443:10.20.0.21:7443 \'https://master.nfsha:7443/healthz?service=nfsha.v1.SessionMaster\'': async (out) => {
       assert.deepEqual(JSON.parse(out), { status: 'SERVING' });
     },
+    'curl $C --connect-to master.nfsha:7443:10.20.0.21:7443 --json \'{"serverId":"scvm-2","enter":true,"reason":"upgrade"}\' https://master.nfsha:7443/v1/maintenance': async (out) => {
+      const [r] = await assertCanonical('nfsha.v1.SetMaintenanceReply', out);
+      assert.deepEqual([r.changed, r.inMaintenance], [true, true]);
+      const s = await cluster.status();
+      assert.deepEqual(s.maintenance.map((m) => [m.serverId, m.operator, m.reason]), [['scvm-2', 'operator/test', 'upgrade']]);
+    },
     'curl $C --connect-to follower.nfsha:7443:10.20.0.31:7443 https://follower.nfsha:7443/v1/status': async (out) => {
       const [s] = await assertCanonical('nfsha.v1.FollowerStatusReply', out);
       assert.deepEqual([s.serverId, s.hostId, s.lease], ['scvm-1', 'esx-1', 'live']);
