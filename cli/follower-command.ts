@@ -44,6 +44,7 @@ export const FOLLOWER_FLAGS: FlagTable<typeof followerOptionsSchema> = {
     NO_FENCE_FLAG,
     { flag: '--fence-timeout-ms <ms>', key: 'fenceTimeoutMs', parse: intArg, help: 'longest a fence command may run; must fit fence lead + the master\'s wait-out slack (1050 ms at defaults)' },
     { flag: '--fence-lead-ms <ms>', key: 'fenceLeadMs', parse: intArg, help: 'E: fence the NFS server at lease deadline − E unless its NFS layers confirmed they stopped' },
+    { flag: '--graceful-stop-ms <ms>', key: 'gracefulStopMs', parse: intArg, help: 'on SIGTERM or SIGINT, list this server leaving and wait this long for its hosts to move away before exiting (0: exit at once)' },
     TLS_FLAGS,
   ],
 };
@@ -56,6 +57,6 @@ export function registerFollower(program: Command): void {
     .action(async (flags) => {
       const follower = new Follower(settingsFrom(FOLLOWER_FLAGS, flags));
       await follower.start();
-      await runUntilSignal(() => follower.stop());
+      await runUntilSignal(() => follower.stopGracefully());
     });
 }

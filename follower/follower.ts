@@ -127,6 +127,8 @@ export class Follower {
   private fencedAtStart = false;
   private fenceCount = 0;
   private stopped = false;
+  /** Stopping gracefully: keepalives say this server is leaving. */
+  private leaving = false;
   /** Counts releases; when each client's latest began (an admit in flight across one asks again). */
   private releaseCounter = 0;
   private readonly releasedAt = new Map<string, number>();
@@ -174,6 +176,7 @@ export class Follower {
       nfsHealth: () => this.nfsState(),
       nfsFencedAtStart: () => this.fencedAtStart,
       fencing: () => this.fencing(),
+      leaving: () => this.leaving,
       tls: opts.tls,
       connect: deps.connect,
       random: deps.random,
@@ -827,6 +830,35 @@ export class Follower {
     }
     this.log.info({ ev: 'follower.started', gate: this.server.address, master: this.opts.master, metrics: this.metricsServer?.address, http: this.httpApi?.address }, 'follower running');
     return this.server.address;
+  }
+
+  /**
+   * Stops after moving this server's hosts away: keepalives say the server
+   * is leaving (agents move its hosts at once, each login elsewhere revokes
+   * here, drains and acks), and the follower waits until it holds no client
+   * (bounded by gracefulStopMs), or until its session is gone (nothing can
+   * move then). A host that cannot move is logged, and the stop goes on as
+   * an ungraceful one would: its next login elsewhere waits the lease out.
+   */
+  async stopGracefully(): Promise<void> {
+    const limitMs = this.opts.gracefulStopMs;
+    if (limitMs > 0 && !this.stopped && this.admissions.list().length > 0 && this.lease.isLive() && this.session.streaming) {
+      const started = this.clock.now();
+      this.leaving = true;
+      this.session.keepaliveNow();
+      const clients = this.admissions.list().map((c) => c.clientId);
+      this.log.warn({ ev: 'follower.stopping', clients, limit_ms: limitMs }, 'stopping gracefully: this server is listed leaving until its hosts moved away');
+      while (this.admissions.list().length > 0 && this.lease.isLive() && this.session.streaming && this.clock.now() - started < limitMs) {
+        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, 100));
+      }
+      const left = this.admissions.list().map((c) => c.clientId);
+      if (left.length) {
+        this.log.warn({ ev: 'follower.stop.unmoved', clients: left, waited_ms: Math.round(this.clock.now() - started), why: this.lease.isLive() && this.session.streaming ? `not moved within ${limitMs} ms` : 'no master to move them (session stream or lease lost)' }, 'stopping with hosts still here: their next login elsewhere waits this lease out');
+      } else {
+        this.log.info({ ev: 'follower.stop.moved', clients, waited_ms: Math.round(this.clock.now() - started) }, 'every host moved away');
+      }
+    }
+    await this.stop();
   }
 
   async stop(): Promise<void> {

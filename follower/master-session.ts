@@ -31,7 +31,7 @@ const ACK_SILENCE_INTERVALS = 3;
 const RECONNECT_MAX_MS = 500;
 
 /** The session protocol this follower speaks (master.proto SessionProtocol). */
-export const FOLLOWER_PROTOCOL = 2;
+export const FOLLOWER_PROTOCOL = 3;
 
 export interface ServerIdentity {
   serverId: string;
@@ -73,6 +73,8 @@ export interface MasterSessionOptions {
   nfsFencedAtStart?: () => boolean;
   /** Whether this server can fence its NFS server now, reported in the introduction and every keepalive. */
   fencing?: () => { fencing: Fencing; detail: string };
+  /** Whether the follower is stopping gracefully (Keepalive.leaving). */
+  leaving?: () => boolean;
   /** mTLS towards the masters (a follower certificate), or plain text on loopback. */
   tls: TlsSettings;
   /** How to reach a master candidate (grpc-js by default; the simulation injects its own). */
@@ -107,6 +109,7 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
   /** An introduction is out and not yet answered: a login reply now belongs to no session the next master knows. */
   private introducing = false;
   private keepaliveTimer?: TimerHandle;
+  private tickNow?: () => void;
   private everGranted = false;
   /** Clock time of the last keepalive ack or grant. */
   private lastAckAt = 0;
@@ -255,10 +258,24 @@ export class MasterSession extends EventEmitter<MasterSessionEvents> {
       }
       this.seq += 1;
       lease.sent(this.seq);
-      stream.write({ keepalive: { seq: this.seq, nfs: this.opts.nfsHealth?.() ?? 'NFS_HEALTH_UNSPECIFIED', ...this.fencingFields() } });
+      stream.write({ keepalive: { seq: this.seq, nfs: this.opts.nfsHealth?.() ?? 'NFS_HEALTH_UNSPECIFIED', ...this.fencingFields(), leaving: this.opts.leaving?.() ?? false, nfsUnaccounted: this.opts.nfsUnaccounted?.() ?? false } });
       this.keepaliveTimer = clock.setTimeout(tick, intervalMs);
     };
+    this.tickNow = () => {
+      this.stopKeepalives();
+      tick();
+    };
     this.keepaliveTimer = clock.setTimeout(tick, 0);
+  }
+
+  /** Whether a granted session's stream is open now (a master to tell things to). */
+  get streaming(): boolean {
+    return this.loop.current !== undefined && this.sessionId !== '';
+  }
+
+  /** Sends a keepalive now (news the master should not wait an interval for), then on the usual period. */
+  keepaliveNow(): void {
+    this.tickNow?.();
   }
 
   private fencingFields(): { fencing: Fencing; fencingDetail: string } {

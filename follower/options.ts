@@ -73,6 +73,12 @@ export const followerOptionsSchema = z.object({
   /** E: at lease deadline − E the NFS server is fenced unless its NFS layers confirmed they stopped. */
   fenceLeadMs: ms.default(800),
   /**
+   * A graceful stop (SIGTERM, SIGINT): the follower first has its server
+   * listed leaving, as in maintenance, and waits up to this long for its
+   * hosts to move away before it exits. 0: exit at once, as after a kill.
+   */
+  gracefulStopMs: ms.default(20_000),
+  /**
    * This SCVM's storage and management interfaces: the follower keeps an
    * nftables ingress rule on them that resets a rerouted host's stale TCP
    * segments (from localClientIp to serviceIp) back to the sender's MAC, so

@@ -64,7 +64,7 @@ export class MembershipFeed {
     return this.sessions.all()
       .filter((s) => this.sessions.state(s) === SessionState.Live)
       .filter((s) => s.sink !== undefined || s.disconnectedAt === undefined || now - s.disconnectedAt < MembershipFeed.DISCONNECT_GRACE_MS)
-      .map((s) => ({ serverId: s.serverId, hostId: s.hostId, storageIp: s.storageIp, mgmtIp: s.mgmtIp, nfsDown: s.nfs === 'NFS_HEALTH_DOWN', leaving: this.inMaintenance(s.serverId) }))
+      .map((s) => ({ serverId: s.serverId, hostId: s.hostId, storageIp: s.storageIp, mgmtIp: s.mgmtIp, nfsDown: s.nfs === 'NFS_HEALTH_DOWN', leaving: s.leaving === true || this.inMaintenance(s.serverId) }))
       .sort((a, b) => a.serverId!.localeCompare(b.serverId!));
   }
 

@@ -104,8 +104,40 @@ export class Readiness {
    */
   unaccounted(serverId: string, canFence: boolean): void {
     if (this.done) return;
+    if (!this.missing.has(serverId)) this.addedUnaccounted.add(serverId);
     this.missing.add(serverId);
     if (!canFence) this.unfenced.add(serverId);
+  }
+
+  /** Servers unaccounted() made awaited that were not before. */
+  private readonly addedUnaccounted = new Set<string>();
+
+  /**
+   * The server's fence works now (a new follower process fenced its NFS
+   * server at start, or a fence made it whole): it no longer holds the grace
+   * past its time, though a new process still does not end it early (a hung
+   * gate of its predecessor runs out its lease meanwhile).
+   */
+  fenceWorks(serverId: string): void {
+    if (this.done || !this.unfenced.delete(serverId)) return;
+    if (this.clock.now() >= this.deadline && !this.fenceMissing && !this.heldBy().length) this.finish();
+  }
+
+  /**
+   * A server that introduced itself unaccounted says a fence made it whole.
+   * A session that continues an earlier one speaks for everything its server
+   * may serve: it counts as introduced. A new follower process does not (a
+   * hung gate of its predecessor): only what unaccounted() added is undone,
+   * and a server the grace awaited anyway stays awaited.
+   */
+  accounted(serverId: string, speaksForAll: boolean): void {
+    if (this.done) return;
+    this.fenceWorks(serverId);
+    if (speaksForAll) return this.introduced(serverId);
+    if (!this.addedUnaccounted.delete(serverId)) return;
+    this.missing.delete(serverId);
+    if (this.missing.size === 0 && this.expectedAny) this.finish();
+    else if (!this.done && this.clock.now() >= this.deadline && !this.fenceMissing && !this.heldBy().length) this.finish();
   }
 
   /** An operator confirmed this server is down: it no longer holds the grace. True if it was awaited. */

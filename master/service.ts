@@ -17,7 +17,7 @@ export type { MasterCore, Refusals } from './core';
 type SessionCall = grpc.ServerDuplexStream<FollowerMessage__Output, MasterMessage>;
 
 /** The session protocol this master speaks (master.proto SessionProtocol). */
-export const MASTER_PROTOCOL = 2;
+export const MASTER_PROTOCOL = 3;
 
 function fail(call: { emit(ev: 'error', e: unknown): boolean }, err: unknown): void {
   call.emit('error', toServiceError(err));
@@ -80,6 +80,18 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
               if (session.protocol >= 1 && msg.keepalive!.nfs !== session.nfs) {
                 log.info({ ev: 'session.nfs', server: session.serverId, session: session.id, from: session.nfs, to: msg.keepalive!.nfs }, 'NFS service health changed');
                 session.nfs = msg.keepalive!.nfs;
+                core.membership.refresh();
+              }
+              if (session.protocol >= 3 && session.unaccounted && !msg.keepalive!.nfsUnaccounted && session.fencing === 'FENCING_READY') {
+                // A fence made the server whole: the grace need not wait for it on that account.
+                log.info({ ev: 'session.nfs_accounted', server: session.serverId, session: session.id }, 'a fence accounted for what this server\'s NFS layers left: the grace no longer waits for it on that account');
+                const { speaksForAll } = session.unaccounted;
+                session.unaccounted = undefined;
+                if (!mutant('master-unaccounted-never-cleared')) core.readiness.accounted(session.serverId, speaksForAll);
+              }
+              if (msg.keepalive!.leaving === true && !session.leaving) {
+                log.warn({ ev: 'session.leaving', server: session.serverId, session: session.id }, 'follower stopping gracefully: its server is listed leaving until it exits');
+                session.leaving = true;
                 core.membership.refresh();
               }
             } else {
@@ -181,7 +193,15 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
         ? 'a new follower that did not fence at start replaced an earlier one: what that one\'s NFS layers left is unproven, and the grace does not end on its word'
         : 'an NFS layer left this server with calls unknown and no fence ran since: the grace does not end on its word');
       core.readiness.unaccounted(session.serverId, session.fencing === 'FENCING_READY');
-    } else if (intro.resumeSessionId || mutant('master-grace-ended-by-new-follower')) core.readiness.introduced(session.serverId);
+      session.unaccounted = { speaksForAll: intro.resumeSessionId !== '' };
+    } else if (intro.resumeSessionId || mutant('master-grace-ended-by-new-follower')) {
+      core.readiness.introduced(session.serverId);
+    } else if (intro.nfsFencedAtStart && session.fencing === 'FENCING_READY' && !mutant('master-fenced-restart-still-unfenced')) {
+      // A new follower process that fenced at start: the grace still runs its
+      // time for it, but no longer holds past it for a fence this server
+      // could not run when last heard of.
+      core.readiness.fenceWorks(session.serverId);
+    }
     call.write({ granted: { sessionId: session.id, ttlMs: sessions.timing.ttlMs, keepaliveIntervalMs: core.keepaliveIntervalMs, epoch: core.epoch, resumed, adoptedClients, protocol: MASTER_PROTOCOL, waitOutSlackMs: sessions.waitOutSlackMs, predecessorUnproven } });
     // Revokes written to the stream this one replaces may be lost with it.
     if (resumed) logins.resendPending(session);

@@ -49,6 +49,14 @@ export interface Session {
   /** Whether it can fence its NFS server, from its introduction and latest keepalive (UNSPECIFIED: an older follower, no). */
   fencing: Fencing;
   fencingDetail: string;
+  /** Its follower is stopping gracefully (Keepalive.leaving): listed leaving while the session lives. */
+  leaving?: boolean;
+  /**
+   * Introduced unaccounted (Readiness.unaccounted), and no keepalive since
+   * said a fence made it whole; `speaksForAll` when that introduction
+   * continued an earlier session (the follower process lived on).
+   */
+  unaccounted?: { speaksForAll: boolean };
 }
 
 export interface IntroductionFields {

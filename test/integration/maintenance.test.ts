@@ -72,3 +72,48 @@ describe('maintenance mode (real processes: a master, two followers and gates, t
     held.close();
   });
 });
+
+describe('graceful follower stop (real processes: SIGTERM to a follower with a host)', function () {
+  this.timeout(60_000);
+  let cluster: Cluster;
+
+  before(async () => {
+    cluster = await new Cluster({ followers: 2, hosts: { 'esx-9': '127.0.9.1', 'esx-8': '127.0.8.1' }, followerArgs: ['--graceful-stop-ms', '4000'] }).start();
+  });
+
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('lists its server leaving, waits until its host moved (one revoke and drain, no wait-out), then exits 0', async () => {
+    const before = await cluster.connect(1, '127.0.9.1');
+    await before.roundTrip('on scvm-1');
+    const follower = cluster.followers[0];
+    const exited = new Promise<number | null>((resolve) => follower.child.once('exit', (code) => resolve(code)));
+    follower.signal('SIGTERM');
+    await waitFor('the membership marks scvm-1 leaving', () => /"ev":"membership.changed"[^\n]*"leaving":\["scvm-1"\]/.test(cluster.master.log()));
+    assert.equal(follower.child.exitCode, null, 'exited before its host moved');
+    // The host's agent would move it now; the test connects it to scvm-2's gate as its new route would.
+    const after = await cluster.connect(2, '127.0.9.1');
+    await after.roundTrip('on scvm-2');
+    assert.equal(await exited, 0);
+    assert.match(follower.log(), /"ev":"follower.stop.moved"[^\n]*"clients":\["host:esx-9"\]/);
+    const moved = (await cluster.status()).clients.find((c) => c.clientId === 'host:esx-9')!;
+    assert.equal(moved.serverId, 'scvm-2');
+    assert.ok(moved.loginMs < 2000, `the login waited ${moved.loginMs} ms: a wait-out, not a revoke and drain`);
+    before.close();
+    after.close();
+    cluster.assertSingleAdmission();
+  });
+
+  it('a host that does not move within --graceful-stop-ms is logged, and the follower exits anyway', async () => {
+    const held = await cluster.connect(2, '127.0.8.1');
+    await held.roundTrip('on scvm-2');
+    const follower = cluster.followers[1];
+    const exited = new Promise<number | null>((resolve) => follower.child.once('exit', (code) => resolve(code)));
+    follower.signal('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.match(follower.log(), /"ev":"follower.stop.unmoved"[^\n]*"clients":\[[^\]]*"host:esx-8"[^\]]*\][^\n]*"why":"not moved within 4000 ms"/);
+    held.close();
+  });
+});

@@ -1139,6 +1139,16 @@ export class World {
   checkLiveness(): void {
     if (this.healedAt === undefined) return;
     const leader = this.masters.find((m) => m.isLeader())?.runtime?.core();
+    // A named hold is visible, but it must be one something keeps: a server
+    // whose follower lives, whose fence works and whose NFS layers account
+    // for every call holds nobody's logins once the grace has run its time.
+    for (const id of leader?.readiness.heldBy() ?? []) {
+      const s = this.scvms.find((x) => `scvm-${x.i}` === id);
+      const session = leader!.sessions.all().find((x) => x.serverId === id && leader!.sessions.state(x) === 'live');
+      if (s?.follower && s.followerProc && !s.followerProc.dead && !s.follower.hub.dirty && session?.fencing === 'FENCING_READY') {
+        this.violate(`liveness: the grace holds every login for ${id}, though its follower lives, its fence works and its NFS layers account for every call (a hold nothing keeps; only an operator's fence-confirm would end it)`);
+      }
+    }
     for (const h of this.hosts) {
       if (h.lastDoneAt > this.healedAt) continue;
       const held = leader ? [...leader.logins.heldClients().map((x) => `${x.clientId} held by ${x.serverId} (${x.reason})`), ...leader.readiness.heldBy().map((id) => `grace held by ${id}`)] : [];

@@ -107,3 +107,77 @@ describe('a new leader\'s grace over a server that came back with calls unknown 
     assert.equal(c.readiness.isReady(), true);
   });
 });
+
+describe('a server that introduced itself unaccounted, then fenced (Keepalive.nfs_unaccounted, protocol 3)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /** A fresh master (nothing registered), grace 1 s: scvm-1 introduces itself unaccounted (its start fence timed out), scvm-2 clean. */
+  async function unaccountedThenFenced() {
+    const c = createMasterCore({ ...DEFAULT_MASTER_OPTIONS, tls: { insecure: true } }, fakeClock(), silentLogger(), {
+      epoch: 4, mayAct: () => true, expectedServers: [], graceMs: 1000, leader: () => undefined,
+    });
+    const one = sessionCall();
+    sessionMasterHandlers(c).Session(one as never);
+    one.emit('data', { ...intro, introduction: { ...intro.introduction, protocol: 3, fencing: 'FENCING_FAILED', fencingDetail: 'timed out after 1000 ms', nfsUnaccounted: true } });
+    const two = sessionCall();
+    sessionMasterHandlers(c).Session(two as never);
+    two.emit('data', { ...intro, introduction: { ...intro.introduction, serverId: 'scvm-2', hostId: 'esx-2', storageIp: '10.0.0.22', protocol: 3, fencing: 'FENCING_READY' } });
+    await flush();
+    await (c.clock as ReturnType<typeof fakeClock>).tickAsync(1000);
+    assert.deepEqual(c.readiness.heldBy('scvm-2'), ['scvm-1'], 'held while scvm-1 is unaccounted with no working fence');
+    // Its fence retry works: the next keepalive says so.
+    one.emit('data', { kind: 'keepalive', keepalive: { seq: 1, nfs: 'NFS_HEALTH_UNSPECIFIED', fencing: 'FENCING_READY', fencingDetail: '', nfsUnaccounted: false } });
+    await flush();
+    return c;
+  }
+
+  it('stops holding other servers\' logins once its keepalive says a fence made it whole', async () => {
+    const c = await unaccountedThenFenced();
+    assert.deepEqual(c.readiness.heldBy('scvm-2'), []);
+    await c.readiness.ready('scvm-2');
+    assert.equal(c.readiness.isReady(), true);
+  });
+
+  it('with mutant master-unaccounted-never-cleared on, the hold lasts until an operator confirms a fence (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['master-unaccounted-never-cleared']);
+    const c = await unaccountedThenFenced();
+    await assert.rejects(c.readiness.ready('scvm-2'), /scvm-1 could not fence/);
+  });
+});
+
+describe('a registered server that could not fence when last heard of, back as a new follower process that fenced at start', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  async function restartedFenced() {
+    const c = createMasterCore({ ...DEFAULT_MASTER_OPTIONS, tls: { insecure: true } }, fakeClock(), silentLogger(), {
+      epoch: 4, mayAct: () => true, graceMs: 1000, leader: () => undefined,
+      expectedServers: [
+        { serverId: 'scvm-1', hostId: 'esx-1', storageIp: '10.0.0.21', mgmtIp: '', fencing: 'FENCING_FAILED' },
+        { serverId: 'scvm-2', hostId: 'esx-2', storageIp: '10.0.0.22', mgmtIp: '', fencing: 'FENCING_READY' },
+      ],
+    });
+    const one = sessionCall();
+    sessionMasterHandlers(c).Session(one as never);
+    one.emit('data', { ...intro, introduction: { ...intro.introduction, protocol: 3, fencing: 'FENCING_READY', nfsFencedAtStart: true } });
+    const two = sessionCall();
+    sessionMasterHandlers(c).Session(two as never);
+    two.emit('data', { ...intro, introduction: { ...intro.introduction, serverId: 'scvm-2', hostId: 'esx-2', storageIp: '10.0.0.22', protocol: 3, fencing: 'FENCING_READY', resumeSessionId: 'earlier' } });
+    await flush();
+    assert.equal(c.readiness.isReady(), false, 'a new follower process ended the grace early');
+    await (c.clock as ReturnType<typeof fakeClock>).tickAsync(1000);
+    await flush();
+    return c;
+  }
+
+  it('no longer holds other servers\' logins once the grace has run its time', async () => {
+    const c = await restartedFenced();
+    await c.readiness.ready('scvm-2');
+    assert.equal(c.readiness.isReady(), true);
+  });
+
+  it('with mutant master-fenced-restart-still-unfenced on, holds them until an operator confirms a fence (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['master-fenced-restart-still-unfenced']);
+    const c = await restartedFenced();
+    await assert.rejects(c.readiness.ready('scvm-2'), /scvm-1 could not fence/);
+  });
+});
