@@ -226,7 +226,8 @@ async function main(): Promise<void> {
   const seeds = seedRange(o.firstSeed ?? 1, o.seeds);
   const r = await campaign({
     seeds, workers: o.workers, overrides, maxFailures: o.maxFailures,
-    progress: (done, started) => process.stderr.write(`  ${done}/${seeds.length} schedules, ${Math.round((Date.now() - started) / 1000)} s\n`),
+    // The range in every progress line: a run stopped early can still be replayed.
+    progress: (done, started) => process.stderr.write(`  ${done}/${seeds.length} schedules (seeds from ${seeds[0]}), ${Math.round((Date.now() - started) / 1000)} s\n`),
   });
   for (const f of r.failures) process.stderr.write(`seed ${f.seed} (${describe(f.cfg)}): ${f.violations[0]}\n`);
   process.stdout.write(`sim: ${r.done} schedules of 30 s virtual time (seeds ${seeds[0]}–${seeds.at(-1)}) in ${r.secs.toFixed(1)} s on ${o.workers} workers, ${(r.steps / r.secs / 1000).toFixed(0)}k steps/s; ${r.failures.length} failing\n`);
