@@ -3,7 +3,8 @@
 # etcd (leader election tests), iproute2 (lab), NFS-Ganesha, rpcbind, libnfs
 # (real NFS end to end), a gRPC client that is not Node (python3-grpcio with
 # stubs from grpc-proto, standing in for grpcurl) and curl + jq (the README's
-# HTTP lines). Idempotent; needs root for apt.
+# HTTP lines), systemd-analyze (the shipped units are verified). Idempotent;
+# needs root for apt.
 set -euo pipefail
 need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
@@ -20,6 +21,7 @@ command -v nfs-cp >/dev/null 2>&1 || need+=(libnfs-utils)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v jq >/dev/null 2>&1 || need+=(jq)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 [ -f /usr/share/grpc-proto/grpc/health/v1/health.proto ] || need+=(grpc-proto)
 /usr/bin/python3 -c 'import grpc' 2>/dev/null || need+=(python3-grpcio)
 /usr/bin/python3 -c 'import grpc_tools.protoc' 2>/dev/null || need+=(python3-grpc-tools)
