@@ -222,7 +222,7 @@ for (const [name, make] of [['grpc-js on loopback', realHarness], ['the simulati
       s.write({ keepalive: { seq: 3 } });
       assert.ok(await h.until(() => seen !== undefined, 5000));
       assert.equal(seen!.kind, 'keepalive');
-      assert.deepEqual(seen!.keepalive, { seq: 3, nfs: 'NFS_HEALTH_UNSPECIFIED', fencing: 'FENCING_UNSPECIFIED', fencingDetail: '' });
+      assert.deepEqual(seen!.keepalive, { seq: 3, nfs: 'NFS_HEALTH_UNSPECIFIED', fencing: 'FENCING_UNSPECIFIED', fencingDetail: '', leaving: false, nfsUnaccounted: false });
       s.cancel();
     });
   });
