@@ -14,11 +14,12 @@ export class AgentMetrics {
   private readonly probes: Counter;
   private readonly probeRtt: Histogram;
 
-  constructor(now: () => { routeRemote: boolean; masterConnected: boolean }) {
+  constructor(now: () => { routeRemote: boolean; masterConnected: boolean }, tls: { dir?: string; insecure?: boolean } = {}) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Metrics: MetricsClass } = require('../common/metrics') as typeof import('../common/metrics');
     this.metrics = new MetricsClass('agent');
     this.registry = this.metrics.registry;
+    this.metrics.watchCertificate(tls);
     this.routeChanges = this.metrics.counter('nfsha_agent_route_changes_total', 'Route changes by kind', ['kind']);
     this.probes = this.metrics.counter('nfsha_agent_probes_total', 'Probes by target and result', ['target', 'result']);
     this.probeRtt = this.metrics.histogram('nfsha_agent_probe_rtt_seconds', 'Round-trip time of answered probes', ['target'], [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5]);

@@ -83,7 +83,7 @@ export class Agent {
       if (leavingOf(m) !== leavingBefore) this.kick();
     });
     this.membership.on('connected', () => { this.reported = false; });
-    if (opts.metricsListen) this.metrics = new AgentMetrics(() => ({ routeRemote: this.state.route.kind === 'remote', masterConnected: this.membership.connected }));
+    if (opts.metricsListen) this.metrics = new AgentMetrics(() => ({ routeRemote: this.state.route.kind === 'remote', masterConnected: this.membership.connected }), opts.tls);
   }
 
   private trackerOf(serverId: string) {

@@ -1,4 +1,7 @@
+import { X509Certificate } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as path from 'node:path';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
@@ -21,6 +24,23 @@ export class Metrics {
 
   gauge(name: string, help: string, labelNames: string[] = [], collect?: (g: Gauge) => void): Gauge {
     return new Gauge({ name, help, labelNames, registers: [this.registry], collect: collect ? function (this: Gauge) { collect(this); } : undefined });
+  }
+
+  /**
+   * `nfsha_tls_certificate_expiry_timestamp_seconds`: when this process's
+   * certificate (`<dir>/cert.pem`) expires, read at each scrape (a renewed
+   * certificate shows at once). Nothing for a plain-text process.
+   */
+  watchCertificate(tls: { dir?: string; insecure?: boolean }): void {
+    if (tls.insecure || !tls.dir) return;
+    const file = path.join(tls.dir, 'cert.pem');
+    this.gauge('nfsha_tls_certificate_expiry_timestamp_seconds', 'When this process\'s TLS certificate expires (Unix seconds)', [], (g) => {
+      try {
+        g.set(Date.parse(new X509Certificate(fs.readFileSync(file)).validTo) / 1000);
+      } catch {
+        g.reset();
+      }
+    });
   }
 
   histogram(name: string, help: string, labelNames: string[] = [], buckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]): Histogram {

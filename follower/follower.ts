@@ -817,6 +817,7 @@ export class Follower {
     this.server = await bindServer(server, health, this.opts.gateListen, tls);
     health.setStatus(GATE_SERVICE, 'SERVING');
     void this.run().catch((err: Error) => this.log.error({ ev: 'follower.run.failed', err: err.message }, 'could not start the session'));
+    this.metrics.watchCertificate(this.opts.tls);
     if (this.opts.metricsListen) this.metricsServer = await this.metrics.serve(this.opts.metricsListen);
     if (this.opts.httpListen) {
       this.httpApi = await serveHttpApi({

@@ -75,6 +75,7 @@ export async function startMaster(partial: Partial<MasterOptions> = {}, log = cr
   server.addService(nfshaGrpc().Membership.service, handlers.membership);
   server.addService(nfshaGrpc().Deployer.service, handlers.deployer);
   health.setStatus(DEPLOYER_SERVICE, 'SERVING');
+  runtime.metrics.metrics.watchCertificate(opts.tls);
   const metricsServer = opts.metricsListen ? await runtime.metrics.metrics.serve(opts.metricsListen) : undefined;
   const httpApi = opts.httpListen ? await serveHttpApi({
     listen: opts.httpListen, tls: opts.tls, rules: MASTER_RULES, maxBodyBytes: opts.maxMessageBytes, log, refused: refusals.call,

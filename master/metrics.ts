@@ -47,6 +47,11 @@ export class MasterMetrics {
       g.reset();
       for (const m of this.core?.()?.maintenance.list() ?? []) g.set({ server: m.serverId }, 1);
     });
+    this.metrics.gauge('nfsha_master_nfs_down', '1 for each live session whose follower reports its NFS service down (agents route away from it)', ['server'], (g) => {
+      g.reset();
+      const core = this.core?.();
+      for (const s of core?.sessions.all() ?? []) if (core!.sessions.state(s) === SessionState.Live && s.nfs === 'NFS_HEALTH_DOWN') g.set({ server: s.serverId }, 1);
+    });
     this.metrics.gauge('nfsha_master_is_leader', '1 while this master leads', [], (g) => g.set(this.core?.() ? 1 : 0));
     this.metrics.gauge('nfsha_master_epoch', 'The current term\'s epoch (0 when not leading)', [], (g) => g.set(this.core?.()?.epoch ?? 0));
   }

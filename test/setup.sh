@@ -3,7 +3,8 @@
 # etcd (leader election tests), iproute2 (lab), NFS-Ganesha, rpcbind, libnfs
 # (real NFS end to end), a gRPC client that is not Node (python3-grpcio with
 # stubs from grpc-proto, standing in for grpcurl) and curl + jq (the README's
-# HTTP lines), systemd-analyze (the shipped units are verified). Idempotent;
+# HTTP lines), systemd-analyze and promtool (the shipped units and alert
+# rules are checked). Idempotent;
 # needs root for apt.
 set -euo pipefail
 need=()
@@ -22,6 +23,7 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ -f /usr/share/grpc-proto/grpc/health/v1/health.proto ] || need+=(grpc-proto)
 /usr/bin/python3 -c 'import grpc' 2>/dev/null || need+=(python3-grpcio)
 /usr/bin/python3 -c 'import grpc_tools.protoc' 2>/dev/null || need+=(python3-grpc-tools)

@@ -7,9 +7,18 @@ import { silentLogger } from '../../common/log';
 import { Cluster, waitFor } from '../support/cluster';
 import { fakeClock } from '../support/fake-clock';
 import { sample, scrape } from '../support/scrape';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** Metric families a text exposition declares (its `# TYPE` lines). */
+function families(text: string): string[] {
+  return [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
+}
 
 describe('Prometheus metrics', function () {
   this.timeout(60_000);
+  /** What each kind of process exported in the tests below. */
+  const exported = new Set<string>();
 
   it('master and followers serve /metrics with sessions, logins, revokes and their latencies, fences', async () => {
     const cluster = await new Cluster({ followers: 2, metrics: true, hosts: { 'esx-9': '127.0.9.1' } }).start();
@@ -31,6 +40,7 @@ describe('Prometheus metrics', function () {
       assert.match(master, /^# TYPE nfsha_master_leader_changes_total counter$/m);
       assert.ok(sample(master, 'nfsha_process_resident_memory_bytes')! > 0);
       const f1 = await scrape(cluster.metricsPorts.get('follower-1')!);
+      for (const name of [...families(master), ...families(f1)]) exported.add(name);
       assert.ok(sample(f1, 'nfsha_follower_lease_remaining_seconds')! > 0);
       assert.equal(sample(f1, 'nfsha_follower_revokes_total', { outcome: 'acked' }), 1);
       assert.match(f1, /^# TYPE nfsha_follower_fences_total counter$/m);
@@ -52,10 +62,19 @@ describe('Prometheus metrics', function () {
     await clock.tickAsync(2000);
     agent.stop();
     const text = await agent.metrics!.registry.metrics();
+    for (const name of families(text)) exported.add(name);
     assert.equal(sample(text, 'nfsha_agent_route_changes_total', { kind: 'reroute' }), 1);
     assert.ok((sample(text, 'nfsha_agent_probes_total', { target: 'local', result: 'missed' }) ?? 0) >= 3);
     assert.equal(sample(text, 'nfsha_agent_route_remote'), 1);
     assert.match(text, /^# TYPE nfsha_agent_probe_rtt_seconds histogram$/m);
+  });
+
+  it('every metric the shipped alert rules name is one that a master, a follower or an agent exports (scraped above)', () => {
+    assert.ok(exported.size > 0, 'the scrapes above failed');
+    const rules = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'ops', 'prometheus', 'nfsha-alerts.yml'), 'utf8');
+    const named = [...new Set([...rules.matchAll(/^\s+expr: (.*)$/gm)].flatMap((m) => [...m[1].matchAll(/\bnfsha_[a-z_]+/g)].map((x) => x[0])))];
+    assert.ok(named.length >= 8, `too few metrics found in the rules: ${named.join(', ')}`);
+    assert.deepEqual(named.filter((n) => !exported.has(n)), [], 'rules name metrics nobody exports');
   });
 
   it('an agent not serving metrics (no --metrics-listen) keeps none: no registry, no process collectors', () => {
