@@ -69,12 +69,16 @@ describe('Prometheus metrics', function () {
     assert.match(text, /^# TYPE nfsha_agent_probe_rtt_seconds histogram$/m);
   });
 
-  it('every metric the shipped alert rules name is one that a master, a follower or an agent exports (scraped above)', () => {
+  it('every metric the shipped alert rules and dashboard name is one that a master, a follower or an agent exports (scraped above)', () => {
     assert.ok(exported.size > 0, 'the scrapes above failed');
-    const rules = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'ops', 'prometheus', 'nfsha-alerts.yml'), 'utf8');
-    const named = [...new Set([...rules.matchAll(/^\s+expr: (.*)$/gm)].flatMap((m) => [...m[1].matchAll(/\bnfsha_[a-z_]+/g)].map((x) => x[0])))];
-    assert.ok(named.length >= 8, `too few metrics found in the rules: ${named.join(', ')}`);
-    assert.deepEqual(named.filter((n) => !exported.has(n)), [], 'rules name metrics nobody exports');
+    const ops = path.resolve(__dirname, '..', '..', '..', 'ops');
+    const rules = fs.readFileSync(path.join(ops, 'prometheus', 'nfsha-alerts.yml'), 'utf8');
+    const dashboard = JSON.parse(fs.readFileSync(path.join(ops, 'grafana', 'nfsha-dashboard.json'), 'utf8')) as { panels: Array<{ targets: Array<{ expr: string }> }> };
+    const exprs = [...[...rules.matchAll(/^\s+expr: (.*)$/gm)].map((m) => m[1]), ...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr))];
+    // A histogram's series carry _bucket, _count and _sum after its family name.
+    const named = [...new Set(exprs.flatMap((e) => [...e.matchAll(/\bnfsha_[a-z_]+/g)].map((x) => x[0].replace(/_(bucket|count|sum)$/, ''))))];
+    assert.ok(named.length >= 15, `too few metrics found: ${named.join(', ')}`);
+    assert.deepEqual(named.filter((n) => !exported.has(n)), [], 'rules or dashboard panels name metrics nobody exports');
   });
 
   it('an agent not serving metrics (no --metrics-listen) keeps none: no registry, no process collectors', () => {

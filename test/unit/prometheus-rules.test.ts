@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const OPS_PROMETHEUS = path.resolve(__dirname, '..', '..', '..', 'ops', 'prometheus');
@@ -16,6 +18,21 @@ describe('Prometheus alert rules shipped in ops/prometheus (promtool)', function
     const r = promtool(['check', 'rules', 'nfsha-alerts.yml']);
     assert.equal(r.status, 0, r.out);
     assert.match(r.out, /SUCCESS: 9 rules found/);
+  });
+
+  it('the Grafana dashboard (ops/grafana) is JSON whose every panel query is valid PromQL (checked as recording rules)', () => {
+    const dashboard = JSON.parse(fs.readFileSync(path.join(OPS_PROMETHEUS, '..', 'grafana', 'nfsha-dashboard.json'), 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+    const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
+    assert.ok(exprs.length >= 10);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-dash-'));
+    try {
+      const file = path.join(dir, 'dashboard-queries.yml');
+      fs.writeFileSync(file, `groups:\n  - name: dashboard\n    rules:\n${exprs.map((e, i) => `      - record: nfsha:dashboard_query_${i}\n        expr: ${JSON.stringify(e)}\n`).join('')}`);
+      const r = promtool(['check', 'rules', file]);
+      assert.equal(r.status, 0, r.out);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('fire as their unit tests say (no leader, a held login, maintenance left on a day, an expiring certificate, a failed fence): promtool test rules', () => {
