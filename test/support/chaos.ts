@@ -36,7 +36,16 @@ export const FAULT_KINDS = [
  * schedules; `npm run chaos` draws them by default.
  */
 export const FENCE_FAULT_KINDS = ['nfs-hang-fence-fails', 'nfs-hang-fence-slow'] as const;
-export const ALL_FAULT_KINDS = [...FAULT_KINDS, ...FENCE_FAULT_KINDS] as const;
+/**
+ * Planned work, not faults: `maintenance-restart` moves every host off an
+ * SCVM (`nfsha maintenance enter --wait`), restarts its follower (a graceful
+ * stop), gate and NFS server, ends the maintenance and waits until its hosts
+ * are back; the pause measured spans both moves. One per SCVM in turn is a
+ * rolling restart. Kept out of FAULT_KINDS (the suite's seeds keep their
+ * schedules); `npm run chaos` draws it by default.
+ */
+export const PLANNED_KINDS = ['maintenance-restart'] as const;
+export const ALL_FAULT_KINDS = [...FAULT_KINDS, ...FENCE_FAULT_KINDS, ...PLANNED_KINDS] as const;
 export type FaultKind = (typeof ALL_FAULT_KINDS)[number];
 
 /** Faults on the master: the target is ignored, the leader is hit. */
@@ -63,7 +72,7 @@ export function schedule(seed: number, count: number, hosts: number, kinds: read
  * another was elected. Faults that heal by themselves get less.
  */
 export function effectMs(kind: FaultKind): number {
-  return kind === 'transport-drop' ? 2500 : kind === 'nfs-slow' ? 4000 : 6000;
+  return kind === 'maintenance-restart' ? 0 : kind === 'transport-drop' ? 2500 : kind === 'nfs-slow' ? 4000 : 6000;
 }
 
 async function nft(ns: string, script: string): Promise<void> {
@@ -154,6 +163,28 @@ export async function inject(lab: Lab, f: Fault): Promise<() => Promise<void>> {
         fs.rmSync(flag, { force: true });
         await heal();
       };
+    }
+    case 'maintenance-restart': {
+      const i = f.target;
+      await lab.maintenance('enter', i, ['--reason', 'rolling restart', '--wait', '--timeout', '60']);
+      const status = await lab.status();
+      const left = status.clients.filter((c) => c.serverId === `scvm-${i}`).map((c) => c.clientId);
+      if (left.length) throw new Error(`maintenance enter --wait returned while scvm-${i} still served ${left.join(', ')}`);
+      // The planned restart: the follower stops gracefully (nothing to move
+      // now), then the gate, then the NFS server; all come back.
+      const exited = (p: Proc) => (p.child.exitCode !== null || p.child.signalCode !== null ? undefined : new Promise((r) => p.child.once('exit', r)));
+      lab.followers[i - 1].signal('SIGTERM');
+      await exited(lab.followers[i - 1]);
+      lab.gates[i - 1].signal('SIGTERM');
+      await exited(lab.gates[i - 1]);
+      const pid = lab.nfsPid(i);
+      if (pid) signalPids([pid], 'SIGKILL');
+      await lab.reviveScvm(i);
+      await lab.maintenance('exit', i);
+      // Back: its host fails back after the hold-down (the second move, inside the measured window).
+      await waitFor(`esx-${i} local again, served by scvm-${i}`, async () => (await lab.route(i)) === 'local'
+        && (await lab.status()).clients.some((c) => c.clientId === `host:esx-${i}` && c.serverId === `scvm-${i}`), 60_000, 200);
+      return async () => undefined;
     }
     case 'gate-sigstop':
       lab.gates[f.target - 1].signal('SIGSTOP');

@@ -222,6 +222,17 @@ export class Lab {
     }, 20_000, 100).catch((err) => { throw new Error(`${err.message}\n${this.dump()}`); });
   }
 
+  /** `nfsha maintenance enter|exit scvm-i [args]` as an operator, from inside the lab; resolves with its output, rejects naming it on a non-zero exit. */
+  async maintenance(action: 'enter' | 'exit', i: number, args: string[] = []): Promise<string> {
+    try {
+      const { stdout } = await run('ip', ['netns', 'exec', this.ns('m'), process.execPath, CLI, 'maintenance', action, `scvm-${i}`, ...args, '--master', this.masterAddress, ...tlsArgs('operator', 'test')], { timeout: 180_000 });
+      return stdout;
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`nfsha maintenance ${action} scvm-${i} failed: ${e.stderr || e.message}${e.stdout ? `\n${e.stdout}` : ''}`);
+    }
+  }
+
   /** The master runs in its own namespace; status is fetched from inside the lab. */
   async status() {
     const { stdout } = await run('ip', ['netns', 'exec', this.ns('m'), process.execPath, CLI, 'status', '--json', '--master', this.masterAddress, '--timeout-ms', '1500', ...tlsArgs('operator', 'test')]);
