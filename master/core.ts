@@ -45,6 +45,8 @@ export interface MasterCore {
   serversSeen: Set<string>;
   /** Servers an operator put in maintenance (SetMaintenance): listed as leaving. */
   maintenance: Maintenance;
+  /** The master's outside fence (--fence-agent): what it fenced tells a new follower's predecessor proven. */
+  fenceAgent: FenceAgent;
 }
 
 export interface TermSettings {
@@ -102,6 +104,7 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger,
     insecure: opts.tls.insecure === true,
     serversSeen: new Set(term.expectedServers.map((x) => x.serverId)),
     maintenance,
+    fenceAgent,
   };
 }
 

@@ -69,6 +69,21 @@ export class FenceAgent {
     return (this.fencedBy.get(session.serverId) ?? -Infinity) >= session.renewedAt;
   }
 
+  /**
+   * The latest successful run against this server's SCVM killed the
+   * processes behind each of `earlier` (its sessions before the one
+   * asking): each was confirmed fenced, or was opened before that run
+   * started (its follower was there to be killed) and last spoke before the
+   * run returned. Nothing an earlier follower, gate or NFS server of it did
+   * can still run. False when no run against it worked this term.
+   */
+  fencedAfterAll(serverId: string, earlier: Array<Pick<Session, 'id' | 'serverId' | 'renewedAt' | 'openedAt'>>): boolean {
+    const from = this.fencedFrom.get(serverId);
+    const by = this.fencedBy.get(serverId);
+    if (from === undefined || by === undefined) return false;
+    return earlier.every((s) => this.isConfirmed(s) || (s.openedAt < from && s.renewedAt <= by));
+  }
+
   /** Fences the SCVM behind `session`; true once confirmed. Runs for one SCVM never overlap. */
   async fence(session: Session, why: string): Promise<boolean> {
     if (this.isConfirmed(session)) return true;

@@ -82,6 +82,10 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
                 session.nfs = msg.keepalive!.nfs;
                 core.membership.refresh();
               }
+              // A new follower process that fenced at start and whose fence works
+              // again (a flaky gate fence, say) no longer holds the grace past its
+              // time (found by the swarm, seed 1872905532).
+              if (session.nfsFencedAtStart && !session.unaccounted && session.fencing === 'FENCING_READY' && !mutant('master-fenced-restart-still-unfenced')) core.readiness.fenceWorks(session.serverId);
               if (session.protocol >= 3 && session.unaccounted && !msg.keepalive!.nfsUnaccounted && session.fencing === 'FENCING_READY') {
                 // A fence made the server whole: the grace need not wait for it on that account.
                 log.info({ ev: 'session.nfs_accounted', server: session.serverId, session: session.id }, 'a fence accounted for what this server\'s NFS layers left: the grace no longer waits for it on that account');
@@ -185,7 +189,13 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     // had a follower before: its predecessor's NFS layers may have died with
     // calls at a hung NFS server, and this one knows nothing of them (the
     // recipe follower-and-gate-die-no-fence).
-    const predecessorUnproven = !intro.resumeSessionId && !intro.nfsFencedAtStart && core.serversSeen.has(intro.serverId)
+    // Unless the fence agent killed the whole SCVM after every earlier session
+    // of it last spoke: then nothing of the predecessor runs (flagging it
+    // anyway held the new follower's revokes, so the master fenced the SCVM
+    // again, and again: found by the swarm, seed 1872910914).
+    const earlier = sessions.all().filter((s) => s.serverId === intro.serverId && s.id !== session.id);
+    const predecessorFenced = core.fenceAgent.fencedAfterAll(intro.serverId, earlier) && !mutant('master-fenced-predecessor-unproven');
+    const predecessorUnproven = !intro.resumeSessionId && !intro.nfsFencedAtStart && !predecessorFenced && core.serversSeen.has(intro.serverId)
       && !mutant('master-unfenced-restart-unflagged');
     core.serversSeen.add(intro.serverId);
     if (intro.nfsUnaccounted || predecessorUnproven) {

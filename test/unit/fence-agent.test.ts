@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { silentLogger } from '../../common/log';
+import { FenceAgent } from '../../master/fence-agent';
+import { fakeClock } from '../support/fake-clock';
+
+/**
+ * What the fence agent's runs prove about a server's earlier sessions, so a
+ * new follower of it is not told its predecessor is unproven after the
+ * agent killed the whole SCVM (found by the swarm, seed 1872910914: the
+ * new follower's revokes were held, the master condemned it and fenced the
+ * SCVM again, and again).
+ */
+describe('fence agent: which earlier sessions a whole-SCVM fence covers', () => {
+  const server = { serverId: 'scvm-3', hostId: 'esx-3', storageIp: '10.10.0.23', mgmtIp: '' };
+
+  /** A fence agent whose runs end when the test says (`finish`), on a fake clock. */
+  function agent() {
+    const clock = fakeClock();
+    let finish: () => void = () => undefined;
+    const a = new FenceAgent({
+      argv: [], timeoutMs: 5000, clock, log: silentLogger(),
+      run: (async () => {
+        const startedAt = clock.now();
+        await new Promise<void>((resolve) => { finish = resolve; });
+        return { ok: true, startedAt, ms: clock.now() - startedAt, detail: 'killed' };
+      }),
+    });
+    return { a, clock, finish: () => finish() };
+  }
+
+  it('covers a session opened before the run and last renewed during it (its follower was there to be killed)', async () => {
+    const { a, clock, finish } = agent();
+    await clock.tickAsync(1000);
+    const old = { id: 's1', serverId: 'scvm-3', openedAt: 100, renewedAt: 0 };
+    const run = a.fenceServers([server], 'grace');
+    await clock.tickAsync(50);
+    old.renewedAt = clock.now(); // a keepalive during the run, before the kill landed
+    await clock.tickAsync(150);
+    finish();
+    assert.equal(await run, true);
+    assert.equal(a.isConfirmed(old), false, 'the strict check cannot tell');
+    assert.equal(a.fencedAfterAll('scvm-3', [old]), true);
+  });
+
+  it('does not cover a session opened after the run started (a successor), one renewed after the run returned, or a server never fenced', async () => {
+    const { a, clock, finish } = agent();
+    await clock.tickAsync(1000);
+    const run = a.fenceServers([server], 'grace');
+    await clock.tickAsync(100);
+    const successor = { id: 's2', serverId: 'scvm-3', openedAt: clock.now(), renewedAt: clock.now() };
+    await clock.tickAsync(100);
+    finish();
+    await run;
+    assert.equal(a.fencedAfterAll('scvm-3', [successor]), false);
+    const lateRenewal = { id: 's3', serverId: 'scvm-3', openedAt: 500, renewedAt: clock.now() + 1 };
+    assert.equal(a.fencedAfterAll('scvm-3', [lateRenewal]), false);
+    assert.equal(a.fencedAfterAll('scvm-9', []), false, 'no run against it');
+  });
+});
