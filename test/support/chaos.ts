@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { monotonicMs } from '../../common/clock';
 import { waitFor, type Proc } from './cluster';
+import { completeLines } from './log-lines';
 import { admissions, describeOverlap, overlaps, readGateEvents, type Admission } from './invariant';
 import { BlockSampler, checkFinal, checkNoStaleWrites, parseWriterLog, type Ack } from './block-checker';
 import { MASTER_IP, mgmtIpOfHost, storageIpOfHost, type Lab } from './lab';
@@ -325,7 +326,7 @@ export function followerFences(lab: Lab, fromWall: number, toWall: number): numb
   const files = new Set(lab.procs.filter((p) => p.name.startsWith('follower-')).map((p) => p.logFile));
   for (const file of files) {
     const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-    for (const line of text.split('\n')) {
+    for (const line of completeLines(text)) {
       if (!line.includes('"follower.fenced"')) continue;
       const t = Date.parse(JSON.parse(line).time);
       if (t >= fromWall && t < toWall) n++;

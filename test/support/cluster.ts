@@ -4,6 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fetchStatus } from '../../cli/status-command';
+import { completeLines } from './log-lines';
 import { OPERATOR_TLS, tlsArgs } from './pki';
 import type { ClusterStatusReply__Output } from '../../gen/nfsha/v1/ClusterStatusReply';
 import { admissions, describeOverlap, overlaps, readGateEvents } from './invariant';
@@ -285,7 +286,7 @@ export class Cluster {
 
   /** NFS fences the lab's fence command recorded. */
   fences(): Array<{ t: number; started: number; label: string; pid: string }> {
-    return fs.existsSync(this.fenceLog) ? fs.readFileSync(this.fenceLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+    return fs.existsSync(this.fenceLog) ? completeLines(fs.readFileSync(this.fenceLog, 'utf8')).map((l) => JSON.parse(l)) : [];
   }
 
   /** (Re)starts gate i's stand-in NFS server and waits until it listens. */

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import type { GateEvent } from '../../follower/gate-core';
+import { completeLines } from './log-lines';
 
 /**
  * An interval in which one gate served one client: from its admission until
@@ -38,7 +39,8 @@ export function readGateEvents(files: string[]): GateEvent[] {
   const events: GateEvent[] = [];
   for (const f of files) {
     if (!fs.existsSync(f)) continue;
-    for (const line of fs.readFileSync(f, 'utf8').split('\n')) if (line.trim()) events.push(JSON.parse(line) as GateEvent);
+    // A gate may be appending its last event right now: only whole lines.
+    for (const line of completeLines(fs.readFileSync(f, 'utf8'))) if (line.trim()) events.push(JSON.parse(line) as GateEvent);
   }
   return events.sort((a, b) => a.t - b.t);
 }

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { fetchStatus } from '../../cli/status-command';
 import { CLI, Proc, waitFor } from './cluster';
+import { completeLines } from './log-lines';
 import { EtcdCluster } from './etcd';
 import { TEST_PKI_DIR, tlsArgs } from './pki';
 
@@ -159,7 +160,7 @@ export class Lab {
   }
 
   fences(): Array<{ t: number; started: number; label: string; whole?: boolean }> {
-    return fs.existsSync(this.fenceLog) ? fs.readFileSync(this.fenceLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+    return fs.existsSync(this.fenceLog) ? completeLines(fs.readFileSync(this.fenceLog, 'utf8')).map((l) => JSON.parse(l)) : [];
   }
 
   nfsPidFile(i: number): string {
