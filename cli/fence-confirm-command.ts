@@ -1,19 +1,14 @@
 import type { Command } from 'commander';
 import { DEFAULT_MASTER_ADDRESS } from '../common/config';
 import { deadlineIn } from '../common/grpc-client';
-import { masterClient } from '../common/master-endpoints';
-import { fetchStatus } from '../common/status-client';
-import { nfshaGrpc, type SessionMasterClient } from '../common/proto';
+import { leaderClient } from './leader-client';
 import type { ConfirmFenceReply__Output } from '../gen/nfsha/v1/ConfirmFenceReply';
 import type { TlsSettings } from '../common/tls';
 import { addTlsOptions, intArg, opt, optDefault, operatorTls } from './options';
 
 /** Asks the leader (found among the candidates) to record the confirmation. */
 async function confirmFence(masters: string, serverId: string, reason: string, timeoutMs: number, tls: TlsSettings): Promise<ConfirmFenceReply__Output> {
-  const status = await fetchStatus(masters, timeoutMs, tls);
-  if (!status.leader) throw new Error(`no leader: ${status.masterId} is not the leader and names none; retry when one is elected`);
-  const address = status.leaderAddress || masters.split(',')[0].trim();
-  const client = masterClient<SessionMasterClient>(nfshaGrpc().SessionMaster, address, tls);
+  const client = await leaderClient(masters, timeoutMs, tls);
   return new Promise((resolve, reject) => {
     client.ConfirmFence({ serverId, reason }, { deadline: deadlineIn(timeoutMs) }, (err, reply) => {
       client.close();

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { DEFAULT_MASTER_ADDRESS } from '../common/config';
 import { deadlineIn } from '../common/grpc-client';
-import { masterClient } from '../common/master-endpoints';
 import { fetchStatus } from '../common/status-client';
-import { nfshaGrpc, type SessionMasterClient } from '../common/proto';
+import { leaderClient } from './leader-client';
 import type { ClusterStatusReply__Output } from '../gen/nfsha/v1/ClusterStatusReply';
 import type { SetMaintenanceReply__Output } from '../gen/nfsha/v1/SetMaintenanceReply';
 import type { TlsSettings } from '../common/tls';
@@ -11,10 +10,7 @@ import { addTlsOptions, intArg, opt, optDefault, operatorTls } from './options';
 
 /** Asks the leader (found among the candidates) to put a server in maintenance or take it out. */
 async function setMaintenance(masters: string, serverId: string, enter: boolean, reason: string, timeoutMs: number, tls: TlsSettings): Promise<SetMaintenanceReply__Output> {
-  const status = await fetchStatus(masters, timeoutMs, tls);
-  if (!status.leader) throw new Error(`no leader: ${status.masterId} is not the leader and names none; retry when one is elected`);
-  const address = status.leaderAddress || masters.split(',')[0].trim();
-  const client = masterClient<SessionMasterClient>(nfshaGrpc().SessionMaster, address, tls);
+  const client = await leaderClient(masters, timeoutMs, tls);
   return new Promise((resolve, reject) => {
     client.SetMaintenance({ serverId, enter, reason }, { deadline: deadlineIn(timeoutMs) }, (err, reply) => {
       client.close();

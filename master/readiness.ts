@@ -91,6 +91,11 @@ export class Readiness {
 
   introduced(serverId: string): void {
     this.missing.delete(serverId);
+    this.finishIfNothingHolds();
+  }
+
+  /** Ends the grace once every awaited server is back, or once its time is over and no server without a fence holds it. */
+  private finishIfNothingHolds(): void {
     if (this.missing.size === 0 && this.expectedAny) this.finish();
     else if (!this.done && this.clock.now() >= this.deadline && !this.fenceMissing && !this.heldBy().length) this.finish();
   }
@@ -120,7 +125,7 @@ export class Readiness {
    */
   fenceWorks(serverId: string): void {
     if (this.done || !this.unfenced.delete(serverId)) return;
-    if (this.clock.now() >= this.deadline && !this.fenceMissing && !this.heldBy().length) this.finish();
+    this.finishIfNothingHolds();
   }
 
   /**
@@ -136,8 +141,7 @@ export class Readiness {
     if (speaksForAll) return this.introduced(serverId);
     if (!this.addedUnaccounted.delete(serverId)) return;
     this.missing.delete(serverId);
-    if (this.missing.size === 0 && this.expectedAny) this.finish();
-    else if (!this.done && this.clock.now() >= this.deadline && !this.fenceMissing && !this.heldBy().length) this.finish();
+    this.finishIfNothingHolds();
   }
 
   /** An operator confirmed this server is down: it no longer holds the grace. True if it was awaited. */
