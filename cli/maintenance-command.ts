@@ -9,10 +9,10 @@ import type { TlsSettings } from '../common/tls';
 import { addTlsOptions, intArg, opt, optDefault, operatorTls } from './options';
 
 /** Asks the leader (found among the candidates) to put a server in maintenance or take it out. */
-async function setMaintenance(masters: string, serverId: string, enter: boolean, reason: string, timeoutMs: number, tls: TlsSettings): Promise<SetMaintenanceReply__Output> {
+async function setMaintenance(masters: string, serverId: string, enter: boolean, reason: string, timeoutMs: number, tls: TlsSettings, force = false): Promise<SetMaintenanceReply__Output> {
   const client = await leaderClient(masters, timeoutMs, tls);
   return new Promise((resolve, reject) => {
-    client.SetMaintenance({ serverId, enter, reason }, { deadline: deadlineIn(timeoutMs) }, (err, reply) => {
+    client.SetMaintenance({ serverId, enter, reason, force }, { deadline: deadlineIn(timeoutMs) }, (err, reply) => {
       client.close();
       if (err) reject(new Error(`maintenance ${enter ? 'enter' : 'exit'} ${serverId}: ${err.details || err.message}`));
       else resolve(reply!);
@@ -89,13 +89,15 @@ export function registerMaintenance(program: Command): void {
     .addOption(optDefault('--master <addr>', 'the master\'s gRPC address, or candidates separated by commas (the leader is found)', DEFAULT_MASTER_ADDRESS))
     .addOption(opt('--reason <text>', 'why, for the log and status (e.g. "upgrade to 0.9")'))
     .addOption(opt('--wait', 'return once the server serves no host, printing each host as it moves; exit 1 at the timeout naming the hosts still there and why'))
+    .addOption(opt('--force', 'enter even when it is the last live server with working NFS out of maintenance (refused without it): prints the hosts left with no server'))
     .addOption(optDefault('--timeout <s>', 'how long --wait waits', 120).argParser(intArg))
     .addOption(optDefault('--timeout-ms <ms>', 'deadline of each call', 5000).argParser(intArg));
   addTlsOptions(enter)
     .action(async (serverId: string, flags) => {
       const tls = operatorTls(flags);
-      const r = await setMaintenance(flags.master, serverId, true, flags.reason ?? '', flags.timeoutMs, tls);
+      const r = await setMaintenance(flags.master, serverId, true, flags.reason ?? '', flags.timeoutMs, tls, flags.force === true);
       process.stdout.write(`${serverId} ${r.changed ? 'is now' : 'was already'} in maintenance; ${r.clients} host${r.clients === 1 ? '' : 's'} still served there\n`);
+      if (r.unservedClients.length) process.stderr.write(`warning (--force): no other live server with working NFS is out of maintenance; ${r.unservedClients.join(', ')} will have no server until ${serverId} leaves maintenance or another server comes up\n`);
       if (flags.wait && !(await waitUntilEmpty(flags.master, serverId, flags.timeout * 1000, flags.timeoutMs, tls))) process.exitCode = 1;
     });
   const exit = group

@@ -40,3 +40,13 @@ export class Maintenance {
     return [...this.on.values()].sort((a, b) => a.serverId.localeCompare(b.serverId));
   }
 }
+
+/**
+ * The servers that could take a maintenance server's hosts: live members,
+ * out of maintenance and not stopping, with working NFS. Empty means the
+ * server is the last healthy one, and entering maintenance leaves its hosts
+ * with no server.
+ */
+export function otherHealthyServers(members: Array<{ serverId?: string; nfsDown?: boolean; leaving?: boolean }>, serverId: string): string[] {
+  return [...new Set(members.filter((m) => m.serverId !== serverId && !m.nfsDown && !m.leaving).map((m) => m.serverId!))].sort();
+}

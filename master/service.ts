@@ -11,6 +11,7 @@ import { mutant } from '../common/mutants';
 import { LIMIT } from './limits';
 import { SessionState, type Session, type SessionSink } from './sessions';
 import type { MasterCore } from './core';
+import { otherHealthyServers } from './maintenance';
 
 export type { MasterCore, Refusals } from './core';
 
@@ -272,8 +273,8 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     },
     SetMaintenance: (call, callback) => {
       const who = operatorName(call, core.insecure);
-      const { serverId, enter, reason } = call.request;
-      setMaintenance(core, serverId, enter, who, reason || '(no reason given)').then(
+      const { serverId, enter, reason, force } = call.request;
+      setMaintenance(core, serverId, enter, who, reason || '(no reason given)', force).then(
         (r) => callback(null, r),
         (err) => callback(toServiceError(err)),
       );
@@ -288,9 +289,9 @@ function operatorName(call: AuthenticatedCall, insecure: boolean): string {
 }
 
 /** Clients granted to the sessions of `serverId`. */
-function clientsOf(core: MasterCore, serverId: string): number {
+function clientsOf(core: MasterCore, serverId: string): string[] {
   const mine = new Set(core.sessions.all().filter((s) => s.serverId === serverId).map((s) => s.id));
-  return core.logins.ownerships().filter(([, o]) => mine.has(o.sessionId)).length;
+  return core.logins.ownerships().filter(([, o]) => mine.has(o.sessionId)).map(([clientId]) => clientId).sort();
 }
 
 /**
@@ -298,10 +299,16 @@ function clientsOf(core: MasterCore, serverId: string): number {
  * registry first (a write that fails changes nothing), then the membership
  * tells the agents.
  */
-async function setMaintenance(core: MasterCore, serverId: string, enter: boolean, operator: string, reason: string): Promise<{ changed: boolean; inMaintenance: boolean; clients: number }> {
+async function setMaintenance(core: MasterCore, serverId: string, enter: boolean, operator: string, reason: string, force = false): Promise<{ changed: boolean; inMaintenance: boolean; clients: number; unservedClients: string[] }> {
   if (!serverId) throw new InvalidArgument('server_id is required');
   const known = core.serversSeen.has(serverId) || core.maintenance.has(serverId) || core.sessions.all().some((s) => s.serverId === serverId);
   if (!known) throw new NotFound(`server ${serverId} is not known to this master (never registered or introduced); check the id with nfsha status`);
+  // The last healthy server: its hosts would have nowhere to go. An
+  // operator who means it says --force and is told who loses service.
+  const stranded = enter && !core.maintenance.has(serverId) && otherHealthyServers(core.membership.members(), serverId).length === 0 ? clientsOf(core, serverId) : undefined;
+  if (stranded && !force) {
+    throw new FailedPrecondition(`${serverId} is the last live Access Server with working NFS out of maintenance: entering would leave ${stranded.length ? stranded.join(', ') : 'every host that fails over later'} with no server; nothing changed (force it with --force)`);
+  }
   const record = core.maintenance.change(serverId, enter, operator, reason, Date.now());
   if (record) {
     try {
@@ -313,13 +320,13 @@ async function setMaintenance(core: MasterCore, serverId: string, enter: boolean
     // Another call may have made the same change while this one wrote.
     if (core.maintenance.has(serverId) !== enter) {
       core.maintenance.apply(record);
-      core.log.warn({ ev: enter ? 'maintenance.entered' : 'maintenance.exited', server: serverId, operator, why: reason }, enter
+      core.log.warn({ ev: enter ? 'maintenance.entered' : 'maintenance.exited', server: serverId, operator, why: reason, ...(stranded ? { forced: true, unserved: stranded } : {}) }, enter
         ? `${serverId} is in maintenance: agents move its hosts away and route nothing to it`
         : `${serverId} left maintenance: hosts fail back after their hold-down`);
       core.membership.refresh();
     }
   }
-  return { changed: record !== undefined, inMaintenance: core.maintenance.has(serverId), clients: clientsOf(core, serverId) };
+  return { changed: record !== undefined, inMaintenance: core.maintenance.has(serverId), clients: clientsOf(core, serverId).length, unservedClients: stranded ?? [] };
 }
 
 export function clusterStatus(core: MasterCore): ClusterStatusReply {
@@ -352,7 +359,7 @@ export function clusterStatus(core: MasterCore): ClusterStatusReply {
       fencingDetail: s.fencingDetail,
     })),
     maintenance: core.maintenance.list().map((m) => ({
-      serverId: m.serverId, operator: m.operator, reason: m.reason, sinceMs: Math.max(0, Date.now() - m.sinceWallMs), clients: clientsOf(core, m.serverId),
+      serverId: m.serverId, operator: m.operator, reason: m.reason, sinceMs: Math.max(0, Date.now() - m.sinceWallMs), clients: clientsOf(core, m.serverId).length,
     })),
     held: logins.heldClients().map((h) => ({
       clientId: h.clientId, serverId: h.serverId, sessionId: h.sessionId, reason: h.reason, sinceMs: Math.max(0, Math.round(now - h.since)),

@@ -58,6 +58,24 @@ describe('maintenance mode (real processes: a master, two followers and gates, t
     assert.match(twice.stdout, /scvm-1 was not in maintenance/);
   });
 
+  it('the last healthy server is refused (nothing changes) unless --force, which names the hosts left with no server', async () => {
+    const host = await cluster.connect(1, '127.0.9.1');
+    await host.roundTrip('on scvm-1');
+    const other = await nfsha(cluster, ['maintenance', 'enter', 'scvm-2']);
+    assert.equal(other.code, 0, other.stderr);
+    const refused = await nfsha(cluster, ['maintenance', 'enter', 'scvm-1']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /scvm-1 is the last live Access Server with working NFS out of maintenance: entering would leave host:esx-9 with no server; nothing changed \(force it with --force\)/);
+    assert.deepEqual((await cluster.status()).maintenance.map((m) => m.serverId), ['scvm-2'], 'a refused enter changed the maintenance');
+    const forced = await nfsha(cluster, ['maintenance', 'enter', 'scvm-1', '--force']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(forced.stderr, /warning \(--force\): no other live server with working NFS is out of maintenance; host:esx-9 will have no server until scvm-1 leaves maintenance/);
+    assert.deepEqual((await cluster.status()).maintenance.map((m) => m.serverId), ['scvm-1', 'scvm-2']);
+    assert.match(cluster.master.log(), /"ev":"maintenance.entered"[^\n]*"forced":true,"unserved":\["host:esx-9"\]/);
+    for (const s of ['scvm-1', 'scvm-2']) assert.equal((await nfsha(cluster, ['maintenance', 'exit', s])).code, 0);
+    host.close();
+  });
+
   it('--wait fails at its timeout naming each host still there and why; an unknown server is refused and nothing changes', async () => {
     const held = await cluster.connect(2, '127.0.9.1');
     await held.roundTrip('still on scvm-2');

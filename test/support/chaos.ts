@@ -167,10 +167,13 @@ export async function inject(lab: Lab, f: Fault): Promise<() => Promise<void>> {
     }
     case 'maintenance-restart': {
       const i = f.target;
+      const from = Date.now();
+      const fromMono = monotonicMs();
       await lab.maintenance('enter', i, ['--reason', 'rolling restart', '--wait', '--timeout', '60']);
       const status = await lab.status();
       const left = status.clients.filter((c) => c.serverId === `scvm-${i}`).map((c) => c.clientId);
       if (left.length) throw new Error(`maintenance enter --wait returned while scvm-${i} still served ${left.join(', ')}`);
+      await statusAgreesWithGates(lab, [`scvm-${i}`], `after maintenance enter scvm-${i}`);
       // The planned restart: the follower stops gracefully (nothing to move
       // now), then the gate, then the NFS server; all come back.
       const exited = (p: Proc) => (p.child.exitCode !== null || p.child.signalCode !== null ? undefined : new Promise((r) => p.child.once('exit', r)));
@@ -185,6 +188,13 @@ export async function inject(lab: Lab, f: Fault): Promise<() => Promise<void>> {
       // Back: its host fails back after the hold-down (the second move, inside the measured window).
       await waitFor(`esx-${i} local again, served by scvm-${i}`, async () => (await lab.route(i)) === 'local'
         && (await lab.status()).clients.some((c) => c.clientId === `host:esx-${i}` && c.serverId === `scvm-${i}`), 60_000, 200);
+      await statusAgreesWithGates(lab, [], `after scvm-${i}'s restart and maintenance exit`);
+      // A planned restart condemns nothing, waits nothing out and fences
+      // nothing but the new follower's own start-up fence of its NFS server.
+      const master = loggedBetween(lab, 'master', ['revoke.waitout', 'revoke.fence', 'session.condemned'], from, Date.now());
+      if (master.length) throw new Error(`the master treated scvm-${i}'s planned restart as a failure: ${master.map((e) => e.ev).join(', ')}`);
+      const nfsFences = lab.fences().filter((x) => x.t >= fromMono).map((x) => x.label);
+      if (nfsFences.some((label) => label !== `gate-${i}`) || nfsFences.length > 1) throw new Error(`NFS fences during scvm-${i}'s planned restart beyond its follower's start-up fence: ${nfsFences.join(', ')}`);
       return async () => undefined;
     }
     case 'gate-sigstop':
@@ -319,20 +329,70 @@ export function labServices(lab: Lab): Admission[] {
   return admissions(events, { hostOf: labHostOf(lab), fences });
 }
 
-/** Follower fences (`follower.fenced`) logged between two wall-clock times. */
-export function followerFences(lab: Lab, fromWall: number, toWall: number): number {
-  let n = 0;
-  // A restarted follower appends to the same log: read each file once.
-  const files = new Set(lab.procs.filter((p) => p.name.startsWith('follower-')).map((p) => p.logFile));
+/**
+ * Where `nfsha status --json` and the gates' event logs disagree: every
+ * host must be served (admitted, not dropped) by exactly the gate of the
+ * server status names as its owner, and by no other; the servers in
+ * maintenance must be exactly `expectedMaintenance`. Returns the
+ * disagreements, empty when they agree.
+ */
+export function statusVersusGates(
+  status: { clients: Array<{ clientId: string; serverId: string }>; maintenance: Array<{ serverId: string }> },
+  services: Admission[], expectedMaintenance: string[], hostOf: (clientId: string, gate: string) => string,
+): string[] {
+  const byStatus = new Map<string, string>();
+  for (const c of status.clients) byStatus.set(hostOf(c.clientId, ''), `gate-${c.serverId.replace(/^scvm-/, '')}`);
+  const byGates = new Map<string, string[]>();
+  for (const a of services) if (a.admittedUntil === Infinity) byGates.set(a.host, [...(byGates.get(a.host) ?? []), a.gate].sort());
+  const out: string[] = [];
+  for (const h of [...new Set([...byStatus.keys(), ...byGates.keys()])].sort()) {
+    const gates = byGates.get(h) ?? [];
+    const owner = byStatus.get(h);
+    if (gates.join() !== (owner ?? '')) out.push(`${h}: status says ${owner ?? 'no server'}, gates serving: ${gates.join(' and ') || 'none'}`);
+  }
+  const inMaintenance = status.maintenance.map((m) => m.serverId).sort().join(', ');
+  const expected = [...expectedMaintenance].sort().join(', ');
+  if (inMaintenance !== expected) out.push(`maintenance: status lists [${inMaintenance}], expected [${expected}]`);
+  return out;
+}
+
+/**
+ * Waits (10 s) for `nfsha status --json` to agree with the gates' event
+ * logs (statusVersusGates): a gate admits when the host's client
+ * reconnects, a moment after the grant. Fails naming the disagreements.
+ */
+export async function statusAgreesWithGates(lab: Lab, maintenance: string[], when: string): Promise<void> {
+  let last: string[] = [];
+  try {
+    await waitFor(`status and the gates' event logs agree ${when}`, async () => {
+      last = statusVersusGates(await lab.status(), labServices(lab), maintenance, labHostOf(lab));
+      return last.length === 0;
+    }, 10_000, 200);
+  } catch {
+    throw new Error(`nfsha status --json disagrees with the gates' event logs ${when}: ${last.join('; ')}`);
+  }
+}
+
+/** Log events `ev` of the lab's processes named `prefix…`, logged between two wall-clock times. */
+export function loggedBetween(lab: Lab, prefix: string, evs: string[], fromWall: number, toWall: number): Array<{ ev: string; t: number }> {
+  const out: Array<{ ev: string; t: number }> = [];
+  // A restarted process appends to the same log: read each file once.
+  const files = new Set(lab.procs.filter((p) => p.name.startsWith(prefix)).map((p) => p.logFile));
   for (const file of files) {
     const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
     for (const line of completeLines(text)) {
-      if (!line.includes('"follower.fenced"')) continue;
-      const t = Date.parse(JSON.parse(line).time);
-      if (t >= fromWall && t < toWall) n++;
+      if (!evs.some((ev) => line.includes(`"${ev}"`))) continue;
+      const e = JSON.parse(line) as { ev: string; time: string };
+      const t = Date.parse(e.time);
+      if (evs.includes(e.ev) && t >= fromWall && t < toWall) out.push({ ev: e.ev, t });
     }
   }
-  return n;
+  return out;
+}
+
+/** Follower fences (`follower.fenced`) logged between two wall-clock times. */
+export function followerFences(lab: Lab, fromWall: number, toWall: number): number {
+  return loggedBetween(lab, 'follower-', ['follower.fenced'], fromWall, toWall).length;
 }
 
 export interface FaultOutcome extends Fault {

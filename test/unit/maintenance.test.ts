@@ -33,18 +33,40 @@ function memoryStore(saved: MaintenanceRecord[], fail = false): RegistryStore {
 }
 
 /** Calls SetMaintenance as an operator on plain-text loopback would. */
-function setMaintenance(c: ReturnType<typeof core>, serverId: string, enter: boolean, reason = 'upgrade'): Promise<SetMaintenanceReply> {
+function setMaintenance(c: ReturnType<typeof core>, serverId: string, enter: boolean, reason = 'upgrade', force = false): Promise<SetMaintenanceReply> {
   return new Promise((resolve, reject) => {
-    const call = { request: { serverId, enter, reason }, getAuthContext: () => ({}) };
+    const call = { request: { serverId, enter, reason, force }, getAuthContext: () => ({}) };
     sessionMasterHandlers(c).SetMaintenance(call as never, (err, reply) => (err ? reject(err) : resolve(reply!)));
   });
 }
 
+/** A second live server with working NFS, so that scvm-1 is not the last one. */
+function introduceOther(c: ReturnType<typeof core>): void {
+  c.sessions.introduce({ serverId: 'scvm-2', hostId: 'esx-2', storageIp: '10.0.0.22', mgmtIp: '', clients: [], highestEpoch: 0, resumeSessionId: '', protocol: 2 } as never);
+}
+
 describe('maintenance mode on the master (SetMaintenance)', () => {
+  it('refuses the last live server with working NFS (FAILED_PRECONDITION, nothing recorded) unless forced, then names the clients left without a server', async () => {
+    const saved: MaintenanceRecord[] = [];
+    const c = core(memoryStore(saved));
+    c.sessions.introduce({ serverId: 'scvm-1', hostId: 'esx-1', storageIp: '10.0.0.21', mgmtIp: '', clients: [], highestEpoch: 0, resumeSessionId: '', protocol: 2 } as never);
+    const down = c.sessions.introduce({ serverId: 'scvm-2', hostId: 'esx-2', storageIp: '10.0.0.22', mgmtIp: '', clients: [], highestEpoch: 0, resumeSessionId: '', protocol: 2, nfs: 'NFS_HEALTH_DOWN' } as never);
+    assert.ok(down, 'scvm-2 introduced');
+    await assert.rejects(setMaintenance(c, 'scvm-1', true), (e: grpc.ServiceError) => e.code === grpc.status.FAILED_PRECONDITION
+      && /scvm-1 is the last live Access Server with working NFS out of maintenance: entering would leave every host that fails over later with no server; nothing changed/.test(e.details));
+    assert.deepEqual([saved.length, c.maintenance.has('scvm-1')], [0, false]);
+    const forced = await setMaintenance(c, 'scvm-1', true, 'upgrade', true);
+    assert.deepEqual([forced.changed, forced.inMaintenance, forced.unservedClients], [true, true, []]);
+    // Leaving needs no force, and neither does a server whose hosts have somewhere to go.
+    assert.equal((await setMaintenance(c, 'scvm-1', false)).changed, true);
+  });
+
+
   it('marks the server leaving in the membership, records it before saying so, and entering twice changes nothing', async () => {
     const saved: MaintenanceRecord[] = [];
     const c = core(memoryStore(saved));
     c.sessions.introduce({ serverId: 'scvm-1', hostId: 'esx-1', storageIp: '10.0.0.21', mgmtIp: '', clients: [], highestEpoch: 0, resumeSessionId: '', protocol: 2 } as never);
+    introduceOther(c);
     assert.equal(c.membership.members().find((m) => m.serverId === 'scvm-1')?.leaving, false);
     const first = await setMaintenance(c, 'scvm-1', true);
     assert.deepEqual({ changed: first.changed, inMaintenance: first.inMaintenance }, { changed: true, inMaintenance: true });
@@ -71,6 +93,7 @@ describe('maintenance mode on the master (SetMaintenance)', () => {
 
   it('changes nothing when the registry write fails (UNAVAILABLE), and refuses a server it does not know (NOT_FOUND)', async () => {
     const c = core(memoryStore([], true));
+    introduceOther(c);
     await assert.rejects(setMaintenance(c, 'scvm-1', true), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE && /nothing changed/.test(e.details));
     assert.equal(c.maintenance.has('scvm-1'), false);
     await assert.rejects(setMaintenance(c, 'scvm-7', true), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND && /scvm-7/.test(e.details));
