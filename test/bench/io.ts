@@ -15,11 +15,12 @@ const run = promisify(execFile);
  * time from a revoke to its ack (the drain), and the gate's throughput with
  * the drain on against the same host talking to its SCVM's Ganesha directly.
  */
-export async function benchIo(rounds: number, log: (s: string) => void): Promise<BenchRow[]> {
+export async function benchIo(rounds: number, log: (s: string) => void, onlyMaintenance = false): Promise<BenchRow[]> {
   const lab = new Lab({ hosts: 3, nfs: true, etcd: true, prefix: 'nfsha-bio', holdDownMs: 2000 });
   await lab.up();
   const rows: BenchRow[] = [];
   try {
+    if (onlyMaintenance) return await maintenancePauses(lab, log);
     // Every fault kind, `rounds` times, targets rotating.
     const list: Fault[] = [];
     for (let r = 0; r < rounds; r++) FAULT_KINDS.forEach((kind, k) => list.push({ kind, target: 1 + ((k + r) % 3) }));
@@ -30,6 +31,7 @@ export async function benchIo(rounds: number, log: (s: string) => void): Promise
       const xs = o.faults.filter((f) => f.kind === kind).map((f) => f.pauseMs);
       if (xs.length) rows.push({ figure: `IO pause: ${kind}`, unit: 'ms', ...summarize(xs), note: '8 calls in flight, 4 KiB blocks' });
     }
+    rows.push(...(await maintenancePauses(lab, log)));
     const drains = revokeAckTimes(lab);
     if (drains.length) rows.push({ figure: 'revoke → ack at the old holder (drain)', unit: 'ms', ...summarize(drains), note: 'follower revoke.received → revoke.acked' });
     rows.push(...(await throughput(lab, log)));
@@ -37,6 +39,28 @@ export async function benchIo(rounds: number, log: (s: string) => void): Promise
     await lab.down();
   }
   return rows;
+}
+
+/**
+ * Planned maintenance with real agents and libnfs writers: a rolling restart
+ * (each SCVM in turn: enter --wait, follower/gate/Ganesha restarted, exit,
+ * fail-back), then maintenance enter/exit without a restart, rotating, until
+ * at least 20 host moves were measured (each step moves one host away and
+ * back). Every step also checks status against the gates' logs and that
+ * nothing was condemned, waited out or fenced.
+ */
+async function maintenancePauses(lab: Lab, log: (s: string) => void): Promise<BenchRow[]> {
+  const list: Fault[] = [1, 2, 3].map((target) => ({ kind: 'maintenance-restart', target }));
+  for (let k = 0; k < 7; k++) list.push({ kind: 'maintenance-move', target: 1 + (k % 3) });
+  const o = await runSchedule(lab, 4343, list, (line) => log(`  ${line}`));
+  if (o.failures.length || o.violations.length) log(`  problems: ${[...o.failures, ...o.violations].join('; ')}`);
+  const problems = o.failures.length + o.violations.length ? `; ${o.failures.length + o.violations.length} problems (see log)` : '';
+  const moves = o.faults.flatMap((f) => f.movePausesMs ?? []);
+  const rolling = o.faults.filter((f) => f.kind === 'maintenance-restart').map((f) => f.pauseMs);
+  return [
+    ...(moves.length ? [{ figure: 'maintenance: IO pause per host move (enter --wait away, exit back)', unit: 'ms', ...summarize(moves), target: 100, kind: 'target' as const, note: `longest gap of any writer per move${problems}` }] : []),
+    ...(rolling.length ? [{ figure: 'rolling restart: IO pause per SCVM step (both moves)', unit: 'ms', ...summarize(rolling), target: 250, kind: 'target' as const, note: `follower, gate and Ganesha restarted in maintenance; MAX is the longest of the whole restart${problems}` }] : []),
+  ];
 }
 
 /** Milliseconds from each revoke a follower received to its ack, from the followers' logs. */

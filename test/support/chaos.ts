@@ -42,10 +42,11 @@ export const FENCE_FAULT_KINDS = ['nfs-hang-fence-fails', 'nfs-hang-fence-slow']
  * SCVM (`nfsha maintenance enter --wait`), restarts its follower (a graceful
  * stop), gate and NFS server, ends the maintenance and waits until its hosts
  * are back; the pause measured spans both moves. One per SCVM in turn is a
- * rolling restart. Kept out of FAULT_KINDS (the suite's seeds keep their
- * schedules); `npm run chaos` draws it by default.
+ * rolling restart. `maintenance-move` is the same without the restart (the
+ * bench's per-move pauses). Kept out of FAULT_KINDS (the suite's seeds keep
+ * their schedules); `npm run chaos` draws them by default.
  */
-export const PLANNED_KINDS = ['maintenance-restart'] as const;
+export const PLANNED_KINDS = ['maintenance-restart', 'maintenance-move'] as const;
 export const ALL_FAULT_KINDS = [...FAULT_KINDS, ...FENCE_FAULT_KINDS, ...PLANNED_KINDS] as const;
 export type FaultKind = (typeof ALL_FAULT_KINDS)[number];
 
@@ -73,7 +74,7 @@ export function schedule(seed: number, count: number, hosts: number, kinds: read
  * another was elected. Faults that heal by themselves get less.
  */
 export function effectMs(kind: FaultKind): number {
-  return kind === 'maintenance-restart' ? 0 : kind === 'transport-drop' ? 2500 : kind === 'nfs-slow' ? 4000 : 6000;
+  return kind === 'maintenance-restart' || kind === 'maintenance-move' ? 0 : kind === 'transport-drop' ? 2500 : kind === 'nfs-slow' ? 4000 : 6000;
 }
 
 async function nft(ns: string, script: string): Promise<void> {
@@ -90,8 +91,50 @@ function signalPids(pids: number[], sig: NodeJS.Signals): void {
   for (const p of pids) try { process.kill(p, sig); } catch { /* gone */ }
 }
 
+/**
+ * Planned maintenance of SCVM i with real agents: `nfsha maintenance enter
+ * --wait` moves its host away; with `restart`, its follower stops
+ * gracefully, then its gate, and its NFS server is killed, and all come
+ * back; `maintenance exit`, and its host fails back after the hold-down.
+ * Pushes the monotonic time just before the exit onto `marks`, which splits
+ * the step into its two moves. After each move, status must agree with the
+ * gates' event logs; over the step, the master must not condemn, wait out
+ * or fence, and no NFS fence may run but the new follower's start-up fence.
+ */
+async function maintenanceStep(lab: Lab, i: number, restart: boolean, marks: number[]): Promise<void> {
+  const from = Date.now();
+  const fromMono = monotonicMs();
+  const what = restart ? 'planned restart' : 'maintenance';
+  await lab.maintenance('enter', i, ['--reason', restart ? 'rolling restart' : 'maintenance', '--wait', '--timeout', '60']);
+  const left = (await lab.status()).clients.filter((c) => c.serverId === `scvm-${i}`).map((c) => c.clientId);
+  if (left.length) throw new Error(`maintenance enter --wait returned while scvm-${i} still served ${left.join(', ')}`);
+  await statusAgreesWithGates(lab, [`scvm-${i}`], `after maintenance enter scvm-${i}`);
+  if (restart) {
+    // The follower stops gracefully (nothing to move now), then the gate,
+    // then the NFS server; all come back.
+    const exited = (p: Proc) => (p.child.exitCode !== null || p.child.signalCode !== null ? undefined : new Promise((r) => p.child.once('exit', r)));
+    lab.followers[i - 1].signal('SIGTERM');
+    await exited(lab.followers[i - 1]);
+    lab.gates[i - 1].signal('SIGTERM');
+    await exited(lab.gates[i - 1]);
+    const pid = lab.nfsPid(i);
+    if (pid) signalPids([pid], 'SIGKILL');
+    await lab.reviveScvm(i);
+  }
+  marks.push(monotonicMs());
+  await lab.maintenance('exit', i);
+  await waitFor(`esx-${i} local again, served by scvm-${i}`, async () => (await lab.route(i)) === 'local'
+    && (await lab.status()).clients.some((c) => c.clientId === `host:esx-${i}` && c.serverId === `scvm-${i}`), 60_000, 200);
+  await statusAgreesWithGates(lab, [], `after scvm-${i}'s ${what} and maintenance exit`);
+  const master = loggedBetween(lab, 'master', ['revoke.waitout', 'revoke.fence', 'session.condemned'], from, Date.now());
+  if (master.length) throw new Error(`the master treated scvm-${i}'s ${what} as a failure: ${master.map((e) => e.ev).join(', ')}`);
+  const nfsFences = lab.fences().filter((x) => x.t >= fromMono).map((x) => x.label);
+  const allowed = restart ? 1 : 0;
+  if (nfsFences.some((label) => label !== `gate-${i}`) || nfsFences.length > allowed) throw new Error(`NFS fences during scvm-${i}'s ${what} beyond its follower's start-up fence: ${nfsFences.join(', ')}`);
+}
+
 /** Injects a fault; returns how to heal it. */
-export async function inject(lab: Lab, f: Fault): Promise<() => Promise<void>> {
+export async function inject(lab: Lab, f: Fault, marks: number[] = []): Promise<() => Promise<void>> {
   const s = lab.ns(`s${f.target}`);
   const h = lab.ns(`h${f.target}`);
   switch (f.kind) {
@@ -165,38 +208,10 @@ export async function inject(lab: Lab, f: Fault): Promise<() => Promise<void>> {
         await heal();
       };
     }
-    case 'maintenance-restart': {
-      const i = f.target;
-      const from = Date.now();
-      const fromMono = monotonicMs();
-      await lab.maintenance('enter', i, ['--reason', 'rolling restart', '--wait', '--timeout', '60']);
-      const status = await lab.status();
-      const left = status.clients.filter((c) => c.serverId === `scvm-${i}`).map((c) => c.clientId);
-      if (left.length) throw new Error(`maintenance enter --wait returned while scvm-${i} still served ${left.join(', ')}`);
-      await statusAgreesWithGates(lab, [`scvm-${i}`], `after maintenance enter scvm-${i}`);
-      // The planned restart: the follower stops gracefully (nothing to move
-      // now), then the gate, then the NFS server; all come back.
-      const exited = (p: Proc) => (p.child.exitCode !== null || p.child.signalCode !== null ? undefined : new Promise((r) => p.child.once('exit', r)));
-      lab.followers[i - 1].signal('SIGTERM');
-      await exited(lab.followers[i - 1]);
-      lab.gates[i - 1].signal('SIGTERM');
-      await exited(lab.gates[i - 1]);
-      const pid = lab.nfsPid(i);
-      if (pid) signalPids([pid], 'SIGKILL');
-      await lab.reviveScvm(i);
-      await lab.maintenance('exit', i);
-      // Back: its host fails back after the hold-down (the second move, inside the measured window).
-      await waitFor(`esx-${i} local again, served by scvm-${i}`, async () => (await lab.route(i)) === 'local'
-        && (await lab.status()).clients.some((c) => c.clientId === `host:esx-${i}` && c.serverId === `scvm-${i}`), 60_000, 200);
-      await statusAgreesWithGates(lab, [], `after scvm-${i}'s restart and maintenance exit`);
-      // A planned restart condemns nothing, waits nothing out and fences
-      // nothing but the new follower's own start-up fence of its NFS server.
-      const master = loggedBetween(lab, 'master', ['revoke.waitout', 'revoke.fence', 'session.condemned'], from, Date.now());
-      if (master.length) throw new Error(`the master treated scvm-${i}'s planned restart as a failure: ${master.map((e) => e.ev).join(', ')}`);
-      const nfsFences = lab.fences().filter((x) => x.t >= fromMono).map((x) => x.label);
-      if (nfsFences.some((label) => label !== `gate-${i}`) || nfsFences.length > 1) throw new Error(`NFS fences during scvm-${i}'s planned restart beyond its follower's start-up fence: ${nfsFences.join(', ')}`);
+    case 'maintenance-restart':
+    case 'maintenance-move':
+      await maintenanceStep(lab, f.target, f.kind === 'maintenance-restart', marks);
       return async () => undefined;
-    }
     case 'gate-sigstop':
       lab.gates[f.target - 1].signal('SIGSTOP');
       return async () => lab.gates[f.target - 1].signal('SIGCONT');
@@ -399,6 +414,8 @@ export interface FaultOutcome extends Fault {
   pauseMs: number;
   followerFences: number;
   violations: string[];
+  /** maintenance-*: the IO pause of each move (away, back). */
+  movePausesMs?: number[];
   /** nfs-hang-fence-fails: the hold the master named while the fault was in place. */
   held?: string;
 }
@@ -436,7 +453,8 @@ export async function runSchedule(lab: Lab, seed: number, list: Fault[], log: (l
     for (const f of list) {
       const at = monotonicMs();
       const wallAt = Date.now();
-      const heal = await inject(lab, f);
+      const marks: number[] = [];
+      const heal = await inject(lab, f, marks);
       const fault: FaultOutcome = { ...f, pauseMs: 0, followerFences: 0, violations: [] };
       outcome.faults.push(fault);
       try {
@@ -445,7 +463,10 @@ export async function runSchedule(lab: Lab, seed: number, list: Fault[], log: (l
       } catch {
         outcome.failures.push(`IO did not resume after ${f.kind} on ${f.target}${f.kind === 'nfs-hang-fence-fails' ? ', and the master named no hold' : ''}`);
       }
-      fault.pauseMs = Math.round(Math.max(...ioPauses(writers, at, monotonicMs())));
+      const end = monotonicMs();
+      fault.pauseMs = Math.round(Math.max(...ioPauses(writers, at, end)));
+      // A maintenance step is two moves (away, then back): each one's pause.
+      if (marks.length) fault.movePausesMs = [at, ...marks].map((t0, k, all) => Math.round(Math.max(...ioPauses(writers, t0, all[k + 1] ?? end))));
       await heal();
       await backToNormal(lab).catch((err) => outcome.failures.push(`after ${f.kind} on ${f.target}: ${(err as Error).message}`));
       await waitIoResumed(writers, monotonicMs(), 5, 60_000).catch(() => outcome.failures.push(`IO did not resume after healing ${f.kind} on ${f.target}`));
