@@ -39,6 +39,7 @@ async function main(): Promise<void> {
   // with them as an SCVM's do on a busy host.
   const hogs = o.cpuHog ? os.cpus().map(() => spawn(process.execPath, ['-e', HOG], { stdio: 'ignore' })) : [];
   if (hogs.length) log(`chaos: ${hogs.length} CPU hogs running (pids ${hogs.map((h) => h.pid).join(', ')})`);
+  let crashed = true;
   try {
     await lab.up();
     for (let seed = o.firstSeed; seed < o.firstSeed + o.seeds; seed++) {
@@ -46,9 +47,13 @@ async function main(): Promise<void> {
       outcomes.push(r);
       for (const v of [...r.failures, ...r.violations]) log(`seed ${seed}: ${v}`);
     }
+    crashed = false;
   } finally {
     for (const h of hogs) h.kill('SIGKILL');
-    await lab.down();
+    // The logs are kept to read when anything went wrong; a clean run's go.
+    const keep = crashed || outcomes.some((r) => r.violations.length || r.failures.length);
+    await lab.down(keep);
+    if (keep) log(`chaos: the lab's logs and gate event logs are kept in ${lab.dir}`);
   }
   const violations = outcomes.reduce((n, r) => n + r.violations.length, 0);
   const failures = outcomes.reduce((n, r) => n + r.failures.length, 0);

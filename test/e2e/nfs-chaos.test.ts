@@ -5,12 +5,14 @@ import { Lab } from '../support/lab';
 /** Brings the lab up for the suite, prints its chaos table and takes it down; dumps it when a test fails. */
 function useLab(lab: Lab, outcomes: SeedOutcome[]): void {
   before(async () => { await lab.up(); });
-  after(async () => {
+  after(async function () {
     if (outcomes.length) process.stderr.write(`${chaosTable(outcomes).replace(/^/gm, '      ')}\n`);
-    await lab.down();
+    // A failed test's lab stays on disk to read (its path is in the dump).
+    const failed = this.test?.parent?.tests.some((t) => t.state === 'failed') === true;
+    await lab.down(failed);
   });
   afterEach(function () {
-    if (this.currentTest?.state === 'failed') console.error(lab.dump());
+    if (this.currentTest?.state === 'failed') console.error(`${lab.dump()}\n(the lab's logs are kept in ${lab.dir})`);
   });
 }
 

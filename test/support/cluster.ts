@@ -32,6 +32,20 @@ export function readPid(file: string): number {
 }
 
 /** Polls `check` until it returns a truthy value; fails with `what` after `timeoutMs`. */
+/**
+ * Removes a test's scratch directory (logs, exports), unless `keep` or
+ * NFSHA_KEEP_TEST_DIRS=1 asks to keep it for reading after a run. Failing
+ * tests put the logs they need into their messages.
+ */
+export function removeTestDir(dir: string, keep = false): void {
+  if (keep || process.env.NFSHA_KEEP_TEST_DIRS === '1') return;
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // A process that outlived its kill may still write there: leave the rest.
+  }
+}
+
 export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 15_000, everyMs = 25): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
@@ -393,6 +407,7 @@ export class Cluster {
     await Promise.all(this.procs.map((p) => (p.child.exitCode === null && p.child.signalCode === null ? new Promise((r) => p.child.once('exit', r)) : undefined)));
     for (const proxy of this.proxies.values()) await proxy.stop();
     await this.backend?.close();
+    removeTestDir(this.dir);
   }
 
   /** Logs of every process, for a failing test's message. */

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { fetchStatus } from '../../cli/status-command';
-import { CLI, Proc, waitFor } from './cluster';
+import { CLI, Proc, removeTestDir, waitFor } from './cluster';
 import { completeLines } from './log-lines';
 import { EtcdCluster } from './etcd';
 import { TEST_PKI_DIR, tlsArgs } from './pki';
@@ -379,11 +379,19 @@ done
     for (const l of links) await this.ip(this.ns(`s${i}`), 'link', 'set', l, state);
   }
 
-  async down(): Promise<void> {
+  /**
+   * Stops everything and removes the namespaces, and the lab's directory
+   * (logs, the export: hundreds of MB per run) unless `keepDir` or
+   * NFSHA_KEEP_TEST_DIRS is set: keep it when something failed, to read.
+   */
+  async down(keepDir = false): Promise<void> {
     for (let i = 1; i <= this.opts.hosts; i++) fs.writeFileSync(path.join(this.dir, `ganesha-${i}.stop`), '');
-    for (const p of this.procs) if (p.child.exitCode === null && p.child.signalCode === null) { p.signal('SIGCONT'); p.signal('SIGKILL'); }
+    const running = this.procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+    for (const p of running) { p.signal('SIGCONT'); p.signal('SIGKILL'); }
+    await Promise.all(running.map((p) => (p.child.exitCode === null && p.child.signalCode === null ? new Promise((r) => p.child.once('exit', r)) : undefined)));
     await this.etcd?.stop();
     await this.topology('down');
+    removeTestDir(this.dir, keepDir);
   }
 
   dump(): string {
