@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, waitFor } from '../support/cluster';
+import { scratchDir } from '../support/scratch';
 
 /**
  * A host whose route to 192.168.33.2 moved from its own SCVM (private link)
@@ -119,7 +119,7 @@ async function staleConnection(ms: number): Promise<Record<string, unknown> | un
 describe('stale connections reset from the SCVM side (namespaces, real nftables; needs root, nftables)', function () {
   this.timeout(90_000);
   let follower: ChildProcess | undefined;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-sr-'));
+  const dir = scratchDir('nfsha-sr-');
 
   before(() => {
     requirements();

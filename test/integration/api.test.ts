@@ -9,6 +9,7 @@ import type { MasterMessage__Output } from '../../gen/nfsha/v1/MasterMessage';
 import { CLI, Cluster, freePort } from '../support/cluster';
 import { describeSymbol, healthCheck, listServices } from '../support/grpc-raw';
 import { tlsArgs, tlsOf, testClient } from '../support/pki';
+import { scratchDir } from '../support/scratch';
 
 const run = promisify(execFile);
 const deadline = () => ({ deadline: new Date(Date.now() + 3000) });
@@ -174,7 +175,7 @@ describe('CLI', function () {
   }
 
   it('reports a malformed config file in one line', async () => {
-    const file = path.join(fs.mkdtempSync('/tmp/nfsha-cfg-'), 'bad.json');
+    const file = path.join(scratchDir('nfsha-cfg-'), 'bad.json');
     fs.writeFileSync(file, '{"sessionTtlMs": "three seconds"}');
     const r = await run(process.execPath, [CLI, 'master', '--config', file]).then(() => undefined, (e) => e as { code: number; stderr: string });
     assert.equal(r?.code, 2);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, freePort, waitFor } from '../support/cluster';
+import { scratchDir } from '../support/scratch';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
@@ -43,7 +43,7 @@ describe('nfsha dev / npm start: the demo cluster on loopback', function () {
   this.timeout(180_000);
   const dirs: string[] = [];
   const newDir = () => {
-    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-devtest-'));
+    const d = scratchDir('nfsha-devtest-');
     dirs.push(d);
     return d;
   };

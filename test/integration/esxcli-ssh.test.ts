@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { LOCAL } from '../../agent/decision';
 import { EsxcliBackend } from '../../agent/routes/esxcli';
 import { sshRunner } from '../../agent/routes/ssh-runner';
 import { SshSession } from '../../common/ssh';
 import { freePort, waitFor } from '../support/cluster';
+import { scratchDir } from '../support/scratch';
 
 /**
  * A fake `esxcli` (ESXi cannot run here) that answers `network ip route ipv4
@@ -34,7 +34,7 @@ describe('esxcli-ssh route backend: esxcli run over SSH against a real sshd (fak
 
   before(async () => {
     if (!fs.existsSync('/usr/sbin/sshd')) throw new Error('needs sshd (Debian package openssh-server; test/setup.sh installs it)');
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-sshd-'));
+    dir = scratchDir('nfsha-sshd-');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'host')]);
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'key')]);
     fs.copyFileSync(path.join(dir, 'key.pub'), path.join(dir, 'authorized_keys'));

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { processAlive } from '../../cli/fence-nfs-command';
 import { CLI } from '../support/cluster';
+import { scratchDir } from '../support/scratch';
 
 /**
  * A stand-in for `systemctl show -p LoadState -p MainPID -p ControlGroup UNIT`
@@ -39,7 +39,7 @@ describe('nfsha fence-nfs (the installed NFS fence command)', function () {
   let dir: string;
   let children: ChildProcess[] = [];
 
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-fence-nfs-')); });
+  beforeEach(() => { dir = scratchDir('nfsha-fence-nfs-'); });
   afterEach(() => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     children = [];

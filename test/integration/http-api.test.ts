@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { Cluster, freePort } from '../support/cluster';
 import { foreignTlsDir, TEST_PKI_DIR, tlsDir } from '../support/pki';
 import { readmeBlockOf, withoutComment } from '../support/readme';
+import { scratchDir } from '../support/scratch';
 
 /**
  * The README's curl lines ("Diagnosing with grpcurl and curl"), run as
@@ -40,7 +41,7 @@ describe('HTTPS JSON API: the README curl lines against a real master and follow
   let T = '';
   const lines = readmeBlockOf('Diagnosing with grpcurl and curl', 'curl');
   const curlLines = lines.filter((l) => /^(curl|jq) /.test(l)).map(withoutComment);
-  const work = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'nfsha-http-'));
+  const work = scratchDir('nfsha-http-');
 
   /** The README's variable lines, then `line` with the example addresses swapped for the test's. */
   function script(line: string): string {

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, waitFor } from '../support/cluster';
 import { healthCheck, listServices } from '../support/grpc-raw';
 import { tlsArgs } from '../support/pki';
+import { scratchDir } from '../support/scratch';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -43,7 +43,7 @@ function arMembers(file: string): Map<string, Buffer> {
  * send ICMP with the raw-socket addon from its own assets.
  */
 async function runsAlone(name: string): Promise<{ exe: string; dir: string; env: NodeJS.ProcessEnv }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-exe-`));
+  const dir = scratchDir(`${name}-exe-`);
   const exe = path.join(dir, name);
   fs.copyFileSync(path.join(OUT, name), exe);
   fs.chmodSync(exe, 0o755);
@@ -109,7 +109,7 @@ describe('single executable and ESXi bundle (npm run build:bundle)', function ()
   try { execFileSync('busybox', ['true']); shells.push(['busybox sh', ['busybox', 'sh']]); } catch { /* busybox not installed: test/setup.sh installs it */ }
   for (const [label, shell] of shells) {
     it(`install.sh installs, upgrades and removes cleanly in a scratch root (${label}; ESXi's watchdog.sh faked)`, async () => {
-      const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-root-'));
+      const scratch = scratchDir('nfsha-root-');
       // The directories an ESXi host already has.
       for (const d of ['sbin', 'opt', 'etc/init.d', 'etc/vmware/firewall']) fs.mkdirSync(path.join(scratch, d), { recursive: true });
       // A fake of ESXi's watchdog.sh (it cannot run here): records how it was asked to run the agent.
@@ -140,10 +140,10 @@ describe('single executable and ESXi bundle (npm run build:bundle)', function ()
   }
 
   it('install.sh refuses a payload that does not match its descriptor, and changes nothing', async () => {
-    const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-bad-'));
+    const copy = scratchDir('nfsha-bad-');
     for (const f of fs.readdirSync(BUNDLE)) fs.copyFileSync(path.join(BUNDLE, f), path.join(copy, f));
     fs.appendFileSync(path.join(copy, 'payload.tgz'), 'tampered');
-    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-root-'));
+    const scratch = scratchDir('nfsha-root-');
     const r = await run('sh', [path.join(copy, 'install.sh'), 'install', '--root', scratch, '--no-start']).then(() => undefined, (e) => e as { code: number; stderr: string });
     assert.ok(r, 'install must fail');
     assert.match(r.stderr, /checksum mismatch/);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { execFile } from 'node:child_process';
@@ -22,6 +21,7 @@ import { etcdConnection } from '../../master/etcd-client';
 import { Etcd3, type IOptions } from 'etcd3';
 import { noop } from 'cockatiel';
 import type { Role } from '../../common/pki';
+import { scratchDir } from '../support/scratch';
 
 const run = promisify(execFile);
 
@@ -173,7 +173,7 @@ describe('security: components accept only the servers they expect', function ()
 
   it('a follower will not take sessions (or revokes) from a server that is not a master of the cluster CA', async () => {
     // Two impostors: a master certificate from another CA, and a cluster certificate for another role.
-    const foreignMaster = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-impostor-'));
+    const foreignMaster = scratchDir('nfsha-impostor-');
     const foreign = foreignTlsDir('master', 'impostor');
     fs.copyFileSync(path.join(TEST_PKI_DIR, 'ca', 'ca.pem'), path.join(foreignMaster, 'ca.pem'));
     for (const f of ['cert.pem', 'key.pem']) fs.copyFileSync(path.join(foreign, f), path.join(foreignMaster, f));
@@ -184,7 +184,7 @@ describe('security: components accept only the servers they expect', function ()
     await assert.rejects(startMaster({ listen: `127.0.0.1:${await freePort()}`, tls: tlsOf('operator', 'test') }), /needs a master certificate/);
     for (const impostor of impostors) {
       const lines: string[] = [];
-      const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-f-')), 'follower.log');
+      const logFile = path.join(scratchDir('nfsha-f-'), 'follower.log');
       const follower = new Follower({ ...DEFAULT_FOLLOWER_OPTIONS, serverId: 'scvm-1', master: impostor.address, gateListen: `127.0.0.1:${await freePort()}`, tls: tlsOf('follower', 'scvm-1') },
         undefined, pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: true })));
       await follower.start();
@@ -208,7 +208,7 @@ describe('security: limits under a flood from a misbehaving follower (real proce
 
   it('holds every limit with a clear status and a metric, while well-behaved followers keep their sessions', async () => {
     // Every client the flood logs in is a registered host (an unknown address is refused before any limit).
-    const hostsFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-flood-')), 'master.json');
+    const hostsFile = path.join(scratchDir('nfsha-flood-'), 'master.json');
     fs.writeFileSync(hostsFile, JSON.stringify({ hosts: [{ id: 'esx-9', storageIp: '127.0.9.1' }, ...Array.from({ length: 600 }, (_, k) => ({ id: `flood-${k}`, storageIp: `10.66.${k >> 8}.${k & 255}` }))] }));
     const cluster = await new Cluster({
       followers: 2, metrics: true, ttlMs: 2000, keepaliveMs: 250,
@@ -304,13 +304,13 @@ describe('security: key rotation without restarts (real processes, nfsha init)',
   }
 
   it('renewed certificates and a new CA take effect on new connections while the session goes on', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-rotate-'));
+    const dir = scratchDir('nfsha-rotate-');
     const init = (...args: string[]) => run(process.execPath, [CLI, 'init', '--dir', dir, ...args]);
     const first = await init('--master', 'm1', '--follower', 'scvm-1', '--operator', 'op');
     assert.match(first.stdout, /CA created/);
     assert.match(first.stdout, /follower\/scvm-1\s+created/);
     assert.match(first.stdout, /gate\/scvm-1\s+created/);
-    const oldOperator = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-old-op-'));
+    const oldOperator = scratchDir('nfsha-old-op-');
     for (const f of ['ca.pem', 'cert.pem', 'key.pem']) fs.copyFileSync(path.join(dir, 'operator-op', f), path.join(oldOperator, f));
 
     const cluster = new Cluster({ followers: 0 });

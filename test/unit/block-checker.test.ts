@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
   Ack, BlockSampler, Sample, blockContent, checkFinal, checkNoStaleWrites, compareFinal, monotonicMs, parseBlock, parseBlocks,
   parseWriterLog, readBlocks,
 } from '../support/block-checker';
+import { scratchDir } from '../support/scratch';
 
 const BS = 512;
 
@@ -105,7 +105,7 @@ describe('block checker', () => {
     });
 
     it('readBlocks parses a file on disk', () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'block-checker-'));
+      const dir = scratchDir('block-checker-');
       try {
         fs.writeFileSync(path.join(dir, 'f1'), fileOf([3, 4]));
         assert.deepEqual(readBlocks(path.join(dir, 'f1'), BS), [{ blk: 0, ver: 3, ok: true }, { blk: 1, ver: 4, ok: true }]);
@@ -191,7 +191,7 @@ describe('block checker', () => {
     });
 
     it('checkFinal reads the file and says when it cannot', () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'block-checker-'));
+      const dir = scratchDir('block-checker-');
       try {
         fs.writeFileSync(path.join(dir, 'f1'), fileOf([1, 2]));
         assert.deepEqual(checkFinal(path.join(dir, 'f1'), BS, [1, 2], 'f1'), []);
@@ -205,7 +205,7 @@ describe('block checker', () => {
 
   describe('sampler', () => {
     let dir: string;
-    beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'block-checker-')); });
+    beforeEach(() => { dir = scratchDir('block-checker-'); });
     afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
     it('keeps a sample only when a block changes, stamped with the start time of the read', async () => {

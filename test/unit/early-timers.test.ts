@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { nextEmbeddedEpoch } from '../../master/embedded-epoch';
 import { silentLogger } from '../../common/log';
@@ -10,6 +9,7 @@ import { Readiness } from '../../master/readiness';
 import { SessionTable } from '../../master/sessions';
 import { FencingTokens } from '../../master/tokens';
 import { earlyTimers, fakeClock, flush } from '../support/fake-clock';
+import { scratchDir } from '../support/scratch';
 
 describe('timers that fire early (race 8: Node schedules timers from a cached loop time)', () => {
   it('a new leader\'s grace ends when its clock says so, not when an early timer fires', async () => {
@@ -58,7 +58,7 @@ describe('timers that fire early (race 8: Node schedules timers from a cached lo
 
 describe('the embedded master\'s epoch', () => {
   it('grows across restarts with --state-dir even when the wall clock stepped back', () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-epoch-')), 'epoch');
+    const file = path.join(scratchDir('nfsha-epoch-'), 'epoch');
     const first = nextEmbeddedEpoch(file, () => 2_000_000);
     const afterStepBack = nextEmbeddedEpoch(file, () => 1_000_000);
     assert.equal(first, 2_000_000);

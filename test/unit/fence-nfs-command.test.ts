@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { cgroupPids, parsePids, parseProperties, processAlive, statAlive, waitUntilGone, type WaitClock } from '../../cli/fence-nfs-command';
+import { scratchDir } from '../support/scratch';
 
 /** A /proc/PID/stat line of a process named `comm` in `state`. */
 const stat = (comm: string, state: string) => `4242 (${comm}) ${state} 1 4242 4242 0 -1 4194560 109 0 0 0 0 0 0 0 20 0 1 0 77 8192 1 0\n`;
@@ -43,7 +43,7 @@ describe('nfsha fence-nfs: is the process gone (one /proc/PID/stat read, as test
   });
 
   it('notes every pid in the unit\'s cgroup and those below it, under the first root that has it', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-cg-'));
+    const dir = scratchDir('nfsha-cg-');
     try {
       const v1 = path.join(dir, 'systemd');
       const unit = path.join(v1, 'system.slice', 'nfs-ganesha.service');

@@ -22,6 +22,7 @@ while not os.path.exists(reap):
 os.waitpid(pid, 0)
 time.sleep(30)
 `;
+import { scratchDir } from '../support/scratch';
 
 /**
  * Tools on PATH that, from their third use on (the pid file read, one look
@@ -54,7 +55,7 @@ describe('lab NFS fence command (test/lab/fence-nfs.sh)', function () {
   let dir: string;
   let parent: ChildProcess | undefined;
 
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-fence-')); });
+  beforeEach(() => { dir = scratchDir('nfsha-fence-'); });
   afterEach(() => {
     parent?.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });

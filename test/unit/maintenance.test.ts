@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { silentLogger } from '../../common/log';
@@ -12,6 +11,7 @@ import { DEFAULT_MASTER_OPTIONS } from '../../master/options';
 import { clusterStatus, sessionMasterHandlers } from '../../master/service';
 import type { SetMaintenanceReply } from '../../gen/nfsha/v1/SetMaintenanceReply';
 import { fakeClock } from '../support/fake-clock';
+import { scratchDir } from '../support/scratch';
 
 function core(store: RegistryStore | undefined, maintenance: MaintenanceRecord[] = []) {
   return createMasterCore({ ...DEFAULT_MASTER_OPTIONS, tls: { insecure: true } }, fakeClock(), silentLogger(), {
@@ -101,7 +101,7 @@ describe('maintenance mode on the master (SetMaintenance)', () => {
   });
 
   it('the embedded master\'s registry file keeps maintenance across a restart', async () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-maint-')), 'registry.json');
+    const file = path.join(scratchDir('nfsha-maint-'), 'registry.json');
     try {
       await new FileRegistry(file).saveMaintenance({ serverId: 'scvm-2', on: true, operator: 'operator/bob', reason: 'patching', sinceWallMs: 1 });
       const loaded = await new FileRegistry(file).load();

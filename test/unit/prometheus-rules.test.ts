@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { scratchDir } from '../support/scratch';
 
 export const OPS_PROMETHEUS = path.resolve(__dirname, '..', '..', '..', 'ops', 'prometheus');
 
@@ -24,7 +24,7 @@ describe('Prometheus alert rules shipped in ops/prometheus (promtool)', function
     const dashboard = JSON.parse(fs.readFileSync(path.join(OPS_PROMETHEUS, '..', 'grafana', 'nfsha-dashboard.json'), 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
     const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
     assert.ok(exprs.length >= 10);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-dash-'));
+    const dir = scratchDir('nfsha-dash-');
     try {
       const file = path.join(dir, 'dashboard-queries.yml');
       fs.writeFileSync(file, `groups:\n  - name: dashboard\n    rules:\n${exprs.map((e, i) => `      - record: nfsha:dashboard_query_${i}\n        expr: ${JSON.stringify(e)}\n`).join('')}`);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
@@ -13,6 +12,7 @@ import { DEFAULT_MASTER_OPTIONS, masterOptionsSchema } from '../../master/option
 import { DEFAULT_FOLLOWER_OPTIONS, followerOptionsSchema } from '../../follower/options';
 import { DEFAULT_AGENT_OPTIONS, agentOptionsSchema } from '../../agent/options';
 import { deployPkiDir } from '../../deploy/deploy';
+import { scratchDir } from '../support/scratch';
 
 const TABLES: Array<FlagTable<z.ZodObject>> = [MASTER_FLAGS, FOLLOWER_FLAGS, AGENT_FLAGS];
 
@@ -33,7 +33,7 @@ function settingsFor(table: FlagTable<z.ZodObject>, args: string[]): Record<stri
 }
 
 function configFile(settings: object): string {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-settings-')), 'config.json');
+  const file = path.join(scratchDir('nfsha-settings-'), 'config.json');
   fs.writeFileSync(file, JSON.stringify(settings));
   return file;
 }

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI } from '../support/cluster';
+import { scratchDir } from '../support/scratch';
 
 const UNITS = path.resolve(__dirname, '..', '..', '..', 'ops', 'systemd');
 
@@ -31,7 +31,7 @@ describe('systemd units shipped in ops/systemd (systemd-analyze verify)', () => 
   });
 
   it('each verifies without a single warning (the executable swapped for a stub, since verify wants it to exist)', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfsha-units-'));
+    const dir = scratchDir('nfsha-units-');
     try {
       const stub = path.join(dir, 'nfsha');
       fs.writeFileSync(stub, '#!/bin/sh\n', { mode: 0o755 });
