@@ -64,8 +64,9 @@ describe('nfsha dev / npm start: the demo cluster on loopback', function () {
     assert.match(stdout, /master +waits out scvm-1's lease: \d+ ms/);
     assert.match(stdout, /master +grant host:esx-1 → scvm-2, fencing token \S+ \(taken from 1 holder\)/);
     // Act 2: back to scvm-1 while scvm-2 has calls in flight: revoke, drain, ack, grant.
-    assert.match(stdout, /gate-2 +revoked host:esx-1: cut off, \d+ calls in flight to drain before the ack/);
-    assert.match(stdout, /gate-2 +drained \d+ calls of host:esx-1 in \d+ ms: acks the revoke/);
+    // At least one call is in flight (the act keeps the connection busy); "1 call" is singular.
+    assert.match(stdout, /gate-2 +revoked host:esx-1: cut off, [1-9]\d* calls? in flight to drain before the ack/);
+    assert.match(stdout, /gate-2 +drained [1-9]\d* calls? of host:esx-1 in \d+ ms: acks the revoke/);
     assert.match(stdout, /master +grant host:esx-1 → scvm-1/);
     const act1 = /Act 1: .*: IO resumed after (\d+) ms; old holder scvm-1 silent: its lease waited out \((\d+) ms\)/.exec(stdout);
     const act2 = /Act 2: .*: IO resumed after (\d+) ms; old holder scvm-2 revoked and acked in \d+ ms, (\d+) calls drained first/.exec(stdout);
