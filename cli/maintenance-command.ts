@@ -97,7 +97,11 @@ export function registerMaintenance(program: Command): void {
       const tls = operatorTls(flags);
       const r = await setMaintenance(flags.master, serverId, true, flags.reason ?? '', flags.timeoutMs, tls, flags.force === true);
       process.stdout.write(`${serverId} ${r.changed ? 'is now' : 'was already'} in maintenance; ${r.clients} host${r.clients === 1 ? '' : 's'} still served there\n`);
-      if (r.unservedClients.length) process.stderr.write(`warning (--force): no other live server with working NFS is out of maintenance; ${r.unservedClients.join(', ')} will have no server until ${serverId} leaves maintenance or another server comes up\n`);
+      if (r.unservedClients.length) {
+        // Forced past the last healthy server: its hosts have nowhere to go, so --wait would only time out.
+        process.stderr.write(`warning (--force): no other live server with working NFS is out of maintenance; ${r.unservedClients.join(', ')} will have no server until ${serverId} leaves maintenance or another server comes up${flags.wait ? ' (not waiting: they cannot move)' : ''}\n`);
+        return;
+      }
       if (flags.wait && !(await waitUntilEmpty(flags.master, serverId, flags.timeout * 1000, flags.timeoutMs, tls))) process.exitCode = 1;
     });
   const exit = group

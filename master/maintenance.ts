@@ -42,10 +42,12 @@ export class Maintenance {
 }
 
 /**
- * The servers that could take a maintenance server's hosts: live members,
- * out of maintenance and not stopping, with working NFS. Empty means the
- * server is the last healthy one, and entering maintenance leaves its hosts
- * with no server.
+ * The servers other than `serverId` that could take its hosts: live
+ * members, out of maintenance and not stopping, with working NFS. Empty
+ * means the server is the last healthy one, and entering maintenance leaves
+ * its hosts with no server. A member stays listed for up to a second after
+ * its stream closes (the membership's disconnect grace), so a server that
+ * died that recently still counts.
  */
 export function otherHealthyServers(members: Array<{ serverId?: string; nfsDown?: boolean; leaving?: boolean }>, serverId: string): string[] {
   return [...new Set(members.filter((m) => m.serverId !== serverId && !m.nfsDown && !m.leaving).map((m) => m.serverId!))].sort();

@@ -12,6 +12,7 @@ import { LIMIT } from './limits';
 import { SessionState, type Session, type SessionSink } from './sessions';
 import type { MasterCore } from './core';
 import { otherHealthyServers } from './maintenance';
+import { KeyedMutex } from '../common/keyed-mutex';
 
 export type { MasterCore, Refusals } from './core';
 
@@ -299,15 +300,28 @@ function clientsOf(core: MasterCore, serverId: string): string[] {
  * registry first (a write that fails changes nothing), then the membership
  * tells the agents.
  */
-async function setMaintenance(core: MasterCore, serverId: string, enter: boolean, operator: string, reason: string, force = false): Promise<{ changed: boolean; inMaintenance: boolean; clients: number; unservedClients: string[] }> {
+function setMaintenance(core: MasterCore, serverId: string, enter: boolean, operator: string, reason: string, force = false): Promise<{ changed: boolean; inMaintenance: boolean; clients: number; unservedClients: string[] }> {
+  // One change at a time: two enters at once must not each count the other
+  // server as healthy while both registry writes are out (every host would
+  // be left without a server, with no --force).
+  return maintenanceChanges.run(core.id, () => changeMaintenance(core, serverId, enter, operator, reason, force));
+}
+
+const maintenanceChanges = new KeyedMutex();
+
+async function changeMaintenance(core: MasterCore, serverId: string, enter: boolean, operator: string, reason: string, force: boolean): Promise<{ changed: boolean; inMaintenance: boolean; clients: number; unservedClients: string[] }> {
   if (!serverId) throw new InvalidArgument('server_id is required');
   const known = core.serversSeen.has(serverId) || core.maintenance.has(serverId) || core.sessions.all().some((s) => s.serverId === serverId);
   if (!known) throw new NotFound(`server ${serverId} is not known to this master (never registered or introduced); check the id with nfsha status`);
   // The last healthy server: its hosts would have nowhere to go. An
-  // operator who means it says --force and is told who loses service.
-  const stranded = enter && !core.maintenance.has(serverId) && otherHealthyServers(core.membership.members(), serverId).length === 0 ? clientsOf(core, serverId) : undefined;
+  // operator who means it says --force and is told who loses service. A
+  // server that is itself down, NFS-down or leaving strands nobody new.
+  const members = core.membership.members();
+  const lastHealthy = enter && !core.maintenance.has(serverId) && otherHealthyServers(members, serverId).length === 0
+    && otherHealthyServers(members, '').includes(serverId);
+  const stranded = lastHealthy ? clientsOf(core, serverId) : undefined;
   if (stranded && !force) {
-    throw new FailedPrecondition(`${serverId} is the last live Access Server with working NFS out of maintenance: entering would leave ${stranded.length ? stranded.join(', ') : 'every host that fails over later'} with no server; nothing changed (force it with --force)`);
+    throw new FailedPrecondition(`${serverId} is the last live Access Server with working NFS out of maintenance: entering would leave ${stranded.length ? stranded.join(', ') : 'every host that fails over later'} with no server; nothing changed (force it: --force, or "force": true over HTTPS)`);
   }
   const record = core.maintenance.change(serverId, enter, operator, reason, Date.now());
   if (record) {

@@ -65,7 +65,7 @@ describe('maintenance mode (real processes: a master, two followers and gates, t
     assert.equal(other.code, 0, other.stderr);
     const refused = await nfsha(cluster, ['maintenance', 'enter', 'scvm-1']);
     assert.notEqual(refused.code, 0);
-    assert.match(refused.stderr, /scvm-1 is the last live Access Server with working NFS out of maintenance: entering would leave host:esx-9 with no server; nothing changed \(force it with --force\)/);
+    assert.match(refused.stderr, /scvm-1 is the last live Access Server with working NFS out of maintenance: entering would leave host:esx-9 with no server; nothing changed \(force it: --force, or "force": true over HTTPS\)/);
     assert.deepEqual((await cluster.status()).maintenance.map((m) => m.serverId), ['scvm-2'], 'a refused enter changed the maintenance');
     const forced = await nfsha(cluster, ['maintenance', 'enter', 'scvm-1', '--force']);
     assert.equal(forced.code, 0, forced.stderr);

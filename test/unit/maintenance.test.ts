@@ -46,7 +46,28 @@ function introduceOther(c: ReturnType<typeof core>): void {
 }
 
 describe('maintenance mode on the master (SetMaintenance)', () => {
-  it('refuses the last live server with working NFS (FAILED_PRECONDITION, nothing recorded) unless forced, then names the clients left without a server', async () => {
+  it('two enters at once cannot both pass the last-healthy check: the second waits for the first and is refused', async () => {
+    const saved: MaintenanceRecord[] = [];
+    const store = memoryStore(saved);
+    const slowSave = store.saveMaintenance!;
+    store.saveMaintenance = async (r) => { await new Promise((x) => setImmediate(x)); await slowSave(r); };
+    const c = core(store);
+    c.sessions.introduce({ serverId: 'scvm-1', hostId: 'esx-1', storageIp: '10.0.0.21', mgmtIp: '', clients: [], highestEpoch: 0, resumeSessionId: '', protocol: 2 } as never);
+    introduceOther(c);
+    const [one, two] = await Promise.allSettled([setMaintenance(c, 'scvm-1', true), setMaintenance(c, 'scvm-2', true)]);
+    assert.equal(one.status, 'fulfilled');
+    assert.ok(two.status === 'rejected' && (two.reason as grpc.ServiceError).code === grpc.status.FAILED_PRECONDITION, 'the second enter was not refused');
+    assert.deepEqual(saved.map((r) => r.serverId), ['scvm-1']);
+  });
+
+  it('a server that is itself not healthy (NFS down) enters without --force even when no other server is healthy', async () => {
+    const c = core(memoryStore([]));
+    c.sessions.introduce({ serverId: 'scvm-1', hostId: 'esx-1', storageIp: '10.0.0.21', mgmtIp: '', clients: [], highestEpoch: 0, resumeSessionId: '', protocol: 2, nfs: 'NFS_HEALTH_DOWN' } as never);
+    const r = await setMaintenance(c, 'scvm-1', true);
+    assert.deepEqual([r.changed, r.inMaintenance, r.unservedClients], [true, true, []]);
+  });
+
+  it('refuses the last live server with working NFS (FAILED_PRECONDITION, nothing recorded) unless forced', async () => {
     const saved: MaintenanceRecord[] = [];
     const c = core(memoryStore(saved));
     c.sessions.introduce({ serverId: 'scvm-1', hostId: 'esx-1', storageIp: '10.0.0.21', mgmtIp: '', clients: [], highestEpoch: 0, resumeSessionId: '', protocol: 2 } as never);
@@ -55,12 +76,13 @@ describe('maintenance mode on the master (SetMaintenance)', () => {
     await assert.rejects(setMaintenance(c, 'scvm-1', true), (e: grpc.ServiceError) => e.code === grpc.status.FAILED_PRECONDITION
       && /scvm-1 is the last live Access Server with working NFS out of maintenance: entering would leave every host that fails over later with no server; nothing changed/.test(e.details));
     assert.deepEqual([saved.length, c.maintenance.has('scvm-1')], [0, false]);
+    // Forced: it enters; it serves no client here, so none is named (the integration test names one).
     const forced = await setMaintenance(c, 'scvm-1', true, 'upgrade', true);
     assert.deepEqual([forced.changed, forced.inMaintenance, forced.unservedClients], [true, true, []]);
-    // Leaving needs no force, and neither does a server whose hosts have somewhere to go.
+    // Entering again changes nothing and needs no force; leaving needs none either.
+    assert.equal((await setMaintenance(c, 'scvm-1', true)).changed, false);
     assert.equal((await setMaintenance(c, 'scvm-1', false)).changed, true);
   });
-
 
   it('marks the server leaving in the membership, records it before saying so, and entering twice changes nothing', async () => {
     const saved: MaintenanceRecord[] = [];
