@@ -98,46 +98,58 @@ function signalPids(pids: number[], sig: NodeJS.Signals): void {
  * back; `maintenance exit`, and its host fails back after the hold-down.
  * Pushes the monotonic time just before the exit onto `marks`, which splits
  * the step into its two moves. After each move, status must agree with the
- * gates' event logs; between the two moves (the restart), the master must
- * not condemn, wait out or fence, and no NFS fence may run but the new
- * follower's start-up fence.
+ * gates' event logs; between the two moves (the restart, until the new
+ * follower is in session with its fence ready), the master must not
+ * condemn, wait out or fence, and no NFS fence may run but the new
+ * follower's start-up fence (and its retries, when it failed).
  */
 async function maintenanceStep(lab: Lab, i: number, restart: boolean, marks: number[]): Promise<void> {
   const what = restart ? 'planned restart' : 'maintenance';
   await lab.maintenance('enter', i, ['--reason', restart ? 'rolling restart' : 'maintenance', '--wait', '--timeout', '60']);
-  const left = (await lab.status()).clients.filter((c) => c.serverId === `scvm-${i}`).map((c) => c.clientId);
-  if (left.length) throw new Error(`maintenance enter --wait returned while scvm-${i} still served ${left.join(', ')}`);
-  await statusAgreesWithGates(lab, [`scvm-${i}`], `after maintenance enter scvm-${i}`);
-  // From here until the exit the server serves nothing: whatever it does
-  // (its restart) must not look like a failure. The moves themselves may
-  // fence: a drain that outlasts its limit on a loaded machine fences, as
-  // it should.
-  const from = Date.now();
-  const fromMono = monotonicMs();
-  if (restart) {
-    // The follower stops gracefully (nothing to move now), then the gate,
-    // then the NFS server; all come back.
-    const exited = (p: Proc) => (p.child.exitCode !== null || p.child.signalCode !== null ? undefined : new Promise((r) => p.child.once('exit', r)));
-    lab.followers[i - 1].signal('SIGTERM');
-    await exited(lab.followers[i - 1]);
-    lab.gates[i - 1].signal('SIGTERM');
-    await exited(lab.gates[i - 1]);
-    const pid = lab.nfsPid(i);
-    if (pid) signalPids([pid], 'SIGKILL');
-    await lab.reviveScvm(i);
+  // Whatever fails below, the server leaves maintenance: a later step or
+  // seed on this lab must find every host able to go home.
+  let exited = false;
+  try {
+    const left = (await lab.status()).clients.filter((c) => c.serverId === `scvm-${i}`).map((c) => c.clientId);
+    if (left.length) throw new Error(`maintenance enter --wait returned while scvm-${i} still served ${left.join(', ')}`);
+    await statusAgreesWithGates(lab, [`scvm-${i}`], `after maintenance enter scvm-${i}`);
+    // From here until the server is back in session it serves nothing:
+    // whatever it does (its restart) must not look like a failure. The
+    // moves themselves may fence: a drain that outlasts its limit on a
+    // loaded machine fences, as it should.
+    const from = Date.now();
+    const fromMono = monotonicMs();
+    if (restart) {
+      // The follower stops gracefully (nothing to move now), then the gate,
+      // then the NFS server; all come back, and the new follower is in
+      // session with its NFS up and its fence ready before the exit.
+      const gone = (p: Proc) => (p.child.exitCode !== null || p.child.signalCode !== null ? undefined : new Promise((r) => p.child.once('exit', r)));
+      lab.followers[i - 1].signal('SIGTERM');
+      await gone(lab.followers[i - 1]);
+      lab.gates[i - 1].signal('SIGTERM');
+      await gone(lab.gates[i - 1]);
+      const pid = lab.nfsPid(i);
+      if (pid) signalPids([pid], 'SIGKILL');
+      await lab.reviveScvm(i);
+      await waitFor(`scvm-${i} back in session after its restart (live, NFS up, fence ready)`, async () => (await lab.status()).sessions
+        .some((x) => x.serverId === `scvm-${i}` && x.state === 'live' && x.nfs === 'up' && x.fencing === 'ready'), 60_000, 200);
+    }
+    const toMono = monotonicMs();
+    marks.push(toMono);
+    const master = loggedBetween(lab, 'master', ['revoke.waitout', 'revoke.fence', 'session.condemned'], from, Date.now());
+    if (master.length) throw new Error(`the master treated scvm-${i}'s ${what} as a failure: ${master.map((e) => e.ev).join(', ')}`);
+    const nfsFences = lab.fences().filter((x) => x.t >= fromMono && x.t <= toMono).map((x) => x.label);
+    // A start-up fence that fails (it has 1 s; on a loaded machine the lab's
+    // script can take longer) is retried, and the master, not told of a fence
+    // at start, asks for one more: those are the fence doing its job.
+    const startFenceFailed = loggedBetween(lab, `follower-${i}`, ['fence.failed'], from, Date.now()).length > 0;
+    const allowed = restart ? (startFenceFailed ? 3 : 1) : 0;
+    if (nfsFences.some((label) => label !== `gate-${i}`) || nfsFences.length > allowed) throw new Error(`NFS fences during scvm-${i}'s ${what} beyond its follower's start-up fence: ${nfsFences.join(', ')}`);
+    exited = true;
+    await lab.maintenance('exit', i);
+  } finally {
+    if (!exited) await lab.maintenance('exit', i).catch(() => undefined);
   }
-  const toMono = monotonicMs();
-  marks.push(toMono);
-  const master = loggedBetween(lab, 'master', ['revoke.waitout', 'revoke.fence', 'session.condemned'], from, Date.now());
-  if (master.length) throw new Error(`the master treated scvm-${i}'s ${what} as a failure: ${master.map((e) => e.ev).join(', ')}`);
-  const nfsFences = lab.fences().filter((x) => x.t >= fromMono && x.t <= toMono).map((x) => x.label);
-  // A start-up fence that fails (it has 1 s; on a loaded machine the lab's
-  // script can take longer) is retried, and the master, not told of a fence
-  // at start, asks for one more: those are the fence doing its job.
-  const startFenceFailed = loggedBetween(lab, `follower-${i}`, ['fence.failed'], from, Date.now()).length > 0;
-  const allowed = restart ? (startFenceFailed ? 3 : 1) : 0;
-  if (nfsFences.some((label) => label !== `gate-${i}`) || nfsFences.length > allowed) throw new Error(`NFS fences during scvm-${i}'s ${what} beyond its follower's start-up fence: ${nfsFences.join(', ')}`);
-  await lab.maintenance('exit', i);
   await waitFor(`esx-${i} local again, served by scvm-${i}`, async () => (await lab.route(i)) === 'local'
     && (await lab.status()).clients.some((c) => c.clientId === `host:esx-${i}` && c.serverId === `scvm-${i}`), 60_000, 200);
   await statusAgreesWithGates(lab, [], `after scvm-${i}'s ${what} and maintenance exit`);
@@ -368,7 +380,8 @@ export function statusVersusGates(
   const byStatus = new Map<string, string>();
   for (const c of status.clients) byStatus.set(hostOf(c.clientId, ''), `gate-${c.serverId.replace(/^scvm-/, '')}`);
   const byGates = new Map<string, string[]>();
-  for (const a of services) if (a.admittedUntil === Infinity) byGates.set(a.host, [...(byGates.get(a.host) ?? []), a.gate].sort());
+  // One gate may hold a host under two client ids (its address and its host id): one gate.
+  for (const a of services) if (a.admittedUntil === Infinity) byGates.set(a.host, [...new Set([...(byGates.get(a.host) ?? []), a.gate])].sort());
   const out: string[] = [];
   for (const h of [...new Set([...byStatus.keys(), ...byGates.keys()])].sort()) {
     const gates = byGates.get(h) ?? [];
@@ -465,11 +478,13 @@ export async function runSchedule(lab: Lab, seed: number, list: Fault[], log: (l
       const wallAt = Date.now();
       const marks: number[] = [];
       const heal = await inject(lab, f, marks);
+      const injected = monotonicMs();
       const fault: FaultOutcome = { ...f, pauseMs: 0, followerFences: 0, violations: [] };
       outcome.faults.push(fault);
       try {
         if (f.kind === 'nfs-hang-fence-fails') fault.held = await ioResumedOrHeld(lab, writers, at + effectMs(f.kind));
-        else await waitIoResumed(writers, at + effectMs(f.kind), 10, 60_000);
+        // A planned step returns once its hosts are back: IO must flow after that, closing the last move's gap.
+        else await waitIoResumed(writers, (PLANNED_KINDS as readonly string[]).includes(f.kind) ? injected : at + effectMs(f.kind), 10, 60_000);
       } catch {
         outcome.failures.push(`IO did not resume after ${f.kind} on ${f.target}${f.kind === 'nfs-hang-fence-fails' ? ', and the master named no hold' : ''}`);
       }

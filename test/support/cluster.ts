@@ -31,7 +31,6 @@ export function readPid(file: string): number {
   return Number(text);
 }
 
-/** Polls `check` until it returns a truthy value; fails with `what` after `timeoutMs`. */
 /**
  * Removes a test's scratch directory (logs, exports), unless `keep` or
  * NFSHA_KEEP_TEST_DIRS=1 asks to keep it for reading after a run. Failing
@@ -46,6 +45,7 @@ export function removeTestDir(dir: string, keep = false): void {
   }
 }
 
+/** Polls `check` until it returns a truthy value; fails with `what` after `timeoutMs`. */
 export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 15_000, everyMs = 25): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Etcd3, type IOptions } from 'etcd3';
-import { CLI, freePort, Proc, waitFor } from './cluster';
+import { CLI, freePort, Proc, removeTestDir, waitFor } from './cluster';
 import { etcdTlsDir, tlsArgs, tlsOf } from './pki';
 import { etcdConnection } from '../../master/etcd-client';
 import { enableEtcdAuth } from '../../master/etcd-auth';
@@ -102,6 +102,6 @@ export class EtcdCluster {
 
   async stop(): Promise<void> {
     await Promise.all(this.members.map((m) => m.proc?.kill9()));
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    removeTestDir(this.dir);
   }
 }
