@@ -11,12 +11,54 @@ import { admissions, describeOverlap, overlaps, readGateEvents } from './invaria
 
 export const CLI = path.resolve(__dirname, '..', '..', 'cli', 'nfsha.js');
 
+/**
+ * A port nothing listens on, for a process the test is about to start.
+ * Taken below the kernel's ephemeral range (ip_local_port_range, 32768-60999
+ * on Debian) and never handed out twice in one test process: a port from
+ * listen(0) is free again once closed, and a later listen(0) (the echo
+ * server) or another freePort could get it before the child binds it. A
+ * fresh-clone CI run once failed "cannot reach master ... ECONNRESET": the
+ * master's port was answered by something else.
+ */
+const handedOut = new Set<number>();
+const PORT_BASE = 20_000;
+const PORT_SPAN = 12_000;
+let nextPort = PORT_BASE + ((process.pid * 7919) % PORT_SPAN);
+
 export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
+  for (let tries = 0; tries < PORT_SPAN; tries++) {
+    const port = nextPort;
+    nextPort = nextPort + 1 >= PORT_BASE + PORT_SPAN ? PORT_BASE : nextPort + 1;
+    if (handedOut.has(port)) continue;
+    if (!(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port in ${PORT_BASE}-${PORT_BASE + PORT_SPAN - 1}`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Children a test started and did not stop (a hook that failed half way):
+ * killed when the test process exits, so none outlives the suite, and
+ * mocha's exit is not held by their handles.
+ */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of running) if (c.exitCode === null && c.signalCode === null) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+});
+
+export function tracked(child: ChildProcess): ChildProcess {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
 }
 
 /**
@@ -192,7 +234,7 @@ export class Cluster {
   spawnCommand(name: string, command: string, args: string[]): Proc {
     const logFile = path.join(this.dir, `${name}.log`);
     const out = fs.openSync(logFile, 'a');
-    const child = spawn(command, args, { stdio: ['ignore', out, out], env: { ...process.env, NFSHA_LOG_LEVEL: 'info' } });
+    const child = tracked(spawn(command, args, { stdio: ['ignore', out, out], env: { ...process.env, NFSHA_LOG_LEVEL: 'info' } }));
     fs.closeSync(out);
     const p = new Proc(name, child, logFile);
     this.procs.push(p);
@@ -222,7 +264,19 @@ export class Cluster {
     return args;
   }
 
+  /** Starts every process, or stops what it started and throws. */
   async start(): Promise<this> {
+    try {
+      return await this.startAll();
+    } catch (e) {
+      // Keep the logs: they say why it did not start.
+      const logs = this.dump();
+      await this.stop().catch(() => undefined);
+      throw new Error(`${(e as Error).message}\n${logs}`);
+    }
+  }
+
+  private async startAll(): Promise<this> {
     const port = await freePort();
     const metricsFor = new Map<string, string[]>();
     for (let k = 1; k <= (this.opts.masters ?? 1); k++) metricsFor.set(`master-${k}`, await this.metricsArgs(`master-${k}`));
@@ -251,11 +305,27 @@ export class Cluster {
       this.gatePorts.push(gatePort);
       this.gates.push(this.startGate(i, gatePort));
     }
-    await this.waitLive(this.opts.followers);
-    await waitFor('every gate serving', () => this.gates.every((g) => g.log().includes('"gate.serving"')));
+    await this.unlessOneExits(this.waitLive(this.opts.followers));
+    await this.unlessOneExits(waitFor('every gate serving', () => this.gates.every((g) => g.log().includes('"gate.serving"'))));
     // Followers fence their NFS server when they start: wait until it is back.
     if (this.opts.rpcBackend) await waitFor('every NFS server up again', async () => (await this.status()).sessions.filter((x) => x.nfs === 'up').length >= this.opts.followers, 15_000, 100);
     return this;
+  }
+
+  /** `wait`, unless a master, follower or gate exits first (a bad flag, a port taken): then fail at once, naming it. */
+  private async unlessOneExits<T>(wait: Promise<T>): Promise<T> {
+    let poll: NodeJS.Timeout | undefined;
+    const exited = new Promise<never>((_, reject) => {
+      poll = setInterval(() => {
+        const dead = [...this.masterProcs, ...this.followers, ...this.gates].find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
+        if (dead) reject(new Error(`${dead.name} exited while the cluster started (${dead.child.exitCode ?? dead.child.signalCode})`));
+      }, 50);
+    });
+    try {
+      return await Promise.race([wait, exited]);
+    } finally {
+      clearInterval(poll);
+    }
   }
 
   /** Starts master candidate k (1-based) on its address. */

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Etcd3, type IOptions } from 'etcd3';
-import { CLI, freePort, Proc, removeTestDir, waitFor } from './cluster';
+import { CLI, freePort, Proc, removeTestDir, tracked, waitFor } from './cluster';
 import { etcdTlsDir, tlsArgs, tlsOf } from './pki';
 import { etcdConnection } from '../../master/etcd-client';
 import { enableEtcdAuth } from '../../master/etcd-auth';
@@ -40,8 +40,19 @@ export class EtcdCluster {
     return this.members.map((m) => m.client);
   }
 
+  /** Starts every member, or stops what it started and throws. */
   async start(): Promise<this> {
     requireEtcd();
+    try {
+      return await this.startAll();
+    } catch (e) {
+      const logs = this.members.map((m) => `--- etcd ${m.name}\n${m.proc?.log().split('\n').slice(-20).join('\n') ?? ''}`).join('\n');
+      await this.stop().catch(() => undefined);
+      throw new Error(`${(e as Error).message}\n${logs}`);
+    }
+  }
+
+  private async startAll(): Promise<this> {
     for (let i = 1; i <= this.size; i++) {
       this.members.push({ name: `e${i}`, client: `127.0.0.1:${await freePort()}`, peer: `127.0.0.1:${await freePort()}` });
     }
@@ -72,7 +83,7 @@ export class EtcdCluster {
     const logFile = path.join(this.dir, `${m.name}.log`);
     const out = fs.openSync(logFile, 'a');
     const command = this.netns ? ['ip', 'netns', 'exec', this.netns, 'etcd'] : ['etcd'];
-    const child = spawn(command[0], [...command.slice(1),
+    const child = tracked(spawn(command[0], [...command.slice(1),
       '--name', m.name, '--data-dir', path.join(this.dir, m.name),
       '--listen-client-urls', `https://${m.client}`, '--advertise-client-urls', `https://${m.client}`,
       '--listen-peer-urls', `https://${m.peer}`, '--initial-advertise-peer-urls', `https://${m.peer}`,
@@ -80,7 +91,7 @@ export class EtcdCluster {
       '--peer-cert-file', path.join(tls, 'cert.pem'), '--peer-key-file', path.join(tls, 'key.pem'), '--peer-trusted-ca-file', path.join(tls, 'ca.pem'), '--peer-client-cert-auth',
       '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', path.basename(this.dir),
       '--heartbeat-interval', '100', '--election-timeout', '600', '--logger', 'zap', '--log-level', 'warn',
-    ], { stdio: ['ignore', out, out] });
+    ], { stdio: ['ignore', out, out] }));
     fs.closeSync(out);
     m.proc = new Proc(`etcd-${m.name}`, child, logFile);
   }

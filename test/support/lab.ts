@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { fetchStatus } from '../../cli/status-command';
-import { CLI, Proc, removeTestDir, waitFor } from './cluster';
+import { CLI, Proc, removeTestDir, tracked, waitFor } from './cluster';
 import { completeLines } from './log-lines';
 import { EtcdCluster } from './etcd';
 import { TEST_PKI_DIR, tlsArgs } from './pki';
@@ -188,7 +188,9 @@ export class Lab {
     const out = fs.openSync(logFile, 'a');
     const child = spawn('ip', ['netns', 'exec', ns, command, ...args], { stdio: ['ignore', out, out], detached });
     fs.closeSync(out);
+    // A detached child is meant to outlive this process; the rest die with it.
     if (detached) child.unref();
+    else tracked(child);
     const p = new Proc(name, child, logFile);
     this.procs.push(p);
     return p;
