@@ -526,7 +526,7 @@ export class Follower {
   private async handleRevoke(r: Revoke__Output): Promise<void> {
     if (r.epoch < this.highestEpoch) {
       this.revokesHandled.inc({ outcome: 'stale_epoch' });
-      this.log.warn({ ev: 'revoke.stale', client: r.clientId, epoch: r.epoch, highest: this.highestEpoch }, 'revoke from an older epoch ignored');
+      this.log.warn({ ev: 'revoke.stale', client: r.clientId, revoke: r.revokeId, epoch: r.epoch, highest: this.highestEpoch }, 'revoke from an older epoch ignored');
       return;
     }
     const token = r.token ?? { epoch: r.epoch, sequence: 0 };

@@ -3,7 +3,7 @@ import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return', 'revoke-into-broken-stream'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -148,6 +148,19 @@ export const HOLE_RECIPES: Recipe[] = [
     world: { fence: 'none', fenceAgent: false },
     swarm: { faultGapMs: [4000, 9000] },
   },
+  {
+    // Issue 18 hole g: a host leaves an SCVM while the master's messages to
+    // its follower are stalled, so the login's revoke waits on the old
+    // stream; that stream breaks and the follower resumes its session on a
+    // new one at once. The revoke is lost with the old stream: only a copy
+    // sent on the new one reaches the holder, else a healthy holder is
+    // condemned (the condemnation check).
+    name: 'revoke-into-broken-stream',
+    reaches: ['master-revoke-lost-with-stream'],
+    kinds: ['revoke-into-broken-stream'],
+    // No latency bursts: the check then knows a message takes at most 2 ms.
+    swarm: { burstChance: 0 },
+  },
 ];
 
 /** Fresh management addresses for renumbered hosts, per world. */
@@ -249,6 +262,25 @@ export function holeFaults(f: FaultKit): FaultMenu {
       // Once it is connected there again (as an NFS client reconnects at
       // once), a moment later it moves on.
       whenConnected(f, h, s, back, 2500, () => k.after(r.between(0, 100), () => leave(f, h)));
+      return `scvm-${s.i}, ${h.hostId}`;
+    }],
+    ['revoke-into-broken-stream', () => {
+      const connected = w.hosts.filter((x) => x.current?.conn && !x.current.closed);
+      if (!connected.length) return undefined;
+      const h = r.pick(connected);
+      const s = w.scvms[h.current!.gate - 1];
+      const m = f.leader();
+      const fp = s.followerProc, mp = m.proc;
+      if (!fp || !mp || !w.mayCut(fp, mp)) return undefined;
+      // The master's messages to the follower stall (its keepalives still go out)...
+      w.net.partitionOneWay(mp, fp);
+      leave(f, h);
+      // ...then the connection breaks, taking what it held with it; the
+      // follower reconnects and resumes its session on a new stream.
+      k.after(r.between(30, 300), () => {
+        w.net.reset(fp, m.address);
+        w.net.healOneWay(mp, fp);
+      });
       return `scvm-${s.i}, ${h.hostId}`;
     }],
     ['follower-gate-die-fence-broken', () => followerAndGateDie(f, false)],

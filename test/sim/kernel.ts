@@ -75,6 +75,10 @@ export class SimProcess {
   simOnly = false;
   /** Virtual time the current pause began. */
   pausedAt = 0;
+  /** Virtual time the last pause ended (never paused: -Infinity). */
+  resumedAt = -Infinity;
+  /** Virtual time the process started. */
+  readonly startedAt: number;
   /** Events that came due while paused, in arrival order. */
   readonly deferred: SimEvent[] = [];
   /**
@@ -87,6 +91,7 @@ export class SimProcess {
 
   constructor(readonly kernel: Kernel, readonly name: string, readonly machine: Machine) {
     this.clock = new ProcClock(kernel, this);
+    this.startedAt = kernel.now;
   }
 }
 
@@ -257,6 +262,8 @@ export class Kernel {
   readonly trace: Trace;
   /** Buggify: how late a timer fires beyond its time (a loaded event loop), if at all. */
   timerLateness?: () => number;
+  /** Sees every structured event the real code logs (`ev` set), as it is logged: the world's checks read the components' own decisions. */
+  onLogEvent?: (who: string, ev: string, fields: Record<string, unknown>) => void;
   private readonly heap = new EventHeap();
   steps = 0;
 
@@ -285,6 +292,7 @@ export class Kernel {
   resume(p: SimProcess): void {
     if (!p.paused) return;
     p.paused = false;
+    p.resumedAt = this.now;
     if (p.dead) return;
     const held = p.deferred.splice(0);
     // I/O first (Node polls sockets before it runs the timers that came due),

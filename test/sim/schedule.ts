@@ -451,11 +451,17 @@ export async function runSchedule(cfg: WorldConfig): Promise<ScheduleResult> {
   const step = () => {
     w.check();
     if (w.violations.length) throw new Stop();
+    w.sampleHolds();
   };
   try {
     await w.kernel.runUntil(cfg.durationMs, step);
     w.healAll();
     await w.kernel.runUntil(cfg.durationMs + w.livenessBoundMs, step);
+    // A host held visibly gets B from the end of its hold (3 B after the heal at most).
+    const last = cfg.durationMs + 3 * w.livenessBoundMs;
+    for (let due = w.livenessDeadline(); due > w.kernel.now && w.kernel.now < last; due = w.livenessDeadline()) {
+      await w.kernel.runUntil(Math.min(due, last), step);
+    }
     w.checkLiveness();
   } catch (err) {
     if (!(err instanceof Stop)) {

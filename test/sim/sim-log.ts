@@ -9,6 +9,7 @@ import type { Kernel } from './kernel';
 export function simLogger(kernel: Kernel, who: string): Logger {
   const write = (level: string) => (obj: Record<string, unknown> | string, msg?: string) => {
     if (typeof obj === 'string') return void kernel.trace.add(who, `${level} ${obj}`);
+    if (kernel.onLogEvent && typeof obj.ev === 'string') kernel.onLogEvent(who, obj.ev, obj);
     kernel.trace.add(who, () => {
       const { ev, ...rest } = obj;
       const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');

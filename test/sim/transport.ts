@@ -222,6 +222,8 @@ export class SimNetwork {
   private readonly partitions = new Set<string>();
   /** One-way partitions, `from>to` by machine: messages that way are held, the other way flows. */
   private readonly oneWay = new Set<string>();
+  /** Per machine pair: when a hold between them last ended. */
+  private readonly holdEnded = new Map<string, number>();
   /**
    * Faults: the next unary call of a method from a process (`${proc.name} ${method}`)
    * gets its status this many ms late (a 'late-reply', overtaken by later
@@ -257,6 +259,19 @@ export class SimNetwork {
       || (this.oneWay.size > 0 && this.oneWay.has(`${from.machine.name}>${to.machine.name}`));
   }
 
+  /**
+   * Since when no message between the two processes' machines has been held
+   * (a partition either way): Infinity while one holds, -Infinity if none ever did.
+   */
+  unheldSince(a: SimProcess, b: SimProcess): number {
+    if (this.isHeld(a, b) || this.isHeld(b, a)) return Infinity;
+    return this.holdEnded.get(this.pairKey(a, b)) ?? -Infinity;
+  }
+
+  private holdEnds(key: string): void {
+    this.holdEnded.set(key, this.kernel.now);
+  }
+
   /** Holds every message from one machine to another until healOneWay(); the other direction flows (an asymmetric partition). */
   partitionOneWay(from: SimProcess, to: SimProcess): void {
     this.oneWay.add(`${from.machine.name}>${to.machine.name}`);
@@ -264,6 +279,7 @@ export class SimNetwork {
 
   healOneWay(from: SimProcess, to: SimProcess): void {
     if (!this.oneWay.delete(`${from.machine.name}>${to.machine.name}`)) return;
+    this.holdEnds(this.pairKey(from, to));
     for (const c of this.conns.values()) {
       if (this.pairKey(c.client, c.endpoint.proc) === this.pairKey(from, to)) { c.up.release(); c.down.release(); }
     }
@@ -276,12 +292,15 @@ export class SimNetwork {
 
   heal(a: SimProcess, b: SimProcess): void {
     if (!this.partitions.delete(this.pairKey(a, b))) return;
+    this.holdEnds(this.pairKey(a, b));
     for (const c of this.conns.values()) {
       if (this.pairKey(c.client, c.endpoint.proc) === this.pairKey(a, b)) { c.up.release(); c.down.release(); }
     }
   }
 
   healAll(): void {
+    for (const key of this.partitions) this.holdEnds(key);
+    for (const d of this.oneWay) this.holdEnds(d.split('>').sort().join('|'));
     this.partitions.clear();
     this.oneWay.clear();
     for (const c of this.conns.values()) { c.up.release(); c.down.release(); }

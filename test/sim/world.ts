@@ -22,6 +22,7 @@ import type { HostRecord } from '../../master/identity';
 import { SimEtcd } from './etcd-model';
 import { Kernel, Machine, SimProcess } from './kernel';
 import { simLogger } from './sim-log';
+import { CondemnationCheck } from './condemnation-check';
 import { SimNetwork, type ServiceDefinition } from './transport';
 import { EventEmitter } from 'node:events';
 
@@ -939,6 +940,15 @@ export class World {
       const { lateTimerChance, lateTimerMaxMs } = cfg.swarm;
       k.timerLateness = () => (this.healedAt === undefined && k.rng.chance(lateTimerChance) ? k.rng.between(1, lateTimerMaxMs) : 0);
     }
+    const condemnations = new CondemnationCheck({
+      now: () => k.now,
+      masterProc: (who) => this.masters.find((m) => `master-${m.k}` === who)?.proc,
+      followerProc: (serverId) => this.scvms.find((x) => `scvm-${x.i}` === serverId)?.followerProc,
+      unheldSince: (a, b) => this.net.unheldSince(a, b),
+      maxLatencyMs: () => (cfg.swarm.burstChance > 0 ? cfg.swarm.burstMaxMs : 2),
+      violate: (text) => this.violate(text),
+    });
+    k.onLogEvent = (who, ev, fields) => condemnations.onLogEvent(who, ev, fields);
     this.embeddedEpoch = 1_700_000_000_000 + k.rng.int(1e9);
     const masters = cfg.mode === 'elected' ? 3 : 1;
     for (let m = 1; m <= masters; m++) this.masters.push(new SimMaster(this, m));
@@ -1145,6 +1155,48 @@ export class World {
     return drifted + o.electionTtlSeconds * 1000 + drifted + 3 * 500 + 1000 + 1000;
   }
 
+  /** What a leader says holds `h` (the reasons a host may visibly make no progress). */
+  private namedHolds(h: SimHost, leader: ReturnType<NonNullable<SimMaster['runtime']>['core']> | undefined): string[] {
+    const held = leader ? [...leader.logins.heldClients().map((x) => `${x.clientId} held by ${x.serverId} (${x.reason})`), ...leader.readiness.heldBy().map((id) => `grace held by ${id}`)] : [];
+    // A host refused for a session's client limit while that server holds
+    // a client visibly is blocked by that hold (small limits, by config).
+    // Or, with a limit below the number of hosts, by the hosts that moved
+    // there during the faults (the refusal names the limit: visible too).
+    const limited = /RESOURCE_EXHAUSTED/.test(this.lastRefusal.get(h.hostId) ?? '');
+    const byLimit = !limited ? [] : this.cfg.maxClientsPerSession < this.hosts.length ? [`${h.hostId} refused by the client limit`] : held.filter((x) => x.includes(` held by scvm-${h.route.target} `));
+    return [...held.filter((x) => x.startsWith(`host:${h.hostId} `) || x.startsWith('grace held')), ...byLimit];
+  }
+
+  /** Per host: when a leader last named a hold of it in the liveness phase (sampled). */
+  private readonly lastNamedHold = new Map<string, number>();
+  private lastHoldSample = -Infinity;
+
+  /**
+   * After each step of the liveness phase (at most every 50 ms): which hosts
+   * that have not completed a call since the heal a leader names a hold of.
+   * A hold that ends (a fence agent's run, a drain) is a heal for its host:
+   * it gets B from then.
+   */
+  sampleHolds(): void {
+    if (this.healedAt === undefined || this.kernel.now < this.lastHoldSample + 50) return;
+    this.lastHoldSample = this.kernel.now;
+    const leader = this.masters.find((m) => m.isLeader())?.runtime?.core();
+    for (const h of this.hosts) {
+      if (h.lastDoneAt > this.healedAt) continue;
+      if (this.namedHolds(h, leader).length) this.lastNamedHold.set(h.hostId, this.kernel.now);
+    }
+  }
+
+  /** When the liveness check is due: B after the heal, or B after the last visible hold of a host with no call done since the heal. */
+  livenessDeadline(): number {
+    let at = this.healedAt! + this.livenessBoundMs;
+    for (const h of this.hosts) {
+      const held = this.lastNamedHold.get(h.hostId);
+      if (h.lastDoneAt <= this.healedAt! && held !== undefined) at = Math.max(at, held + this.livenessBoundMs);
+    }
+    return at;
+  }
+
   checkLiveness(): void {
     if (this.healedAt === undefined) return;
     const leader = this.masters.find((m) => m.isLeader())?.runtime?.core();
@@ -1160,20 +1212,15 @@ export class World {
     }
     for (const h of this.hosts) {
       if (h.lastDoneAt > this.healedAt) continue;
-      const held = leader ? [...leader.logins.heldClients().map((x) => `${x.clientId} held by ${x.serverId} (${x.reason})`), ...leader.readiness.heldBy().map((id) => `grace held by ${id}`)] : [];
-      // A host refused for a session's client limit while that server holds
-      // a client visibly is blocked by that hold (small limits, by config).
-      // Or, with a limit below the number of hosts, by the hosts that moved
-      // there during the faults (the refusal names the limit: visible too).
-      const limited = /RESOURCE_EXHAUSTED/.test(this.lastRefusal.get(h.hostId) ?? '');
-      const byLimit = !limited ? [] : this.cfg.maxClientsPerSession < this.hosts.length ? [`${h.hostId} refused by the client limit`] : held.filter((x) => x.includes(` held by scvm-${h.route.target} `));
-      const named = [...held.filter((x) => x.startsWith(`host:${h.hostId} `) || x.startsWith('grace held')), ...byLimit];
+      const named = this.namedHolds(h, leader);
       if (named.length) {
         this.note('CHECK', `${h.hostId} completed no call since the heal, held visibly: ${named.join('; ')}`);
         continue;
       }
       const route = h.route.via === 'local' ? 'local' : `scvm-${h.route.target} via ${h.route.via}`;
-      this.violate(`liveness: ${h.hostId} completed no call in ${this.livenessBoundMs} ms after every fault healed (t=${this.healedAt.toFixed(0)}), and no leader names a hold of it${leader ? '' : ' (no leader)'}; routed ${route}, last refusal ${this.lastRefusal.get(h.hostId) ?? 'none'}`);
+      const heldUntil = this.lastNamedHold.get(h.hostId);
+      const since = heldUntil === undefined ? '' : ` or after a leader last named its hold (t=${heldUntil.toFixed(0)})`;
+      this.violate(`liveness: ${h.hostId} completed no call in ${this.livenessBoundMs} ms after every fault healed (t=${this.healedAt.toFixed(0)})${since}, and no leader names a hold of it${leader ? '' : ' (no leader)'}; routed ${route}, last refusal ${this.lastRefusal.get(h.hostId) ?? 'none'}`);
     }
   }
 

@@ -1,0 +1,98 @@
+import type { SimProcess } from './kernel';
+
+/**
+ * Liveness: no healthy holder is condemned (issue 18 hole g). A master
+ * condemns a session (and waits it out, or fences its SCVM) when a revoke
+ * goes unanswered. That is right when the holder is frozen, cut off or dead;
+ * it is a bug when the holder's follower ran, on a stream that stayed up,
+ * for longer than any message takes, and never got the revoke at all: the
+ * master let it be lost (written to a stream the follower then replaced,
+ * and never sent again).
+ *
+ * It reads the components' own log events: the master's revoke.sent /
+ * revoke.resent, session.opened / session.resumed / session.disconnected
+ * (the stream the session is on now, if any) and session.condemned / revoke.fence; the follower's
+ * revoke.received / duplicate / stale (it got the revoke, whatever it then
+ * did with it).
+ */
+export interface CondemnationWorld {
+  now(): number;
+  /** The process of the master logging as `who`. */
+  masterProc(who: string): SimProcess | undefined;
+  /** The current follower process of a server (`scvm-N`). */
+  followerProc(serverId: string): SimProcess | undefined;
+  /** Since when nothing between the two processes' machines has been held (Infinity: held now). */
+  unheldSince(a: SimProcess, b: SimProcess): number;
+  /** The longest a message on a stream can take (latency bursts included). */
+  maxLatencyMs(): number;
+  violate(text: string): void;
+}
+
+/** The follower's handling of a delivered message runs in the same event; this covers the hops of the real code's own awaits. */
+const SLACK_MS = 100;
+
+export class CondemnationCheck {
+  /** Per master, session and client: the last revoke and when a copy of it was last written. */
+  private readonly lastRevoke = new Map<string, { revokeId: string; sentAt: number }>();
+  /** Per master and session: when its current stream was opened or resumed. */
+  private readonly streamSince = new Map<string, number>();
+  /** Per master and session: when its stream closed, until it resumes. */
+  private readonly disconnectedAt = new Map<string, number>();
+  private readonly received = new Set<string>();
+  private readonly reported = new Set<string>();
+
+  constructor(private readonly w: CondemnationWorld) {}
+
+  onLogEvent(who: string, ev: string, f: Record<string, unknown>): void {
+    switch (ev) {
+      case 'revoke.sent':
+      case 'revoke.resent':
+        if (who.startsWith('master-')) this.lastRevoke.set(`${who}|${f.session}|${f.client}`, { revokeId: String(f.revoke), sentAt: this.w.now() });
+        return;
+      case 'session.opened':
+      case 'session.resumed':
+        this.streamSince.set(`${who}|${f.session}`, this.w.now());
+        this.disconnectedAt.delete(`${who}|${f.session}`);
+        return;
+      case 'session.disconnected':
+        // No stream until the session resumes on a new one.
+        if (!this.disconnectedAt.has(`${who}|${f.session}`)) this.disconnectedAt.set(`${who}|${f.session}`, this.w.now());
+        return;
+      case 'revoke.received':
+      case 'revoke.duplicate':
+      case 'revoke.stale':
+        if (who.startsWith('follower-') && f.revoke !== undefined) this.received.add(String(f.revoke));
+        return;
+      case 'session.condemned':
+      case 'revoke.fence':
+        if (who.startsWith('master-') && f.session !== undefined) this.condemned(who, String(f.session), String(f.server), String(f.client));
+        return;
+    }
+  }
+
+  private condemned(who: string, sessionId: string, serverId: string, clientId: string): void {
+    const revoke = this.lastRevoke.get(`${who}|${sessionId}|${clientId}`);
+    const since = this.streamSince.get(`${who}|${sessionId}`);
+    // A condemnation ends the stream itself (logged just before it): only an earlier close counts.
+    const closed = this.disconnectedAt.get(`${who}|${sessionId}`);
+    if (closed !== undefined && closed < this.w.now()) return;
+    if (!revoke || since === undefined || this.received.has(revoke.revokeId) || this.reported.has(revoke.revokeId)) return;
+    const master = this.w.masterProc(who);
+    const follower = this.w.followerProc(serverId);
+    if (!master || !follower || follower.dead || follower.paused) return;
+    // The holder was healthy since the revoke (or its copy) went out on the
+    // current stream: the follower process that holds that stream ran all
+    // along, nothing held its messages, and a message had time to arrive.
+    const from = Math.max(since, revoke.sentAt);
+    const now = this.w.now();
+    if (follower.startedAt > since || follower.resumedAt > from) return;
+    if (this.w.unheldSince(follower, master) > from) return;
+    if (now - from < this.w.maxLatencyMs() + SLACK_MS) return;
+    this.reported.add(revoke.revokeId);
+    this.violate(`liveness: ${who} condemned ${serverId}'s session ${sessionId} (revoke ${revoke.revokeId} of ${clientId} unanswered), though its follower ran on a stream that stayed up since t=${from.toFixed(0)} (${(now - from).toFixed(0)} ms) and never got that revoke: a healthy holder condemned`);
+  }
+
+  private violate(text: string): void {
+    this.w.violate(text);
+  }
+}
