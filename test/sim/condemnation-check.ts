@@ -21,6 +21,8 @@ export interface CondemnationWorld {
   masterProc(who: string): SimProcess | undefined;
   /** The current follower process of a server (`scvm-N`). */
   followerProc(serverId: string): SimProcess | undefined;
+  /** The name a server's follower logs as. */
+  followerLogName(serverId: string): string;
   /** Since when nothing between the two processes' machines has been held (Infinity: held now). */
   unheldSince(a: SimProcess, b: SimProcess): number;
   /** The longest a message on a stream can take (latency bursts included). */
@@ -38,6 +40,8 @@ export class CondemnationCheck {
   private readonly streamSince = new Map<string, number>();
   /** Per master and session: when its stream closed, until it resumes. */
   private readonly disconnectedAt = new Map<string, number>();
+  /** Per follower (log name): the session its stream is on, since when, and when that stream closed on its side. */
+  private readonly followerStream = new Map<string, { session: string; since: number; closed?: number }>();
   private readonly received = new Set<string>();
   private readonly reported = new Set<string>();
 
@@ -51,9 +55,16 @@ export class CondemnationCheck {
         return;
       case 'session.opened':
       case 'session.resumed':
+        if (who.startsWith('follower-')) return void this.followerStream.set(who, { session: String(f.session), since: this.w.now() });
         this.streamSince.set(`${who}|${f.session}`, this.w.now());
         this.disconnectedAt.delete(`${who}|${f.session}`);
         return;
+      case 'session.stream.closed': {
+        // The follower's side can close first (a half-open connection): the master writes on into a stream nobody reads.
+        const fs = this.followerStream.get(who);
+        if (fs && fs.closed === undefined) fs.closed = this.w.now();
+        return;
+      }
       case 'session.disconnected':
         // No stream until the session resumes on a new one.
         if (!this.disconnectedAt.has(`${who}|${f.session}`)) this.disconnectedAt.set(`${who}|${f.session}`, this.w.now());
@@ -77,13 +88,15 @@ export class CondemnationCheck {
     const closed = this.disconnectedAt.get(`${who}|${sessionId}`);
     if (closed !== undefined && closed < this.w.now()) return;
     if (!revoke || since === undefined || this.received.has(revoke.revokeId) || this.reported.has(revoke.revokeId)) return;
+    const fs = this.followerStream.get(this.w.followerLogName(serverId));
+    if (!fs || fs.session !== sessionId || (fs.closed !== undefined && fs.closed < this.w.now())) return;
     const master = this.w.masterProc(who);
     const follower = this.w.followerProc(serverId);
     if (!master || !follower || follower.dead || follower.paused) return;
     // The holder was healthy since the revoke (or its copy) went out on the
     // current stream: the follower process that holds that stream ran all
     // along, nothing held its messages, and a message had time to arrive.
-    const from = Math.max(since, revoke.sentAt);
+    const from = Math.max(since, fs.since, revoke.sentAt);
     const now = this.w.now();
     if (follower.startedAt > since || follower.resumedAt > from) return;
     if (this.w.unheldSince(follower, master) > from) return;

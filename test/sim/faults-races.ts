@@ -8,6 +8,7 @@ export const RACE_FAULT_KINDS: string[] = [
   'master-down-past-lease',
   'readdress-under-gate-stall',
   'readdress-over-failover',
+  'join-while-registry-fails',
 ];
 
 export const RACE_RECIPES: Recipe[] = [
@@ -59,6 +60,20 @@ export const RACE_RECIPES: Recipe[] = [
     world: { mode: 'elected', fence: 'reliable' },
     swarm: { lateReplyRate: 0.2, lateReplyMaxMs: 3000, faultGapMs: [2500, 4000] },
   },
+  {
+    // A server joins a running cluster while the registry's writes fail (a
+    // full disk, etcd over its quota); its host fails back to it; then the
+    // leader changes and that host moves on, its old connection left open
+    // with calls out. A server granted a session with no record is one the
+    // next leader's grace does not wait for: it grants the host elsewhere
+    // before that server re-introduces its claim (race 5).
+    name: 'join-while-registry-fails',
+    reaches: ['master-registers-after-grant'],
+    kinds: ['join-while-registry-fails'],
+    world: { lateServer: true },
+    // Each strike takes about 10 s; the first comes early (the server joins once).
+    swarm: { faultGapMs: [1000, 3000] },
+  },
 ];
 
 /** A host whose route points at `s` (its own host first), if any. */
@@ -71,6 +86,45 @@ export function raceFaults(f: FaultKit): FaultMenu {
   /** Gate process and host pairs a readdress already went through (a gate remembers which client an address is). */
   const readdressed = new Set<string>();
   return [
+    ['join-while-registry-fails', () => {
+      const s = w.scvms[w.scvms.length - 1];
+      if (!w.cfg.lateServer || s.followerProc || w.healedAt !== undefined) return undefined;
+      const until = k.now + r.between(300, 2000);
+      if (w.etcd) w.etcd.plainWritesFailUntil = until;
+      else for (const m of w.masters) m.disk.failUntil = until;
+      s.revive();
+      // Once its host is back there (the agent's hold-down), the leader
+      // changes; then the host moves on, the old connection left open.
+      const h = w.hosts[s.i - 1];
+      k.after(r.between(4500, 7500), () => {
+        if (w.healedAt !== undefined) return;
+        const m = f.leader();
+        m.kill();
+        // The joined server's follower is cut off from every master a
+        // while (the restarted one too): its gate serves on its lease, and
+        // the next leader hears of its claim only later.
+        const fp = s.followerProc;
+        // Not past its gate's lease stop point (about 2 s after the last renewal).
+        const cutFor = r.between(300, 1200);
+        const isolate = () => {
+          const masters = w.masters.map((x) => x.proc).filter((p): p is NonNullable<typeof p> => !!p && !p.dead);
+          if (!fp) return;
+          for (const mp of masters) cut(fp, mp);
+          k.after(cutFor, () => { for (const mp of masters) w.net.heal(fp, mp); });
+        };
+        isolate();
+        const down = r.between(100, 600);
+        k.after(down, () => { m.restart(); isolate(); });
+        // The host moves on as the next leader starts, its old connection
+        // left open with calls out.
+        k.after(down + r.between(50, 800), () => {
+          if (w.healedAt !== undefined || h.route.target !== s.i) return;
+          const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
+          h.move({ target: to.i, via: r.pick(['storage', 'mgmt'] as const) }, true);
+        });
+      });
+      return `scvm-${s.i} joins, writes fail for ${(until - k.now).toFixed(0)} ms; the leader restarts later`;
+    }],
     ['master-stall-over-move', () => {
       // A follower's stream to the master breaks and stays cut, its NFS
       // server hangs with calls queued, the leader freezes for a second or

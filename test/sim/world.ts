@@ -56,6 +56,12 @@ export interface WorldConfig {
   /** Agents register hosts' management addresses only after a while (late identity). */
   lateMgmtRegistration: boolean;
   /**
+   * The last SCVM's follower and gate start only when a fault (or the heal)
+   * brings them up: a server that joins a running cluster, introducing itself
+   * for the first time under whatever the faults are doing then (recipes only).
+   */
+  lateServer?: boolean;
+  /**
    * The previous release's follower↔gate protocol: lease renewals and admit
    * replies carry only the milliseconds left, measured on receipt (race 6).
    */
@@ -944,6 +950,7 @@ export class World {
       now: () => k.now,
       masterProc: (who) => this.masters.find((m) => `master-${m.k}` === who)?.proc,
       followerProc: (serverId) => this.scvms.find((x) => `scvm-${x.i}` === serverId)?.followerProc,
+      followerLogName: (serverId) => serverId.replace(/^scvm-/, 'follower-'),
       unheldSince: (a, b) => this.net.unheldSince(a, b),
       maxLatencyMs: () => (cfg.swarm.burstChance > 0 ? cfg.swarm.burstMaxMs : 2),
       violate: (text) => this.violate(text),
@@ -1005,7 +1012,8 @@ export class World {
 
   start(): void {
     for (const m of this.masters) m.start();
-    for (const s of this.scvms) { s.startFollower(); s.startGate(); }
+    const joinLater = this.cfg.lateServer ? this.scvms[this.scvms.length - 1] : undefined;
+    for (const s of this.scvms) if (s !== joinLater) { s.startFollower(); s.startGate(); }
     for (const h of this.hosts) {
       h.startAgent(!this.cfg.lateMgmtRegistration || this.kernel.rng.chance(0.5));
       this.kernel.after(this.kernel.rng.between(500, 2500), () => h.connect());

@@ -14,19 +14,28 @@ describe('simulation check: no healthy holder condemned', () => {
     now: () => now,
     masterProc: (who) => (who === 'master-1' ? master : undefined),
     followerProc: (id) => (id === 'scvm-2' ? (follower as unknown as SimProcess) : undefined),
+    followerLogName: (id) => id.replace('scvm-', 'follower-'),
     unheldSince: () => unheldSince,
     maxLatencyMs: () => 2,
     violate: (t) => violations.push(t),
   });
 
   /** A revoke written at t=100 to scvm-2's session s1, whose stream is replaced at t=300 (and with `closedAt`, closed then); condemned at `at`. */
-  function lostRevoke(check: CondemnationCheck, at = 1100, closedAt?: number): void {
+  function lostRevoke(check: CondemnationCheck, at = 1100, closedAt?: number, followerClosedAt?: number): void {
     now = 0;
     check.onLogEvent('master-1', 'session.opened', { session: 's1', server: 'scvm-2' });
+    check.onLogEvent('follower-2', 'session.opened', { session: 's1' });
     now = 100;
     check.onLogEvent('master-1', 'revoke.sent', { session: 's1', server: 'scvm-2', client: 'host:esx-1', revoke: 'r1' });
+    now = 200;
+    check.onLogEvent('follower-2', 'session.stream.closed', { code: 14 });
     now = 300;
     check.onLogEvent('master-1', 'session.resumed', { session: 's1', server: 'scvm-2' });
+    check.onLogEvent('follower-2', 'session.resumed', { session: 's1' });
+    if (followerClosedAt !== undefined) {
+      now = followerClosedAt;
+      check.onLogEvent('follower-2', 'session.stream.closed', { code: 14 });
+    }
     if (closedAt !== undefined) {
       now = closedAt;
       check.onLogEvent('master-1', 'session.disconnected', { session: 's1', server: 'scvm-2' });
@@ -58,7 +67,7 @@ describe('simulation check: no healthy holder condemned', () => {
     assert.deepEqual(violations, []);
   });
 
-  it('no violation where the holder was not healthy: frozen, dead, restarted, cut off, disconnected, or condemned before a message could arrive', () => {
+  it('no violation where the holder was not healthy: frozen, dead, restarted, cut off, disconnected (either side), or condemned before a message could arrive', () => {
     const cases: Array<[string, () => void, number?]> = [
       ['frozen after the resume', () => { follower.resumedAt = 500; }],
       ['frozen now', () => { follower.paused = true; }],
@@ -73,6 +82,8 @@ describe('simulation check: no healthy holder condemned', () => {
     follower = { dead: false, paused: false, startedAt: 0, resumedAt: -Infinity };
     unheldSince = -Infinity;
     lostRevoke(new CondemnationCheck(world()), 1100, 600);
+    // Half-open: the follower's side closed, the master's stayed open and took the revoke.
+    lostRevoke(new CondemnationCheck(world()), 1100, undefined, 600);
     assert.deepEqual(violations, [], 'disconnected');
     for (const [what, set, at] of cases) {
       violations = [];
