@@ -10,8 +10,10 @@ import type { SimProcess } from './kernel';
  * and never sent again).
  *
  * It reads the components' own log events: the master's revoke.sent /
- * revoke.resent, session.opened / session.resumed / session.disconnected
- * (the stream the session is on now, if any) and session.condemned / revoke.fence; the follower's
+ * revoke.resent, session.opened / resumed / disconnected (the stream the
+ * session is on now, if any) and session.condemned / revoke.fence; the
+ * follower's session.opened / resumed / stream.closed (its side of the
+ * stream, which can close first: a half-open connection) and
  * revoke.received / duplicate / stale (it got the revoke, whatever it then
  * did with it).
  */
@@ -102,10 +104,6 @@ export class CondemnationCheck {
     if (this.w.unheldSince(follower, master) > from) return;
     if (now - from < this.w.maxLatencyMs() + SLACK_MS) return;
     this.reported.add(revoke.revokeId);
-    this.violate(`liveness: ${who} condemned ${serverId}'s session ${sessionId} (revoke ${revoke.revokeId} of ${clientId} unanswered), though its follower ran on a stream that stayed up since t=${from.toFixed(0)} (${(now - from).toFixed(0)} ms) and never got that revoke: a healthy holder condemned`);
-  }
-
-  private violate(text: string): void {
-    this.w.violate(text);
+    this.w.violate(`liveness: ${who} condemned ${serverId}'s session ${sessionId} (revoke ${revoke.revokeId} of ${clientId} unanswered), though its follower ran on a stream that stayed up since t=${from.toFixed(0)} (${(now - from).toFixed(0)} ms) and never got that revoke: a healthy holder condemned`);
   }
 }
