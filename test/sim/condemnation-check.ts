@@ -32,18 +32,22 @@ export interface CondemnationWorld {
   violate(text: string): void;
 }
 
+/** One side of a session stream: up since when, and when it closed (undefined: still up). */
+interface StreamSide {
+  since: number;
+  closed?: number;
+}
+
 /** The follower's handling of a delivered message runs in the same event; this covers the hops of the real code's own awaits. */
 const SLACK_MS = 100;
 
 export class CondemnationCheck {
   /** Per master, session and client: the last revoke and when a copy of it was last written. */
   private readonly lastRevoke = new Map<string, { revokeId: string; sentAt: number }>();
-  /** Per master and session: when its current stream was opened or resumed. */
-  private readonly streamSince = new Map<string, number>();
-  /** Per master and session: when its stream closed, until it resumes. */
-  private readonly disconnectedAt = new Map<string, number>();
+  /** Per master and session: since when its current stream is up, and when it closed (until it resumes). */
+  private readonly masterStream = new Map<string, StreamSide>();
   /** Per follower (log name): the session its stream is on, since when, and when that stream closed on its side. */
-  private readonly followerStream = new Map<string, { session: string; since: number; closed?: number }>();
+  private readonly followerStream = new Map<string, StreamSide & { session: string }>();
   private readonly received = new Set<string>();
   private readonly reported = new Set<string>();
 
@@ -57,20 +61,15 @@ export class CondemnationCheck {
         return;
       case 'session.opened':
       case 'session.resumed':
-        if (who.startsWith('follower-')) return void this.followerStream.set(who, { session: String(f.session), since: this.w.now() });
-        this.streamSince.set(`${who}|${f.session}`, this.w.now());
-        this.disconnectedAt.delete(`${who}|${f.session}`);
+        if (who.startsWith('follower-')) this.followerStream.set(who, { session: String(f.session), since: this.w.now() });
+        else this.masterStream.set(`${who}|${f.session}`, { since: this.w.now() });
         return;
-      case 'session.stream.closed': {
+      case 'session.stream.closed':
         // The follower's side can close first (a half-open connection): the master writes on into a stream nobody reads.
-        const fs = this.followerStream.get(who);
-        if (fs && fs.closed === undefined) fs.closed = this.w.now();
-        return;
-      }
+        return this.close(this.followerStream.get(who));
       case 'session.disconnected':
         // No stream until the session resumes on a new one.
-        if (!this.disconnectedAt.has(`${who}|${f.session}`)) this.disconnectedAt.set(`${who}|${f.session}`, this.w.now());
-        return;
+        return this.close(this.masterStream.get(`${who}|${f.session}`));
       case 'revoke.received':
       case 'revoke.duplicate':
       case 'revoke.stale':
@@ -83,24 +82,31 @@ export class CondemnationCheck {
     }
   }
 
+  /** The first close of a stream side counts (a condemnation closes it again, or logs it twice). */
+  private close(side: StreamSide | undefined): void {
+    if (side && side.closed === undefined) side.closed = this.w.now();
+  }
+
+  /** Up on this side now; a close at this very moment is the condemnation's own (logged just before it). */
+  private upNow(side: StreamSide | undefined): side is StreamSide {
+    return side !== undefined && (side.closed === undefined || side.closed >= this.w.now());
+  }
+
   private condemned(who: string, sessionId: string, serverId: string, clientId: string): void {
     const revoke = this.lastRevoke.get(`${who}|${sessionId}|${clientId}`);
-    const since = this.streamSince.get(`${who}|${sessionId}`);
-    // A condemnation ends the stream itself (logged just before it): only an earlier close counts.
-    const closed = this.disconnectedAt.get(`${who}|${sessionId}`);
-    if (closed !== undefined && closed < this.w.now()) return;
-    if (!revoke || since === undefined || this.received.has(revoke.revokeId) || this.reported.has(revoke.revokeId)) return;
+    const ms = this.masterStream.get(`${who}|${sessionId}`);
+    if (!revoke || !this.upNow(ms) || this.received.has(revoke.revokeId) || this.reported.has(revoke.revokeId)) return;
     const fs = this.followerStream.get(this.w.followerLogName(serverId));
-    if (!fs || fs.session !== sessionId || (fs.closed !== undefined && fs.closed < this.w.now())) return;
+    if (!this.upNow(fs) || fs.session !== sessionId) return;
     const master = this.w.masterProc(who);
     const follower = this.w.followerProc(serverId);
     if (!master || !follower || follower.dead || follower.paused) return;
     // The holder was healthy since the revoke (or its copy) went out on the
     // current stream: the follower process that holds that stream ran all
     // along, nothing held its messages, and a message had time to arrive.
-    const from = Math.max(since, fs.since, revoke.sentAt);
+    const from = Math.max(ms.since, fs.since, revoke.sentAt);
     const now = this.w.now();
-    if (follower.startedAt > since || follower.resumedAt > from) return;
+    if (follower.startedAt > ms.since || follower.resumedAt > from) return;
     if (this.w.unheldSince(follower, master) > from) return;
     if (now - from < this.w.maxLatencyMs() + SLACK_MS) return;
     this.reported.add(revoke.revokeId);

@@ -29,8 +29,7 @@ export function envFaults(f: FaultKit): FaultMenu {
       // (a server's fencing changing) is simply lost.
       if (w.healedAt !== undefined) return undefined;
       const until = w.kernel.now + r.between(500, 5000);
-      if (w.etcd) w.etcd.plainWritesFailUntil = until;
-      else for (const m of w.masters) m.disk.failUntil = until;
+      w.failRegistryWritesUntil(until);
       return `${(until - w.kernel.now).toFixed(0)} ms`;
     }],
     ['half-open-reset', () => {

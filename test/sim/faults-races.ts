@@ -90,8 +90,7 @@ export function raceFaults(f: FaultKit): FaultMenu {
       const s = w.scvms[w.scvms.length - 1];
       if (!w.cfg.lateServer || s.followerProc || w.healedAt !== undefined) return undefined;
       const until = k.now + r.between(300, 2000);
-      if (w.etcd) w.etcd.plainWritesFailUntil = until;
-      else for (const m of w.masters) m.disk.failUntil = until;
+      w.failRegistryWritesUntil(until);
       s.revive();
       // Once its host is back there (the agent's hold-down), the leader
       // changes; then the host moves on, the old connection left open.

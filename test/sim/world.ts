@@ -1132,6 +1132,12 @@ export class World {
   /** Per host, why its last connection attempt was refused (for a liveness failure's report). */
   readonly lastRefusal = new Map<string, string>();
 
+  /** The registry's writes fail until `until` (a full disk under the embedded master's state directory, etcd over its space quota). */
+  failRegistryWritesUntil(until: number): void {
+    if (this.etcd) this.etcd.plainWritesFailUntil = until;
+    else for (const m of this.masters) m.disk.failUntil = until;
+  }
+
   /** Set once every fault was healed (the liveness phase): no new fault takes effect after it. */
   healedAt?: number;
 
@@ -1163,9 +1169,13 @@ export class World {
     return drifted + o.electionTtlSeconds * 1000 + drifted + 3 * 500 + 1000 + 1000;
   }
 
-  /** What a leader says holds `h` (the reasons a host may visibly make no progress). */
-  private namedHolds(h: SimHost, leader: ReturnType<NonNullable<SimMaster['runtime']>['core']> | undefined): string[] {
-    const held = leader ? [...leader.logins.heldClients().map((x) => `${x.clientId} held by ${x.serverId} (${x.reason})`), ...leader.readiness.heldBy().map((id) => `grace held by ${id}`)] : [];
+  /** Every hold a leader names: held clients and the grace's holders. */
+  private leaderHolds(leader: ReturnType<NonNullable<SimMaster['runtime']>['core']> | undefined): string[] {
+    return leader ? [...leader.logins.heldClients().map((x) => `${x.clientId} held by ${x.serverId} (${x.reason})`), ...leader.readiness.heldBy().map((id) => `grace held by ${id}`)] : [];
+  }
+
+  /** Of a leader's holds (`held`), those that explain `h` visibly making no progress. */
+  private namedHolds(h: SimHost, held: string[]): string[] {
     // A host refused for a session's client limit while that server holds
     // a client visibly is blocked by that hold (small limits, by config).
     // Or, with a limit below the number of hosts, by the hosts that moved
@@ -1188,10 +1198,10 @@ export class World {
   sampleHolds(): void {
     if (this.healedAt === undefined || this.kernel.now < this.lastHoldSample + 50) return;
     this.lastHoldSample = this.kernel.now;
-    const leader = this.masters.find((m) => m.isLeader())?.runtime?.core();
+    const held = this.leaderHolds(this.masters.find((m) => m.isLeader())?.runtime?.core());
     for (const h of this.hosts) {
       if (h.lastDoneAt > this.healedAt) continue;
-      if (this.namedHolds(h, leader).length) this.lastNamedHold.set(h.hostId, this.kernel.now);
+      if (this.namedHolds(h, held).length) this.lastNamedHold.set(h.hostId, this.kernel.now);
     }
   }
 
@@ -1218,9 +1228,10 @@ export class World {
         this.violate(`liveness: the grace holds every login for ${id}, though its follower lives, its fence works and its NFS layers account for every call (a hold nothing keeps; only an operator's fence-confirm would end it)`);
       }
     }
+    const held = this.leaderHolds(leader);
     for (const h of this.hosts) {
       if (h.lastDoneAt > this.healedAt) continue;
-      const named = this.namedHolds(h, leader);
+      const named = this.namedHolds(h, held);
       if (named.length) {
         this.note('CHECK', `${h.hostId} completed no call since the heal, held visibly: ${named.join('; ')}`);
         continue;

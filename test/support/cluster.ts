@@ -164,6 +164,11 @@ export class Proc {
   log(): string {
     return fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, 'utf8') : '';
   }
+
+  /** The last `lines` lines of its log, under its name (for a failure's message). */
+  tail(lines: number): string {
+    return `--- ${this.name}\n${this.log().split('\n').slice(-lines).join('\n')}`;
+  }
 }
 
 export interface ClusterOptions {
@@ -482,6 +487,6 @@ export class Cluster {
 
   /** Logs of every process, for a failing test's message. */
   dump(): string {
-    return this.procs.map((p) => `--- ${p.name}\n${p.log().split('\n').slice(-40).join('\n')}`).join('\n');
+    return this.procs.map((p) => p.tail(40)).join('\n');
   }
 }

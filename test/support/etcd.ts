@@ -46,7 +46,7 @@ export class EtcdCluster {
     try {
       return await this.startAll();
     } catch (e) {
-      const logs = this.members.map((m) => `--- etcd ${m.name}\n${m.proc?.log().split('\n').slice(-20).join('\n') ?? ''}`).join('\n');
+      const logs = this.members.map((m) => m.proc?.tail(20) ?? `--- etcd-${m.name}: not started`).join('\n');
       await this.stop().catch(() => undefined);
       throw new Error(`${(e as Error).message}\n${logs}`);
     }

@@ -398,7 +398,7 @@ done
 
   dump(): string {
     return this.procs.filter((p) => /agent|master|follower/.test(p.name))
-      .map((p) => `--- ${p.name}\n${p.log().split('\n').slice(-12).join('\n')}`).join('\n');
+      .map((p) => p.tail(12)).join('\n');
   }
 
   /** Route-change lines an agent logged. */
