@@ -147,6 +147,8 @@ export class GateCore {
   private readonly clientOfAddress = new Map<string, string>();
   /** The newest admission the follower gave each client: a release covers those only. */
   private readonly admittedUpTo = new Map<string, number>();
+  /** The admissions each client's last release covered: a reply for one of them arrives too late. */
+  private readonly releasedUpTo = new Map<string, number>();
   private stopTimer?: TimerHandle;
   private fenceTimer?: TimerHandle;
   private reportTimer?: TimerHandle;
@@ -305,6 +307,14 @@ export class GateCore {
     if (grant.admissionSeq > (this.admittedUpTo.get(grant.clientId) ?? 0)) this.admittedUpTo.set(grant.clientId, grant.admissionSeq);
     const revoked = this.revokedUpTo.get(grant.clientId);
     if (revoked && compareTokens(grant.token, revoked) <= 0) return undefined;
+    if (grant.admissionSeq > 0 && grant.admissionSeq <= (this.releasedUpTo.get(grant.clientId) ?? 0) && !mutant('gate-admit-after-release')) {
+      // Campaign seed 488470164: a host's connections from two addresses, one
+      // Admit reply late. The other connection closed, and the release went
+      // out covering both admissions (the follower numbered the late one
+      // first, and the gate could not tell whose address was pending). The
+      // master has since let the client go: this grant is no longer its.
+      return undefined;
+    }
     if (!mutant('gate-late-admit-unfences')) {
       // Issue 18 hole a: the reply travels apart from the stream, so a fence
       // (or a stream end, which may have lost a revoke) can overtake it. The
@@ -420,7 +430,9 @@ export class GateCore {
     for (const [address, n] of this.pendingByAddress) {
       if (n > 0 && this.clientOfAddress.get(address) === clientId) return;
     }
-    this.opts.link.release(clientId, this.admittedUpTo.get(clientId) ?? 0);
+    const upTo = this.admittedUpTo.get(clientId) ?? 0;
+    if (upTo > (this.releasedUpTo.get(clientId) ?? 0)) this.releasedUpTo.set(clientId, upTo);
+    this.opts.link.release(clientId, upTo);
   }
 
   private ack(p: PendingRevoke): void {

@@ -9,6 +9,7 @@ export const RACE_FAULT_KINDS: string[] = [
   'readdress-under-gate-stall',
   'readdress-over-failover',
   'join-while-registry-fails',
+  'readdress-late-admit-then-leave',
 ];
 
 export const RACE_RECIPES: Recipe[] = [
@@ -74,6 +75,21 @@ export const RACE_RECIPES: Recipe[] = [
     // Each strike takes about 10 s; the first comes early (the server joins once).
     swarm: { faultGapMs: [1000, 3000] },
   },
+  {
+    // A host reaches a remote SCVM through one of its addresses, and the
+    // follower's answer to that admission is late (a unary status delivered
+    // apart from the stream); the host switches to the other address at
+    // once, leaving the first connection waiting. The second is admitted,
+    // then the host moves on and closes it: the gate's release covers both
+    // admissions, and the master grants the host elsewhere before the late
+    // answer reaches the gate (campaign seed 488470164).
+    name: 'readdress-late-admit-then-leave',
+    reaches: ['gate-admit-after-release'],
+    kinds: ['readdress-late-admit-then-leave'],
+    world: { fence: 'reliable' },
+    // Each strike takes about 3 s.
+    swarm: { faultGapMs: [2000, 5000] },
+  },
 ];
 
 /** A host whose route points at `s` (its own host first), if any. */
@@ -85,6 +101,23 @@ export function raceFaults(f: FaultKit): FaultMenu {
   const { w, k, r, pause, cut } = f;
   /** Gate process and host pairs a readdress already went through (a gate remembers which client an address is). */
   const readdressed = new Set<string>();
+  /**
+   * A host and a remote SCVM whose gate has seen neither of the host's
+   * addresses (marked used), or, once every pair is used, a gate restarted
+   * (it forgets the addresses it saw) and what was done.
+   */
+  const freshPair = (): readonly [SimHost, SimScvm] | string => {
+    const pairs = w.hosts.flatMap((h) => w.scvms.filter((x) => x.i !== h.i && x.gate && !x.gate.proc.dead && !readdressed.has(`${x.gate.proc.name}|${h.hostId}`)).map((x) => [h, x] as const));
+    if (!pairs.length) {
+      const x = f.scvm();
+      x.killGate();
+      k.after(r.between(100, 300), () => x.revive());
+      return `gate of scvm-${x.i} restarted`;
+    }
+    const [h, t] = r.pick(pairs);
+    readdressed.add(`${t.gate!.proc.name}|${h.hostId}`);
+    return [h, t];
+  };
   return [
     ['join-while-registry-fails', () => {
       const s = w.scvms[w.scvms.length - 1];
@@ -185,16 +218,9 @@ export function raceFaults(f: FaultKit): FaultMenu {
       // switches to the other: the gate asks for the new address while the
       // old connection closes, and the gate stalls (a GC pause) with the
       // follower's answer on its way. Then the host moves on.
-      const pairs = w.hosts.flatMap((h) => w.scvms.filter((x) => x.i !== h.i && x.gate && !x.gate.proc.dead && !readdressed.has(`${x.gate.proc.name}|${h.hostId}`)).map((x) => [h, x] as const));
-      if (!pairs.length) {
-        // Every pair done: a gate restarts (it forgets the addresses it saw).
-        const x = f.scvm();
-        x.killGate();
-        k.after(r.between(100, 300), () => x.revive());
-        return `gate of scvm-${x.i} restarted`;
-      }
-      const [h, t] = r.pick(pairs);
-      readdressed.add(`${t.gate!.proc.name}|${h.hostId}`);
+      const pair = freshPair();
+      if (typeof pair === 'string') return pair;
+      const [h, t] = pair;
       const first = r.pick(['storage', 'mgmt'] as const);
       // Just after the agents' route tick (every 500 ms), so that the host's
       // agent moves it home only after the readdress.
@@ -222,6 +248,39 @@ export function raceFaults(f: FaultKit): FaultMenu {
       const to = r.pick(w.scvms.filter((x) => x.i !== t.i));
       k.after(start + 700, () => { if (w.healedAt === undefined && h.route.target === t.i) h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }); });
       return `${h.hostId}→scvm-${t.i} (${first}, then the other), then scvm-${to.i}`;
+    }],
+    ['readdress-late-admit-then-leave', () => {
+      if (w.healedAt !== undefined) return undefined;
+      const pair = freshPair();
+      if (typeof pair === 'string') return pair;
+      const [h, t] = pair;
+      const gp = t.gate!.proc;
+      const first = r.pick(['storage', 'mgmt'] as const);
+      const start = 500 - (k.now % 500) + 1;
+      k.after(start, () => {
+        if (w.healedAt !== undefined) return;
+        w.net.lateNext.set(`${gp.name} Admit`, r.between(1200, 2500));
+        h.move({ target: t.i, via: first });
+        // Once that admission is asked, the other address, the first left open.
+        k.after(r.between(30, 150), () => {
+          if (w.healedAt !== undefined || h.route.target !== t.i) return;
+          h.move({ target: t.i, via: first === 'storage' ? 'mgmt' : 'storage' }, true);
+          let waited = 0;
+          const poll = () => {
+            const c = h.current;
+            if (w.healedAt !== undefined || h.route.target !== t.i) return;
+            if (!(c && c.gate === t.i && c.conn) && waited < 600) {
+              waited += 2;
+              return void k.after(2, poll);
+            }
+            const to = r.pick(w.scvms.filter((x) => x.i !== t.i));
+            h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }, true);
+            if (c && c.gate === t.i) h.lost(c);
+          };
+          k.after(2, poll);
+        });
+      });
+      return `${h.hostId}→scvm-${t.i} (${first}, answer late; then the other), then away`;
     }],
     ['readdress-over-failover', () => {
       // The elected leader is cut off from etcd (it steps down at the end of

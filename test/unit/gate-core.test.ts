@@ -393,6 +393,47 @@ describe('gate: a late Admit reply does not lift a follower fence (issue 18 hole
   });
 });
 
+describe('gate: an Admit reply its own release covered is refused (campaign seed 488470164)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /**
+   * A host with connections from two addresses: the follower numbered the
+   * mgmt address's admission 1 and the storage address's 2; the reply for 1
+   * is late. The storage connection closes, so the gate releases the client
+   * covering admissions up to 2, and the master may grant it elsewhere.
+   */
+  async function releasedWhileAReplyIsLate() {
+    const answers = new Map<string, (g: AdmitGrant) => void>();
+    const releases: Array<{ clientId: string; upTo: number }> = [];
+    const h = serving(3000, { admit: () => new Promise<AdmitGrant>((r) => { answers.set(answers.size ? 'storage' : 'mgmt', r); }) });
+    (h.core as unknown as { opts: { link: { release(c: string, upTo: number): void } } }).opts.link.release = (clientId, upTo) => releases.push({ clientId, upTo });
+    const grant = (admissionSeq: number): AdmitGrant => ({ clientId: 'host:esx-2', token: { epoch: 5, sequence: 6 }, leaseDeadline: h.core.leaseDeadline, admissionSeq });
+    const viaMgmt = h.core.admit('10.20.0.12');
+    const viaStorage = h.core.admit('10.10.0.12');
+    answers.get('storage')!(grant(2));
+    const g = await viaStorage;
+    assert.ok(g, 'the storage address is admitted');
+    const conn = new FakeConn('host:esx-2', h.clock.now(), h.core);
+    assert.ok(h.core.attach(conn, g));
+    conn.stop('client closed');
+    assert.deepEqual(releases, [{ clientId: 'host:esx-2', upTo: 2 }], 'released, covering both admissions');
+    answers.get('mgmt')!(grant(1));
+    return { h, late: await viaMgmt };
+  }
+
+  it('refuses the late reply: the release covered that admission, and the client may be served elsewhere now', async () => {
+    const { h, late } = await releasedWhileAReplyIsLate();
+    assert.equal(late, undefined, 'the late reply was admitted after the release that covered it');
+    assert.deepEqual(h.core.admittedClients(), []);
+  });
+
+  it('with mutant gate-admit-after-release on, the late reply is admitted (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['gate-admit-after-release']);
+    const { late } = await releasedWhileAReplyIsLate();
+    assert.ok(late, 'the old bug: admitted under a grant its release gave up');
+  });
+});
+
 describe('gate: reports every client with calls in flight, admitted or stopped (issue 18 hole f)', () => {
   const last = (h: Harness) => h.reports[h.reports.length - 1].clientsInFlight;
 
