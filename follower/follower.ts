@@ -92,6 +92,12 @@ export class Follower {
   private fencePointTimer?: TimerHandle;
   /** The fence (GateFence seq) that ended the lease with this deadline early, if one did. */
   private endedByFence?: { deadline: number; seq: number };
+  /**
+   * Clients a fence dropped, listed as in flight in introductions until
+   * every NFS layer carried that fence out or the lease it ended is over: a
+   * layer that has not read the fence yet still serves them on that lease.
+   */
+  private fenceDropped?: { clients: Set<string>; deadline: number; seq: number };
   /** Fence points of leases a fence ended, by fence seq: a new session's lease does not move them. */
   private readonly endedFencePoints = new Map<number, TimerHandle>();
   /** When the latest fence run of the NFS server that worked started. */
@@ -288,17 +294,39 @@ export class Follower {
     const claimed = new Set(this.claims().map((c) => c.clientId));
     const out = new Set<string>(this.hub.clientsWithCallsInFlight());
     for (const h of this.heldRevokes.values()) out.add(h.clientId);
+    for (const c of this.droppedByUnreadFence()) out.add(c);
     return [...out].filter((c) => !claimed.has(c));
+  }
+
+  /**
+   * Campaign seed 488438426: a gate asleep through its session's
+   * condemnation woke to the leases queued before the fence and served a
+   * client it had admitted, while this follower, fenced, had introduced
+   * itself to a new leader without that client, and the leader granted it
+   * elsewhere. Until every layer read the fence (or the lease it ended is
+   * over), what it dropped is listed as in flight: held here, revoked here.
+   */
+  private droppedByUnreadFence(): Iterable<string> {
+    const d = this.fenceDropped;
+    if (!d || mutant('follower-intro-omits-fence-dropped')) return [];
+    if (this.clock.now() < d.deadline && !this.hub.fenceReadByAll(d.seq)) return d.clients;
+    this.fenceDropped = undefined;
+    return [];
   }
 
   private fence(reason: string): void {
     this.fences.inc();
     this.fenceCount += 1;
+    const clients = new Set([...this.admissions.list().map((c) => c.clientId), ...this.draining.keys()]);
     // With the lease gone the fence point (deadline − E) covers what still drains.
     this.draining.clear();
     const dropped = this.admissions.clear();
     if (!mutant('follower-fenced-keeps-session')) this.session.forgetSession();
     const seq = this.hub.fence(reason);
+    // A later fence's sequence covers an earlier one's (a layer reads them in order).
+    const earlier = this.fenceDropped;
+    if (earlier) for (const c of earlier.clients) clients.add(c);
+    if (clients.size) this.fenceDropped = { clients, deadline: Math.max(this.lease.deadlineMs, earlier?.deadline ?? 0), seq };
     // The lease ended before its deadline: its NFS layers are judged by this fence.
     this.endedByFence = { deadline: this.lease.deadlineMs, seq };
     this.armEndedLeaseFencePoint(this.lease.deadlineMs, seq);

@@ -246,6 +246,14 @@ export class GateHub {
     return true;
   }
 
+  /** Every watching NFS layer read fence `seq` (reported it, or joined after it). */
+  fenceReadByAll(seq: number): boolean {
+    for (const w of this.watchers.values()) {
+      if (w.joinedAtFenceSeq < seq && (w.report?.fenceSeq ?? 0) < seq) return false;
+    }
+    return true;
+  }
+
   /**
    * Clients with calls in flight at a watching NFS layer, by its latest
    * report: revokes it still drains, and connections it reports with calls

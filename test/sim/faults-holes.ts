@@ -1,9 +1,10 @@
 import type { FaultKit, FaultMenu } from './fault-kit';
 import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
+import type { SimProcess } from './kernel';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return', 'revoke-into-broken-stream'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'condemn-while-gate-sleeps-then-failover', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return', 'revoke-into-broken-stream'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -120,6 +121,22 @@ export const HOLE_RECIPES: Recipe[] = [
     kinds: ['condemn-while-gate-sleeps'],
     world: { fence: 'reliable', fenceAgent: false },
     // Each strike takes about 8 s.
+    swarm: { faultGapMs: [4000, 9000] },
+  },
+  {
+    // A gate falls asleep with a host admitted (that host quiet, so the
+    // gate's last report shows nothing in flight for it); another host there moves on,
+    // so its revoke goes unanswered and the master condemns the session; the
+    // follower fences and opens a new session, then the leader dies and a
+    // new one takes over; the first host moves on and logs in elsewhere, and
+    // the gate wakes to the leases queued before the fence (seed 488438426).
+    name: 'condemned-while-gate-sleeps-then-failover',
+    reaches: ['follower-intro-omits-fence-dropped'],
+    kinds: ['condemn-while-gate-sleeps-then-failover'],
+    // Embedded: an elected successor takes longer than the leases the gate
+    // was sent before the fence (it wakes to none that still serve).
+    world: { mode: 'embedded', fence: 'reliable', fenceAgent: false },
+    // Each strike takes about 5 s.
     swarm: { faultGapMs: [4000, 9000] },
   },
   {
@@ -521,6 +538,63 @@ export function holeFaults(f: FaultKit): FaultMenu {
         k.after(1, poll);
       });
       return `scvm-${s.i}, ${h.hostId}`;
+    }],
+    ['condemn-while-gate-sleeps-then-failover', () => {
+      // The revoke of x waits for the sleeping gate until the master's drain
+      // limit (about 1.5-1.9 s) condemns the session; the follower fences and
+      // opens a new one at once. The leader then dies, and h logs in
+      // elsewhere once the new leader's grace ends (on the followers' word).
+      // The gate wakes while the leases it was sent before the fence still
+      // serve, and reads them before the fence: the follower's introduction
+      // must have listed h.
+      const h = w.hosts.find((y) => y.current?.conn && !y.current.closed && y.route.target === y.current.gate);
+      if (!h) return undefined;
+      const s = w.scvms[h.current!.gate - 1];
+      const others = w.hosts.filter((y) => y !== h);
+      if (!s.gate || !others.length) return undefined;
+      // x: a host s already serves besides h, else one moved there just
+      // after the agents' route tick (every 500 ms), so that it is admitted
+      // at s before its agent takes it home.
+      const there = others.filter((y) => y.route.target === s.i && y.current?.conn && !y.current.closed && y.current.gate === s.i);
+      const x = there.length ? r.pick(there) : r.pick(others);
+      const tick = there.length ? 0 : 500 - (k.now % 500) + 1;
+      if (!there.length) k.after(tick, () => { if (w.healedAt === undefined && x.route.target !== s.i) x.move({ target: s.i, via: r.pick(['storage', 'mgmt'] as const) }); });
+      whenConnected(f, x, s, tick, 450, () => {
+        const gp = s.gate?.proc;
+        if (!gp || gp.dead || h.route.target !== s.i || w.healedAt !== undefined) return;
+        // h goes quiet first (its ESXi host stalls): the gate reports it
+        // idle, so nothing but the follower's memory speaks for it.
+        k.pause(h.proc);
+        k.after(r.between(300, 450), () => pauseGate(gp));
+      });
+      const pauseGate = (gp: SimProcess) => {
+        if (gp.dead || w.healedAt !== undefined) return void k.resume(h.proc);
+        f.pause(gp);
+        if (!gp.paused) return void k.resume(h.proc);
+        // Woken at the latest while the last leases sent before a fence still serve.
+        k.after(r.between(3000, 3900), () => k.resume(gp));
+        k.after(r.between(0, 30), () => { if (w.healedAt === undefined) leave(f, x); });
+        const fencesBefore = s.follower?.status().fences ?? 0;
+        const m = f.leader();
+        const poll = (waited: number) => {
+          const st = s.follower?.status();
+          if (w.healedAt !== undefined || !st || waited > 3000) return void k.resume(h.proc);
+          if (st.fences === fencesBefore || st.lease !== 'live') return void k.after(10, () => poll(waited + 10));
+          // Fenced and in a new session: the leader dies, h moves on, the gate wakes.
+          const down = r.between(20, 200);
+          const back = down + r.between(50, 250);
+          const away = back + r.between(200, 600);
+          k.after(down, () => { if (m.proc && !m.proc.dead) m.kill(); });
+          k.after(back, () => m.restart());
+          k.after(away, () => {
+            k.resume(h.proc);
+            if (w.healedAt === undefined && h.route.target === s.i) leave(f, h);
+          });
+          k.after(away + r.between(100, 700), () => k.resume(gp));
+        };
+        poll(0);
+      };
+      return `scvm-${s.i}, ${h.hostId} stays, ${x.hostId} leaves, the leader restarts`;
     }],
     ['condemn-while-gate-sleeps', () => {
       // A host h has calls at s; the NFS server hangs and s's gate falls

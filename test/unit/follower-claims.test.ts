@@ -262,7 +262,9 @@ describe('follower: an introduction lists every client with calls in flight at a
     const { afterFence, afterRestart } = await condemnedWhileDraining();
     assert.deepEqual(afterRestart.inFlight, ['host:esx-2'], 're-introduction omitted host:esx-2, which still has 3 calls in flight at gate-3: the new master may end its grace and grant it to scvm-2');
     assert.deepEqual(afterRestart.claims, ['host:esx-3'], 'claimed with a grant it no longer holds');
-    assert.deepEqual(afterFence.inFlight, ['host:esx-2']);
+    // Right after the fence the layer has not read it yet: host:esx-3, which
+    // it dropped, may still be served there (seed 488438426's rule, below).
+    assert.deepEqual(afterFence.inFlight, ['host:esx-2', 'host:esx-3']);
     assert.deepEqual(afterFence.claims, []);
   });
 
@@ -300,6 +302,53 @@ describe('follower: an introduction lists every client with calls in flight at a
     const { afterRestart } = await condemnedWhileDraining();
     assert.deepEqual(afterRestart.inFlight, []);
     assert.deepEqual(afterRestart.claims, ['host:esx-3']);
+  });
+});
+
+describe('follower: clients a fence dropped are listed until every NFS layer read the fence (campaign seed 488438426)', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /**
+   * scvm-3 serves host:esx-2 (idle: its layer reports nothing in flight)
+   * when the master condemns the session; the follower fences, opens s2,
+   * and then the leader changes. Its layer sleeps and has not read the
+   * fence: it still serves host:esx-2 on the leases sent before it.
+   */
+  async function fencedWhileTheLayerSleeps() {
+    const t = follower({ fence: 'ok' });
+    t.f.session.start();
+    await t.grant('s1', 5, []);
+    t.f.admissions.grant('10.0.0.2', 'host:esx-2', { epoch: 5, sequence: 1 });
+    t.report({ serving: true });
+    const ended = t.f.lease.deadlineMs;
+    const afterFence = await t.reintroduce(grpc.status.ABORTED);
+    await t.grant('s2', 5, []);
+    const afterFailover = await t.reintroduce();
+    return { t, ended, afterFence, afterFailover };
+  }
+
+  it('lists the dropped client as in flight, to the same master and to a new leader, while the layer has not read the fence', async () => {
+    const { afterFence, afterFailover } = await fencedWhileTheLayerSleeps();
+    assert.deepEqual(afterFence.inFlight, ['host:esx-2']);
+    assert.deepEqual(afterFailover.inFlight, ['host:esx-2'], 'the new leader\'s introduction omitted host:esx-2, which the sleeping layer still serves on the lease the fence ended: the leader may grant it elsewhere');
+    assert.deepEqual(afterFailover.claims, [], 'listed with no grant: held and revoked here, not served again');
+  });
+
+  it('stops listing it once the layer reports the fence, or once the lease the fence ended is over', async () => {
+    const { t } = await fencedWhileTheLayerSleeps();
+    t.report({ fenceSeq: t.f.hub.currentFenceSeq });
+    await t.grant('s2', 5, [], true);
+    assert.deepEqual((await t.reintroduce()).inFlight, [], 'still listed after the layer read the fence');
+    const late = await fencedWhileTheLayerSleeps();
+    await late.t.grant('s2', 5, [], true);
+    await late.t.clock.tickAsync(late.ended - late.t.clock.now() + 1);
+    assert.deepEqual((await late.t.reintroduce()).inFlight, [], 'still listed after the ended lease was over');
+  });
+
+  it('with mutant follower-intro-omits-fence-dropped on, the introductions omit it (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['follower-intro-omits-fence-dropped']);
+    const { afterFence, afterFailover } = await fencedWhileTheLayerSleeps();
+    assert.deepEqual([afterFence.inFlight, afterFailover.inFlight], [[], []]);
   });
 });
 
