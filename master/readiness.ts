@@ -77,6 +77,15 @@ export class Readiness {
     return this.done || (this.clock.now() >= this.deadline && (this.fenceMissing ? this.missing.size === 0 : !this.heldBy().length));
   }
 
+  /**
+   * The grace still runs its time, or its fence agent is fencing the
+   * servers it awaited (status shows it not ready): a bounded, visible hold
+   * of every login.
+   */
+  inProgress(): boolean {
+    return !this.done && (this.clock.now() < this.deadline || this.fencing);
+  }
+
   /** Missing servers that keep the grace from ending by time (no fence agent, no fence of their own). */
   heldBy(requester?: string): string[] {
     if (this.fenceMissing || mutant('grace-ends-over-unfenced-server')) return [];

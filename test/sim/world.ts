@@ -1171,7 +1171,12 @@ export class World {
 
   /** Every hold a leader names: held clients and the grace's holders. */
   private leaderHolds(leader: ReturnType<NonNullable<SimMaster['runtime']>['core']> | undefined): string[] {
-    return leader ? [...leader.logins.heldClients().map((x) => `${x.clientId} held by ${x.serverId} (${x.reason})`), ...leader.readiness.heldBy().map((id) => `grace held by ${id}`)] : [];
+    if (!leader) return [];
+    // A grace that still runs its time, or whose fence agent still fences
+    // the servers it awaited, holds every login visibly (status: not ready),
+    // and only so long: seed 488451098's grace killed every SCVM at its end.
+    const grace = leader.readiness.inProgress() ? ['grace held: running or fencing the servers it awaited'] : [];
+    return [...leader.logins.heldClients().map((x) => `${x.clientId} held by ${x.serverId} (${x.reason})`), ...leader.readiness.heldBy().map((id) => `grace held by ${id}`), ...grace];
   }
 
   /** Of a leader's holds (`held`), those that explain `h` visibly making no progress. */

@@ -80,3 +80,21 @@ describe('grace period over a registered server without a working fence', () => 
     assert.equal(g.outcome(), 'granted');
   });
 });
+
+describe('grace period: in progress while it runs its time or its fence agent fences (a visible hold)', () => {
+  it('is in progress until its time is over, then while the fence agent fences the servers it awaited, and not once it ended', async () => {
+    const clock = fakeClock();
+    let confirm!: (ok: boolean) => void;
+    const r = new Readiness(clock, ['scvm-1', 'scvm-2'], 2000, () => new Promise<boolean>((res) => { confirm = res; }));
+    r.introduced('scvm-1');
+    assert.equal(r.inProgress(), true, 'running its time');
+    await clock.tickAsync(2000);
+    await flush();
+    assert.equal(r.inProgress(), true, 'the fence agent is fencing scvm-2');
+    assert.equal(r.isReady(), false);
+    confirm(true);
+    await flush();
+    assert.equal(r.inProgress(), false);
+    assert.equal(r.isReady(), true);
+  });
+});
