@@ -1,5 +1,5 @@
 import type { Kernel, Rng, SimProcess } from './kernel';
-import type { SimMaster, SimScvm, World } from './world';
+import type { SimHost, SimMaster, SimScvm, World } from './world';
 
 /** One fault kind: injects itself now, and says what it hit (undefined: nothing to hit, not logged). */
 export type FaultMenu = Array<[string, () => string | undefined]>;
@@ -33,4 +33,14 @@ export function faultKit(w: World): FaultKit {
     // Nor do partitions, etcd cuts or kills land after the liveness phase began.
     cut: (a, b) => { if (w.mayCut(a, b)) w.net.partition(a, b); },
   };
+}
+
+/** The host moves to another SCVM and resets its old connection at once (ss -K). */
+export function leave(f: FaultKit, h: SimHost): string {
+  const { w, r } = f;
+  const to = r.pick(w.scvms.filter((x) => x.i !== h.route.target));
+  const old = h.current;
+  h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) });
+  if (old) h.lost(old);
+  return `scvm-${to.i}`;
 }

@@ -1,4 +1,4 @@
-import type { FaultKit, FaultMenu } from './fault-kit';
+import { leave, type FaultKit, type FaultMenu } from './fault-kit';
 import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
 import type { SimProcess } from './kernel';
@@ -186,16 +186,6 @@ function freshMgmtIp(w: World): string {
   const n = nextAddress.get(w) ?? 200;
   nextAddress.set(w, n + 1);
   return `10.20.0.${n}`;
-}
-
-/** The host moves to another SCVM and resets its old connection at once (ss -K). */
-function leave(f: FaultKit, h: SimHost): string {
-  const { w, r } = f;
-  const to = r.pick(w.scvms.filter((x) => x.i !== h.route.target));
-  const old = h.current;
-  h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) });
-  if (old) h.lost(old);
-  return `scvm-${to.i}`;
 }
 
 /** Runs `then` once `h` has a connection accepted at `s`'s gate (polled from `from` ms, given up after `within` ms). */

@@ -1,4 +1,4 @@
-import type { FaultKit, FaultMenu } from './fault-kit';
+import { leave, type FaultKit, type FaultMenu } from './fault-kit';
 import type { Recipe } from './recipes';
 import type { SimHost, SimScvm } from './world';
 
@@ -10,6 +10,8 @@ export const RACE_FAULT_KINDS: string[] = [
   'readdress-over-failover',
   'join-while-registry-fails',
   'readdress-late-admit-then-leave',
+  'lease-stretched-by-gate-stall',
+  'hung-gate-over-follower-restart-and-failover',
 ];
 
 export const RACE_RECIPES: Recipe[] = [
@@ -89,6 +91,39 @@ export const RACE_RECIPES: Recipe[] = [
     world: { fence: 'reliable' },
     // Each strike takes about 3 s.
     swarm: { faultGapMs: [2000, 5000] },
+  },
+  {
+    // A gate stalls (a GC pause, a VM stun) with lease renewals on their
+    // way; its follower is cut off from the master meanwhile and then
+    // freezes before its own lease ends, and a host the gate serves moves on.
+    // The master waits out the follower's lease and grants the host
+    // elsewhere: a renewal read late must not stretch the gate's lease past
+    // the follower's (race 6, the old relative lease protocol).
+    name: 'lease-stretched-by-gate-stall',
+    reaches: ['relative-lease-times'],
+    kinds: ['lease-stretched-by-gate-stall'],
+    // A fence, so the master waits the silent holder out; no fence agent,
+    // which would kill the whole SCVM first.
+    world: { fence: 'reliable', fenceAgent: false },
+    // Each strike takes about 8 s.
+    swarm: { faultGapMs: [5000, 9000] },
+  },
+  {
+    // A gate hangs with a host's calls queued; its follower dies and a new
+    // follower process starts (its start fence kills the NFS server), and
+    // the leader restarts. The host moves on, its old connection left open;
+    // the gate wakes before its lease's stop point and reads the queued calls
+    // before its stream's end. A new follower process cannot speak for the
+    // hung gate of its predecessor: the new leader's grace must run its time
+    // (seeds 19 and 1040). With the fence agent, which kills the SCVM at the
+    // grace's end (the simulation lets a follower die under a frozen gate
+    // only then).
+    name: 'hung-gate-over-follower-restart-and-failover',
+    reaches: ['master-grace-ended-by-new-follower'],
+    kinds: ['hung-gate-over-follower-restart-and-failover'],
+    world: { mode: 'embedded', fence: 'reliable', fenceAgent: true },
+    // Each strike takes about 6 s (the fence agent's kill and restart).
+    swarm: { faultGapMs: [5000, 9000] },
   },
 ];
 
@@ -281,6 +316,64 @@ export function raceFaults(f: FaultKit): FaultMenu {
         });
       });
       return `${h.hostId}→scvm-${t.i} (${first}, answer late; then the other), then away`;
+    }],
+    ['lease-stretched-by-gate-stall', () => {
+      const h = w.hosts.find((y) => y.current?.conn && !y.current.closed && y.current.gate === y.route.target);
+      if (!h || w.healedAt !== undefined) return undefined;
+      const s = w.scvms[h.current!.gate - 1];
+      const fp = s.followerProc, gp = s.gate?.proc;
+      if (!fp || !gp || fp.dead || gp.dead) return undefined;
+      // The gate stalls first, its renewals queuing; a second later the
+      // follower is cut off (its lease then ends about 2.5-3 s on).
+      const stall = r.between(2500, 3000);
+      pause(gp);
+      if (!gp.paused) return undefined;
+      k.after(stall, () => k.resume(gp));
+      const cutAt = r.between(800, 1200);
+      k.after(cutAt, () => {
+        if (w.healedAt !== undefined || fp.dead) return;
+        const masters = w.masters.map((x) => x.proc).filter((p): p is NonNullable<typeof p> => !!p && !p.dead);
+        for (const mp of masters) cut(fp, mp);
+        k.after(r.between(5000, 7000), () => { for (const mp of masters) w.net.heal(fp, mp); });
+        // The host moves on while its holder is silent.
+        k.after(r.between(200, 600), () => { if (w.healedAt === undefined && h.route.target === s.i) leave(f, h); });
+      });
+      // Once the gate is awake, the follower freezes before its lease ends
+      // (so it neither fences its gate at the end of that lease nor renews).
+      k.after(stall + r.between(50, 300), () => {
+        if (w.healedAt !== undefined || fp.dead) return;
+        pause(fp);
+        k.after(r.between(2500, 3500), () => k.resume(fp));
+      });
+      return `gate of scvm-${s.i} stalls ${stall.toFixed(0)} ms, its follower cut off then frozen, ${h.hostId} moves on`;
+    }],
+    ['hung-gate-over-follower-restart-and-failover', () => {
+      const h = w.hosts.find((y) => y.current?.conn && !y.current.closed && y.current.inFlight > 0 && y.current.gate === y.route.target);
+      if (!h || w.healedAt !== undefined) return undefined;
+      const s = w.scvms[h.current!.gate - 1];
+      const gp = s.gate?.proc;
+      if (!gp || gp.dead || !s.followerProc || s.followerProc.dead) return undefined;
+      pause(gp);
+      if (!gp.paused) return undefined;
+      k.after(r.between(900, 1500), () => k.resume(gp));
+      const dies = r.between(20, 100);
+      k.after(dies, () => {
+        s.killFollower();
+        k.after(r.between(30, 120), () => s.revive());
+      });
+      const m = f.leader();
+      k.after(dies + r.between(30, 150), () => {
+        if (!m.proc || m.proc.dead) return;
+        m.kill();
+        k.after(r.between(100, 250), () => m.restart());
+      });
+      // The host moves on once the new leader is back, its old connection
+      // left open with calls queued at the hung gate.
+      const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
+      k.after(r.between(500, 900), () => {
+        if (w.healedAt === undefined && h.route.target === s.i) h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }, true);
+      });
+      return `gate of scvm-${s.i} hangs, its follower restarts, m${m.k} restarts, ${h.hostId}→scvm-${to.i}`;
     }],
     ['readdress-over-failover', () => {
       // The elected leader is cut off from etcd (it steps down at the end of
