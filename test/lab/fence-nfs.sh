@@ -22,6 +22,15 @@ alive() {
 }
 started="$(mono)"
 pid="$(cat "$pidfile" 2>/dev/null || true)"
+# The first line only: a server that writes its pid file in place (no
+# truncation) over a longer pid leaves the old one's tail on a second line
+# (a CI run read "pid\ntail", killed nothing, and logged broken JSON).
+pid="${pid%%$'\n'*}"
+# Something else than a pid is no proof that nothing runs: fail, not "gone".
+if [ -n "$pid" ] && ! [[ "$pid" =~ ^[0-9]+$ ]]; then
+	echo "fence-nfs.sh: $pidfile does not hold a pid: $pid" >&2
+	exit 1
+fi
 # Chaos faults (test/support/chaos.ts): PIDFILE.fault holding "fail" makes
 # this fence fail without killing anything; "slow" makes it take 400 ms of
 # its 1,000 ms budget before the kill.

@@ -282,6 +282,8 @@ rpcbind -w -f &
 for i in $(seq 50); do [ -S /run/rpcbind.sock ] && break; sleep 0.05; done
 set +e
 while [ ! -e ${stop} ]; do
+  # Ganesha writes its pid file in place: a stale longer pid would leave a tail.
+  rm -f ${this.nfsPidFile(i)}
   ganesha.nfsd -F -f ${conf} -L ${path.join(this.dir, `ganesha-${i}.log`)} -p ${this.nfsPidFile(i)} &
   echo "ganesha started: pid $!"
   wait $!

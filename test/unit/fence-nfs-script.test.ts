@@ -76,6 +76,32 @@ describe('lab NFS fence command (test/lab/fence-nfs.sh)', function () {
     assert.ok(entry.t >= entry.started);
   });
 
+  it('kills the pid on the first line of a pid file rewritten in place over a longer pid, and logs valid JSON', async () => {
+    const server = spawn('sleep', ['30']);
+    await new Promise((r) => server.once('spawn', r));
+    const exited = new Promise((r) => server.once('exit', (_code, sig) => r(sig)));
+    // What "1234567\n" overwritten in place by the new pid leaves behind.
+    fs.writeFileSync(path.join(dir, 'pid'), `${server.pid}\n${'9'.repeat(3)}\n`);
+    try {
+      const run = spawnSync(FENCE_NFS, [path.join(dir, 'pid'), path.join(dir, 'log'), 'gate-1'], { encoding: 'utf8' });
+      assert.equal(run.status, 0, run.stderr);
+      // The fence returns once the process is gone: its exit event is a moment away at most.
+      const outcome = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running 2 s after the fence returned'), 2000))]);
+      assert.equal(outcome, 'SIGKILL', 'the server was not killed: the fence read the pid file as no pid and called it gone');
+      assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'log'), 'utf8')).pid, String(server.pid));
+    } finally {
+      server.kill('SIGKILL');
+    }
+  });
+
+  it('fails, killing nothing, when the pid file holds something else than a pid', () => {
+    fs.writeFileSync(path.join(dir, 'pid'), 'ganesha\n');
+    const run = spawnSync(FENCE_NFS, [path.join(dir, 'pid'), path.join(dir, 'log'), 'gate-1'], { encoding: 'utf8' });
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /does not hold a pid: ganesha/);
+    assert.equal(fs.existsSync(path.join(dir, 'log')), false, 'a failed fence was logged as a fence');
+  });
+
   it('counts a server its supervisor reaps between two looks as fenced, not as "still running"', async () => {
     parent = spawn('python3', ['-c', ZOMBIE_PARENT, path.join(dir, 'pid'), path.join(dir, 'reap')], { stdio: 'ignore' });
     await waitFor('the zombie child', () => fs.existsSync(path.join(dir, 'pid')) && fs.readFileSync(path.join(dir, 'pid'), 'utf8') !== '');
