@@ -4,7 +4,7 @@ import type { SimHost, SimScvm, World } from './world';
 import type { SimProcess } from './kernel';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'condemn-while-gate-sleeps-then-failover', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return', 'revoke-into-broken-stream'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'condemn-while-gate-sleeps-then-failover', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return', 'revoke-into-broken-stream', 'fence-broken-then-failover-then-restart'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -164,6 +164,20 @@ export const HOLE_RECIPES: Recipe[] = [
     kinds: ['follower-gate-die-then-return'],
     world: { fence: 'none', fenceAgent: false },
     swarm: { faultGapMs: [4000, 9000] },
+  },
+  {
+    // An SCVM's fence command breaks and a gate dies, so the follower's
+    // fence fails and the master records that server as unable to fence.
+    // The follower process dies, the leader restarts (its grace reads that
+    // record), and once the fence works again a new follower process starts
+    // and fences at start. It no longer holds the grace past its time: every
+    // other server's logins would wait for an operator (seed 1872905532).
+    name: 'fence-broken-then-failover-then-restart',
+    reaches: ['master-fenced-restart-still-unfenced'],
+    kinds: ['fence-broken-then-failover-then-restart'],
+    world: { mode: 'embedded', fence: 'reliable', fenceAgent: false },
+    // Each strike takes about 6 s.
+    swarm: { faultGapMs: [6000, 9000] },
   },
   {
     // Issue 18 hole g: a host leaves an SCVM while the master's messages to
@@ -528,6 +542,27 @@ export function holeFaults(f: FaultKit): FaultMenu {
         k.after(1, poll);
       });
       return `scvm-${s.i}, ${h.hostId}`;
+    }],
+    ['fence-broken-then-failover-then-restart', () => {
+      const s = f.scvm();
+      if (w.healedAt !== undefined || !s.gate || s.gate.proc.dead || !s.followerProc || s.followerProc.dead) return undefined;
+      const broken = r.between(1600, 2500);
+      s.fenceBrokenUntil = k.now + broken;
+      // The gate dies: its follower fences the NFS server, which fails, and
+      // says so in its next keepalive (the master records it).
+      s.killGate();
+      k.after(r.between(100, 300), () => s.revive());
+      const dies = r.between(1000, 1300);
+      k.after(dies, () => { if (w.healedAt === undefined) s.killFollower(); });
+      const m = f.leader();
+      k.after(dies + r.between(50, 200), () => {
+        if (!m.proc || m.proc.dead) return;
+        m.kill();
+        k.after(r.between(100, 300), () => m.restart());
+      });
+      // A new follower process once the fence works again: it fences at start.
+      k.after(broken + r.between(100, 400), () => s.revive());
+      return `scvm-${s.i}'s fence broken ${broken.toFixed(0)} ms, its gate and follower die, m${m.k} restarts`;
     }],
     ['condemn-while-gate-sleeps-then-failover', () => {
       // The revoke of x waits for the sleeping gate until the master's drain

@@ -126,7 +126,6 @@ const NOT_FOUND_RELIABLY: Partial<Record<MutantName, string>> = {
   'follower-ended-lease-fence-point-dropped': 'its recipe (condemned-while-gate-sleeps) finds it in 6 of 100 seeds, about 1 in 700 random schedules; the random swarm found it once in 18,000 (seed 86850814)',
   'hub-takes-stale-report': 'a liveness bug (a needless fence): needs a unary call duplicated across a graceful gate stop; 1 of 200 seeds of gate-graceful-restart alone',
   'master-ignores-refused-introduction-fencing': 'its recipe (follower-and-gate-die-fence-broken) finds it in 1-2% of seeds: the new follower must stay refused until the old session\'s wait-out ends',
-  'master-fenced-restart-still-unfenced': 'needs a leader change while a server\'s registry record says its fence failed, then a new follower process of that server that fences at start: not within 600 random schedules; the swarm found it once in 11,333 (seed 1872905532)',
   'master-fenced-predecessor-unproven': 'needs the fence agent to kill a whole SCVM without a fence of its own, then its new follower to take clients: found 4 times in 11,333 random schedules (seeds 1872910914, 1872899757, 1872907006, 1872910377)',
   'fence-budget-counts-drift': 'needs a flaky fence, no fence agent, a clock at the drift bound and a hang while silent: 3 of 300 seeds of that mix; not within 1,000 random',
 };
