@@ -44,3 +44,15 @@ export function leave(f: FaultKit, h: SimHost): string {
   if (old) h.lost(old);
   return `scvm-${to.i}`;
 }
+
+/** `h` routes to SCVM `i` and has an open connection its gate accepted. */
+export function connectedAt(h: SimHost, i: number): boolean {
+  return h.route.target === i && !!h.current?.conn && !h.current.closed && h.current.gate === i;
+}
+
+/** Cuts `p` off from every live master, both ways, for `forMs`. */
+export function cutFromMasters(f: FaultKit, p: SimProcess, forMs: number): void {
+  const masters = f.w.masters.map((x) => x.proc).filter((mp): mp is NonNullable<typeof mp> => !!mp && !mp.dead);
+  for (const mp of masters) f.cut(p, mp);
+  f.k.after(forMs, () => { for (const mp of masters) f.w.net.heal(p, mp); });
+}

@@ -1,4 +1,4 @@
-import { leave, type FaultKit, type FaultMenu } from './fault-kit';
+import { connectedAt, leave, type FaultKit, type FaultMenu } from './fault-kit';
 import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
 import type { SimProcess } from './kernel';
@@ -208,7 +208,7 @@ function whenConnected(f: FaultKit, h: SimHost, s: SimScvm, from: number, within
   const until = k.now + from + within;
   const poll = () => {
     if (w.healedAt !== undefined || k.now > until) return;
-    if (h.route.target === s.i && h.current?.conn && !h.current.closed && h.current.gate === s.i) return then();
+    if (connectedAt(h, s.i)) return then();
     k.after(10, poll);
   };
   k.after(from, poll);
@@ -572,7 +572,7 @@ export function holeFaults(f: FaultKit): FaultMenu {
       // The gate wakes while the leases it was sent before the fence still
       // serve, and reads them before the fence: the follower's introduction
       // must have listed h.
-      const h = w.hosts.find((y) => y.current?.conn && !y.current.closed && y.route.target === y.current.gate);
+      const h = w.hosts.find((y) => connectedAt(y, y.route.target));
       if (!h) return undefined;
       const s = w.scvms[h.current!.gate - 1];
       const others = w.hosts.filter((y) => y !== h);
@@ -580,7 +580,7 @@ export function holeFaults(f: FaultKit): FaultMenu {
       // x: a host s already serves besides h, else one moved there just
       // after the agents' route tick (every 500 ms), so that it is admitted
       // at s before its agent takes it home.
-      const there = others.filter((y) => y.route.target === s.i && y.current?.conn && !y.current.closed && y.current.gate === s.i);
+      const there = others.filter((y) => connectedAt(y, s.i));
       const x = there.length ? r.pick(there) : r.pick(others);
       const tick = there.length ? 0 : 500 - (k.now % 500) + 1;
       if (!there.length) k.after(tick, () => { if (w.healedAt === undefined && x.route.target !== s.i) x.move({ target: s.i, via: r.pick(['storage', 'mgmt'] as const) }); });

@@ -1,4 +1,4 @@
-import { leave, type FaultKit, type FaultMenu } from './fault-kit';
+import { connectedAt, cutFromMasters, leave, type FaultKit, type FaultMenu } from './fault-kit';
 import type { Recipe } from './recipes';
 import type { SimHost, SimScvm } from './world';
 
@@ -173,12 +173,7 @@ export function raceFaults(f: FaultKit): FaultMenu {
         const fp = s.followerProc;
         // Not past its gate's lease stop point (about 2 s after the last renewal).
         const cutFor = r.between(300, 1200);
-        const isolate = () => {
-          const masters = w.masters.map((x) => x.proc).filter((p): p is NonNullable<typeof p> => !!p && !p.dead);
-          if (!fp) return;
-          for (const mp of masters) cut(fp, mp);
-          k.after(cutFor, () => { for (const mp of masters) w.net.heal(fp, mp); });
-        };
+        const isolate = () => { if (fp) cutFromMasters(f, fp, cutFor); };
         isolate();
         const down = r.between(100, 600);
         k.after(down, () => { m.restart(); isolate(); });
@@ -318,7 +313,7 @@ export function raceFaults(f: FaultKit): FaultMenu {
       return `${h.hostId}→scvm-${t.i} (${first}, answer late; then the other), then away`;
     }],
     ['lease-stretched-by-gate-stall', () => {
-      const h = w.hosts.find((y) => y.current?.conn && !y.current.closed && y.current.gate === y.route.target);
+      const h = w.hosts.find((y) => connectedAt(y, y.route.target));
       if (!h || w.healedAt !== undefined) return undefined;
       const s = w.scvms[h.current!.gate - 1];
       const fp = s.followerProc, gp = s.gate?.proc;
@@ -332,9 +327,7 @@ export function raceFaults(f: FaultKit): FaultMenu {
       const cutAt = r.between(800, 1200);
       k.after(cutAt, () => {
         if (w.healedAt !== undefined || fp.dead) return;
-        const masters = w.masters.map((x) => x.proc).filter((p): p is NonNullable<typeof p> => !!p && !p.dead);
-        for (const mp of masters) cut(fp, mp);
-        k.after(r.between(5000, 7000), () => { for (const mp of masters) w.net.heal(fp, mp); });
+        cutFromMasters(f, fp, r.between(5000, 7000));
         // The host moves on while its holder is silent.
         k.after(r.between(200, 600), () => { if (w.healedAt === undefined && h.route.target === s.i) leave(f, h); });
       });
@@ -348,7 +341,7 @@ export function raceFaults(f: FaultKit): FaultMenu {
       return `gate of scvm-${s.i} stalls ${stall.toFixed(0)} ms, its follower cut off then frozen, ${h.hostId} moves on`;
     }],
     ['hung-gate-over-follower-restart-and-failover', () => {
-      const h = w.hosts.find((y) => y.current?.conn && !y.current.closed && y.current.inFlight > 0 && y.current.gate === y.route.target);
+      const h = w.hosts.find((y) => connectedAt(y, y.route.target) && y.current!.inFlight > 0);
       if (!h || w.healedAt !== undefined) return undefined;
       const s = w.scvms[h.current!.gate - 1];
       const gp = s.gate?.proc;
