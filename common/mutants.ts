@@ -53,6 +53,7 @@ export const MUTANTS = {
   'hub-trusts-idle-report': 'a layer that leaves after any report saying "not serving, nothing in flight" counts as idle, though a renewal may have let it forward a call since (found by the swarm)',
   'gate-admit-after-release': 'an Admit reply for an admission the gate\'s own release already covered is served: a host with connections from two addresses, one reply late, the other connection closed and its release freed the client, the master granted it elsewhere, and the late reply attached here (found by the swarm, seed 488470164)',
   'follower-intro-omits-fence-dropped': 'a fenced follower introduces itself without the clients its fence dropped, though an NFS layer that has not read the fence yet still serves them on the lease it ended: a gate asleep through its session\'s condemnation woke to the leases queued before the fence and served a client a new leader had granted elsewhere (found by the swarm, seed 488438426)',
+  'master-regrants-revoked-token': 'a client held at a server after its revoke there did not drain is handed back the revoked grant when that server asks for it again (its host came home), and the follower refuses a token it was told to revoke: the host stays stuck until an operator confirms a fence, though the calls drained and the fence works (a liveness bug, found by the liveness phase)',
 } as const;
 
 export type MutantName = keyof typeof MUTANTS;

@@ -315,7 +315,11 @@ export class LoginCoordinator {
       const others = current.filter((h) => h.sessionId !== sessionId);
       // A hold adopted from an older term carries that term's token, which a
       // follower that has seen this epoch refuses: it gets a token of this term.
-      if (round === 0 && mine && others.length === 0 && mine.token.epoch === this.tokens.epoch) {
+      // So does a grant this master revoked there, whose drain ended held: the
+      // follower refuses the token it was told to revoke, and the client (on
+      // the same NFS server, calls in order) gets a new one.
+      const revokedHere = this.holds.get(clientId)?.sessionId === sessionId && !mutant('master-regrants-revoked-token');
+      if (round === 0 && mine && others.length === 0 && mine.token.epoch === this.tokens.epoch && !revokedHere) {
         return { clientId, token: mine.token, revoked: 0, alreadyOwned: true };
       }
       if (others.length === 0 || (round > 0 && mutant('master-grants-without-looking-again'))) break;

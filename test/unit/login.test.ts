@@ -122,6 +122,42 @@ describe('login and revoke: a holder without a working fence is held, never wait
     assert.equal(h.sessions.state(a), SessionState.Live);
   });
 
+  /** scvm-1 (no fence) holds host:esx-9; a login at scvm-2 ends with the client held there, the drain outlasting the limit. */
+  async function heldAfterUndrainedRevoke() {
+    const h = harness();
+    const a = h.open('scvm-1', '', 'FENCING_NONE');
+    const b = h.open('scvm-2');
+    const first = await h.logins.login(a.id, '10.0.0.9');
+    const t = track(h.logins.login(b.id, '10.0.0.9'));
+    await flush();
+    for (let i = 0; i < 4; i++) {
+      h.logins.onRevokeProgress(a.id, a.revokes[0].revokeId, 3);
+      h.sessions.renew(a);
+      h.sessions.renew(b);
+      await h.clock.tickAsync(900);
+    }
+    await flush();
+    assert.match(t.error!.message, /did not drain/);
+    return { h, a, first };
+  }
+
+  it('lets the holding server log the client in again under a new token: its follower refuses the one it was told to revoke (found by the liveness phase)', async () => {
+    const { h, a, first } = await heldAfterUndrainedRevoke();
+    // The host came home: the server that holds it asks for it again.
+    const again = await h.logins.login(a.id, '10.0.0.9');
+    assert.equal(again.alreadyOwned, false, 'not the revoked grant handed back');
+    assert.ok(compareTokens(again.token, first.token) > 0, 'a newer token than the one revoked');
+    assert.deepEqual(h.logins.heldClients(), [], 'the hold ends: the client is granted where it was held');
+  });
+
+  it('with mutant master-regrants-revoked-token on, the revoked token is handed back (the fix\'s exact revert)', async () => {
+    const { h, a, first } = await heldAfterUndrainedRevoke();
+    setSimulationMutants(['master-regrants-revoked-token']);
+    const again = await h.logins.login(a.id, '10.0.0.9');
+    assert.equal(again.alreadyOwned, true);
+    assert.deepEqual(again.token, first.token);
+  });
+
   it('never forgets a dead unfenced holder\'s clients, until an operator confirms the fence; then the client moves', async () => {
     const { h, a, b } = await unfencedHolder();
     a.sink = undefined;
