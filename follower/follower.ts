@@ -737,6 +737,11 @@ export class Follower {
     });
   }
 
+  /** Clients whose revokes this follower holds until a fence proves their calls stopped. */
+  heldRevokeClients(): string[] {
+    return [...new Set([...this.heldRevokes.values()].map((h) => h.clientId))];
+  }
+
   /** This follower's own view (Gate/Status, and GET /v1/status on its HTTPS listener). */
   status(): FollowerStatusReply {
     const nfs = this.nfsState();

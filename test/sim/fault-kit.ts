@@ -56,3 +56,34 @@ export function cutFromMasters(f: FaultKit, p: SimProcess, forMs: number): void 
   for (const mp of masters) f.cut(p, mp);
   f.k.after(forMs, () => { for (const mp of masters) f.w.net.heal(p, mp); });
 }
+
+/** Runs `then` once `h` has a connection accepted at `s`'s gate (polled from `from` ms, given up after `within` ms). */
+export function whenConnected(f: FaultKit, h: SimHost, s: SimScvm, from: number, within: number, then: () => void): void {
+  const { w, k } = f;
+  const until = k.now + from + within;
+  const poll = () => {
+    if (w.healedAt !== undefined || k.now > until) return;
+    if (connectedAt(h, s.i)) return then();
+    k.after(10, poll);
+  };
+  k.after(from, poll);
+}
+
+/**
+ * Brings a host x over to s, an SCVM that serves a host of its own: moved
+ * just after the agents' route tick (every 500 ms), so it is admitted there
+ * before its agent takes it home. `then` runs once x is connected there
+ * (given up after 450 ms).
+ */
+export function visitServedScvm(f: FaultKit, then: (s: SimScvm, x: SimHost) => void): { s: SimScvm; x: SimHost } | undefined {
+  const { w, k, r } = f;
+  const s = r.pick(w.scvms.filter((y) => y.gate && !y.gate.proc.dead && w.hosts.some((h) => connectedAt(h, y.i))));
+  if (!s || w.healedAt !== undefined) return undefined;
+  const others = w.hosts.filter((h) => h.route.target !== s.i);
+  if (!others.length) return undefined;
+  const x = r.pick(others);
+  const tick = 500 - (k.now % 500) + 1;
+  k.after(tick, () => { if (w.healedAt === undefined && x.route.target !== s.i) x.move({ target: s.i, via: r.pick(['storage', 'mgmt'] as const) }); });
+  whenConnected(f, x, s, tick, 450, () => then(s, x));
+  return { s, x };
+}

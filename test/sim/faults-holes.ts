@@ -1,10 +1,10 @@
-import { connectedAt, leave, type FaultKit, type FaultMenu } from './fault-kit';
+import { connectedAt, cutFromMasters, leave, visitServedScvm, whenConnected, type FaultKit, type FaultMenu } from './fault-kit';
 import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
 import type { SimProcess } from './kernel';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'condemn-while-gate-sleeps-then-failover', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return', 'revoke-into-broken-stream', 'fence-broken-then-failover-then-restart'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'condemn-while-gate-sleeps-then-failover', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return', 'revoke-into-broken-stream', 'fence-broken-then-failover-then-restart', 'limit-lowered-twice-while-gate-sleeps', 'follower-cut-past-lease'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -192,6 +192,70 @@ export const HOLE_RECIPES: Recipe[] = [
     // No latency bursts: the check then knows a message takes at most 2 ms.
     swarm: { burstChance: 0 },
   },
+  {
+    // Issue 18 hole c: a restarted master with a lower client limit leaves a
+    // claim unadopted, so the follower stops serving that client locally
+    // while its gate sleeps (the client's host idle, so the gate's last
+    // report shows nothing in flight for it); the master restarts again
+    // before the gate wakes. Only the follower's record that the client is
+    // draining makes its next introduction claim it, so the new master's
+    // grace does not end with the client granted elsewhere.
+    name: 'limit-lowered-twice-while-gate-sleeps',
+    reaches: ['follower-replaced-not-draining'],
+    kinds: ['limit-lowered-twice-while-gate-sleeps'],
+    world: { mode: 'embedded', fence: 'reliable', fenceAgent: false, maxClientsPerSession: 2, limitAfterRestart: 1 },
+    swarm: { faultGapMs: [5000, 9000] },
+  },
+  {
+    // Planned gate restarts while many requests arrive a second time, late
+    // (a copy held up on the way, or a retry whose original was only slow):
+    // an older report of the stopping gate, arriving after its final one,
+    // must not undo it, or a clean stop counts as a layer that left with
+    // calls unknown and its NFS server is fenced for nothing.
+    name: 'graceful-restart-under-late-copies',
+    reaches: ['hub-takes-stale-report'],
+    kinds: ['gate-graceful-restart'],
+    swarm: { lateDuplicateRate: 0.8, lateDuplicateMaxMs: 1000, faultGapMs: [800, 1600] },
+  },
+  {
+    // A follower is cut off from the masters for longer than its session
+    // lasts, with its own host served there: it fences and comes back in a
+    // new session, and the host logs in again at the same server. The old,
+    // silent session of the requester's own server is no holder to fence,
+    // wait out or hold for an operator: the client stays on that NFS server
+    // (a liveness bug, found by the liveness phase).
+    name: 'follower-cut-past-lease',
+    reaches: ['master-fences-own-requester'],
+    kinds: ['follower-cut-past-lease'],
+    world: { fence: 'none', fenceAgent: false },
+    swarm: { faultGapMs: [6000, 9000] },
+  },
+  {
+    // A gate dies while its NFS server is slow, with a host's calls there;
+    // the host then moves on. The fence (run at once for the lost layer, and
+    // for the revoke) often fails at once: the revoke is held (the master
+    // holds the client there), and must end once the calls drain or a later
+    // run works, not wait for an operator. Found on the fixed code by the
+    // liveness phase: the host came home to the server that held it and was
+    // handed back the grant revoked there, which its follower refuses.
+    name: 'gate-dies-slow-nfs-fence-fails',
+    reaches: ['master-regrants-revoked-token', 'follower-held-revoke-never-refenced'],
+    kinds: ['gate-kill-then-leave'],
+    world: { fence: 'fails-fast', fenceAgent: false },
+    swarm: { nfsTailChance: 0.2, nfsTailMaxMs: 2500, depthMax: 8, thinkMaxMs: 300 },
+  },
+  {
+    // An NFS server hangs with calls queued and its follower is cut off (or
+    // frozen) while a host it serves moves on, on a machine whose clock runs
+    // slow by the drift bound, and its fence works but slowly (near the end
+    // of its timeout). The fence must still land before the master's
+    // wait-out ends: the budget the master gives counts the drift.
+    name: 'slow-fence-at-drift-bound',
+    reaches: ['fence-budget-counts-drift'],
+    kinds: ['hang-then-isolate'],
+    world: { fence: 'slow', fenceAgent: false },
+    swarm: { driftAtEdge: 1, masterDrift: false, faultGapMs: [3000, 6000] },
+  },
 ];
 
 /** Fresh management addresses for renumbered hosts, per world. */
@@ -200,18 +264,6 @@ function freshMgmtIp(w: World): string {
   const n = nextAddress.get(w) ?? 200;
   nextAddress.set(w, n + 1);
   return `10.20.0.${n}`;
-}
-
-/** Runs `then` once `h` has a connection accepted at `s`'s gate (polled from `from` ms, given up after `within` ms). */
-function whenConnected(f: FaultKit, h: SimHost, s: SimScvm, from: number, within: number, then: () => void): void {
-  const { w, k } = f;
-  const until = k.now + from + within;
-  const poll = () => {
-    if (w.healedAt !== undefined || k.now > until) return;
-    if (connectedAt(h, s.i)) return then();
-    k.after(10, poll);
-  };
-  k.after(from, poll);
 }
 
 /** A host with calls out on an accepted connection, picked at random, and the SCVM whose gate it is at. */
@@ -620,6 +672,56 @@ export function holeFaults(f: FaultKit): FaultMenu {
         poll(0);
       };
       return `scvm-${s.i}, ${h.hostId} stays, ${x.hostId} leaves, the leader restarts`;
+    }],
+    ['limit-lowered-twice-while-gate-sleeps', () => {
+      // x comes over to s: s holds two clients.
+      const m = f.leader();
+      const v = visitServedScvm(f, (s) => {
+        const gp = s.gate?.proc;
+        if (!gp || gp.dead || !m.proc || m.proc.dead) return;
+        // Its hosts go quiet first (their ESXi hosts stall): the gate
+        // reports them idle, so only the follower's memory speaks for them.
+        const quiet = w.hosts.filter((y) => connectedAt(y, s.i));
+        for (const y of quiet) k.pause(y.proc);
+        const wake = () => { for (const y of quiet) k.resume(y.proc); };
+        k.after(r.between(300, 450), () => {
+          if (gp.dead || w.healedAt !== undefined || !m.proc || m.proc.dead) return wake();
+          f.pause(gp);
+          if (!gp.paused) return wake();
+          k.after(r.between(2500, 3500), () => k.resume(gp));
+          const epoch = s.follower?.status().epoch;
+          m.kill();
+          k.after(r.between(100, 250), () => m.restart());
+          // Once s introduced itself to the restarted master (which left a
+          // claim unadopted), the master restarts again; then the hosts move on.
+          const poll = (waited: number) => {
+            const st = s.follower?.status();
+            if (w.healedAt !== undefined || !st || waited > 1500) return wake();
+            if (st.epoch === epoch || st.lease !== 'live') return void k.after(10, () => poll(waited + 10));
+            k.after(r.between(0, 100), () => {
+              if (!m.proc || m.proc.dead) return wake();
+              m.kill();
+              const back = r.between(100, 250);
+              k.after(back, () => m.restart());
+              k.after(back + r.between(100, 500), () => {
+                wake();
+                for (const y of quiet) if (w.healedAt === undefined && y.route.target === s.i) leave(f, y);
+              });
+            });
+          };
+          k.after(100, () => poll(100));
+        });
+      });
+      return v && `scvm-${v.s.i} serves ${v.x.hostId} too, its hosts go quiet and its gate sleeps, m${m.k} restarts twice with a lower client limit`;
+    }],
+    ['follower-cut-past-lease', () => {
+      const h = w.hosts.find((y) => y.route.target === y.i && connectedAt(y, y.i));
+      if (!h || w.healedAt !== undefined) return undefined;
+      const s = w.scvms[h.i - 1];
+      const fp = s.followerProc;
+      if (!fp || fp.dead) return undefined;
+      cutFromMasters(f, fp, r.between(3500, 6000));
+      return `scvm-${s.i}'s follower cut off from the masters past its lease, ${h.hostId} served there`;
     }],
     ['condemn-while-gate-sleeps', () => {
       // A host h has calls at s; the NFS server hangs and s's gate falls

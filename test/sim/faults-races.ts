@@ -1,4 +1,4 @@
-import { connectedAt, cutFromMasters, leave, type FaultKit, type FaultMenu } from './fault-kit';
+import { connectedAt, cutFromMasters, leave, visitServedScvm, type FaultKit, type FaultMenu } from './fault-kit';
 import type { Recipe } from './recipes';
 import type { SimHost, SimScvm } from './world';
 
@@ -12,6 +12,8 @@ export const RACE_FAULT_KINDS: string[] = [
   'readdress-late-admit-then-leave',
   'lease-stretched-by-gate-stall',
   'hung-gate-over-follower-restart-and-failover',
+  'limit-lowered-over-failover',
+  'reconnect-then-leave',
 ];
 
 export const RACE_RECIPES: Recipe[] = [
@@ -124,6 +126,29 @@ export const RACE_RECIPES: Recipe[] = [
     world: { mode: 'embedded', fence: 'reliable', fenceAgent: true },
     // Each strike takes about 6 s (the fence agent's kill and restart).
     swarm: { faultGapMs: [5000, 9000] },
+  },
+  {
+    // An operator lowers the per-session client limit in a rolling restart
+    // of the master: a server serving two clients introduces itself to the
+    // restarted master, which allows one, while that server's gate stalls.
+    // The claim over the limit is still a fact (the gate serves it until the
+    // follower's drop reaches it): the client's login elsewhere must wait
+    // for its revoke there (race 7).
+    name: 'limit-lowered-over-failover',
+    reaches: ['master-over-limit-claim-unheld'],
+    kinds: ['limit-lowered-over-failover'],
+    world: { mode: 'embedded', fence: 'reliable', fenceAgent: false, maxClientsPerSession: 2, limitAfterRestart: 1 },
+    swarm: { faultGapMs: [4000, 8000] },
+  },  {
+    // A host's connection is reset and it reconnects to the same gate: the
+    // follower logs the client out and in again, under a newer token. Many
+    // requests arrive a second time, late (a copy held up on the way), so
+    // the old logout may come again after the new login; the host then
+    // moves on while its calls drain at the gate (campaign seed 53387).
+    name: 'late-logout-copy',
+    reaches: ['master-logout-frees-newer-grant'],
+    kinds: ['reconnect-then-leave'],
+    swarm: { lateDuplicateRate: 0.3, lateDuplicateMaxMs: 1500, faultGapMs: [2500, 5000], depthMax: 8, nfsTailChance: 0.2, nfsTailMaxMs: 400 },
   },
 ];
 
@@ -367,6 +392,35 @@ export function raceFaults(f: FaultKit): FaultMenu {
         if (w.healedAt === undefined && h.route.target === s.i) h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }, true);
       });
       return `gate of scvm-${s.i} hangs, its follower restarts, m${m.k} restarts, ${h.hostId}→scvm-${to.i}`;
+    }],
+    ['limit-lowered-over-failover', () => {
+      // x, a host that came over to s, and s's own host: two claims. s's
+      // gate stalls, the leader restarts with the lower limit, and x moves
+      // on while the gate still sleeps.
+      const m = f.leader();
+      const v = visitServedScvm(f, (s, x) => {
+        const gp = s.gate?.proc;
+        if (!gp || gp.dead || !m.proc || m.proc.dead) return;
+        pause(gp);
+        if (!gp.paused) return;
+        k.after(r.between(1200, 2500), () => k.resume(gp));
+        k.after(r.between(0, 50), () => {
+          if (!m.proc || m.proc.dead) return;
+          m.kill();
+          const back = r.between(100, 250);
+          k.after(back, () => m.restart());
+          k.after(back + r.between(100, 700), () => { if (w.healedAt === undefined && x.route.target === s.i) leave(f, x); });
+        });
+      });
+      return v && `scvm-${v.s.i} serves ${v.x.hostId} too, its gate stalls, m${m.k} restarts with a lower client limit`;
+    }],
+    ['reconnect-then-leave', () => {
+      const h = f.r.pick(w.hosts);
+      const c = h.current;
+      if (!c || !connectedAt(h, h.route.target) || w.healedAt !== undefined) return undefined;
+      h.lost(c);
+      k.after(r.between(1000, 2500), () => { if (w.healedAt === undefined && h.route.target === c.gate) leave(f, h); });
+      return `${h.hostId} reconnects to scvm-${c.gate}, then leaves`;
     }],
     ['readdress-over-failover', () => {
       // The elected leader is cut off from etcd (it steps down at the end of

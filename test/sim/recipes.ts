@@ -18,7 +18,7 @@ export interface Recipe {
   /** The fault kinds it strikes with (schedule.ts menus). */
   kinds: string[];
   /** World settings it needs (e.g. a fence that fails, no fence agent). */
-  world?: Partial<Pick<WorldConfig, 'mode' | 'scvms' | 'fenceAgent' | 'maxClientsPerSession' | 'lateMgmtRegistration' | 'lateServer' | 'fence'>>;
+  world?: Partial<Pick<WorldConfig, 'mode' | 'scvms' | 'fenceAgent' | 'maxClientsPerSession' | 'limitAfterRestart' | 'lateMgmtRegistration' | 'lateServer' | 'fence'>>;
   /** Swarm settings it needs (e.g. a long NFS tail, deep clients). */
   swarm?: Partial<Swarm>;
 }

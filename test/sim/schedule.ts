@@ -70,6 +70,8 @@ export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): W
     lateTimerChance: r.pick([0, 0, 0.01, 0.05]),
     lateTimerMaxMs: r.pick([20, 200, 1000]),
     pauseAfterCheckChance: r.pick([0, 0, 0, 0.0005, 0.003]),
+    lateDuplicateRate: r.pick([0, 0, 0.005, 0.03]),
+    lateDuplicateMaxMs: r.pick([300, 1000, 3000]),
   };
   const cfg: WorldConfig = {
     seed,

@@ -41,9 +41,11 @@ export interface NetworkFaults {
    * the caller times out); or delivered twice (a caller's retry after a lost
    * reply, which handlers must take as idempotent).
    */
-  unaryFate?(): 'deliver' | 'drop-request' | 'drop-reply' | 'duplicate' | 'late-reply';
+  unaryFate?(): 'deliver' | 'drop-request' | 'drop-reply' | 'duplicate' | 'late-reply' | 'late-duplicate';
   /** How much later a 'late-reply' reply's status arrives than it would in order. */
   lateReplyMs?(): number;
+  /** How long after the original a 'late-duplicate' copy arrives. */
+  lateDuplicateMs?(): number;
 }
 
 function status(code: grpc.status, details: string, metadata = new grpc.Metadata()): grpc.ServiceError {
@@ -447,6 +449,11 @@ export class SimNetwork {
         handle(true);
         // The duplicate arrives a moment later and its answer is lost.
         if (fate === 'duplicate') c.up.send(() => handle(false));
+        // A late duplicate: a copy of the request that was held up (a
+        // congested path, a caller's retry whose original was only slow)
+        // arrives long after the original was answered, perhaps after the
+        // caller moved on; the server handles it again, its answer lost.
+        if (fate === 'late-duplicate') this.kernel.schedule(this.kernel.now + (this.faults.lateDuplicateMs?.() ?? 500), () => handle(false), e.proc);
       });
     };
     attempt();

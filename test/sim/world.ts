@@ -53,6 +53,13 @@ export interface WorldConfig {
   fenceAgent: boolean;
   /** Clients one session may own (small values exercise claims the master does not adopt). */
   maxClientsPerSession: number;
+  /**
+   * Every master process after the first (a restart, another candidate's
+   * term) runs with this client limit: an operator lowered
+   * --max-clients-per-session in a rolling restart, so a follower may claim
+   * more than the new leader allows (recipes only).
+   */
+  limitAfterRestart?: number;
   /** Agents register hosts' management addresses only after a while (late identity). */
   lateMgmtRegistration: boolean;
   /**
@@ -75,9 +82,11 @@ export interface WorldConfig {
    * without --fence-command: hold, never ack), one that always works, or one
    * that sometimes fails or outlasts its timeout (the server may die later),
    * or (recipes only) one that sometimes fails at once and otherwise works
-   * fast (no slow runs).
+   * fast (no slow runs), or one that always works but slowly, killing the
+   * NFS server only near the end of its timeout (a `systemctl kill` on a
+   * loaded machine).
    */
-  fence: 'none' | 'reliable' | 'flaky' | 'fails-fast';
+  fence: 'none' | 'reliable' | 'flaky' | 'fails-fast' | 'slow';
   /** Rates and shapes drawn per seed (swarm testing): what this world's network, disks and clients are like. */
   swarm: Swarm;
   /** Known bugs brought back for this run (common/mutants.ts). */
@@ -96,6 +105,9 @@ export interface Swarm {
   /** A unary call's status arrives late (after later messages on other streams), by up to lateReplyMaxMs. */
   lateReplyRate: number;
   lateReplyMaxMs: number;
+  /** A unary request arrives a second time, up to lateDuplicateMaxMs after the original was answered (its second answer lost). */
+  lateDuplicateRate: number;
+  lateDuplicateMaxMs: number;
   /** A message is queued behind a burst this often, for up to this long. */
   burstChance: number;
   burstMaxMs: number;
@@ -289,7 +301,9 @@ function nfsFence(world: World, scvm: SimScvm, caller: () => SimProcess): { conf
       // A run that will fail marks its SCVM from its start to a report's
       // worth after its end (World.reportingFenceFailure).
       const failing = (ms: number) => { scvm.fenceFailingUntil = Math.max(scvm.fenceFailingUntil, k.now + ms + FENCE_FAILURE_REPORT_MS); };
-      if (fate > 0.9) {
+      if (mode === 'slow') {
+        k.after(k.rng.between(0.8, 0.95) * timeoutMs, () => { kill('slow fence kills'); done(true, 'ok'); });
+      } else if (fate > 0.9) {
         failing(timeoutMs);
         const at = k.rng.between(0.8, 0.95) * timeoutMs;
         k.after(at, () => kill('slow fence kills'));
@@ -866,9 +880,10 @@ export class SimMaster {
     const kernel = w.kernel;
     const proc = (this.proc = new SimProcess(kernel, `master-${this.k}.${++this.gen}`, this.machine));
     const log = simLogger(kernel, `master-${this.k}`);
+    const lowered = w.cfg.limitAfterRestart !== undefined && (this.k > 1 || this.gen > 1);
     const opts: MasterOptions = {
       ...DEFAULT_MASTER_OPTIONS, id: `m${this.k}`, listen: this.address, tls: { insecure: true },
-      limits: { ...DEFAULT_MASTER_OPTIONS.limits, maxClientsPerSession: w.cfg.maxClientsPerSession },
+      limits: { ...DEFAULT_MASTER_OPTIONS.limits, maxClientsPerSession: lowered ? w.cfg.limitAfterRestart! : w.cfg.maxClientsPerSession },
     };
     const self = { id: opts.id, address: this.address };
     this.leadership = w.etcd
@@ -935,11 +950,13 @@ export class World {
         const x = k.rng.next();
         // Healed means healed: no more lost, repeated or late replies.
         if (this.healedAt !== undefined) return 'deliver';
-        const { dropRate, dupRate, lateReplyRate } = cfg.swarm;
+        const { dropRate, dupRate, lateReplyRate, lateDuplicateRate } = cfg.swarm;
         return x < dropRate ? 'drop-request' : x < 2 * dropRate ? 'drop-reply' : x < 2 * dropRate + dupRate ? 'duplicate'
-          : x < 2 * dropRate + dupRate + lateReplyRate ? 'late-reply' : 'deliver';
+          : x < 2 * dropRate + dupRate + lateReplyRate ? 'late-reply'
+          : x < 2 * dropRate + dupRate + lateReplyRate + lateDuplicateRate ? 'late-duplicate' : 'deliver';
       },
       lateReplyMs: () => k.rng.between(20, cfg.swarm.lateReplyMaxMs),
+      lateDuplicateMs: () => k.rng.between(20, cfg.swarm.lateDuplicateMaxMs),
     });
     if (cfg.mode === 'elected') this.etcd = new SimEtcd(k, () => this.latency());
     if (cfg.swarm.lateTimerChance) {
@@ -1037,8 +1054,15 @@ export class World {
   watchAdmissions(i: number, f: Follower): void {
     const grant = f.admissions.grant.bind(f.admissions);
     f.admissions.grant = (address: string, clientId: string, token: Token) => {
+      const held = f.admissions.tokenOf(clientId);
       const ok = grant(address, clientId, token);
-      if (ok) this.checkToken(i, f, clientId, token);
+      if (!ok) return ok;
+      // Two admissions of one client from two addresses run side by side, so
+      // a follower may be handed an older grant after a newer one; what it
+      // holds (and claims, and hands its gate) must not go back.
+      const now = f.admissions.tokenOf(clientId);
+      if (held && now && compareTokens(now, held) < 0) this.violate(`scvm-${i}'s token for ${clientId} went back from ${formatToken(held)} to ${formatToken(now)}: an older grant landed last`);
+      this.checkToken(i, f, clientId, token);
       return ok;
     };
   }
@@ -1048,7 +1072,9 @@ export class World {
     const last = this.lastToken.get(clientId);
     if (last) {
       const c = compareTokens(token, last.token);
-      if (c < 0) this.violate(`${clientId}: token went back from ${formatToken(last.token)} (scvm-${last.server}) to ${formatToken(token)} (scvm-${i})`);
+      // On one server an older grant may land after a newer one (held above);
+      // across servers the older one should have been revoked first.
+      if (c < 0 && last.server !== i) this.violate(`${clientId}: token went back from ${formatToken(last.token)} (scvm-${last.server}) to ${formatToken(token)} (scvm-${i})`);
       if (c === 0 && last.server !== i) this.violate(`${clientId}: token ${formatToken(token)} admitted by scvm-${last.server} and scvm-${i}`);
     }
     if (!last || compareTokens(token, last.token) >= 0) this.lastToken.set(clientId, { token, server: i });
@@ -1186,7 +1212,7 @@ export class World {
     // Or, with a limit below the number of hosts, by the hosts that moved
     // there during the faults (the refusal names the limit: visible too).
     const limited = /RESOURCE_EXHAUSTED/.test(this.lastRefusal.get(h.hostId) ?? '');
-    const byLimit = !limited ? [] : this.cfg.maxClientsPerSession < this.hosts.length ? [`${h.hostId} refused by the client limit`] : held.filter((x) => x.includes(` held by scvm-${h.route.target} `));
+    const byLimit = !limited ? [] : Math.min(this.cfg.maxClientsPerSession, this.cfg.limitAfterRestart ?? Infinity) < this.hosts.length ? [`${h.hostId} refused by the client limit`] : held.filter((x) => x.includes(` held by scvm-${h.route.target} `));
     return [...held.filter((x) => x.startsWith(`host:${h.hostId} `) || x.startsWith('grace held')), ...byLimit];
   }
 
@@ -1232,6 +1258,42 @@ export class World {
       if (s?.follower && s.followerProc && !s.followerProc.dead && !s.follower.hub.dirty && session?.fencing === 'FENCING_READY') {
         this.violate(`liveness: the grace holds every login for ${id}, though its follower lives, its fence works and its NFS layers account for every call (a hold nothing keeps; only an operator's fence-confirm would end it)`);
       }
+    }
+    // The same for a login held by a server: its live session's hold of a
+    // client must end once that follower lives, its fence works and its NFS
+    // layers account for every call (it acks, or fences and acks).
+    for (const hold of leader?.logins.heldClients() ?? []) {
+      const h = this.hosts.find((x) => `host:${x.hostId}` === hold.clientId);
+      if (!h || h.lastDoneAt > this.healedAt) continue;
+      const s = this.scvms.find((x) => `scvm-${x.i}` === hold.serverId);
+      const session = leader!.sessions.all().find((x) => x.id === hold.sessionId && leader!.sessions.state(x) === 'live');
+      if (s?.follower && s.followerProc && !s.followerProc.dead && !s.followerProc.paused && !s.follower.hub.dirty && session?.fencing === 'FENCING_READY') {
+        this.violate(`liveness: ${hold.clientId} is held by ${hold.serverId} (${hold.reason}), though its follower lives, its fence works and its NFS layers account for every call (a hold nothing keeps)`);
+      }
+    }
+    // A follower holds a revoke only until a fence works: after the heal a
+    // configured fence works (now and then after a failed run), so a revoke
+    // still held keeps its host from moving for nothing.
+    if (this.cfg.fence !== 'none') {
+      for (const s of this.scvms) {
+        if (!s.follower || !s.followerProc || s.followerProc.dead || s.followerProc.paused) continue;
+        for (const clientId of s.follower.heldRevokeClients()) {
+          const h = this.hosts.find((x) => `host:${x.hostId}` === clientId);
+          if (h && h.lastDoneAt <= this.healedAt) this.violate(`liveness: scvm-${s.i}'s follower still holds a revoke of ${clientId} for want of a fence, though its fence command works again since the heal`);
+        }
+      }
+    }
+    // Nor does an earlier session of the very server the host asks from
+    // keep anything safe: the client's calls stay on that NFS server, in
+    // order, so a hold by it waits for nothing an operator could confirm.
+    for (const hold of leader?.logins.heldClients() ?? []) {
+      const h = this.hosts.find((x) => `host:${x.hostId}` === hold.clientId);
+      if (!h || h.lastDoneAt > this.healedAt || `scvm-${h.route.target}` !== hold.serverId) continue;
+      const live = leader!.sessions.all().find((x) => x.serverId === hold.serverId && leader!.sessions.state(x) === 'live');
+      // Unless that server itself holds every login (a new follower without
+      // a fence after one whose NFS layer left with calls unknown): then
+      // only an operator's fence-confirm proves those calls gone.
+      if (live && live.id !== hold.sessionId && !leader!.readiness.heldBy().includes(hold.serverId)) this.violate(`liveness: ${h.hostId} is held by an earlier session of ${hold.serverId}, the server it logs in at (${hold.reason})`);
     }
     const held = this.leaderHolds(leader);
     for (const h of this.hosts) {
