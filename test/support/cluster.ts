@@ -312,8 +312,17 @@ export class Cluster {
     }
     await this.unlessOneExits(this.waitLive(this.opts.followers));
     await this.unlessOneExits(waitFor('every gate serving', () => this.gates.every((g) => g.log().includes('"gate.serving"'))));
-    // Followers fence their NFS server when they start: wait until it is back.
-    if (this.opts.rpcBackend) await waitFor('every NFS server up again', async () => (await this.status()).sessions.filter((x) => x.nfs === 'up').length >= this.opts.followers, 15_000, 100);
+    // Followers fence their NFS server when they start: wait until a new
+    // process listens in place of each one fenced (the follower's probe may
+    // still say up from before the fence, for its misses-to-fail), and the
+    // followers report it up.
+    if (this.opts.rpcBackend) {
+      await waitFor('every NFS server restarted after its follower\'s start fence', () => this.nfsServers.every((_, k) => {
+        const fenced = this.fences().filter((f) => f.label === `gate-${k + 1}`);
+        return fenced.length > 0 && fenced.every((f) => Number(f.pid) !== this.nfsPid(k + 1));
+      }), 15_000, 50);
+      await waitFor('every NFS server up again', async () => (await this.status()).sessions.filter((x) => x.nfs === 'up').length >= this.opts.followers, 15_000, 100);
+    }
     return this;
   }
 
