@@ -1289,6 +1289,8 @@ export class World {
     for (const hold of leader?.logins.heldClients() ?? []) {
       const h = this.hosts.find((x) => `host:${x.hostId}` === hold.clientId);
       if (!h || h.lastDoneAt > this.healedAt || `scvm-${h.route.target}` !== hold.serverId) continue;
+      // A login refused for the session's client limit never reaches the hold.
+      if (/RESOURCE_EXHAUSTED/.test(this.lastRefusal.get(h.hostId) ?? '')) continue;
       const live = leader!.sessions.all().find((x) => x.serverId === hold.serverId && leader!.sessions.state(x) === 'live');
       // Unless that server itself holds every login (a new follower without
       // a fence after one whose NFS layer left with calls unknown): then
