@@ -139,7 +139,8 @@ export const RACE_RECIPES: Recipe[] = [
     kinds: ['limit-lowered-over-failover'],
     world: { mode: 'embedded', fence: 'reliable', fenceAgent: false, maxClientsPerSession: 2, limitAfterRestart: 1 },
     swarm: { faultGapMs: [4000, 8000] },
-  },  {
+  },
+  {
     // A host's connection is reset and it reconnects to the same gate: the
     // follower logs the client out and in again, under a newer token. Many
     // requests arrive a second time, late (a copy held up on the way), so
@@ -415,7 +416,7 @@ export function raceFaults(f: FaultKit): FaultMenu {
       return v && `scvm-${v.s.i} serves ${v.x.hostId} too, its gate stalls, m${m.k} restarts with a lower client limit`;
     }],
     ['reconnect-then-leave', () => {
-      const h = f.r.pick(w.hosts);
+      const h = r.pick(w.hosts);
       const c = h.current;
       if (!c || !connectedAt(h, h.route.target) || w.healedAt !== undefined) return undefined;
       h.lost(c);

@@ -19,6 +19,7 @@ import { DEFAULT_MASTER_OPTIONS, type MasterOptions } from '../../master/options
 import { MasterRuntime } from '../../master/runtime';
 import type { RegistryStore, ServerRecord } from '../../master/leadership';
 import type { HostRecord } from '../../master/identity';
+import type { Session } from '../../master/sessions';
 import { SimEtcd } from './etcd-model';
 import { Kernel, Machine, SimProcess } from './kernel';
 import { simLogger } from './sim-log';
@@ -920,6 +921,14 @@ export class SimMaster {
 }
 
 /**
+ * A server nothing can be waiting for: its follower lives, its live
+ * session's fence works, and its NFS layers account for every call.
+ */
+function accountsForEveryCall(s: SimScvm | undefined, session: Pick<Session, 'fencing'> | undefined): boolean {
+  return !!s?.follower && !!s.followerProc && !s.followerProc.dead && !s.follower.hub.dirty && session?.fencing === 'FENCING_READY';
+}
+
+/**
  * The simulated cluster: masters (embedded or elected), SCVMs (follower, gate,
  * NFS server), hosts (NFS clients and agents), on the kernel's virtual time,
  * with the invariants of DESIGN §4 checked after every step, by host identity.
@@ -1246,6 +1255,11 @@ export class World {
     return at;
   }
 
+  /** The simulated host a `host:` client id names. */
+  private hostOfClient(clientId: string): SimHost | undefined {
+    return this.hosts.find((x) => `host:${x.hostId}` === clientId);
+  }
+
   checkLiveness(): void {
     if (this.healedAt === undefined) return;
     const leader = this.masters.find((m) => m.isLeader())?.runtime?.core();
@@ -1255,7 +1269,7 @@ export class World {
     for (const id of leader?.readiness.heldBy() ?? []) {
       const s = this.scvms.find((x) => `scvm-${x.i}` === id);
       const session = leader!.sessions.all().find((x) => x.serverId === id && leader!.sessions.state(x) === 'live');
-      if (s?.follower && s.followerProc && !s.followerProc.dead && !s.follower.hub.dirty && session?.fencing === 'FENCING_READY') {
+      if (accountsForEveryCall(s, session)) {
         this.violate(`liveness: the grace holds every login for ${id}, though its follower lives, its fence works and its NFS layers account for every call (a hold nothing keeps; only an operator's fence-confirm would end it)`);
       }
     }
@@ -1263,11 +1277,11 @@ export class World {
     // client must end once that follower lives, its fence works and its NFS
     // layers account for every call (it acks, or fences and acks).
     for (const hold of leader?.logins.heldClients() ?? []) {
-      const h = this.hosts.find((x) => `host:${x.hostId}` === hold.clientId);
+      const h = this.hostOfClient(hold.clientId);
       if (!h || h.lastDoneAt > this.healedAt) continue;
       const s = this.scvms.find((x) => `scvm-${x.i}` === hold.serverId);
       const session = leader!.sessions.all().find((x) => x.id === hold.sessionId && leader!.sessions.state(x) === 'live');
-      if (s?.follower && s.followerProc && !s.followerProc.dead && !s.followerProc.paused && !s.follower.hub.dirty && session?.fencing === 'FENCING_READY') {
+      if (accountsForEveryCall(s, session) && !s!.followerProc!.paused) {
         this.violate(`liveness: ${hold.clientId} is held by ${hold.serverId} (${hold.reason}), though its follower lives, its fence works and its NFS layers account for every call (a hold nothing keeps)`);
       }
     }
@@ -1278,7 +1292,7 @@ export class World {
       for (const s of this.scvms) {
         if (!s.follower || !s.followerProc || s.followerProc.dead || s.followerProc.paused) continue;
         for (const clientId of s.follower.heldRevokeClients()) {
-          const h = this.hosts.find((x) => `host:${x.hostId}` === clientId);
+          const h = this.hostOfClient(clientId);
           if (h && h.lastDoneAt <= this.healedAt) this.violate(`liveness: scvm-${s.i}'s follower still holds a revoke of ${clientId} for want of a fence, though its fence command works again since the heal`);
         }
       }
@@ -1287,7 +1301,7 @@ export class World {
     // keep anything safe: the client's calls stay on that NFS server, in
     // order, so a hold by it waits for nothing an operator could confirm.
     for (const hold of leader?.logins.heldClients() ?? []) {
-      const h = this.hosts.find((x) => `host:${x.hostId}` === hold.clientId);
+      const h = this.hostOfClient(hold.clientId);
       if (!h || h.lastDoneAt > this.healedAt || `scvm-${h.route.target}` !== hold.serverId) continue;
       // A login refused for the session's client limit never reaches the hold.
       if (/RESOURCE_EXHAUSTED/.test(this.lastRefusal.get(h.hostId) ?? '')) continue;

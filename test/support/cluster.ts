@@ -317,10 +317,13 @@ export class Cluster {
     // still say up from before the fence, for its misses-to-fail), and the
     // followers report it up.
     if (this.opts.rpcBackend) {
-      await waitFor('every NFS server restarted after its follower\'s start fence', () => this.nfsServers.every((_, k) => {
-        const fenced = this.fences().filter((f) => f.label === `gate-${k + 1}`);
-        return fenced.length > 0 && fenced.every((f) => Number(f.pid) !== this.nfsPid(k + 1));
-      }), 15_000, 50);
+      await waitFor('every NFS server restarted after its follower\'s start fence', () => {
+        const fences = this.fences();
+        return this.nfsServers.every((_, k) => {
+          const fenced = fences.filter((f) => f.label === `gate-${k + 1}`);
+          return fenced.length > 0 && fenced.every((f) => Number(f.pid) !== this.nfsPid(k + 1));
+        });
+      }, 15_000, 50);
       await waitFor('every NFS server up again', async () => (await this.status()).sessions.filter((x) => x.nfs === 'up').length >= this.opts.followers, 15_000, 100);
     }
     return this;
