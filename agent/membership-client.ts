@@ -63,12 +63,29 @@ export class MembershipFollower extends EventEmitter<MembershipEvents> implement
       closed: (err) => {
         if (this.connected) this.log.warn({ ev: 'membership.lost', why: err?.details || err?.message || 'stream ended', kept: this.last?.length ?? 0 }, 'master unreachable; keeping the last membership');
         this.connected = false;
+        this.reportRefusal(err);
       },
     });
   }
 
   start(): void {
     this.loop.start();
+  }
+
+  /** The last refusal logged, so a retry every backoff step does not repeat it. */
+  private lastRefusal?: string;
+
+  /**
+   * A master that refuses this host's registration (an address another host
+   * still owns in its registry, after a renumbering) is an operator's
+   * problem, not a network blip: say so once per reason, even if this agent
+   * never connected.
+   */
+  private reportRefusal(err?: { code?: number; details?: string }): void {
+    if (err?.code !== grpc.status.PERMISSION_DENIED) return;
+    if (err.details === this.lastRefusal) return;
+    this.lastRefusal = err.details;
+    this.log.error({ ev: 'membership.refused', why: err.details }, 'the master refuses this host\'s registration');
   }
 
   private onList(list: MemberList__Output): void {

@@ -536,8 +536,24 @@ export function holeFaults(f: FaultKit): FaultMenu {
         const alpha = a.mgmtIp;
         k.after(r.between(100, 400), () => {
           if (w.healedAt !== undefined || a.route.target !== s.i) return;
-          a.renumber(freshMgmtIp(w));
-          k.after(r.between(600, 1200), () => {
+          const fresh = freshMgmtIp(w);
+          a.renumber(fresh);
+          // Identity is the source address: until the registry learns A's
+          // new address (its agent registers again), α is A's to the master
+          // too, and a host using it is A to every part of the system. An
+          // operator reuses an address once its old owner moved off it in
+          // the registry (the new owner's agent is refused it before that);
+          // the strike does the same (seed 1454780760 gave α away before
+          // A's agent had registered again).
+          const learned = () => w.masters.find((m) => m.isLeader())?.runtime?.core()?.registry.list()
+            .some((h) => h.id === a.hostId && h.mgmtIp === fresh) === true;
+          const reuseBy = k.now + 6000;
+          const whenLearned = (then: () => void) => {
+            if (w.healedAt !== undefined || k.now > reuseBy) return;
+            if (!learned()) return void k.after(50, () => whenLearned(then));
+            then();
+          };
+          whenLearned(() => k.after(r.between(600, 1200), () => {
             if (w.healedAt !== undefined) return;
             const bs = w.hosts.filter((x) => x !== a && x.route.target !== s.i && x.current?.conn && !x.current.closed);
             if (!bs.length) return;
@@ -549,7 +565,7 @@ export function holeFaults(f: FaultKit): FaultMenu {
               if (w.healedAt !== undefined || b.route.target === s.i) return;
               b.move({ target: s.i, via: 'mgmt' }, true);
             });
-          });
+          }));
         });
       };
       k.after(20, poll);

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import pino from 'pino';
+import { MembershipFollower } from '../../agent/membership-client';
 import { silentLogger } from '../../common/log';
 import { HostRegistry } from '../../master/identity';
 import { MembershipFeed } from '../../master/membership';
@@ -49,5 +53,30 @@ describe('master membership: a closed keepalive stream', () => {
     assert.deepEqual(feed.members().map((m) => m.serverId), ['scvm-1']);
     await clock.tickAsync(1);
     assert.deepEqual(feed.members().map((m) => m.serverId), []);
+  });
+});
+
+describe('agent membership: a registration the master refuses', () => {
+  it('logs the refusal (an address another host still owns) once per reason, though the agent never connected', async () => {
+    const clock = fakeClock();
+    const lines: Array<{ ev?: string; why?: string; level: number }> = [];
+    const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
+    const refusals = ['10.20.0.14 belongs to host esx-4; host esx-1 may not register it', '10.20.0.14 belongs to host esx-4; host esx-1 may not register it', '10.20.0.15 belongs to host esx-5; host esx-1 may not register it'];
+    let opened = 0;
+    const client = {
+      WatchMembers: () => {
+        const stream = Object.assign(new EventEmitter(), { cancel: () => undefined });
+        const details = refusals[Math.min(opened++, refusals.length - 1)];
+        setImmediate(() => stream.emit('error', Object.assign(new Error(details), { code: grpc.status.PERMISSION_DENIED, details })));
+        return stream;
+      },
+    } as never;
+    const agent = new MembershipFollower('m1:7410', { hostId: 'esx-1', storageIp: '10.10.0.11', mgmtIp: '10.20.0.14', localServerId: 'scvm-1' }, log, { insecure: true }, { clock, random: () => 0.5, connect: () => client });
+    agent.start();
+    while (opened < 4) { await new Promise((r) => setImmediate(r)); await clock.tickAsync(2000); }
+    const refused = lines.filter((l) => l.ev === 'membership.refused');
+    assert.deepEqual(refused.map((l) => l.why), [refusals[0], refusals[2]], 'each reason once, in order');
+    assert.ok(refused.every((l) => l.level === 50), 'at error level: an operator must act');
+    assert.equal(agent.connected, false);
   });
 });
