@@ -270,7 +270,7 @@ export class Kernel {
   /** Buggify: how late a timer fires beyond its time (a loaded event loop), if at all. */
   timerLateness?: () => number;
   /** Sees every structured event the real code logs (`ev` set), as it is logged: the world's checks read the components' own decisions. */
-  onLogEvent?: (who: string, ev: string, fields: Record<string, unknown>) => void;
+  onLogEvent?: (who: string, ev: string, fields: Record<string, unknown>, debug?: boolean) => void;
   private readonly heap = new EventHeap();
   steps = 0;
 

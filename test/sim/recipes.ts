@@ -21,12 +21,29 @@ export interface Recipe {
   world?: Partial<Pick<WorldConfig, 'mode' | 'scvms' | 'fenceAgent' | 'maxClientsPerSession' | 'limitAfterRestart' | 'lateMgmtRegistration' | 'lateServer' | 'fence'>>;
   /** Swarm settings it needs (e.g. a long NFS tail, deep clients). */
   swarm?: Partial<Swarm>;
+  /**
+   * How often the swarm draws it, relative to the others (1 unless said):
+   * more for a mix that reaches its bug in few of its seeds, so a random
+   * search still finds that bug within CI's budget.
+   */
+  weight?: number;
 }
 
 export const RECIPES: Recipe[] = [...RACE_RECIPES, ...HOLE_RECIPES];
 
 /** Fault kinds the recipe files add to the menu (they may also be drawn outside a recipe). */
 export const RECIPE_FAULT_KINDS: string[] = [...RACE_FAULT_KINDS, ...HOLE_FAULT_KINDS];
+
+/** The recipe at `u` (uniform in [0, 1)) of the recipes laid end to end, each as long as its weight. */
+export function recipeAt(u: number): Recipe {
+  const total = RECIPES.reduce((sum, x) => sum + (x.weight ?? 1), 0);
+  let at = u * total;
+  for (const x of RECIPES) {
+    at -= x.weight ?? 1;
+    if (at < 0) return x;
+  }
+  return RECIPES[RECIPES.length - 1];
+}
 
 export function recipeNamed(name: string): Recipe {
   const r = RECIPES.find((x) => x.name === name);

@@ -118,8 +118,7 @@ const NOT_FOUND_RELIABLY: Partial<Record<MutantName, string>> = {
   'master-grants-to-fenced-session': 'a liveness bug found once by the liveness phase with etcd and registry faults; 0 of 3,000 random schedules',
   'master-adopts-stale-claim': 'found after 186 and after 2,144 schedules before later fixes (claims of what is in flight, fence-dropped clients listed); 0 of 3,000 since',
   'follower-ended-lease-fence-point-dropped': 'its recipe (condemned-while-gate-sleeps) found it in 6 of 100 seeds before the fence-dropped clients were listed (seed 488438426\'s fix), 0 of 200 since; 0 of 3,000 random schedules',
-  'master-ignores-refused-introduction-fencing': 'its recipe (follower-and-gate-die-fence-broken) finds it in 1-2% of seeds: the new follower must stay refused until the old session\'s wait-out ends',
-  'master-fenced-predecessor-unproven': 'needs the fence agent to kill a whole SCVM without a fence of its own, then its new follower to take clients: found 4 times in 11,333 random schedules (seeds 1872910914, 1872899757, 1872907006, 1872910377)',
+  'master-fenced-predecessor-unproven': 'needs the fence agent to kill a whole SCVM without a fence of its own, then its new follower to take clients: found 4 times in 11,333 random schedules (seeds 1872910914, 1872899757, 1872907006, 1872910377). A recipe that does exactly that (2026-12-07: freeze the SCVM, host leaves, fence agent kills it, a host visits the new follower and leaves) makes the mutant fence the healthy SCVM again within 200 ms, but no rule flags a second fence-agent kill of an SCVM nothing went wrong with since the first (0 of 40 seeds): needs that rule, which must tell a slow NFS tail (a hold the design wants) apart',
 };
 
 /**

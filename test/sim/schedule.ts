@@ -4,7 +4,7 @@ import { faultKit, type FaultMenu } from './fault-kit';
 import { raceFaults } from './faults-races';
 import { holeFaults } from './faults-holes';
 import { ENV_FAULT_KINDS, envFaults } from './faults-env';
-import { RECIPES, recipeNamed, type Recipe } from './recipes';
+import { RECIPES, recipeAt, recipeNamed, type Recipe } from './recipes';
 import { World, type Swarm, type WorldConfig } from './world';
 
 /** The fault kinds planFaults defines itself (the recipe files add more). */
@@ -50,7 +50,7 @@ export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): W
   const mix = r.next();
   const recipeDraw = r.next();
   const recipe: Recipe | undefined = overrides.recipe !== undefined ? recipeNamed(overrides.recipe)
-    : mix >= 0.25 && !overrides.faultKinds && RECIPES.length && recipeDraw < RECIPE_SHARE / 0.75 ? RECIPES[r.int(RECIPES.length)] : undefined;
+    : mix >= 0.25 && !overrides.faultKinds && RECIPES.length && recipeDraw < RECIPE_SHARE / 0.75 ? recipeAt(r.next()) : undefined;
   const kinds = recipe ? recipe.kinds : mix < 0.25 ? [] : mix < 0.5 ? focus(r, 1 + r.int(3)) : FAULT_KINDS.filter(() => r.chance(0.35));
   const gapLo = r.pick([100, 300, 300, 800]);
   const swarm: Swarm = {

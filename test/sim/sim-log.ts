@@ -20,7 +20,10 @@ export function simLogger(kernel: Kernel, who: string): Logger {
     info: write('info'),
     warn: write('warn'),
     error: write('error'),
-    debug: () => undefined,
+    // Not traced (too many), but faults may watch them (World.logWatchers).
+    debug: (obj: Record<string, unknown> | string) => {
+      if (kernel.onLogEvent && typeof obj === 'object' && typeof obj.ev === 'string') kernel.onLogEvent(who, obj.ev, obj, true);
+    },
     trace: () => undefined,
     fatal: write('fatal'),
     child: () => log,
