@@ -50,23 +50,31 @@ export function connectedAt(h: SimHost, i: number): boolean {
   return h.route.target === i && !!h.current?.conn && !h.current.closed && h.current.gate === i;
 }
 
-/** Cuts `p` off from every live master, both ways, for `forMs`. */
-export function cutFromMasters(f: FaultKit, p: SimProcess, forMs: number): void {
+/**
+ * Cuts `p` off from every live master, both ways, for `forMs`; through
+ * `cut`, which by default leaves out what the fault kit's rules forbid.
+ */
+export function cutFromMasters(f: FaultKit, p: SimProcess, forMs: number, cut: (a: SimProcess, b: SimProcess) => void = f.cut): void {
   const masters = f.w.masters.map((x) => x.proc).filter((mp): mp is NonNullable<typeof mp> => !!mp && !mp.dead);
-  for (const mp of masters) f.cut(p, mp);
+  for (const mp of masters) cut(p, mp);
   f.k.after(forMs, () => { for (const mp of masters) f.w.net.heal(p, mp); });
+}
+
+/** Runs `then` as soon as `test()` holds, looked at now and every `everyMs` until `until` (given up then, or at the heal). */
+export function whenSo(f: FaultKit, test: () => boolean, until: number, everyMs: number, then: () => void): void {
+  const { w, k } = f;
+  const poll = () => {
+    if (w.healedAt !== undefined || k.now > until) return;
+    if (test()) return then();
+    k.after(everyMs, poll);
+  };
+  poll();
 }
 
 /** Runs `then` once `h` has a connection accepted at `s`'s gate (polled from `from` ms, given up after `within` ms). */
 export function whenConnected(f: FaultKit, h: SimHost, s: SimScvm, from: number, within: number, then: () => void): void {
-  const { w, k } = f;
-  const until = k.now + from + within;
-  const poll = () => {
-    if (w.healedAt !== undefined || k.now > until) return;
-    if (connectedAt(h, s.i)) return then();
-    k.after(10, poll);
-  };
-  k.after(from, poll);
+  const until = f.k.now + from + within;
+  f.k.after(from, () => whenSo(f, () => connectedAt(h, s.i), until, 10, then));
 }
 
 /**

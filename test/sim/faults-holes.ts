@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { connectedAt, cutFromMasters, leave, visitServedScvm, whenConnected, type FaultKit, type FaultMenu } from './fault-kit';
+import { connectedAt, cutFromMasters, leave, visitServedScvm, whenConnected, whenSo, type FaultKit, type FaultMenu } from './fault-kit';
 import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
 import type { SimProcess } from './kernel';
@@ -347,9 +347,8 @@ function followerAndGateDie(f: FaultKit, thenReturn: boolean, cutAfterRefusal = 
         let refusals = 0;
         const cut = () => {
           if (w.healedAt !== undefined || fp.dead) return;
-          const masters = w.masters.map((m) => m.proc).filter((mp): mp is NonNullable<typeof mp> => !!mp && !mp.dead);
-          for (const mp of masters) w.net.partition(fp, mp);
-          k.after(dieAt + r.between(3800, 4600) - k.now + start, () => { for (const mp of masters) w.net.heal(fp, mp); });
+          // Past World.mayCut (above), until the old session's wait-out is over.
+          cutFromMasters(f, fp, start + dieAt + r.between(3800, 4600) - k.now, (a, b) => w.net.partition(a, b));
         };
         w.logWatchers.push((from, ev, fields) => {
           if (fp.dead || w.healedAt !== undefined || k.now > start + dieAt + 3000) return true;
@@ -609,13 +608,7 @@ export function holeFaults(f: FaultKit): FaultMenu {
           // A's agent had registered again).
           const learned = () => w.masters.find((m) => m.isLeader())?.runtime?.core()?.registry.list()
             .some((h) => h.id === a.hostId && h.mgmtIp === fresh) === true;
-          const reuseBy = k.now + 6000;
-          const whenLearned = (then: () => void) => {
-            if (w.healedAt !== undefined || k.now > reuseBy) return;
-            if (!learned()) return void k.after(50, () => whenLearned(then));
-            then();
-          };
-          whenLearned(() => k.after(r.between(600, 1200), () => {
+          whenSo(f, learned, k.now + 6000, 50, () => k.after(r.between(600, 1200), () => {
             if (w.healedAt !== undefined) return;
             const bs = w.hosts.filter((x) => x !== a && x.route.target !== s.i && x.current?.conn && !x.current.closed);
             if (!bs.length) return;

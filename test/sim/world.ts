@@ -1284,7 +1284,8 @@ export class World {
     // holds every login (campaign seed 1148972970: the revoke's late ack
     // came after the master gave it up, and the grace, held by another
     // server, kept the next login from asking again).
-    for (const hold of leader?.readiness.isReady() ? leader.logins.heldClients() : []) {
+    const askedAgain = leader?.readiness.isReady() ? leader.logins.heldClients() : [];
+    for (const hold of askedAgain) {
       const h = this.hostOfClient(hold.clientId);
       if (!h || h.lastDoneAt > this.healedAt) continue;
       const s = this.scvms.find((x) => `scvm-${x.i}` === hold.serverId);
@@ -1308,18 +1309,19 @@ export class World {
     // Nor does an earlier session of the very server the host asks from
     // keep anything safe: the client's calls stay on that NFS server, in
     // order, so a hold by it waits for nothing an operator could confirm.
-    for (const hold of leader?.logins.heldClients() ?? []) {
+    // Again only once the grace lets logins through: while it holds every
+    // login (held by a server, maybe this one: a new follower without a
+    // fence after one whose NFS layer left with calls unknown, whose calls
+    // only an operator's fence-confirm proves gone), the login never
+    // reaches the takeover (campaign seed 1148976341: the grace was held by
+    // another server).
+    for (const hold of askedAgain) {
       const h = this.hostOfClient(hold.clientId);
       if (!h || h.lastDoneAt > this.healedAt || `scvm-${h.route.target}` !== hold.serverId) continue;
       // A login refused for the session's client limit never reaches the hold.
       if (/RESOURCE_EXHAUSTED/.test(this.lastRefusal.get(h.hostId) ?? '')) continue;
       const live = leader!.sessions.all().find((x) => x.serverId === hold.serverId && leader!.sessions.state(x) === 'live');
-      // Unless the grace holds every login (held by a server, maybe this
-      // one: a new follower without a fence after one whose NFS layer left
-      // with calls unknown, whose calls only an operator's fence-confirm
-      // proves gone): then the login never reaches the takeover (campaign
-      // seed 1148976341: the grace was held by another server).
-      if (live && live.id !== hold.sessionId && leader!.readiness.isReady()) this.violate(`liveness: ${h.hostId} is held by an earlier session of ${hold.serverId}, the server it logs in at (${hold.reason})`);
+      if (live && live.id !== hold.sessionId) this.violate(`liveness: ${h.hostId} is held by an earlier session of ${hold.serverId}, the server it logs in at (${hold.reason})`);
     }
     const held = this.leaderHolds(leader);
     for (const h of this.hosts) {
