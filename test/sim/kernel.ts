@@ -73,6 +73,8 @@ export class SimProcess {
    * the real code).
    */
   simOnly = false;
+  /** Paused only by a stall (Kernel.stall), which ends it. */
+  stalled = false;
   /** Virtual time the current pause began. */
   pausedAt = 0;
   /** Virtual time the last pause ended (never paused: -Infinity). */
@@ -111,6 +113,8 @@ export interface SimEvent {
    * gate): unless it started promise work, the check after it is skipped.
    */
   quiet?: boolean;
+  /** A timer whose lateness was drawn (Kernel.timerLateness), once. */
+  lateAsked?: boolean;
 }
 
 /** The clock a process sees: its machine's monotonic time; timers run on the kernel. */
@@ -123,8 +127,7 @@ export class ProcClock implements Clock {
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const base = this.proc.loopTime ?? this.kernel.now;
-    const late = this.kernel.timerLateness?.() ?? 0;
-    return this.kernel.schedule(base + Math.max(0, ms) / this.proc.machine.rate + late, fn, this.proc, 'timer') as unknown as TimerHandle;
+    return this.kernel.schedule(base + Math.max(0, ms) / this.proc.machine.rate, fn, this.proc, 'timer') as unknown as TimerHandle;
   }
 
   clearTimeout(handle: TimerHandle): void {
@@ -267,8 +270,12 @@ export class Kernel {
   now = 0;
   readonly rng: Rng;
   readonly trace: Trace;
-  /** Buggify: how late a timer fires beyond its time (a loaded event loop), if at all. */
-  timerLateness?: () => number;
+  /**
+   * Buggify: for a timer of `proc` that came due, how long its event loop
+   * is busy first (a loaded machine), if at all: the process stalls, as if
+   * paused, for that long (`stall`).
+   */
+  timerLateness?: (proc: SimProcess) => number;
   /** Sees every structured event the real code logs (`ev` set), as it is logged: the world's checks read the components' own decisions. */
   onLogEvent?: (who: string, ev: string, fields: Record<string, unknown>, debug?: boolean) => void;
   private readonly heap = new EventHeap();
@@ -282,7 +289,7 @@ export class Kernel {
   schedule(at: number, run: () => void, proc?: SimProcess, kind: EventKind = 'io'): SimEvent {
     // Every field set here, in one order: events that gained fields later
     // had several shapes, and the heap's comparisons went megamorphic.
-    const e: SimEvent = { at: Math.max(at, this.now), order: this.rng.next(), proc, kind, run, cancelled: false, staleLoopTime: undefined, quiet: false };
+    const e: SimEvent = { at: Math.max(at, this.now), order: this.rng.next(), proc, kind, run, cancelled: false, staleLoopTime: undefined, quiet: false, lateAsked: false };
     this.heap.push(e);
     return e;
   }
@@ -293,12 +300,30 @@ export class Kernel {
   }
 
   pause(p: SimProcess): void {
+    // A fault that freezes a stalled process keeps it frozen past the stall.
+    p.stalled = false;
     if (p.paused || p.dead) return;
     p.paused = true;
     p.pausedAt = this.now;
   }
 
+  /**
+   * `p`'s event loop is busy for `ms`: it is paused that long, unless
+   * something else pauses it meanwhile (then that one resumes it). A stall
+   * is a pause, so what may not be paused (World.mayPause) may not stall:
+   * a late timer used to be late on its own, and a gate's fence point 874 ms
+   * late, decided before its follower froze, ran after the master's wait-out
+   * ended (seeds 812916475 and 5361 of slow-fence-at-drift-bound).
+   */
+  stall(p: SimProcess, ms: number): void {
+    if (p.paused || p.dead) return;
+    this.pause(p);
+    p.stalled = true;
+    this.after(ms, () => { if (p.stalled) this.resume(p); });
+  }
+
   resume(p: SimProcess): void {
+    p.stalled = false;
     if (!p.paused) return;
     p.paused = false;
     p.resumedAt = this.now;
@@ -336,6 +361,13 @@ export class Kernel {
       if (e.cancelled) continue;
       const p = e.proc;
       if (p?.dead) continue;
+      if (p && !p.paused && e.kind === 'timer' && !e.lateAsked && this.timerLateness) {
+        // Once per timer: after the stall it runs.
+        e.lateAsked = true;
+        this.now = e.at;
+        const late = this.timerLateness(p);
+        if (late > 0) this.stall(p, late);
+      }
       if (p?.paused) {
         p.deferred.push(e);
         continue;

@@ -125,8 +125,9 @@ export interface Swarm {
   driftAtEdge: number;
   /**
    * Buggify (FoundationDB's word): rare, legal misfortunes through the
-   * injection points the code already has. A timer fires late this often
-   * (a loaded event loop), by up to lateTimerMaxMs; a gate stops (SIGSTOP)
+   * injection points the code already has. A timer that comes due finds
+   * its event loop busy this often (a loaded machine), for up to
+   * lateTimerMaxMs, and the whole process stalls that long; a gate stops (SIGSTOP)
    * between its forward check and the write to the NFS server this often
    * per forwarded call. Off after the heal.
    */
@@ -970,7 +971,10 @@ export class World {
     if (cfg.mode === 'elected') this.etcd = new SimEtcd(k, () => this.latency());
     if (cfg.swarm.lateTimerChance) {
       const { lateTimerChance, lateTimerMaxMs } = cfg.swarm;
-      k.timerLateness = () => (this.healedAt === undefined && k.rng.chance(lateTimerChance) ? k.rng.between(1, lateTimerMaxMs) : 0);
+      // A late timer stalls its process (Kernel.stall): like a pause, never
+      // where the SCVM's other fencer is frozen or dead without the fence
+      // agent (mayPause), or no one fences at the lease's fence point.
+      k.timerLateness = (p) => (this.healedAt === undefined && this.mayPause(p) && k.rng.chance(lateTimerChance) ? k.rng.between(1, lateTimerMaxMs) : 0);
     }
     const condemnations = new CondemnationCheck({
       now: () => k.now,

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { Kernel } from '../sim/kernel';
+import { Kernel, Machine, SimProcess } from '../sim/kernel';
 
 /** Awaits `n` times in a row: a chain of promise callbacks as long as the real code's. */
 async function chain(n: number, log: string[], name: string): Promise<void> {
@@ -28,5 +28,43 @@ describe('simulation kernel: every promise callback an event started runs before
     k.after(11, () => { log.push('next event'); });
     await k.runUntil(100, () => {});
     assert.deepEqual(log, ['chain', 'next event']);
+  });
+});
+
+describe('simulation kernel: a late timer stalls its process (buggify), decided when the timer comes due', () => {
+  function world(lateness: (p: SimProcess) => number) {
+    const k = new Kernel(3);
+    const gate = new SimProcess(k, 'gate-1.1', new Machine('scvm-1', 0, 1));
+    const asked: Array<[string, number]> = [];
+    k.timerLateness = (p) => { asked.push([p.name, k.now]); return lateness(p); };
+    return { k, gate, asked };
+  }
+
+  it('asks when the timer comes due (not when it was set), and runs it and the process\'s other events after the stall', async () => {
+    const { k, gate, asked } = world(() => 300);
+    const log: string[] = [];
+    gate.clock.setTimeout(() => log.push(`timer at ${k.now}`), 100);
+    k.schedule(150, () => log.push(`io at ${k.now}`), gate, 'io');
+    await k.runUntil(1000, () => {});
+    assert.deepEqual(asked, [['gate-1.1', 100]]);
+    assert.deepEqual(log, ['io at 400', 'timer at 400'], 'the I/O that came due during the stall runs first, as after any pause');
+  });
+
+  it('a timer whose process may not stall now (World.mayPause said no: its sibling is frozen) runs on time', async () => {
+    const { k, gate } = world(() => 0);
+    const log: number[] = [];
+    gate.clock.setTimeout(() => log.push(k.now), 100);
+    await k.runUntil(1000, () => {});
+    assert.deepEqual(log, [100]);
+  });
+
+  it('a fault that freezes a stalled process keeps it frozen past the stall, until the fault resumes it', async () => {
+    const { k, gate } = world(() => 300);
+    const log: number[] = [];
+    gate.clock.setTimeout(() => log.push(k.now), 100);
+    k.after(200, () => k.pause(gate));
+    k.after(700, () => k.resume(gate));
+    await k.runUntil(1000, () => {});
+    assert.deepEqual(log, [700]);
   });
 });
