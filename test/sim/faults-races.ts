@@ -64,6 +64,10 @@ export const RACE_RECIPES: Recipe[] = [
     kinds: ['readdress-over-failover'],
     world: { mode: 'elected', fence: 'reliable' },
     swarm: { lateReplyRate: 0.2, lateReplyMaxMs: 3000, faultGapMs: [2500, 4000] },
+    // It reaches its bug in 8 of 60 seeds: at weight 1 searches found it
+    // after 221 to 3,423 random schedules (about 1,200 on average), close
+    // enough to the 5,000 budget to fail CI about once in 60 runs.
+    weight: 3,
   },
   {
     // A server joins a running cluster while the registry's writes fail (a
