@@ -242,21 +242,22 @@ async function main(): Promise<void> {
   // `--mutant NAME --seeds N`: how many of N seeds find it (a rate, for
   // writing a recipe), not a search that stops at the first.
   const seedsGiven = program.getOptionValueSource('seeds') === 'cli';
-  if (o.masksOnly && !seedsGiven && o.seed === undefined) program.error('--masks-only is a control for --seed or --seeds, not a search');
+  if (o.masksOnly && !seedsGiven) program.error('--masks-only is a control for --seed or --seeds, not a search');
   if (o.mutants || (o.mutant && !seedsGiven)) {
     const names = o.mutants ? mutantNames : [o.mutant!];
     process.exit(await searchMutants(names, { ci: o.ci === true, budget: o.budget, firstSeed: o.firstSeed, workers: o.workers, overrides, verbose: !o.mutants }));
   }
 
   const seeds = seedRange(o.firstSeed ?? 1, o.seeds);
+  const maskedWith = o.mutant && !o.masksOnly ? MASKED_BY[o.mutant] : undefined;
   const r = await campaign({
-    seeds, workers: o.workers, overrides, maxFailures: o.maxFailures, maskedWith: o.mutant && !o.masksOnly ? MASKED_BY[o.mutant] : undefined,
+    seeds, workers: o.workers, overrides, maxFailures: o.maxFailures, maskedWith,
     // The range in every progress line: a run stopped early can still be replayed.
     progress: (done, started) => process.stderr.write(`  ${done}/${seeds.length} schedules (seeds from ${seeds[0]}), ${Math.round((Date.now() - started) / 1000)} s\n`),
   });
   for (const f of r.failures) process.stderr.write(`seed ${f.seed} (${describe(f.cfg)}): ${f.violations[0]}\n`);
-  process.stdout.write(`sim: ${r.done} schedules of 30 s virtual time (seeds ${seeds[0]}–${seeds.at(-1)}) in ${r.secs.toFixed(1)} s on ${o.workers} workers, ${(r.steps / r.secs / 1000).toFixed(0)}k steps/s; ${r.failures.length} failing${o.mutant && !o.masksOnly && MASKED_BY[o.mutant] ? ` (${r.maskFailures} more failed with its masks alone too: not counted)` : ''}\n`);
-  const flags = `${o.mutant ? ` --mutant ${o.mutant}` : ''}${o.relativeLease ? ' --relative-lease' : ''}${o.nfsFence ? ` --nfs-fence ${o.nfsFence}` : ''}${o.fenceAgent ? '' : ' --no-fence-agent'}${o.faults ? ` --faults ${o.faults}` : ''}${o.recipe ? ` --recipe ${o.recipe}` : ''}${o.mode ? ` --mode ${o.mode}` : ''}`;
+  process.stdout.write(`sim: ${r.done} schedules of 30 s virtual time (seeds ${seeds[0]}–${seeds.at(-1)}) in ${r.secs.toFixed(1)} s on ${o.workers} workers, ${(r.steps / r.secs / 1000).toFixed(0)}k steps/s; ${r.failures.length} failing${maskedWith ? ` (${r.maskFailures} more failed with its masks alone too: not counted)` : ''}\n`);
+  const flags = `${o.mutant ? ` --mutant ${o.mutant}` : ''}${o.masksOnly ? ' --masks-only' : ''}${o.relativeLease ? ' --relative-lease' : ''}${o.nfsFence ? ` --nfs-fence ${o.nfsFence}` : ''}${o.fenceAgent ? '' : ' --no-fence-agent'}${o.faults ? ` --faults ${o.faults}` : ''}${o.recipe ? ` --recipe ${o.recipe}` : ''}${o.mode ? ` --mode ${o.mode}` : ''}`;
   for (const f of r.failures.sort((a, b) => a.seed - b.seed)) {
     process.stdout.write(`\nseed ${f.seed} (${describe(f.cfg)}): ${f.violations.join('; ')}\n  replay: npm run sim -- --seed ${f.seed}${flags}\n`);
   }
