@@ -1,4 +1,5 @@
 import type { Clock } from '../common/clock';
+import { mutant } from '../common/mutants';
 import { FenceCommand, type FenceResult } from '../common/fence-command';
 import type { Logger } from '../common/log';
 import type { Session } from './sessions';
@@ -41,10 +42,26 @@ export class FenceAgent {
   /**
    * The session's SCVM was fenced after the session's last keepalive: by a
    * run for this session, or by any run against its server (a grace's fence
-   * of servers that did not come back) that started after that keepalive.
+   * of servers that did not come back) that started after that keepalive,
+   * or that started after the session opened (its follower was there to be
+   * killed) and returned after it last spoke. A session that kept talking
+   * during the run is as dead as one that fell silent before it: taking
+   * only the latter left a healthy SCVM that had come back up to be killed
+   * again for a holder the first run had killed (found by the simulation's
+   * needless-fence check).
    */
-  isConfirmed(session: Pick<Session, 'id' | 'serverId' | 'renewedAt'>): boolean {
-    return this.confirmed.has(session.id) || (this.fencedFrom.get(session.serverId) ?? -Infinity) >= session.renewedAt;
+  isConfirmed(session: Pick<Session, 'id' | 'serverId' | 'renewedAt' | 'openedAt'>): boolean {
+    if (this.confirmed.has(session.id)) return true;
+    const from = this.fencedFrom.get(session.serverId) ?? -Infinity;
+    if (from >= session.renewedAt) return true;
+    return !mutant('master-fence-run-proves-only-silent-sessions') && this.killedByLatestRun(session);
+  }
+
+  /** The latest successful run against the session's SCVM started after it opened and returned after it last spoke. */
+  private killedByLatestRun(session: Pick<Session, 'serverId' | 'renewedAt' | 'openedAt'>): boolean {
+    const from = this.fencedFrom.get(session.serverId);
+    const by = this.fencedBy.get(session.serverId);
+    return from !== undefined && by !== undefined && session.openedAt < from && session.renewedAt <= by;
   }
 
   /** Per server, when the latest successful run against it started. */
@@ -78,22 +95,51 @@ export class FenceAgent {
    * can still run. False when no run against it worked this term.
    */
   fencedAfterAll(serverId: string, earlier: Array<Pick<Session, 'id' | 'serverId' | 'renewedAt' | 'openedAt'>>): boolean {
-    const from = this.fencedFrom.get(serverId);
-    const by = this.fencedBy.get(serverId);
-    if (from === undefined || by === undefined) return false;
-    return earlier.every((s) => this.isConfirmed(s) || (s.openedAt < from && s.renewedAt <= by));
+    if (!this.fencedFrom.has(serverId)) return false;
+    return earlier.every((s) => this.isConfirmed(s) || this.killedByLatestRun(s));
   }
 
-  /** Fences the SCVM behind `session`; true once confirmed. Runs for one SCVM never overlap. */
+  /** Per server, the run under way: runs for one SCVM never overlap. */
+  private readonly runs = new Map<string, Promise<FenceResult>>();
+
+  /** A run against the server once the runs already asked for ended (set at once, so a caller right after waits for it); its outcome recorded. */
+  private runAlone(server: ServerRecord, why: string): Promise<FenceResult> {
+    const prior = this.runs.get(server.serverId);
+    const run: Promise<FenceResult> = (prior ? prior.then(() => this.run(server, why)) : this.run(server, why)).then((r) => {
+      this.record(server.serverId, r);
+      if (this.runs.get(server.serverId) === run) this.runs.delete(server.serverId);
+      return r;
+    });
+    this.runs.set(server.serverId, run);
+    return run;
+  }
+
+  /**
+   * Fences the SCVM behind `session`; true once confirmed. Runs for one
+   * SCVM never overlap, and a run under way may already prove the session
+   * dead: two logins leaving one silent holder at once each ran a kill, and
+   * the second killed the SCVM again after it had come back up healthy
+   * (found by the simulation's needless-fence check).
+   */
   async fence(session: Session, why: string): Promise<boolean> {
     if (this.isConfirmed(session)) return true;
     if (!this.configured) return false;
-    const r = await this.run(session, why);
-    this.record(session.serverId, r);
+    let r: FenceResult;
+    if (mutant('master-fence-runs-overlap')) {
+      r = await this.run(session, why);
+      this.record(session.serverId, r);
+    } else {
+      const under = this.runs.get(session.serverId);
+      if (under) {
+        await under;
+        if (this.isConfirmed(session)) return true;
+      }
+      r = await this.runAlone(session, why);
+    }
     // A run fences the SCVM as it was when the run started: the session's
     // follower, gate and NFS server, as long as it had not been renewed since.
     if (r.ok && r.startedAt >= session.renewedAt) this.confirmed.add(session.id);
-    return this.confirmed.has(session.id);
+    return this.isConfirmed(session);
   }
 
   /**
@@ -102,11 +148,7 @@ export class FenceAgent {
    */
   async fenceServers(servers: ServerRecord[], why: string): Promise<boolean> {
     if (!this.configured) return false;
-    const results = await Promise.all(servers.map(async (s) => {
-      const r = await this.run(s, why);
-      this.record(s.serverId, r);
-      return r;
-    }));
+    const results = await Promise.all(servers.map((s) => this.runAlone(s, why)));
     return results.every((r) => r.ok);
   }
 

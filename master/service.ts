@@ -208,6 +208,14 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
       session.unaccounted = { speaksForAll: intro.resumeSessionId !== '' };
     } else if (intro.resumeSessionId || mutant('master-grace-ended-by-new-follower')) {
       core.readiness.introduced(session.serverId);
+    } else if (predecessorFenced && !mutant('master-grace-awaits-agent-fenced-server')) {
+      // This term's fence agent killed the whole SCVM after every earlier
+      // session of it this master knows last spoke, and a run kills every
+      // process there, an earlier term's too: nothing but this follower can
+      // hold anything at that server, so it speaks for all of it. Awaiting
+      // it anyway ended the grace with a second kill of a healthy SCVM
+      // (found by the simulation's needless-fence check).
+      core.readiness.introduced(session.serverId);
     } else if (intro.nfsFencedAtStart && session.fencing === 'FENCING_READY' && !mutant('master-fenced-restart-still-unfenced')) {
       // A new follower process that fenced at start: the grace still runs its
       // time for it, but no longer holds past it for a fence this server

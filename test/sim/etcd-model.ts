@@ -27,8 +27,23 @@ export class SimEtcd {
   private readonly leases = new Map<string, LeaseState>();
   private readonly watchers = new Set<{ prefix: string; proc: SimProcess; changed: () => void }>();
   private nextLease = 0x1000;
-  /** Masters cut off from etcd. */
-  readonly cutOff = new Set<SimProcess>();
+  /** Masters cut off from etcd (cut/uncut). */
+  private readonly cutOff = new Set<SimProcess>();
+
+  /** Whether a fault holds now: a master cut off, no leader, or failing writes. */
+  faulty(): boolean {
+    return this.cutOff.size > 0 || this.kernel.now < this.unavailableUntil || this.kernel.now < this.plainWritesFailUntil;
+  }
+
+  cut(p: SimProcess): void {
+    this.kernel.disturbedAt = this.kernel.now;
+    this.cutOff.add(p);
+  }
+
+  uncut(p: SimProcess): void {
+    this.kernel.disturbedAt = this.kernel.now;
+    this.cutOff.delete(p);
+  }
   /** Until then the cluster has no leader (quorum lost, or an election under way): nothing is answered, no lease expires. */
   unavailableUntil = 0;
   /** Until then a write outside any lease (the registry) fails, as on a full or failing disk. */
@@ -101,6 +116,7 @@ export class SimEtcd {
    * key outlives its TTL by the outage.
    */
   leaderChange(ms: number): void {
+    this.kernel.disturbedAt = this.kernel.now;
     this.unavailableUntil = Math.max(this.unavailableUntil, this.kernel.now + ms);
     this.kernel.schedule(this.unavailableUntil, () => {
       if (this.kernel.now >= this.unavailableUntil) this.renewAll();
@@ -109,6 +125,8 @@ export class SimEtcd {
 
   /** Everything back now (the liveness phase): a leader, and writes that work. */
   heal(): void {
+    this.kernel.disturbedAt = this.kernel.now;
+    this.cutOff.clear();
     this.plainWritesFailUntil = 0;
     if (this.kernel.now >= this.unavailableUntil) return;
     this.unavailableUntil = this.kernel.now;

@@ -4,8 +4,11 @@ import type { Recipe } from './recipes';
 import type { SimHost, SimScvm, World } from './world';
 import type { SimProcess } from './kernel';
 
+/** No message lost, repeated, late or queued behind a burst: a needless fence is seen only when nothing was disturbed. */
+const CALM_NETWORK = { dropRate: 0, dupRate: 0, lateReplyRate: 0, lateDuplicateRate: 0, burstChance: 0 };
+
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'condemn-while-gate-sleeps-then-failover', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return', 'revoke-into-broken-stream', 'fence-broken-then-failover-then-restart', 'limit-lowered-twice-while-gate-sleeps', 'follower-cut-past-lease', 'follower-gate-die-refused-then-cut'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'condemn-while-gate-sleeps-then-failover', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return', 'revoke-into-broken-stream', 'fence-broken-then-failover-then-restart', 'limit-lowered-twice-while-gate-sleeps', 'follower-cut-past-lease', 'follower-gate-die-refused-then-cut', 'scvm-frozen-fenced-then-left', 'silent-holder-left-twice', 'successor-killed-with-expired-holder'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -284,6 +287,53 @@ export const HOLE_RECIPES: Recipe[] = [
     world: { mode: 'embedded', fence: 'reliable', fenceAgent: false },
     swarm: { faultGapMs: [4000, 9000] },
   },
+  {
+    // A whole SCVM freezes and a host it serves moves on: the fence agent
+    // kills the SCVM, which comes back up with a new follower process that
+    // has no fence of its own. The agent's kill covered every earlier
+    // session of that server, so the new follower's revokes must not be
+    // held as if its predecessor's NFS layers might still run calls: a host
+    // that logs in there and leaves again would get that healthy SCVM
+    // condemned and killed again, and again (swarm seed 1872910914; the
+    // needless-fence check in World.fenceScvm). Nothing else strikes for a
+    // while, nor do buggify's stalls, so that check can see it.
+    name: 'scvm-frozen-fenced-then-left',
+    reaches: ['master-fenced-predecessor-unproven'],
+    kinds: ['scvm-frozen-fenced-then-left'],
+    world: { fence: 'none', fenceAgent: true },
+    swarm: { faultGapMs: [12000, 16000], lateTimerChance: 0, pauseAfterCheckChance: 0, nfsTailChance: 0, ...CALM_NETWORK },
+  },
+  {
+    // A follower freezes while two hosts are served there, and both move on
+    // at once: two logins leave one silent holder, and each needs it fenced.
+    // The SCVM comes back up at once after the fence agent's kill (an HA
+    // restart): a second run for the same holder, not waiting for the first
+    // to end and looking again, kills the healthy SCVM again (the
+    // needless-fence check in World.fenceScvm).
+    name: 'silent-holder-left-twice',
+    reaches: ['master-fence-runs-overlap'],
+    kinds: ['silent-holder-left-twice'],
+    world: { fence: 'none', fenceAgent: true },
+    swarm: { faultGapMs: [6000, 9000], lateTimerChance: 0, pauseAfterCheckChance: 0, nfsTailChance: 0, ...CALM_NETWORK },
+  },
+  {
+    // A follower dies with two hosts served there; it comes back as a new
+    // process whose session opens once the old one expired, and its own host
+    // (its agent stalled) logs in there again, while the other host, stalled,
+    // is still held by the old session. That host then moves on: the fence agent kills the
+    // SCVM for the old session, and the new session, opened before the run
+    // and talking during it, dies with it. The SCVM comes back up at once,
+    // and its own host moves on too, away from the dead new session: that
+    // run already killed it, so a second run kills the healthy SCVM again
+    // (the needless-fence check in World.fenceScvm).
+    name: 'successor-killed-with-expired-holder',
+    reaches: ['master-fence-run-proves-only-silent-sessions'],
+    kinds: ['successor-killed-with-expired-holder'],
+    world: { fence: 'none', fenceAgent: true },
+    // A fence agent that takes its time (a power-off through IPMI): the new
+    // session's keepalives (every 500 ms) go on during the run.
+    swarm: { faultGapMs: [9000, 12000], lateTimerChance: 0, pauseAfterCheckChance: 0, nfsTailChance: 0, ...CALM_NETWORK, fenceAgentMs: [600, 1500] },
+  },
 ];
 
 /** Fresh management addresses for renumbered hosts, per world. */
@@ -387,6 +437,19 @@ function followerAndGateDie(f: FaultKit, thenReturn: boolean, cutAfterRefusal = 
   return `scvm-${s.i}, ${h.hostId}`;
 }
 
+/**
+ * visitServedScvm, then `then` with the SCVM's own host connected there too
+ * and its live follower process (given up otherwise, or after the heal).
+ */
+function visitScvmWithItsHost(f: FaultKit, then: (s: SimScvm, x: SimHost, own: SimHost, fp: SimProcess) => void): ReturnType<typeof visitServedScvm> {
+  const { w } = f;
+  return visitServedScvm(f, (s, x) => {
+    const own = w.hosts.find((h) => h.i === s.i && connectedAt(h, s.i));
+    const fp = s.followerProc;
+    if (own && fp && !fp.dead && w.healedAt === undefined) then(s, x, own, fp);
+  });
+}
+
 export function holeFaults(f: FaultKit): FaultMenu {
   const { w, k, r } = f;
   return [
@@ -427,6 +490,75 @@ export function holeFaults(f: FaultKit): FaultMenu {
     ['follower-gate-die-fence-broken', () => followerAndGateDie(f, false)],
     ['follower-gate-die-then-return', () => followerAndGateDie(f, true)],
     ['follower-gate-die-refused-then-cut', () => followerAndGateDie(f, false, true)],
+    ['silent-holder-left-twice', () => {
+      if (!w.cfg.fenceAgent) return undefined;
+      const visit = visitScvmWithItsHost(f, (s, x, own, fp) => {
+        f.pause(fp);
+        k.after(r.between(6000, 8000), () => k.resume(fp));
+        leave(f, x);
+        leave(f, own);
+        // Back up at once after the agent's kill.
+        whenSo(f, () => fp.dead, k.now + 6000, 1, () => k.after(r.between(0, 20), () => s.revive()));
+      });
+      return visit && `scvm-${visit.s.i}, ${visit.x.hostId}`;
+    }],
+    ['successor-killed-with-expired-holder', () => {
+      if (!w.cfg.fenceAgent) return undefined;
+      const visit = visitScvmWithItsHost(f, (s, x, own) => {
+        // x's NFS client stalls (it logs in nowhere) while its follower dies,
+        // and the own host's agent too (so the host stays routed there).
+        const agent = own.agentProc;
+        if (!agent || agent.dead) return;
+        k.pause(x.proc);
+        k.pause(agent);
+        // Whatever happens below, neither stays stalled for good.
+        k.after(9000, () => { k.resume(x.proc); k.resume(agent); });
+        const before = own.current;
+        s.killFollower();
+        k.after(r.between(100, 600), () => s.revive());
+        const from = k.now;
+        // Once the new follower's session is open and its own host logged in
+        // there again, x moves on, away from the old session.
+        w.logWatchers.push((who, ev, fields) => {
+          if (w.healedAt !== undefined || k.now > from + 8000) return true;
+          if (!who.startsWith('master-') || ev !== 'session.opened' || fields.server !== `scvm-${s.i}`) return false;
+          const successor = s.followerProc;
+          whenSo(f, () => connectedAt(own, s.i) && own.current !== before, k.now + 3000, 5, () => k.after(r.between(0, 50), () => {
+            k.resume(x.proc);
+            k.resume(agent);
+            leave(f, x);
+          }));
+          // Once the agent killed the SCVM, back up at once; then its own host moves on.
+          whenSo(f, () => successor?.dead === true, k.now + 5000, 1, () => k.after(r.between(0, 20), () => {
+            s.revive();
+            k.after(r.between(50, 400), () => { if (w.healedAt === undefined && own.route.target === s.i) leave(f, own); });
+          }));
+          return true;
+        });
+      });
+      return visit && `scvm-${visit.s.i}, ${visit.x.hostId}`;
+    }],
+    ['scvm-frozen-fenced-then-left', () => {
+      if (!w.cfg.fenceAgent) return undefined;
+      const connected = w.hosts.filter((x) => x.current?.conn && !x.current.closed);
+      if (!connected.length) return undefined;
+      const h = r.pick(connected);
+      const s = w.scvms[h.current!.gate - 1];
+      const fp = s.followerProc, gp = s.gate?.proc;
+      if (!fp || !gp || fp.dead || gp.dead) return undefined;
+      // The whole SCVM freezes (only the fence agent covers that).
+      for (const p of [fp, gp, s.nfs.proc]) f.pause(p);
+      const thaw = r.between(7000, 10000);
+      for (const p of [fp, gp, s.nfs.proc]) k.after(thaw, () => k.resume(p));
+      k.after(r.between(0, 300), () => { if (w.healedAt === undefined && h.route.target === s.i) leave(f, h); });
+      // Once the agent has killed it and it is back up, a host served there
+      // (its own, come home) moves on a moment after it logged in.
+      whenSo(f, () => s.followerProc !== fp && !!s.followerProc && !s.followerProc.dead && w.hosts.some((x) => connectedAt(x, s.i)), k.now + thaw, 20, () => {
+        const x = r.pick(w.hosts.filter((y) => connectedAt(y, s.i)));
+        k.after(r.between(0, 300), () => { if (w.healedAt === undefined && connectedAt(x, s.i)) leave(f, x); });
+      });
+      return `scvm-${s.i}, ${h.hostId}`;
+    }],
     ['hang-gate-kill-freeze', () => {
       const busy = hangBusyServer(f, 7000, 10000);
       if (!busy) return undefined;

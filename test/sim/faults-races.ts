@@ -446,8 +446,8 @@ export function raceFaults(f: FaultKit): FaultMenu {
       const cutAt = Math.max(0, readdressAt - r.between(450, 800));
       k.after(cutAt, () => {
         if (w.healedAt !== undefined || mp.dead) return;
-        w.etcd!.cutOff.add(mp);
-        k.after(r.between(2000, 4000), () => w.etcd!.cutOff.delete(mp));
+        w.etcd!.cut(mp);
+        k.after(r.between(2000, 4000), () => w.etcd!.uncut(mp));
       });
       const moved: string[] = [];
       for (const h of w.hosts) {

@@ -280,6 +280,13 @@ export class Kernel {
   onLogEvent?: (who: string, ev: string, fields: Record<string, unknown>, debug?: boolean) => void;
   private readonly heap = new EventHeap();
   steps = 0;
+  /**
+   * When a fault last changed what runs or what reaches whom (a process
+   * paused, resumed or killed; the network, etcd or the registry broken or
+   * healed): a fence with nothing like it since the last one is needless
+   * (World.fenceScvm).
+   */
+  disturbedAt = -Infinity;
 
   constructor(readonly seed: number) {
     this.rng = new Rng(seed);
@@ -305,6 +312,7 @@ export class Kernel {
     if (p.paused || p.dead) return;
     p.paused = true;
     p.pausedAt = this.now;
+    this.disturbedAt = this.now;
   }
 
   /**
@@ -328,6 +336,7 @@ export class Kernel {
     p.paused = false;
     p.resumedAt = this.now;
     if (p.dead) return;
+    this.disturbedAt = this.now;
     const held = p.deferred.splice(0);
     // I/O first (Node polls sockets before it runs the timers that came due),
     // each handled on the loop time cached when the process stopped.
@@ -347,6 +356,7 @@ export class Kernel {
   }
 
   kill(p: SimProcess): void {
+    this.disturbedAt = this.now;
     p.dead = true;
     p.deferred.length = 0;
   }

@@ -72,6 +72,8 @@ export function configFor(seed: number, overrides: Partial<WorldConfig> = {}): W
     pauseAfterCheckChance: r.pick([0, 0, 0, 0.0005, 0.003]),
     lateDuplicateRate: r.pick([0, 0, 0.005, 0.03]),
     lateDuplicateMaxMs: r.pick([300, 1000, 3000]),
+    // Not drawn (a recipe sets it): a new draw would reshuffle every seed.
+    fenceAgentMs: [10, 200],
   };
   const cfg: WorldConfig = {
     seed,
@@ -222,8 +224,8 @@ function planFaults(w: World, log: string[]): void {
       const m = leader();
       const p = m.proc;
       if (!p) return undefined;
-      w.etcd.cutOff.add(p);
-      k.after(r.between(500, 5000), () => w.etcd!.cutOff.delete(p));
+      w.etcd.cut(p);
+      k.after(r.between(500, 5000), () => w.etcd!.uncut(p));
       return `m${m.k}`;
     }],
     ['host-move', () => {

@@ -274,12 +274,19 @@ export class SimNetwork {
     this.holdEnded.set(key, this.kernel.now);
   }
 
+  /** Whether any partition, either kind, holds now. */
+  anyPartition(): boolean {
+    return this.partitions.size > 0 || this.oneWay.size > 0;
+  }
+
   /** Holds every message from one machine to another until healOneWay(); the other direction flows (an asymmetric partition). */
   partitionOneWay(from: SimProcess, to: SimProcess): void {
+    this.kernel.disturbedAt = this.kernel.now;
     this.oneWay.add(`${from.machine.name}>${to.machine.name}`);
   }
 
   healOneWay(from: SimProcess, to: SimProcess): void {
+    this.kernel.disturbedAt = this.kernel.now;
     if (!this.oneWay.delete(`${from.machine.name}>${to.machine.name}`)) return;
     this.holdEnds(this.pairKey(from, to));
     for (const c of this.conns.values()) {
@@ -289,10 +296,12 @@ export class SimNetwork {
 
   /** Holds every message between two machines until heal(). */
   partition(a: SimProcess, b: SimProcess): void {
+    this.kernel.disturbedAt = this.kernel.now;
     this.partitions.add(this.pairKey(a, b));
   }
 
   heal(a: SimProcess, b: SimProcess): void {
+    this.kernel.disturbedAt = this.kernel.now;
     if (!this.partitions.delete(this.pairKey(a, b))) return;
     this.holdEnds(this.pairKey(a, b));
     for (const c of this.conns.values()) {
@@ -301,6 +310,7 @@ export class SimNetwork {
   }
 
   healAll(): void {
+    this.kernel.disturbedAt = this.kernel.now;
     for (const key of this.partitions) this.holdEnds(key);
     for (const d of this.oneWay) this.holdEnds(d.split('>').sort().join('|'));
     this.partitions.clear();
@@ -310,6 +320,7 @@ export class SimNetwork {
 
   /** Breaks every connection touching `proc` (its process died), after a delay for the peers to notice. */
   breakAll(proc: SimProcess, code = grpc.status.UNAVAILABLE, details = 'Connection dropped'): void {
+    this.kernel.disturbedAt = this.kernel.now;
     for (const [key, c] of this.conns) {
       if (c.client === proc || c.endpoint.proc === proc) this.breakConn(key, c, code, details);
     }
@@ -324,6 +335,7 @@ export class SimNetwork {
    * a new stream opened).
    */
   reset(client: SimProcess, address: string, serverLagMs = 0): void {
+    this.kernel.disturbedAt = this.kernel.now;
     const key = `${client.name}->${address}`;
     const c = this.conns.get(key);
     if (c) this.breakConn(key, c, grpc.status.UNAVAILABLE, 'Connection dropped', serverLagMs);

@@ -134,6 +134,8 @@ export interface Swarm {
   lateTimerChance: number;
   lateTimerMaxMs: number;
   pauseAfterCheckChance: number;
+  /** How long the master's fence agent takes to kill an SCVM, from–to (a power-off through IPMI takes seconds). */
+  fenceAgentMs: [number, number];
 }
 
 /** How long a follower may take to report a failed fence run: three keepalive intervals. */
@@ -447,6 +449,16 @@ export class SimScvm {
   fenceFailingUntil = -Infinity;
   /** Until then every fence run here fails at once (a broken fence command: a fault sets it; healing ends it). */
   fenceBrokenUntil = -Infinity;
+  /**
+   * When the fence agent's latest run against this SCVM killed it, which
+   * master ran it, whether a session of it opened during that run, and when
+   * a follower or gate of it first started again after.
+   */
+  lastAgentKill?: { at: number; by: SimProcess; term: number | undefined; openedDuringRun: boolean; backAt?: number };
+  /** When a master last opened a session of this server. */
+  sessionOpenedAt = -Infinity;
+  /** Until when a call at this NFS server that hit the slow tail (over 300 ms) runs. */
+  slowCallUntil = -Infinity;
 
   constructor(readonly world: World, readonly i: number) {
     const k = world.kernel;
@@ -467,6 +479,7 @@ export class SimScvm {
   startFollower(): void {
     const w = this.world;
     const k = w.kernel;
+    this.startedAgain();
     const proc = (this.followerProc = new SimProcess(k, `follower-${this.i}.${++this.gen}`, this.machine));
     const health: NfsHealthSource = new SimNfsHealth(this, proc);
     const f = new Follower({
@@ -493,7 +506,12 @@ export class SimScvm {
   }
 
   startGate(): void {
+    this.startedAgain();
     this.gate = new SimGate(this.world, this, ++this.gen);
+  }
+
+  private startedAgain(): void {
+    if (this.lastAgentKill && this.lastAgentKill.backAt === undefined) this.lastAgentKill.backAt = this.world.kernel.now;
   }
 
   /** Starts the follower and the gate where they are not running (after a fence or a kill). */
@@ -595,6 +613,7 @@ class SimNfs {
     const k = this.world.kernel;
     const sw = this.world.cfg.swarm;
     const service = k.rng.chance(sw.nfsTailChance) ? k.rng.between(20, sw.nfsTailMaxMs) : k.rng.between(0.1, 3);
+    if (service > 300) this.scvm.slowCallUntil = Math.max(this.scvm.slowCallUntil, k.now + service);
     k.schedule(k.now + service, () => {
       call.executed = true;
       this.world.executed(call);
@@ -961,9 +980,12 @@ export class World {
         // Healed means healed: no more lost, repeated or late replies.
         if (this.healedAt !== undefined) return 'deliver';
         const { dropRate, dupRate, lateReplyRate, lateDuplicateRate } = cfg.swarm;
-        return x < dropRate ? 'drop-request' : x < 2 * dropRate ? 'drop-reply' : x < 2 * dropRate + dupRate ? 'duplicate'
+        const fate = x < dropRate ? 'drop-request' : x < 2 * dropRate ? 'drop-reply' : x < 2 * dropRate + dupRate ? 'duplicate'
           : x < 2 * dropRate + dupRate + lateReplyRate ? 'late-reply'
           : x < 2 * dropRate + dupRate + lateReplyRate + lateDuplicateRate ? 'late-duplicate' : 'deliver';
+        // A lost or late reply is a fault until the caller's retry could be through (a needless fence's test).
+        if (fate !== 'deliver') k.disturbedAt = Math.max(k.disturbedAt, k.now + Math.max(cfg.swarm.lateReplyMaxMs, cfg.swarm.lateDuplicateMaxMs, 1000));
+        return fate;
       },
       lateReplyMs: () => k.rng.between(20, cfg.swarm.lateReplyMaxMs),
       lateDuplicateMs: () => k.rng.between(20, cfg.swarm.lateDuplicateMaxMs),
@@ -987,6 +1009,11 @@ export class World {
     });
     k.onLogEvent = (who, ev, fields, debug) => {
       if (!debug) condemnations.onLogEvent(who, ev, fields);
+      if (ev === 'master.term') this.termStartedAt.set(who, k.now);
+      if (ev === 'session.opened' && who.startsWith('master-')) {
+        const opened = this.scvms.find((x) => `scvm-${x.i}` === fields.server);
+        if (opened) opened.sessionOpenedAt = k.now;
+      }
       if (!this.logWatchers.length) return;
       for (const watch of [...this.logWatchers]) if (watch(who, ev, fields) === true) this.logWatchers.splice(this.logWatchers.indexOf(watch), 1);
     };
@@ -1002,7 +1029,13 @@ export class World {
     const r = this.kernel.rng;
     const sw = this.cfg.swarm;
     // After the heal the network is calm: bursts of queueing are faults too.
-    return this.healedAt === undefined && r.chance(sw.burstChance) ? r.between(20, sw.burstMaxMs) : r.between(0.05, 2);
+    if (this.healedAt === undefined && r.chance(sw.burstChance)) {
+      const late = r.between(20, sw.burstMaxMs);
+      // A fault until the message is through (a needless fence's test).
+      this.kernel.disturbedAt = Math.max(this.kernel.disturbedAt, this.kernel.now + late);
+      return late;
+    }
+    return r.between(0.05, 2);
   }
 
   /**
@@ -1020,12 +1053,14 @@ export class World {
   }
 
   holdHostGate(direction: string): void {
+    this.kernel.disturbedAt = this.kernel.now;
     if (this.healedAt === undefined && !this.hostGateHeld.has(direction)) this.hostGateHeld.set(direction, []);
   }
 
   releaseHostGate(direction: string): void {
     const held = this.hostGateHeld.get(direction);
     if (!held) return;
+    this.kernel.disturbedAt = this.kernel.now;
     this.hostGateHeld.delete(direction);
     for (const go of held) go();
   }
@@ -1156,14 +1191,18 @@ export class World {
   fenceScvm(server: ServerRecord, why: string, caller: SimProcess): Promise<FenceResult> {
     const k = this.kernel;
     const startedAt = caller.clock.now();
+    const runStartedAt = k.now;
     const scvm = this.scvms.find((s) => `scvm-${s.i}` === server.serverId);
     return new Promise((resolve) => {
-      k.after(k.rng.between(10, 200), () => {
+      k.after(k.rng.between(...this.cfg.swarm.fenceAgentMs), () => {
         if (scvm) {
           this.note(caller.name, `fence agent kills scvm-${scvm.i}: ${why}`);
+          this.checkAgentKillNeeded(scvm, why, caller);
           scvm.killFollower();
           scvm.killGate();
           scvm.killNfs();
+          const kill: SimScvm['lastAgentKill'] = { at: k.now, by: caller, term: this.termOf(caller), openedDuringRun: scvm.sessionOpenedAt >= runStartedAt };
+          scvm.lastAgentKill = kill;
           // Brought back up later, as an operator (or the hypervisor's restart) would.
           k.after(k.rng.between(1000, 4000), () => scvm.revive());
         }
@@ -1172,11 +1211,50 @@ export class World {
     });
   }
 
+  /**
+   * The fence agent kills an SCVM it killed before, which was brought back
+   * up since: needless, and a violation, when nothing was disturbed anywhere
+   * since it first came back (no process paused, resumed or killed, no partition,
+   * no etcd or registry fault, no failed fence run or slow NFS call there).
+   * Its new processes then answered everything in time, so no revoke could
+   * go unacknowledged and no session silent: the master condemned a healthy
+   * SCVM on its own (a new follower told its predecessor was unproven
+   * though the agent had killed it, seed 1872910914, fenced again and again).
+   * Only when the same master process ran both in one term, and no session of that
+   * server opened while the earlier run went on: a new leader cannot know
+   * what an earlier one's agent killed (leaders change without a fault too,
+   * when etcd answers late), and a run proves dead only what ran when it
+   * started (a session that opened during it may have outlived it, as far
+   * as the master can tell): it holds what it cannot prove.
+   */
+  private checkAgentKillNeeded(scvm: SimScvm, why: string, caller: SimProcess): void {
+    const last = scvm.lastAgentKill;
+    const back = last?.backAt;
+    if (back === undefined || last!.by !== caller || last!.term !== this.termOf(caller) || last!.openedDuringRun || this.kernel.disturbedAt >= back || this.faultHoldsNow() || scvm.slowCallUntil >= back || scvm.fenceFailingUntil >= back) return;
+    this.violate(`needless fence: the fence agent kills scvm-${scvm.i} (${why}), though nothing was disturbed anywhere since it first came back up at t=${back.toFixed(0)} after the same master's agent killed it at t=${scvm.lastAgentKill!.at.toFixed(0)} (no process paused or killed since nor paused still, no partition, no etcd or registry fault, no failed fence or slow NFS call there)`);
+  }
+
+  /** Per master (log name), when its latest leadership term began. */
+  private readonly termStartedAt = new Map<string, number>();
+
+  /** When the term of the master process `p` began (its fence agent's memory is that term's). */
+  private termOf(p: SimProcess): number | undefined {
+    return this.termStartedAt.get(p.name.replace(/\.\d+$/, ''));
+  }
+
+  /** A fault that struck earlier still holds: a process paused, a partition, etcd or the registry failing. */
+  private faultHoldsNow(): boolean {
+    const procs = [...this.scvms.flatMap((s) => s.processes()), ...this.masters.map((m) => m.proc), ...this.hosts.flatMap((h) => [h.proc, h.agentProc])];
+    return procs.some((p) => p?.paused && !p.dead) || this.net.anyPartition() || this.hostGateHeld.size > 0
+      || (this.etcd?.faulty() ?? false) || this.masters.some((m) => this.kernel.now < m.disk.failUntil);
+  }
+
   /** Per host, why its last connection attempt was refused (for a liveness failure's report). */
   readonly lastRefusal = new Map<string, string>();
 
   /** The registry's writes fail until `until` (a full disk under the embedded master's state directory, etcd over its space quota). */
   failRegistryWritesUntil(until: number): void {
+    this.kernel.disturbedAt = this.kernel.now;
     if (this.etcd) this.etcd.plainWritesFailUntil = until;
     else for (const m of this.masters) m.disk.failUntil = until;
   }
@@ -1198,7 +1276,6 @@ export class World {
     for (const p of procs) if (p) k.resume(p);
     this.net.healAll();
     for (const d of [...this.hostGateHeld.keys()]) this.releaseHostGate(d);
-    this.etcd?.cutOff.clear();
     this.etcd?.heal();
     for (const m of this.masters) m.disk.failUntil = 0;
     for (const s of this.scvms) s.revive();

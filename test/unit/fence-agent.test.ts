@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../common/log';
+import { setSimulationMutants } from '../../common/mutants';
 import { FenceAgent } from '../../master/fence-agent';
 import { fakeClock } from '../support/fake-clock';
 
@@ -10,7 +11,7 @@ import { fakeClock } from '../support/fake-clock';
  * new follower's revokes were held, the master condemned it and fenced the
  * SCVM again, and again).
  */
-describe('fence agent: which earlier sessions a whole-SCVM fence covers', () => {
+describe('fence agent: which sessions a whole-SCVM fence covers', () => {
   const server = { serverId: 'scvm-3', hostId: 'esx-3', storageIp: '10.10.0.23', mgmtIp: '' };
 
   /** A fence agent whose runs end when the test says (`finish`), on a fake clock. */
@@ -38,8 +39,44 @@ describe('fence agent: which earlier sessions a whole-SCVM fence covers', () => 
     await clock.tickAsync(150);
     finish();
     assert.equal(await run, true);
-    assert.equal(a.isConfirmed(old), false, 'the strict check cannot tell');
+    assert.equal(a.isConfirmed(old), true, 'a login leaving it needs no second run');
     assert.equal(a.fencedAfterAll('scvm-3', [old]), true);
+    setSimulationMutants(['master-fence-run-proves-only-silent-sessions']);
+    try {
+      assert.equal(a.isConfirmed(old), false, 'the mutant takes only a session silent before the run started');
+      assert.equal(a.fencedAfterAll('scvm-3', [old]), true, 'an introduction is judged as before');
+    } finally {
+      setSimulationMutants([]);
+    }
+  });
+
+  it('two logins leaving one silent holder at once run the agent once: the second waits for the first run and finds the holder dead', async () => {
+    const clock = fakeClock();
+    let runs = 0;
+    const a = new FenceAgent({
+      argv: [], timeoutMs: 5000, clock, log: silentLogger(),
+      run: async () => {
+        runs++;
+        const startedAt = clock.now();
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, 300));
+        return { ok: true, startedAt, ms: clock.now() - startedAt, detail: 'killed' };
+      },
+    });
+    await clock.tickAsync(1000);
+    const holder = { id: 's1', serverId: 'scvm-3', hostId: 'esx-3', storageIp: '', mgmtIp: '', openedAt: 100, renewedAt: 900 } as unknown as Parameters<FenceAgent['fence']>[0];
+    const first = a.fence(holder, 'host:esx-1 moves away');
+    const second = a.fence(holder, 'host:esx-2 moves away');
+    await clock.tickAsync(1000);
+    assert.deepEqual(await Promise.all([first, second]), [true, true]);
+    assert.equal(runs, 1, 'a second run would kill the SCVM again after it came back up');
+    setSimulationMutants(['master-fence-runs-overlap']);
+    try {
+      const other = { ...holder, id: 's2', serverId: 'scvm-4' } as typeof holder;
+      await Promise.all([a.fence(other, 'a'), a.fence(other, 'b'), clock.tickAsync(1000)]);
+      assert.equal(runs, 3, 'the mutant runs once per login');
+    } finally {
+      setSimulationMutants([]);
+    }
   });
 
   it('does not cover a session opened after the run started (a successor), one renewed after the run returned, or a server never fenced', async () => {
@@ -52,8 +89,10 @@ describe('fence agent: which earlier sessions a whole-SCVM fence covers', () => 
     finish();
     await run;
     assert.equal(a.fencedAfterAll('scvm-3', [successor]), false);
+    assert.equal(a.isConfirmed(successor), false);
     const lateRenewal = { id: 's3', serverId: 'scvm-3', openedAt: 500, renewedAt: clock.now() + 1 };
     assert.equal(a.fencedAfterAll('scvm-3', [lateRenewal]), false);
+    assert.equal(a.isConfirmed(lateRenewal), false);
     assert.equal(a.fencedAfterAll('scvm-9', []), false, 'no run against it');
   });
 });
