@@ -57,6 +57,7 @@ export const MUTANTS = {
   'master-fence-run-proves-only-silent-sessions': 'a fence agent run proves dead only the sessions that fell silent before it started, not one that opened before it and spoke until it returned: a login leaving such a holder fences the SCVM again, though it has come back up healthy since the run killed that holder (a liveness bug, found by the needless-fence check)',
   'master-grace-awaits-agent-fenced-server': 'a new leader\'s grace still awaits a server whose whole SCVM its fence agent killed after every earlier session of it spoke, when a new follower process of it introduces itself: the grace ends by time and the agent kills that healthy SCVM again (a liveness bug, found by the needless-fence check)',
   'master-fence-runs-overlap': 'two logins leaving one silent holder at once each run the fence agent, the second without waiting for the first to end and looking again: it kills the SCVM again after it came back up healthy (a liveness bug, found by the needless-fence check)',
+  'election-leads-again-on-same-key': 'a leader that stepped down because its election lease was not renewed in time leads again on the same key when a late keepalive answer extends that lease: a second term with the same epoch, whose fencing tokens count from 1 again, so a client\'s token goes back (found by the swarm, seed 583294829)',
 } as const;
 
 export type MutantName = keyof typeof MUTANTS;

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { mutant } from '../common/mutants';
 import type { Clock, TimerHandle } from '../common/clock';
 import type { CandidateKey, ElectionStore, StoreLease } from './election-store';
 import type { Logger } from '../common/log';
@@ -123,12 +124,19 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
     const myRevision = await store.putWithLease(this.myKey, JSON.stringify(self), lease);
     this.keepLeaseAlive(lease);
     log.info({ ev: 'election.candidate', key: this.myKey, revision: myRevision }, 'campaigning');
-    while (!this.stopped && clock.now() < this.safeUntil) {
+    // Once stepped down (the lease not renewed in time), this campaign is
+    // over even if a keepalive's late answer extends the lease: leading
+    // again on this key would start a second term with the same epoch, and
+    // its fencing tokens would count again from 1 (found by the
+    // simulation: seed 583294829, a token went back from 20.3 to 20.1).
+    while (!this.stopped && clock.now() < this.safeUntil && (this.lease === lease || mutant('election-leads-again-on-same-key'))) {
       // A failed read is no reason to give up a lease that is still valid.
       const kvs = await this.candidates().catch((err: Error) => {
         log.warn({ ev: 'election.read.failed', err: err.message }, 'could not read the candidates; retrying');
         return undefined;
       });
+      // Stepped down while the read was out: this campaign is over.
+      if (this.lease !== lease && !mutant('election-leads-again-on-same-key')) break;
       if (!kvs) {
         await this.sleep(100);
         continue;
@@ -166,6 +174,7 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
         const sent = clock.now();
         try {
           await lease.keepaliveOnce(deadlineMs);
+          if (this.lease !== lease && !mutant('election-leads-again-on-same-key')) return;
           this.validUntil = Math.max(this.validUntil, sent + this.leaseMs);
           this.armExpiry();
           break;

@@ -30,9 +30,21 @@ export class SimEtcd {
   /** Masters cut off from etcd (cut/uncut). */
   private readonly cutOff = new Set<SimProcess>();
 
+  /** Until then every request reaches etcd late, by `slowMs` more (a disk whose fsyncs stall). */
+  private slowUntil = 0;
+  private slowMs: [number, number] = [0, 0];
+
+  /** etcd answers late for `ms`: each request takes `extra` ms more to be served. */
+  slowFor(ms: number, extra: [number, number]): void {
+    this.kernel.disturbedAt = this.kernel.now;
+    this.slowUntil = this.kernel.now + ms;
+    this.slowMs = extra;
+    this.kernel.schedule(this.slowUntil, () => { this.kernel.disturbedAt = this.kernel.now; });
+  }
+
   /** Whether a fault holds now: a master cut off, no leader, or failing writes. */
   faulty(): boolean {
-    return this.cutOff.size > 0 || this.kernel.now < this.unavailableUntil || this.kernel.now < this.plainWritesFailUntil;
+    return this.cutOff.size > 0 || this.kernel.now < this.unavailableUntil || this.kernel.now < this.plainWritesFailUntil || this.kernel.now < this.slowUntil;
   }
 
   cut(p: SimProcess): void {
@@ -94,7 +106,9 @@ export class SimEtcd {
         reject(new Error('etcd: deadline exceeded'));
       }, proc, 'timer');
       if (this.cutOff.has(proc)) return;
-      this.kernel.schedule(this.kernel.now + this.latency(), () => {
+      // Only a slow etcd draws more (the other seeds' draws stay as they were).
+      const slow = this.kernel.now < this.slowUntil ? this.kernel.rng.between(...this.slowMs) : 0;
+      this.kernel.schedule(this.kernel.now + this.latency() + slow, () => {
         if (this.cutOff.has(proc) || this.kernel.now < this.unavailableUntil) return;
         let result: T;
         let error: Error | undefined;
@@ -126,6 +140,7 @@ export class SimEtcd {
   /** Everything back now (the liveness phase): a leader, and writes that work. */
   heal(): void {
     this.kernel.disturbedAt = this.kernel.now;
+    this.slowUntil = 0;
     this.cutOff.clear();
     this.plainWritesFailUntil = 0;
     if (this.kernel.now >= this.unavailableUntil) return;

@@ -14,9 +14,24 @@ export const RACE_FAULT_KINDS: string[] = [
   'hung-gate-over-follower-restart-and-failover',
   'limit-lowered-over-failover',
   'reconnect-then-leave',
+  'etcd-slow',
 ];
 
 export const RACE_RECIPES: Recipe[] = [
+  {
+    // etcd answers late for a while (fsyncs stalling on its disk): the
+    // leader's lease keepalives time out until it steps down, and the
+    // answer to one sent before that arrives just after. That answer
+    // extends a lease whose term is over: leading again on that key would
+    // start a second term with the same epoch, whose fencing tokens count
+    // from 1 again (swarm seed 583294829): hosts moving meanwhile are
+    // granted those tokens a second time.
+    name: 'etcd-answers-late',
+    reaches: ['election-leads-again-on-same-key'],
+    kinds: ['etcd-slow', 'host-move', 'host-move', 'host-move', 'host-move'],
+    world: { mode: 'elected' },
+    swarm: { faultGapMs: [800, 2500] },
+  },
   {
     // The master freezes (GC, CPU starvation) just as a holder goes silent
     // and its host moves on: the login and the silent holder's stream end
@@ -216,6 +231,12 @@ export function raceFaults(f: FaultKit): FaultMenu {
         });
       });
       return `scvm-${s.i} joins, writes fail for ${(until - k.now).toFixed(0)} ms; the leader restarts later`;
+    }],
+    ['etcd-slow', () => {
+      if (!w.etcd || w.healedAt !== undefined) return undefined;
+      const ms = r.between(700, 1100);
+      w.etcd.slowFor(ms, [250, 450]);
+      return `${ms.toFixed(0)} ms`;
     }],
     ['master-stall-over-move', () => {
       // A follower's stream to the master breaks and stays cut, its NFS

@@ -1010,6 +1010,13 @@ export class World {
     k.onLogEvent = (who, ev, fields, debug) => {
       if (!debug) condemnations.onLogEvent(who, ev, fields);
       if (ev === 'master.term') this.termStartedAt.set(who, k.now);
+      if (ev === 'login.granted') this.checkTokenUnique(String(fields.token), String(fields.client), String(fields.session));
+      if (ev === 'election.elected') {
+        // Each term's epoch is new: its fencing tokens count from 1.
+        const epoch = String(fields.epoch);
+        if (this.epochsElected.has(epoch)) this.violate(`epoch ${epoch} elected twice (${this.epochsElected.get(epoch)}, then ${who}): a second term would grant the first one's fencing tokens again`);
+        else this.epochsElected.set(epoch, who);
+      }
       if (ev === 'session.opened' && who.startsWith('master-')) {
         const opened = this.scvms.find((x) => `scvm-${x.i}` === fields.server);
         if (opened) opened.sessionOpenedAt = k.now;
@@ -1232,6 +1239,25 @@ export class World {
     const back = last?.backAt;
     if (back === undefined || last!.by !== caller || last!.term !== this.termOf(caller) || last!.openedDuringRun || this.kernel.disturbedAt >= back || this.faultHoldsNow() || scvm.slowCallUntil >= back || scvm.fenceFailingUntil >= back) return;
     this.violate(`needless fence: the fence agent kills scvm-${scvm.i} (${why}), though nothing was disturbed anywhere since it first came back up at t=${back.toFixed(0)} after the same master's agent killed it at t=${scvm.lastAgentKill!.at.toFixed(0)} (no process paused or killed since nor paused still, no partition, no etcd or registry fault, no failed fence or slow NFS call there)`);
+  }
+
+  /** Every epoch a master was elected with, and which master. */
+  private readonly epochsElected = new Map<string, string>();
+
+  /** Every fencing token a master granted, and to which client and session. */
+  private readonly tokensGranted = new Map<string, string>();
+
+  /**
+   * A fencing token names one grant: a master may hand the same client the
+   * same token again in the same session, never to another client or
+   * session (two terms with one epoch counted tokens from 1 twice, seed
+   * 583294829).
+   */
+  private checkTokenUnique(token: string, client: string, session: string): void {
+    const to = `${client} in session ${session}`;
+    const before = this.tokensGranted.get(token);
+    if (before === undefined) this.tokensGranted.set(token, to);
+    else if (before !== to) this.violate(`fencing token ${token} granted twice: to ${before}, then to ${to}`);
   }
 
   /** Per master (log name), when its latest leadership term began. */
