@@ -376,8 +376,12 @@ export class SimGate {
    * SIGTERM (a planned restart): the TCP gate's own stop steps (drain,
    * final report, stream end), then the process exits. Runs as the gate.
    */
+  /** A graceful stop is under way (it may end with calls left and the process exiting). */
+  stopping = false;
+
   async stopGracefully(log: ReturnType<typeof simLogger>): Promise<void> {
     const w = this.world;
+    this.stopping = true;
     const outcome = await stopGateGracefully(this.core, this.link, { drainTimeoutMs: DEFAULT_GATE_TIMING.revokeDrainTimeoutMs, clock: this.proc.clock, log });
     if (this.proc.dead) return;
     // Its follower must not count a stop that drained and was reported as
@@ -1451,6 +1455,10 @@ export class World {
     if (this.cfg.fenceAgent) return true;
     for (const s of this.scvms) {
       if (this.reportingFenceFailure(s) && (p === s.followerProc || p === s.gate?.proc)) return false;
+      // A gate in a graceful stop may give up draining and exit with calls
+      // left at a hung NFS server: with its follower frozen, nobody could
+      // fence them (seed 398923953 of a 50,000-schedule campaign).
+      if (p === s.followerProc && s.gate?.stopping && !s.gate.proc.dead) return false;
       const sibling = p === s.followerProc ? s.gate?.proc : p === s.gate?.proc ? s.followerProc : undefined;
       // Frozen or dead, the sibling cannot fence either.
       if (sibling) return !sibling.paused && !sibling.dead;
