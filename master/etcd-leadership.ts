@@ -129,14 +129,14 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
     // again on this key would start a second term with the same epoch, and
     // its fencing tokens would count again from 1 (found by the
     // simulation: seed 583294829, a token went back from 20.3 to 20.1).
-    while (!this.stopped && clock.now() < this.safeUntil && (this.lease === lease || mutant('election-leads-again-on-same-key'))) {
+    while (!this.stopped && clock.now() < this.safeUntil && !this.gaveUp(lease)) {
       // A failed read is no reason to give up a lease that is still valid.
       const kvs = await this.candidates().catch((err: Error) => {
         log.warn({ ev: 'election.read.failed', err: err.message }, 'could not read the candidates; retrying');
         return undefined;
       });
       // Stepped down while the read was out: this campaign is over.
-      if (this.lease !== lease && !mutant('election-leads-again-on-same-key')) break;
+      if (this.gaveUp(lease)) break;
       if (!kvs) {
         await this.sleep(100);
         continue;
@@ -154,6 +154,11 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
       });
     }
     await lease.revoke().catch(() => undefined);
+  }
+
+  /** This candidate stepped down from `lease`'s term: it must never lead on that key again. */
+  private gaveUp(lease: StoreLease): boolean {
+    return this.lease !== lease && !mutant('election-leads-again-on-same-key');
   }
 
   private candidates(): Promise<CandidateKey[]> {
@@ -174,7 +179,7 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> implements Le
         const sent = clock.now();
         try {
           await lease.keepaliveOnce(deadlineMs);
-          if (this.lease !== lease && !mutant('election-leads-again-on-same-key')) return;
+          if (this.gaveUp(lease)) return;
           this.validUntil = Math.max(this.validUntil, sent + this.leaseMs);
           this.armExpiry();
           break;

@@ -96,6 +96,9 @@ export class FenceAgent {
    */
   fencedAfterAll(serverId: string, earlier: Array<Pick<Session, 'id' | 'serverId' | 'renewedAt' | 'openedAt'>>): boolean {
     if (!this.fencedFrom.has(serverId)) return false;
+    // killedByLatestRun also stands on its own: with mutant
+    // master-fence-run-proves-only-silent-sessions on, isConfirmed leaves it
+    // out, and introductions are still judged as before that fix.
     return earlier.every((s) => this.isConfirmed(s) || this.killedByLatestRun(s));
   }
 

@@ -372,13 +372,13 @@ export class SimGate {
     this.world.net.breakAll(this.proc);
   }
 
+  /** A graceful stop is under way (it may end with calls left and the process exiting). */
+  stopping = false;
+
   /**
    * SIGTERM (a planned restart): the TCP gate's own stop steps (drain,
    * final report, stream end), then the process exits. Runs as the gate.
    */
-  /** A graceful stop is under way (it may end with calls left and the process exiting). */
-  stopping = false;
-
   async stopGracefully(log: ReturnType<typeof simLogger>): Promise<void> {
     const w = this.world;
     this.stopping = true;
@@ -1241,8 +1241,9 @@ export class World {
   private checkAgentKillNeeded(scvm: SimScvm, why: string, caller: SimProcess): void {
     const last = scvm.lastAgentKill;
     const back = last?.backAt;
-    if (back === undefined || last!.by !== caller || last!.term !== this.termOf(caller) || last!.openedDuringRun || this.kernel.disturbedAt >= back || this.faultHoldsNow() || scvm.slowCallUntil >= back || scvm.fenceFailingUntil >= back) return;
-    this.violate(`needless fence: the fence agent kills scvm-${scvm.i} (${why}), though nothing was disturbed anywhere since it first came back up at t=${back.toFixed(0)} after the same master's agent killed it at t=${scvm.lastAgentKill!.at.toFixed(0)} (no process paused or killed since nor paused still, no partition, no etcd or registry fault, no failed fence or slow NFS call there)`);
+    if (!last || back === undefined || last.by !== caller || last.term !== this.termOf(caller) || last.openedDuringRun) return;
+    if (this.kernel.disturbedAt >= back || this.faultHoldsNow() || scvm.slowCallUntil >= back || scvm.fenceFailingUntil >= back) return;
+    this.violate(`needless fence: the fence agent kills scvm-${scvm.i} (${why}), though nothing was disturbed anywhere since it first came back up at t=${back.toFixed(0)} after the same master's agent killed it at t=${last.at.toFixed(0)} (no process paused or killed since nor paused still, no partition, no etcd or registry fault, no failed fence or slow NFS call there)`);
   }
 
   /** Every epoch a master was elected with, and which master. */
@@ -1272,10 +1273,15 @@ export class World {
     return this.termStartedAt.get(p.name.replace(/\.\d+$/, ''));
   }
 
+  /** Every process of the world that exists now: SCVMs', masters', hosts' and their agents'. */
+  private allProcesses(): SimProcess[] {
+    const procs = [...this.scvms.flatMap((s) => s.processes()), ...this.masters.map((m) => m.proc), ...this.hosts.flatMap((h) => [h.proc, h.agentProc])];
+    return procs.filter((p): p is SimProcess => p !== undefined);
+  }
+
   /** A fault that struck earlier still holds: a process paused, a partition, etcd or the registry failing. */
   private faultHoldsNow(): boolean {
-    const procs = [...this.scvms.flatMap((s) => s.processes()), ...this.masters.map((m) => m.proc), ...this.hosts.flatMap((h) => [h.proc, h.agentProc])];
-    return procs.some((p) => p?.paused && !p.dead) || this.net.anyPartition() || this.hostGateHeld.size > 0
+    return this.allProcesses().some((p) => p.paused && !p.dead) || this.net.anyPartition() || this.hostGateHeld.size > 0
       || (this.etcd?.faulty() ?? false) || this.masters.some((m) => this.kernel.now < m.disk.failUntil);
   }
 
@@ -1302,8 +1308,7 @@ export class World {
     const k = this.kernel;
     this.healedAt = k.now;
     this.note('HEAL', 'every fault healed');
-    const procs = [...this.scvms.flatMap((s) => s.processes()), ...this.masters.map((m) => m.proc), ...this.hosts.flatMap((h) => [h.proc, h.agentProc])];
-    for (const p of procs) if (p) k.resume(p);
+    for (const p of this.allProcesses()) k.resume(p);
     this.net.healAll();
     for (const d of [...this.hostGateHeld.keys()]) this.releaseHostGate(d);
     this.etcd?.heal();
