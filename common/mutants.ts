@@ -27,6 +27,7 @@ export const MUTANTS = {
   'master-waitout-without-fence': 'the master condemns and waits out a holder that has no working fence (issue 18 §1)',
   'gate-late-admit-unfences': 'a late Admit reply\'s lease deadline lifts a follower fence, and the follower counts a layer that carried out a fence as quiesced though it serves with calls in flight (issue 18 hole a)',
   'follower-release-while-dirty': 'a release logs a client out while an NFS layer that left may still have calls in the NFS server, and a gate that stops does not wait for its drains (issue 18 hole b)',
+  'master-adopts-claim-of-moved-address': 'a re-introduced claim is adopted though the address it is admitted from names another host now, so the follower serves that host as the claimed client (campaign seed 2082951979, fixed in this commit)',
   'follower-stale-address-admits': 'the follower keeps an address\'s client after that client\'s grant ended, so a host that later uses the address is admitted as it without asking the master (issue 18 hole d)',
   'gate-stop-without-final-report': 'a gate that stops closes its stream without a final report, so the follower last heard it serving and marks itself dirty: a needless NFS fence at the next revoke (issue 18 hole g)',
   'master-revoke-lost-with-stream': 'a revoke written to a session stream the follower then replaced is never sent again, so the master condemns a healthy holder (issue 18 hole g)',

@@ -84,7 +84,12 @@ export class Admissions {
     for (const [address, c] of this.clientOfAddress) if (c === clientId) this.clientOfAddress.delete(address);
   }
 
-  list(): Array<{ clientId: string; token: Token }> {
-    return [...this.owned.entries()].map(([clientId, token]) => ({ clientId, token }));
+  /** Every client admitted, with its token and the addresses it is admitted from. */
+  list(): Array<{ clientId: string; token: Token; addresses: string[] }> {
+    return [...this.owned.entries()].map(([clientId, token]) => ({ clientId, token, addresses: this.addressesOf(clientId) }));
+  }
+
+  private addressesOf(clientId: string): string[] {
+    return [...this.clientOfAddress].filter(([, c]) => c === clientId).map(([address]) => address);
   }
 }

@@ -273,9 +273,9 @@ export class Follower {
    * still draining (their calls may still run here: a new master that did
    * not know of them could hand them away before the drain ends).
    */
-  private claims(): Array<{ clientId: string; token: Token }> {
-    const out = this.admissions.list().map((c) => ({ clientId: c.clientId, token: c.token }));
-    for (const [clientId, token] of this.draining) if (!out.some((c) => c.clientId === clientId)) out.push({ clientId, token });
+  private claims(): Array<{ clientId: string; token: Token; addresses: string[] }> {
+    const out = this.admissions.list();
+    for (const [clientId, token] of this.draining) if (!out.some((c) => c.clientId === clientId)) out.push({ clientId, token, addresses: [] });
     return out;
   }
 

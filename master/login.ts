@@ -587,10 +587,11 @@ export class LoginCoordinator {
    * followers. A client claimed by two sessions keeps the higher fencing token;
    * the lower holder is revoked right away.
    */
-  adopt(sessionId: string, claims: Array<{ clientId: string; token: Token }>): string[] {
+  adopt(sessionId: string, claims: Array<{ clientId: string; token: Token; addresses?: string[] }>): string[] {
     const adopted: string[] = [];
     const refused: string[] = [];
     const staleClaims: string[] = [];
+    const movedClaims: string[] = [];
     for (const c of claims) {
       const hs = this.holders.get(c.clientId) ?? [];
       if (hs.some((h) => h.sessionId === sessionId)) continue;
@@ -614,6 +615,20 @@ export class LoginCoordinator {
         void this.revokeFrom(c.clientId, sessionId, `claim of token ${formatToken(c.token)} is older than token ${formatToken(newest)} granted since`);
         continue;
       }
+      const moved = this.addressNotOf(sessionId, c.clientId, c.addresses ?? []);
+      if (moved !== undefined && !mutant('master-adopts-claim-of-moved-address')) {
+        // The follower admits the client from an address the registry now
+        // gives another host (or none): adopted, the follower would serve
+        // that host's connections as this client, without asking (campaign
+        // seed 2082951979: the host renumbered while its holder's stream was
+        // down, so the revoke of the old address went to a session that
+        // died, and the follower's next introduction claimed it again).
+        // Held, so a login elsewhere waits for the revoke; not listed, so
+        // the follower drops it and forgets the address.
+        movedClaims.push(c.clientId);
+        void this.revokeFrom(c.clientId, sessionId, `claimed from ${moved}, which is no longer ${c.clientId}'s address`);
+        continue;
+      }
       if ((this.bySession.get(sessionId)?.size ?? 0) > this.limits.maxClientsPerSession) {
         refused.push(c.clientId);
         if (mutant('master-over-limit-claim-unheld')) {
@@ -631,8 +646,23 @@ export class LoginCoordinator {
     }
     if (adopted.length) this.log.info({ ev: 'clients.adopted', session: sessionId, clients: adopted }, 'adopted clients from introduction');
     if (staleClaims.length) this.log.warn({ ev: 'clients.stale_claims', session: sessionId, clients: staleClaims }, 'claims older than a grant made since: revoking them');
+    if (movedClaims.length) this.log.warn({ ev: 'clients.moved_address_claims', session: sessionId, clients: movedClaims }, 'claims from an address that names another host now: revoking them');
     if (refused.length) this.log.warn({ ev: 'clients.not_adopted', session: sessionId, clients: refused, limit: this.limits.maxClientsPerSession }, 'claims over the per-session limit: revoking them');
     return adopted;
+  }
+
+  /** The first of `addresses` that does not name `clientId` on this session now, if any. */
+  private addressNotOf(sessionId: string, clientId: string, addresses: readonly string[]): string | undefined {
+    for (const address of addresses) {
+      let owner: string | undefined;
+      try {
+        owner = this.resolve(sessionId, address);
+      } catch {
+        owner = undefined; // no host has it now (or it is no address at all)
+      }
+      if (owner !== clientId) return address;
+    }
+    return undefined;
   }
 
   /**

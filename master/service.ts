@@ -178,7 +178,7 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     session.disconnectedAt = undefined;
     const adoptedClients = resumed
       ? intro.clients.map((c) => c.clientId)
-      : logins.adopt(session.id, intro.clients.filter((c) => c.token).map((c) => ({ clientId: c.clientId, token: c.token! })));
+      : logins.adopt(session.id, intro.clients.filter((c) => c.token).map((c) => ({ clientId: c.clientId, token: c.token!, addresses: c.addresses })));
     // Calls in flight at this server for clients it holds no grant for: held
     // here (and revoked) before anything is granted elsewhere, resumed or not.
     logins.holdInFlight(session.id, intro.clientsInFlight ?? []);

@@ -8,7 +8,7 @@ import type { SimProcess } from './kernel';
 const CALM_NETWORK = { dropRate: 0, dupRate: 0, lateReplyRate: 0, lateDuplicateRate: 0, burstChance: 0 };
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'condemn-while-gate-sleeps-then-failover', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return', 'revoke-into-broken-stream', 'fence-broken-then-failover-then-restart', 'limit-lowered-twice-while-gate-sleeps', 'follower-cut-past-lease', 'follower-gate-die-refused-then-cut', 'scvm-frozen-fenced-then-left', 'silent-holder-left-twice', 'successor-killed-with-expired-holder'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'condemn-while-gate-sleeps-then-failover', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return', 'revoke-into-broken-stream', 'fence-broken-then-failover-then-restart', 'limit-lowered-twice-while-gate-sleeps', 'follower-cut-past-lease', 'follower-gate-die-refused-then-cut', 'scvm-frozen-fenced-then-left', 'silent-holder-left-twice', 'successor-killed-with-expired-holder', 'renumber-while-holder-cut-then-reuse'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -102,6 +102,18 @@ export const HOLE_RECIPES: Recipe[] = [
     world: { fence: 'reliable', fenceAgent: false, lateMgmtRegistration: false },
     // Each strike takes about 8 s.
     swarm: { faultGapMs: [4000, 9000] },
+  },
+  {
+    // The same, with the holder's follower cut off from the masters past its
+    // lease as A is renumbered: the revoke of α's grant goes to a session
+    // that dies, and the follower's next introduction claims A, admitted
+    // from α, which B then uses (campaign seed 2082951979).
+    name: 'address-reused-while-holder-cut',
+    reaches: ['master-adopts-claim-of-moved-address'],
+    kinds: ['renumber-while-holder-cut-then-reuse'],
+    world: { fence: 'reliable', fenceAgent: false, lateMgmtRegistration: false },
+    // Each strike takes about 12 s.
+    swarm: { faultGapMs: [7000, 12000] },
   },
   {
     // A gate's lease runs out while its follower sleeps: it stops, drains
@@ -452,6 +464,91 @@ function visitScvmWithItsHost(f: FaultKit, then: (s: SimScvm, x: SimHost, own: S
 
 export function holeFaults(f: FaultKit): FaultMenu {
   const { w, k, r } = f;
+  /**
+   * A's own NFS server hangs, so its agent routes it to another SCVM s;
+   * there it uses its management address α. A is renumbered (α is gone:
+   * its grant at s ends) and reconnects from the new address. Then B,
+   * served elsewhere, gets α and moves to s over its management path, its
+   * old connection left open.
+   */
+  const renumberThenReuse = (cutHolder: boolean): string | undefined => {
+    const a = r.pick(w.hosts);
+    const home = w.scvms[a.i - 1];
+    const nfs = home.nfs.proc;
+    f.pause(nfs);
+    k.after(r.between(10000, 14000), () => k.resume(nfs));
+    const deadline = k.now + 6000;
+    const poll = () => {
+      if (w.healedAt !== undefined || k.now > deadline) return;
+      if (a.route.via === 'local' || !a.current?.conn || a.current.closed) return void k.after(20, poll);
+      const s = w.scvms[a.route.target - 1];
+      if (a.route.via !== 'mgmt') {
+        a.move({ target: s.i, via: 'mgmt' });
+        return void k.after(20, poll);
+      }
+      const alpha = a.mgmtIp;
+      const strike = () => {
+        if (w.healedAt !== undefined || a.route.target !== s.i) return;
+        const fresh = freshMgmtIp(w);
+        // The cut variant: s's follower is cut off from the masters past
+        // its lease as A is renumbered, so the revoke of α's grant goes to
+        // a session that dies, and the follower's next session claims A
+        // again, admitted from α (campaign seed 2082951979).
+        const fp = s.followerProc;
+        // Long enough for the follower to give its stream up (2 s without
+        // an ack) and the master to condemn the session over the revoke;
+        // short enough that the follower's lease (3 s) still holds A.
+        const cutMs = cutHolder ? r.between(2100, 2800) : 0;
+        if (cutHolder) {
+          if (!fp || fp.dead) return;
+          cutFromMasters(f, fp, cutMs);
+        }
+        a.renumber(fresh);
+        // Identity is the source address: until the registry learns A's
+        // new address (its agent registers again), α is A's to the master
+        // too, and a host using it is A to every part of the system. An
+        // operator reuses an address once its old owner moved off it in
+        // the registry (the new owner's agent is refused it before that);
+        // the strike does the same (seed 1454780760 gave α away before
+        // A's agent had registered again).
+        const learned = () => w.masters.find((m) => m.isLeader())?.runtime?.core()?.registry.list()
+          .some((h) => h.id === a.hostId && h.mgmtIp === fresh) === true;
+        // In the cut variant B comes once the follower is back (its new
+        // session then admits α as A).
+        const reuseAfter = () => Math.max(0, cutMs - (k.now - renumberedAt)) + r.between(600, 1200);
+        const renumberedAt = k.now;
+        // A fence may have restarted A's hung NFS server by now (a revoke
+        // there did not drain), and A would soon go home, its connection at
+        // s closed and α forgotten there. In the cut variant A's agent
+        // (restarted with the new address) hangs once registered, past the
+        // cut, so A stays at s with α admitted there until B comes.
+        const holdAtS = () => {
+          const ap = a.agentProc;
+          if (!cutHolder || !ap || ap.dead || ap.paused) return;
+          f.pause(ap);
+          k.after(Math.max(0, cutMs - (k.now - renumberedAt)) + r.between(2500, 3500), () => k.resume(ap));
+        };
+        whenSo(f, learned, k.now + 6000, 50, () => (holdAtS(), k.after(reuseAfter(), () => {
+          if (w.healedAt !== undefined) return;
+          const bs = w.hosts.filter((x) => x !== a && x.route.target !== s.i && x.current?.conn && !x.current.closed);
+          if (!bs.length) return;
+          // No two hosts ever hold one address (another strike may have reused it).
+          if (w.hosts.some((x) => x.mgmtIp === alpha)) return;
+          const b = r.pick(bs);
+          b.renumber(alpha);
+          k.after(r.between(600, 1200), () => {
+            if (w.healedAt !== undefined || b.route.target === s.i) return;
+            b.move({ target: s.i, via: 'mgmt' }, true);
+          });
+        })));
+      };
+      // The cut variant strikes once the follower admits A from α.
+      if (!cutHolder) k.after(r.between(100, 400), strike);
+      else whenSo(f, () => s.follower?.admissions.clientOf(alpha) === `host:${a.hostId}`, k.now + 3000, 20, strike);
+    };
+    k.after(20, poll);
+    return `${a.hostId} (scvm-${home.i} hangs)`;
+  };
   return [
     ['gate-kill-then-leave', () => {
       // A gate process dies while a host it serves has calls out (some may
@@ -714,58 +811,8 @@ export function holeFaults(f: FaultKit): FaultMenu {
       });
       return `scvm-${s.i}, ${g.hostId} reconnects, ${x.hostId} comes and goes`;
     }],
-    ['renumber-then-reuse', () => {
-      // A's own NFS server hangs, so its agent routes it to another SCVM s;
-      // there it uses its management address α. A is renumbered (α is
-      // gone: its grant at s ends) and reconnects from the new address.
-      // Then B, served elsewhere, gets α and moves to s over its management
-      // path, its old connection left open.
-      const a = r.pick(w.hosts);
-      const home = w.scvms[a.i - 1];
-      const nfs = home.nfs.proc;
-      f.pause(nfs);
-      k.after(r.between(10000, 14000), () => k.resume(nfs));
-      const deadline = k.now + 6000;
-      const poll = () => {
-        if (w.healedAt !== undefined || k.now > deadline) return;
-        if (a.route.via === 'local' || !a.current?.conn || a.current.closed) return void k.after(20, poll);
-        const s = w.scvms[a.route.target - 1];
-        if (a.route.via !== 'mgmt') {
-          a.move({ target: s.i, via: 'mgmt' });
-          return void k.after(20, poll);
-        }
-        const alpha = a.mgmtIp;
-        k.after(r.between(100, 400), () => {
-          if (w.healedAt !== undefined || a.route.target !== s.i) return;
-          const fresh = freshMgmtIp(w);
-          a.renumber(fresh);
-          // Identity is the source address: until the registry learns A's
-          // new address (its agent registers again), α is A's to the master
-          // too, and a host using it is A to every part of the system. An
-          // operator reuses an address once its old owner moved off it in
-          // the registry (the new owner's agent is refused it before that);
-          // the strike does the same (seed 1454780760 gave α away before
-          // A's agent had registered again).
-          const learned = () => w.masters.find((m) => m.isLeader())?.runtime?.core()?.registry.list()
-            .some((h) => h.id === a.hostId && h.mgmtIp === fresh) === true;
-          whenSo(f, learned, k.now + 6000, 50, () => k.after(r.between(600, 1200), () => {
-            if (w.healedAt !== undefined) return;
-            const bs = w.hosts.filter((x) => x !== a && x.route.target !== s.i && x.current?.conn && !x.current.closed);
-            if (!bs.length) return;
-            // No two hosts ever hold one address (another strike may have reused it).
-            if (w.hosts.some((x) => x.mgmtIp === alpha)) return;
-            const b = r.pick(bs);
-            b.renumber(alpha);
-            k.after(r.between(600, 1200), () => {
-              if (w.healedAt !== undefined || b.route.target === s.i) return;
-              b.move({ target: s.i, via: 'mgmt' }, true);
-            });
-          }));
-        });
-      };
-      k.after(20, poll);
-      return `${a.hostId} (scvm-${home.i} hangs)`;
-    }],
+    ['renumber-then-reuse', () => renumberThenReuse(false)],
+    ['renumber-while-holder-cut-then-reuse', () => renumberThenReuse(true)],
     ['renewed-then-killed-at-hung-nfs', () => {
       const busy = busyHost(f);
       if (!busy) return undefined;

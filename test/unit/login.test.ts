@@ -23,6 +23,7 @@ const ACK_TIMEOUT = 1000;
 interface Harness {
   clock: FakeClock;
   sessions: SessionTable;
+  registry: HostRegistry;
   logins: LoginCoordinator;
   open(serverId: string, hostId?: string, fencing?: Session['fencing']): Session & { revokes: Array<{ revokeId: string; clientId: string }>; ended?: string; confirmed?: string };
 }
@@ -40,7 +41,7 @@ function harness(limits?: MasterLimits, withFenceAgent?: (clock: FakeClock) => F
   ]);
   const logins = new LoginCoordinator({ clock, sessions, registry, tokens: new FencingTokens(7), revokeAckTimeoutMs: ACK_TIMEOUT, log: silentLogger(), limits, fenceAgent });
   return {
-    clock, sessions, logins,
+    clock, sessions, registry, logins,
     open(serverId, hostId = '', fencing = 'FENCING_READY') {
       const { session } = sessions.introduce({ serverId, hostId, storageIp: '', mgmtIp: '', resumeSessionId: '', fencing });
       const s = session as Harness['open'] extends (...a: never[]) => infer R ? R : never;
@@ -557,6 +558,55 @@ describe('claims older than a later grant (campaign seed 54107)', () => {
     const token = (await h.logins.login(a.id, '10.0.0.9')).token;
     const a2 = h.open('scvm-3');
     assert.deepEqual(h.logins.adopt(a2.id, [{ clientId: 'host:esx-9', token }]), ['host:esx-9']);
+  });
+});
+
+describe('claims from an address that names another host now (campaign seed 2082951979)', () => {
+  /** a holds esx-9, admitted from its management address 10.1.0.9; esx-9 is renumbered and esx-98 gets 10.1.0.9. */
+  async function renumberedAndReused() {
+    const { h, a, b } = await heldByA();
+    const token = (await h.logins.login(a.id, '10.1.0.9')).token;
+    h.registry.upsert({ id: 'esx-9', storageIp: '10.0.0.9', mgmtIp: '10.1.0.99' });
+    h.registry.upsert({ id: 'esx-98', storageIp: '10.9.9.8', mgmtIp: '10.1.0.9' });
+    return { h, a, b, token };
+  }
+
+  afterEach(() => setSimulationMutants([]));
+
+  it('holds a re-introduced claim admitted from an address another host has now, revokes it, and does not list it as adopted', async () => {
+    const { h, b, token } = await renumberedAndReused();
+    // A follower cut off while the revoke of that address went to its old
+    // session introduces itself again, still claiming esx-9 from it (scvm-1's
+    // in the seed; any session will do).
+    const a2 = h.open('scvm-3');
+    assert.deepEqual(h.logins.adopt(a2.id, [{ clientId: 'host:esx-9', token, addresses: ['10.0.0.9', '10.1.0.9'] }]), [], 'not adopted: the follower drops it and forgets the address');
+    await flush();
+    assert.deepEqual(a2.revokes.map((r) => r.clientId), ['host:esx-9'], 'and revoked, in case it still serves it');
+    const elsewhere = track(h.logins.login(b.id, '10.0.0.9'));
+    await flush();
+    assert.equal(elsewhere.done, false, 'a login elsewhere waits for that revoke');
+  });
+
+  it('treats an address no host has now the same way', async () => {
+    const { h, token } = await heldByA().then(async ({ h, a }) => ({ h, token: (await h.logins.login(a.id, '10.1.0.9')).token }));
+    h.registry.upsert({ id: 'esx-9', storageIp: '10.0.0.9', mgmtIp: '10.1.0.99' });
+    const a2 = h.open('scvm-3');
+    assert.deepEqual(h.logins.adopt(a2.id, [{ clientId: 'host:esx-9', token, addresses: ['10.1.0.9'] }]), []);
+  });
+
+  it('adopts a claim whose addresses are all still the client\'s, and one from a follower that lists none', async () => {
+    const { h, token } = await renumberedAndReused();
+    const a2 = h.open('scvm-3');
+    assert.deepEqual(h.logins.adopt(a2.id, [{ clientId: 'host:esx-9', token, addresses: ['10.0.0.9', '10.1.0.99'] }]), ['host:esx-9']);
+    const a3 = h.open('scvm-4');
+    assert.deepEqual(h.logins.adopt(a3.id, [{ clientId: 'host:esx-9', token }]), ['host:esx-9']);
+  });
+
+  it('with mutant master-adopts-claim-of-moved-address on, the claim is adopted (the fix\'s exact revert)', async () => {
+    const { h, token } = await renumberedAndReused();
+    setSimulationMutants(['master-adopts-claim-of-moved-address']);
+    const a2 = h.open('scvm-3');
+    assert.deepEqual(h.logins.adopt(a2.id, [{ clientId: 'host:esx-9', token, addresses: ['10.1.0.9'] }]), ['host:esx-9']);
   });
 });
 
