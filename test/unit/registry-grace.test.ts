@@ -108,6 +108,60 @@ describe('a new leader\'s grace over a server that came back with calls unknown 
   });
 });
 
+describe('a new leader\'s grace over a server its fence agent already killed this term', () => {
+  afterEach(() => setSimulationMutants([]));
+
+  /**
+   * scvm-1 introduces itself unaccounted, falls silent, and a login leaving
+   * it runs the fence agent (which kills the whole SCVM); the grace (5 s)
+   * then ends by time with scvm-1 still awaited. `reintroduceAfterRun`: a
+   * new follower of it opens a session after that run, then falls silent
+   * too. Simulation seeds 398880001, 398903709 and 398911437: the grace
+   * killed the SCVM a second time as it came back up healthy.
+   */
+  async function killedThenGraceEnds(reintroduceAfterRun = false) {
+    const clock = fakeClock();
+    const fenced: string[] = [];
+    const c = createMasterCore({ ...DEFAULT_MASTER_OPTIONS, tls: { insecure: true } }, clock, silentLogger(), {
+      epoch: 4, mayAct: () => true, expectedServers: [], graceMs: 5000, leader: () => undefined,
+      fenceRun: async (s, why) => { fenced.push(`${s.serverId}: ${why}`); return { ok: true, startedAt: clock.now(), ms: 1, detail: 'ok' }; },
+    });
+    const call = sessionCall();
+    sessionMasterHandlers(c).Session(call as never);
+    call.emit('data', { ...intro, introduction: { ...intro.introduction, protocol: 2, fencing: 'FENCING_NONE', nfsUnaccounted: true } });
+    await flush();
+    await clock.tickAsync(3100);
+    assert.equal(await c.fenceAgent.fence(c.sessions.all()[0], 'host:esx-9 moves away from silent holder scvm-1'), true);
+    if (reintroduceAfterRun) {
+      await clock.tickAsync(50);
+      c.sessions.introduce({ serverId: 'scvm-1', hostId: 'esx-1', storageIp: '10.0.0.21', mgmtIp: '', resumeSessionId: '' });
+    }
+    assert.equal(c.readiness.isReady(), false, 'scvm-1 is still awaited');
+    await clock.tickAsync(2000);
+    await flush();
+    return { c, fenced };
+  }
+
+  it('does not fence it again at the grace\'s end, and grants', async () => {
+    const { c, fenced } = await killedThenGraceEnds();
+    assert.equal(fenced.length, 1, 'the grace killed the SCVM a second time');
+    assert.equal(c.readiness.isReady(), true);
+  });
+
+  it('still fences it when a session of it opened after that run', async () => {
+    const { c, fenced } = await killedThenGraceEnds(true);
+    assert.equal(fenced.length, 2);
+    assert.match(fenced[1], /^scvm-1: did not re-introduce itself/);
+    assert.equal(c.readiness.isReady(), true);
+  });
+
+  it('with mutant master-grace-refences-agent-fenced-server on, fences it again (the fix\'s exact revert)', async () => {
+    setSimulationMutants(['master-grace-refences-agent-fenced-server']);
+    const { fenced } = await killedThenGraceEnds();
+    assert.equal(fenced.length, 2);
+  });
+});
+
 describe('a server that introduced itself unaccounted, then fenced (Keepalive.nfs_unaccounted, protocol 3)', () => {
   afterEach(() => setSimulationMutants([]));
 
