@@ -15,9 +15,25 @@ export const RACE_FAULT_KINDS: string[] = [
   'limit-lowered-over-failover',
   'reconnect-then-leave',
   'etcd-slow',
+  'holder-cut-as-host-leaves',
 ];
 
 export const RACE_RECIPES: Recipe[] = [
+  {
+    // Race 1: a host moves on while its holder's follower is cut off from
+    // the masters; the login elsewhere revokes, condemns and waits out the
+    // old session, and the follower comes back in a new session claiming
+    // the host before the wait-out ends. A grant that does not look again
+    // leaves the host served by both.
+    name: 'holder-cut-as-host-leaves',
+    reaches: ['master-grants-without-looking-again'],
+    kinds: ['holder-cut-as-host-leaves'],
+    // Without the fence agent the master waits the session out (the agent
+    // would kill the SCVM at once).
+    world: { fence: 'reliable', fenceAgent: false },
+    // Each strike takes about 4 s.
+    swarm: { faultGapMs: [3000, 6000] },
+  },
   {
     // etcd answers late for a while (fsyncs stalling on its disk): the
     // leader's lease keepalives time out until it steps down, and the
@@ -231,6 +247,30 @@ export function raceFaults(f: FaultKit): FaultMenu {
         });
       });
       return `scvm-${s.i} joins, writes fail for ${(until - k.now).toFixed(0)} ms; the leader restarts later`;
+    }],
+    ['holder-cut-as-host-leaves', () => {
+      // A host h served at s moves on, its old connection left open, as s's
+      // follower is cut off from the masters: the revoke for h's login
+      // elsewhere is lost, and the master condemns the session (no ack in
+      // 1 s) and waits it out. Then the follower's stream is reset: it
+      // opens a new session at once, its lease (and its gate's) still
+      // running, claiming h before the wait-out ends (race 1).
+      const hosts = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.gate === x.route.target);
+      if (!hosts.length) return undefined;
+      const h = r.pick(hosts);
+      const s = w.scvms[h.route.target - 1];
+      const fp = s.followerProc;
+      if (!fp || fp.dead) return undefined;
+      // Past the revoke's ack timeout, short of the gate's stop point.
+      const cutMs = r.between(1100, 1700);
+      cutFromMasters(f, fp, cutMs);
+      k.after(cutMs, () => { if (w.healedAt === undefined && !fp.dead) for (const x of w.masters) w.net.reset(fp, x.address); });
+      k.after(r.between(0, 60), () => {
+        if (w.healedAt !== undefined || h.route.target !== s.i) return;
+        const to = r.pick(w.scvms.filter((x) => x.i !== s.i));
+        h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }, true);
+      });
+      return `scvm-${s.i}, ${h.hostId}`;
     }],
     ['etcd-slow', () => {
       if (!w.etcd || w.healedAt !== undefined) return undefined;
