@@ -32,6 +32,11 @@ interface Job {
 type Report = Pick<ScheduleResult, 'seed' | 'violations' | 'steps' | 'trace' | 'faults'> & { cfg: WorldConfig; failsWithMasksAlone?: boolean };
 
 function workerLoop(job: Job): void {
+  // No stack traces in the search's workers: the real code makes many errors
+  // it never prints (refused logins, gRPC statuses), and capturing their
+  // stacks was a sixth of a schedule's cost. A failing seed replayed with
+  // --seed (the main thread) has them.
+  Error.stackTraceLimit = 0;
   parentPort!.on('message', (seed: number) => {
     void (async () => {
       const r = await runSchedule(configFor(seed, job.overrides));
