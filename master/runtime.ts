@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../common/clock';
+import { mutant } from '../common/mutants';
 import type { Logger } from '../common/log';
 import { MASTER_SERVICE, MEMBERSHIP_SERVICE } from '../common/proto';
 import type { SessionMasterHandlers } from '../gen/nfsha/v1/SessionMaster';
@@ -78,7 +79,15 @@ export class MasterRuntime {
         this.log.warn({ ev: 'registry.load.failed', err: (err as Error).message }, 'could not load registry; waiting out the full grace period');
       }
     }
-    if (term !== this.term || !this.leadership.isLeader()) return;
+    // Only 'deposed' (which moves `term` on) ends the term. isLeader() may be
+    // false just now without that: the election lease ran out on this
+    // clock during a stall, and a keepalive answered before it (handled
+    // first on waking, before the expiry timer) renews it. The term's core
+    // acts only while isLeader() holds (core(), mayAct), and a lapse that
+    // lasts steps down and drains it. Giving the term up here left a
+    // leader that kept the election, never built a term, and refused every
+    // call as "no leader" for good (simulation seed 398908720).
+    if (term !== this.term || (!this.leadership.isLeader() && mutant('master-term-given-up-on-lapse'))) return;
     const grace = graceMs(this.opts, this.leadership.leaseMs);
     const core = createMasterCore({ ...this.opts, hosts }, this.clock, this.log, {
       epoch, expectedServers: expected, graceMs: grace, store, observer: this.metrics.observer(), refusals: this.metrics.refusals,

@@ -104,6 +104,12 @@ class Conn {
   }
 }
 
+/** A unary call whose request or reply a fault lost: its caller waits for its deadline, unless the heal ends it. */
+interface LostCall {
+  caller: SimProcess;
+  fail(): void;
+}
+
 /** A call on a connection, as a broken connection ends it: the client at once, the server after `serverLagMs`. */
 interface CallEntry {
   abort(code: grpc.status, details: string, serverLagMs: number): void;
@@ -224,6 +230,11 @@ export class SimNetwork {
   private readonly partitions = new Set<string>();
   /** One-way partitions, `from>to` by machine: messages that way are held, the other way flows. */
   private readonly oneWay = new Set<string>();
+  /**
+   * Unary calls whose request or reply a fault lost, while their callers
+   * still wait (nothing but the deadline tells them).
+   */
+  private readonly lostCalls = new Set<LostCall>();
   /** Per machine pair: when a hold between them last ended. */
   private readonly holdEnded = new Map<string, number>();
   /**
@@ -318,6 +329,22 @@ export class SimNetwork {
     for (const c of this.conns.values()) { c.up.release(); c.down.release(); }
   }
 
+  /**
+   * The heal ends the calls a fault lost: each caller still waiting hears
+   * UNAVAILABLE now (its connection reset), as it would from a transport
+   * that noticed, and asks again on the healed network. Left to their
+   * deadlines, they carried the fault past the heal: a follower's Login
+   * lost 45 ms before it held its host's admission for the whole 10 s
+   * admit deadline, and the liveness check failed (seed 398921287).
+   * Returns how many ended.
+   */
+  endLostCalls(): number {
+    const lost = [...this.lostCalls].filter((c) => !c.caller.dead);
+    this.lostCalls.clear();
+    for (const c of lost) c.fail();
+    return lost.length;
+  }
+
   /** Breaks every connection touching `proc` (its process died), after a delay for the peers to notice. */
   breakAll(proc: SimProcess, code = grpc.status.UNAVAILABLE, details = 'Connection dropped'): void {
     this.kernel.disturbedAt = this.kernel.now;
@@ -390,10 +417,12 @@ export class SimNetwork {
     let serverCall: ServerCall | undefined;
     let entry: CallEntry | undefined;
     let conn: Conn | undefined;
+    let lost: LostCall | undefined;
     const finish = (err: grpc.ServiceError | null, res?: unknown) => {
       if (done) return;
       done = true;
       if (entry) conn?.calls.delete(entry);
+      if (lost) this.lostCalls.delete(lost);
       cb(err, res);
     };
     const bytes = def.requestSerialize(request);
@@ -432,6 +461,10 @@ export class SimNetwork {
         const forcedLateMs = this.lateNext.get(lateKey);
         if (forcedLateMs !== undefined) this.lateNext.delete(lateKey);
         const fate = forcedLateMs !== undefined ? 'late-reply' : this.faults.unaryFate?.() ?? 'deliver';
+        if (fate === 'drop-request' || fate === 'drop-reply') {
+          lost = { caller: client, fail: () => this.later(client, () => finish(status(grpc.status.UNAVAILABLE, 'Connection reset (the network healed)'))) };
+          this.lostCalls.add(lost);
+        }
         if (fate === 'drop-request') return;
         const handle = (answer: boolean) => {
           const call = new ServerCall((kind, payload) => {

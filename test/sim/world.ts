@@ -1299,9 +1299,9 @@ export class World {
   healedAt?: number;
 
   /**
-   * The liveness phase: every process thawed, every partition healed, etcd
-   * reachable, dead followers, gates and masters started again (an NFS
-   * server restarts by itself). After that each host must complete a call
+   * The liveness phase: every process thawed, every partition healed and
+   * every call a fault lost ended, etcd reachable, dead followers, gates
+   * and masters started again (an NFS server restarts by itself). After that each host must complete a call
    * within `livenessBoundMs`, or be held visibly (the leader names the hold).
    */
   healAll(): void {
@@ -1310,6 +1310,8 @@ export class World {
     this.note('HEAL', 'every fault healed');
     for (const p of this.allProcesses()) k.resume(p);
     this.net.healAll();
+    const lost = this.net.endLostCalls();
+    if (lost) this.note('HEAL', `${lost} unary calls lost before the heal end now (UNAVAILABLE): their callers ask again`);
     for (const d of [...this.hostGateHeld.keys()]) this.releaseHostGate(d);
     this.etcd?.heal();
     for (const m of this.masters) m.disk.failUntil = 0;
