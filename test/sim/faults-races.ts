@@ -33,6 +33,9 @@ export const RACE_RECIPES: Recipe[] = [
     world: { fence: 'reliable', fenceAgent: false },
     // Each strike takes about 4 s.
     swarm: { faultGapMs: [3000, 6000] },
+    // It reaches its bug in 15 of 60 seeds: at weight 1 random searches
+    // took 340 and 947 schedules.
+    weight: 3,
   },
   {
     // etcd answers late for a while (fsyncs stalling on its disk): the
