@@ -86,10 +86,12 @@ export class Admissions {
 
   /** Every client admitted, with its token and the addresses it is admitted from. */
   list(): Array<{ clientId: string; token: Token; addresses: string[] }> {
-    return [...this.owned.entries()].map(([clientId, token]) => ({ clientId, token, addresses: this.addressesOf(clientId) }));
-  }
-
-  private addressesOf(clientId: string): string[] {
-    return [...this.clientOfAddress].filter(([, c]) => c === clientId).map(([address]) => address);
+    const addresses = new Map<string, string[]>();
+    for (const [address, clientId] of this.clientOfAddress) {
+      const list = addresses.get(clientId);
+      if (list) list.push(address);
+      else addresses.set(clientId, [address]);
+    }
+    return [...this.owned.entries()].map(([clientId, token]) => ({ clientId, token, addresses: addresses.get(clientId) ?? [] }));
   }
 }

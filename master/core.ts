@@ -82,14 +82,14 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger,
     ? (ids) => {
       // A server that came back but left calls unknown (Readiness.unaccounted)
       // may not be in the registry this term loaded: its session says where it is.
-      const recordOf = (id: string): ServerRecord | undefined => byId.get(id) ?? sessions.all().filter((x) => x.serverId === id).at(-1);
+      const recordOf = (id: string): ServerRecord | undefined => byId.get(id) ?? sessions.ofServer(id).at(-1);
       // Not one this term's agent already killed after every session of it
       // last spoke: nothing of it can serve but a follower that introduces
       // itself again. Fencing it anyway killed the SCVM a second time, often
       // just as it came back up healthy (found by the simulation's
       // needless-fence check, seeds 398880001, 398903709, 398911437).
       const unproven = ids.filter((id) => mutant('master-grace-refences-agent-fenced-server')
-        || !fenceAgent.fencedAfterAll(id, sessions.all().filter((x) => x.serverId === id)));
+        || !fenceAgent.fencedAfterAll(id, sessions.ofServer(id)));
       log.warn({ ev: 'grace.fence', servers: unproven, fenced_already: ids.filter((id) => !unproven.includes(id)) }, 'registered servers did not come back within the grace period: fencing them before granting');
       const records = unproven.map(recordOf).filter((r): r is ServerRecord => r !== undefined);
       return fenceAgent.fenceServers(records, 'did not re-introduce itself to the new leader within the grace period, or left calls unknown');

@@ -188,7 +188,7 @@ export class LoginCoordinator {
    * are no longer live are dropped. Returns the clients released.
    */
   async confirmFence(serverId: string, operator: string, reason: string, awaitedByGrace = false): Promise<{ released: string[]; sessions: number }> {
-    const mine = this.sessions.all().filter((s) => s.serverId === serverId);
+    const mine = this.sessions.ofServer(serverId);
     if (!mine.length && awaitedByGrace) return { released: [], sessions: 0 };
     if (!mine.length) throw new NotFound(`no session of server ${JSON.stringify(serverId)} is known to this master: nothing of it is held`);
     this.confirmedFences.set(serverId, this.clock.now());

@@ -195,7 +195,7 @@ export function sessionMasterHandlers(core: MasterCore): SessionMasterHandlers {
     // of it last spoke: then nothing of the predecessor runs (flagging it
     // anyway held the new follower's revokes, so the master fenced the SCVM
     // again, and again: found by the swarm, seed 1872910914).
-    const earlier = sessions.all().filter((s) => s.serverId === intro.serverId && s.id !== session.id);
+    const earlier = sessions.ofServer(intro.serverId).filter((s) => s.id !== session.id);
     const predecessorFenced = core.fenceAgent.fencedAfterAll(intro.serverId, earlier) && !mutant('master-fenced-predecessor-unproven');
     const predecessorUnproven = !intro.resumeSessionId && !intro.nfsFencedAtStart && !predecessorFenced && core.serversSeen.has(intro.serverId)
       && !mutant('master-unfenced-restart-unflagged');
@@ -299,7 +299,7 @@ function operatorName(call: AuthenticatedCall, insecure: boolean): string {
 
 /** Clients granted to the sessions of `serverId`. */
 function clientsOf(core: MasterCore, serverId: string): string[] {
-  const mine = new Set(core.sessions.all().filter((s) => s.serverId === serverId).map((s) => s.id));
+  const mine = new Set(core.sessions.ofServer(serverId).map((s) => s.id));
   return core.logins.ownerships().filter(([, o]) => mine.has(o.sessionId)).map(([clientId]) => clientId).sort();
 }
 

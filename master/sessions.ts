@@ -144,6 +144,11 @@ export class SessionTable {
     return [...this.sessions.values()];
   }
 
+  /** Every session of `serverId` this master still knows, oldest first. */
+  ofServer(serverId: string): Session[] {
+    return this.all().filter((s) => s.serverId === serverId);
+  }
+
   /** A session that may act now, or NOT_FOUND naming why not. */
   requireLive(id: string): Session {
     const s = this.sessions.get(id);

@@ -513,10 +513,9 @@ export function holeFaults(f: FaultKit): FaultMenu {
         // A's agent had registered again).
         const learned = () => w.masters.find((m) => m.isLeader())?.runtime?.core()?.registry.list()
           .some((h) => h.id === a.hostId && h.mgmtIp === fresh) === true;
-        // In the cut variant B comes once the follower is back (its new
-        // session then admits α as A).
-        const reuseAfter = () => Math.max(0, cutMs - (k.now - renumberedAt)) + r.between(600, 1200);
         const renumberedAt = k.now;
+        /** What is left of the cut (none in the plain variant). */
+        const cutLeft = () => Math.max(0, cutMs - (k.now - renumberedAt));
         // A fence may have restarted A's hung NFS server by now (a revoke
         // there did not drain), and A would soon go home, its connection at
         // s closed and α forgotten there. In the cut variant A's agent
@@ -526,9 +525,11 @@ export function holeFaults(f: FaultKit): FaultMenu {
           const ap = a.agentProc;
           if (!cutHolder || !ap || ap.dead || ap.paused) return;
           f.pause(ap);
-          k.after(Math.max(0, cutMs - (k.now - renumberedAt)) + r.between(2500, 3500), () => k.resume(ap));
+          k.after(cutLeft() + r.between(2500, 3500), () => k.resume(ap));
         };
-        whenSo(f, learned, k.now + 6000, 50, () => (holdAtS(), k.after(reuseAfter(), () => {
+        // In the cut variant B comes once the follower is back (its new
+        // session then admits α as A).
+        whenSo(f, learned, k.now + 6000, 50, () => (holdAtS(), k.after(cutLeft() + r.between(600, 1200), () => {
           if (w.healedAt !== undefined) return;
           const bs = w.hosts.filter((x) => x !== a && x.route.target !== s.i && x.current?.conn && !x.current.closed);
           if (!bs.length) return;

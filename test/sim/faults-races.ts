@@ -261,7 +261,7 @@ export function raceFaults(f: FaultKit): FaultMenu {
       // 1 s) and waits it out. Then the follower's stream is reset: it
       // opens a new session at once, its lease (and its gate's) still
       // running, claiming h before the wait-out ends (race 1).
-      const hosts = w.hosts.filter((x) => x.current?.conn && !x.current.closed && x.current.gate === x.route.target);
+      const hosts = w.hosts.filter((x) => connectedAt(x, x.route.target));
       if (!hosts.length) return undefined;
       const h = r.pick(hosts);
       const s = w.scvms[h.route.target - 1];
