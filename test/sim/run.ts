@@ -197,6 +197,15 @@ async function searchMutants(names: MutantName[], o: { ci: boolean; budget: numb
   return rows.every((r) => r.found) ? 0 : 1;
 }
 
+/**
+ * Exits once everything written to stdout is out: to a pipe, writes are
+ * asynchronous, and process.exit() right after them cut a replay's trace
+ * short (so two replays of one seed piped to md5sum differed).
+ */
+function exitAfterOutput(code: number): void {
+  process.stdout.write('', () => process.exit(code));
+}
+
 async function main(): Promise<void> {
   const count = (v: string) => {
     if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected a whole number');
@@ -242,7 +251,7 @@ async function main(): Promise<void> {
     if (r.violations.length) process.stdout.write(`VIOLATIONS:\n  ${r.violations.join('\n  ')}\n`);
     else process.stdout.write('no violation\n');
     process.stdout.write(`trace (virtual ms, who, what), last ${r.trace.length} lines:\n${r.trace.join('\n')}\n`);
-    process.exit(r.violations.length ? 1 : 0);
+    exitAfterOutput(r.violations.length ? 1 : 0);
   }
 
   // `--mutant NAME --seeds N`: how many of N seeds find it (a rate, for
@@ -251,7 +260,7 @@ async function main(): Promise<void> {
   if (o.masksOnly && !seedsGiven) program.error('--masks-only is a control for --seed or --seeds, not a search');
   if (o.mutants || (o.mutant && !seedsGiven)) {
     const names = o.mutants ? mutantNames : [o.mutant!];
-    process.exit(await searchMutants(names, { ci: o.ci === true, budget: o.budget, firstSeed: o.firstSeed, workers: o.workers, overrides, verbose: !o.mutants }));
+    exitAfterOutput(await searchMutants(names, { ci: o.ci === true, budget: o.budget, firstSeed: o.firstSeed, workers: o.workers, overrides, verbose: !o.mutants }));
   }
 
   const seeds = seedRange(o.firstSeed ?? 1, o.seeds);
@@ -267,7 +276,7 @@ async function main(): Promise<void> {
   for (const f of r.failures.sort((a, b) => a.seed - b.seed)) {
     process.stdout.write(`\nseed ${f.seed} (${describe(f.cfg)}): ${f.violations.join('; ')}\n  replay: npm run sim -- --seed ${f.seed}${flags}\n`);
   }
-  process.exit(r.failures.length ? 1 : 0);
+  exitAfterOutput(r.failures.length ? 1 : 0);
 }
 
 if (!isMainThread) {
