@@ -92,7 +92,7 @@ export function createMasterCore(opts: MasterOptions, clock: Clock, log: Logger,
         || !fenceAgent.fencedAfterAll(id, sessions.ofServer(id)));
       log.warn({ ev: 'grace.fence', servers: unproven, fenced_already: ids.filter((id) => !unproven.includes(id)) }, 'registered servers did not come back within the grace period: fencing them before granting');
       const records = unproven.map(recordOf).filter((r): r is ServerRecord => r !== undefined);
-      return fenceAgent.fenceServers(records, 'did not re-introduce itself to the new leader within the grace period, or left calls unknown');
+      return fenceAgent.fenceServers(records, 'did not re-introduce itself to the new leader within the grace period, or left calls unknown', (id) => sessions.ofServer(id));
     }
     : undefined, term.expectedServers.filter((s) => s.fencing !== 'FENCING_READY').map((s) => s.serverId));
   const gates = { mayAct: term.mayAct, ready: (requester?: string) => readiness.ready(requester) };

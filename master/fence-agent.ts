@@ -147,12 +147,24 @@ export class FenceAgent {
 
   /**
    * Fences registered servers a new leader never heard from (its grace ran
-   * out): they may be frozen with calls in their NFS servers. True once all are.
+   * out): they may be frozen with calls in their NFS servers. True once all
+   * are. A server with a run already under way (a login's, for a holder
+   * that fell silent) is fenced again only if that run did not prove every
+   * session of it dead (`sessionsOf`): a second run queued behind it killed
+   * the SCVM again after it came back up healthy (found by the
+   * simulation's needless-fence check, recipe agent-kill-in-grace-slow-agent).
    */
-  async fenceServers(servers: ServerRecord[], why: string): Promise<boolean> {
+  async fenceServers(servers: ServerRecord[], why: string, sessionsOf: (serverId: string) => Session[] = () => []): Promise<boolean> {
     if (!this.configured) return false;
-    const results = await Promise.all(servers.map((s) => this.runAlone(s, why)));
-    return results.every((r) => r.ok);
+    const results = await Promise.all(servers.map(async (s) => {
+      const under = this.runs.get(s.serverId);
+      if (under && !mutant('master-grace-fence-ignores-run-under-way')) {
+        await under;
+        if (this.fencedAfterAll(s.serverId, sessionsOf(s.serverId))) return true;
+      }
+      return (await this.runAlone(s, why)).ok;
+    }));
+    return results.every(Boolean);
   }
 
   private run(server: ServerRecord, why: string): Promise<FenceResult> {

@@ -8,7 +8,7 @@ import type { SimProcess } from './kernel';
 const CALM_NETWORK = { dropRate: 0, dupRate: 0, lateReplyRate: 0, lateDuplicateRate: 0, burstChance: 0 };
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
-export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'condemn-while-gate-sleeps-then-failover', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return', 'revoke-into-broken-stream', 'fence-broken-then-failover-then-restart', 'limit-lowered-twice-while-gate-sleeps', 'follower-cut-past-lease', 'follower-gate-die-refused-then-cut', 'scvm-frozen-fenced-then-left', 'silent-holder-left-twice', 'successor-killed-with-expired-holder', 'renumber-while-holder-cut-then-reuse'];
+export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'condemn-while-gate-sleeps-then-failover', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return', 'revoke-into-broken-stream', 'fence-broken-then-failover-then-restart', 'limit-lowered-twice-while-gate-sleeps', 'follower-cut-past-lease', 'follower-gate-die-refused-then-cut', 'scvm-frozen-fenced-then-left', 'silent-holder-left-twice', 'successor-killed-with-expired-holder', 'renumber-while-holder-cut-then-reuse', 'agent-kill-in-grace'];
 
 export const HOLE_RECIPES: Recipe[] = [
   {
@@ -345,6 +345,39 @@ export const HOLE_RECIPES: Recipe[] = [
     // A fence agent that takes its time (a power-off through IPMI): the new
     // session's keepalives (every 500 ms) go on during the run.
     swarm: { faultGapMs: [9000, 12000], lateTimerChance: 0, pauseAfterCheckChance: 0, nfsTailChance: 0, ...CALM_NETWORK, fenceAgentMs: [600, 1500] },
+  },
+  {
+    // An NFS server hangs with a host's calls queued, and its follower is
+    // cut off from the masters past its lease (it forgets the grant; the
+    // calls stay queued), while the leader restarts: every other follower
+    // resumes its session at once, so the new leader's grace awaits that
+    // server alone. Back in, the follower lists the host in flight: the
+    // revoke cannot drain and there is no fence, so the master condemns the
+    // session and its fence agent kills the SCVM inside the grace. The SCVM
+    // comes back up (an HA restart) while the grace still runs: its new
+    // follower speaks for all of it (the agent killed every earlier
+    // session), and awaiting it anyway ended the grace by time with a second
+    // kill of the healthy SCVM (the needless-fence check in World.fenceScvm).
+    name: 'agent-kill-in-grace',
+    reaches: ['master-grace-awaits-agent-fenced-server'],
+    kinds: ['agent-kill-in-grace'],
+    // It reaches its bug in 15 of 60 seeds.
+    weight: 2,
+    world: { mode: 'embedded', fence: 'none', fenceAgent: true },
+    swarm: { faultGapMs: [12000, 15000], lateTimerChance: 0, pauseAfterCheckChance: 0, nfsTailChance: 0, ...CALM_NETWORK },
+  },
+  {
+    // The same, with a fence agent that takes its time (a power-off through
+    // IPMI): the SCVM comes back up as the grace ends, before its new
+    // follower introduced itself, and the grace's own run kills it again
+    // (campaign seeds 398880001, 398903709, 398911437).
+    name: 'agent-kill-in-grace-slow-agent',
+    reaches: ['master-grace-refences-agent-fenced-server', 'master-grace-fence-ignores-run-under-way'],
+    kinds: ['agent-kill-in-grace'],
+    world: { mode: 'embedded', fence: 'none', fenceAgent: true },
+    swarm: { faultGapMs: [12000, 15000], lateTimerChance: 0, pauseAfterCheckChance: 0, nfsTailChance: 0, ...CALM_NETWORK, fenceAgentMs: [700, 1500] },
+    // It reaches the first in 5 of 60 seeds, the second in 19 of 60.
+    weight: 3,
   },
 ];
 
@@ -811,6 +844,45 @@ export function holeFaults(f: FaultKit): FaultMenu {
         });
       });
       return `scvm-${s.i}, ${g.hostId} reconnects, ${x.hostId} comes and goes`;
+    }],
+    ['agent-kill-in-grace', () => {
+      const busy = busyHost(f);
+      const m = f.leader();
+      if (!busy || !m.proc || m.proc.dead || w.healedAt !== undefined) return undefined;
+      const { h, s } = busy;
+      const fp = s.followerProc;
+      if (!fp || fp.dead) return undefined;
+      const nfs = s.nfs.proc;
+      f.pause(nfs);
+      k.after(r.between(9000, 12000), () => k.resume(nfs));
+      // Past the follower's lease (3 s), so it opens a new session; the cut
+      // is by machine, so it holds against the restarted leader too.
+      const cutMs = r.between(3200, 3900);
+      cutFromMasters(f, fp, cutMs);
+      // Once the follower's new session is told to revoke the host (its
+      // calls in flight), the gate dies with them queued: its layer left
+      // before acking, so the follower cannot confirm the revoke.
+      const who = `follower-${s.i}`;
+      const until = k.now + cutMs + 2000;
+      w.logWatchers.push((from, ev) => {
+        if (fp.dead || w.healedAt !== undefined || k.now > until) return true;
+        if (from !== who || ev !== 'revoke.received') return false;
+        k.after(r.between(5, 200), () => {
+          if (w.healedAt !== undefined) return;
+          s.killGate();
+          k.after(r.between(30, 300), () => s.revive());
+        });
+        return true;
+      });
+      // The leader restarts late in the cut: the others' leases still hold,
+      // and the cut follower comes back early in the grace.
+      const downAt = cutMs - r.between(300, 1500);
+      k.after(downAt, () => {
+        if (w.healedAt !== undefined || !m.proc || m.proc.dead) return;
+        m.kill();
+        k.after(r.between(50, 250), () => m.restart());
+      });
+      return `scvm-${s.i} (${h.hostId}'s calls hung there) cut off ${cutMs.toFixed(0)} ms, m${m.k} restarts`;
     }],
     ['renumber-then-reuse', () => renumberThenReuse(false)],
     ['renumber-while-holder-cut-then-reuse', () => renumberThenReuse(true)],

@@ -29,6 +29,24 @@ describe('fence agent: which sessions a whole-SCVM fence covers', () => {
     return { a, clock, finish: () => finish() };
   }
 
+  /** A fence agent whose runs take 300 ms on a fake clock and are counted, at t=1000 ms, and a holder last renewed at 900 ms. */
+  async function countingAgent() {
+    const clock = fakeClock();
+    let runs = 0;
+    const a = new FenceAgent({
+      argv: [], timeoutMs: 5000, clock, log: silentLogger(),
+      run: async () => {
+        runs++;
+        const startedAt = clock.now();
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, 300));
+        return { ok: true, startedAt, ms: clock.now() - startedAt, detail: 'killed' };
+      },
+    });
+    await clock.tickAsync(1000);
+    const holder = { id: 's1', serverId: 'scvm-3', hostId: 'esx-3', storageIp: '', mgmtIp: '', openedAt: 100, renewedAt: 900 } as unknown as Parameters<FenceAgent['fence']>[0];
+    return { a, clock, runs: () => runs, holder };
+  }
+
   it('covers a session opened before the run and last renewed during it (its follower was there to be killed)', async () => {
     const { a, clock, finish } = agent();
     await clock.tickAsync(1000);
@@ -51,29 +69,43 @@ describe('fence agent: which sessions a whole-SCVM fence covers', () => {
   });
 
   it('two logins leaving one silent holder at once run the agent once: the second waits for the first run and finds the holder dead', async () => {
-    const clock = fakeClock();
-    let runs = 0;
-    const a = new FenceAgent({
-      argv: [], timeoutMs: 5000, clock, log: silentLogger(),
-      run: async () => {
-        runs++;
-        const startedAt = clock.now();
-        await new Promise<void>((resolve) => clock.setTimeout(resolve, 300));
-        return { ok: true, startedAt, ms: clock.now() - startedAt, detail: 'killed' };
-      },
-    });
-    await clock.tickAsync(1000);
-    const holder = { id: 's1', serverId: 'scvm-3', hostId: 'esx-3', storageIp: '', mgmtIp: '', openedAt: 100, renewedAt: 900 } as unknown as Parameters<FenceAgent['fence']>[0];
+    const { a, clock, runs, holder } = await countingAgent();
     const first = a.fence(holder, 'host:esx-1 moves away');
     const second = a.fence(holder, 'host:esx-2 moves away');
     await clock.tickAsync(1000);
     assert.deepEqual(await Promise.all([first, second]), [true, true]);
-    assert.equal(runs, 1, 'a second run would kill the SCVM again after it came back up');
+    assert.equal(runs(), 1, 'a second run would kill the SCVM again after it came back up');
     setSimulationMutants(['master-fence-runs-overlap']);
     try {
       const other = { ...holder, id: 's2', serverId: 'scvm-4' } as typeof holder;
       await Promise.all([a.fence(other, 'a'), a.fence(other, 'b'), clock.tickAsync(1000)]);
-      assert.equal(runs, 3, 'the mutant runs once per login');
+      assert.equal(runs(), 3, 'the mutant runs once per login');
+    } finally {
+      setSimulationMutants([]);
+    }
+  });
+
+  it('a grace that ends while a login\'s run against a server is under way waits for that run and fences again only what it did not prove dead', async () => {
+    const { a, clock, runs, holder } = await countingAgent();
+    const login = a.fence(holder, 'host:esx-3 moves away');
+    await clock.tickAsync(100);
+    const grace = a.fenceServers([server], 'grace', () => [holder]);
+    await clock.tickAsync(1000);
+    assert.deepEqual(await Promise.all([login, grace]), [true, true]);
+    assert.equal(runs(), 1, 'a second run would kill the SCVM again after it came back up (recipe agent-kill-in-grace-slow-agent)');
+    // A session the run under way did not cover (opened after it started) is fenced again.
+    const late = a.fence({ ...holder, id: 's2', openedAt: clock.now() - 10, renewedAt: clock.now() } as typeof holder, 'again');
+    await clock.tickAsync(50);
+    const successor = { ...holder, id: 's3', openedAt: clock.now(), renewedAt: clock.now() } as typeof holder;
+    const grace2 = a.fenceServers([server], 'grace', () => [successor]);
+    await clock.tickAsync(1000);
+    assert.deepEqual(await Promise.all([late, grace2]), [true, true]);
+    assert.equal(runs(), 3, 'the successor opened during the run under way: a run after it');
+    setSimulationMutants(['master-grace-fence-ignores-run-under-way']);
+    try {
+      const other = { ...holder, id: 's4', serverId: 'scvm-4' } as typeof holder;
+      await Promise.all([a.fence(other, 'a'), a.fenceServers([{ ...server, serverId: 'scvm-4' }], 'grace', () => [other]), clock.tickAsync(1000)]);
+      assert.equal(runs(), 5, 'the mutant queues a second run behind the login\'s');
     } finally {
       setSimulationMutants([]);
     }
