@@ -105,6 +105,11 @@ export class FenceAgent {
   /** Per server, the run under way: runs for one SCVM never overlap. */
   private readonly runs = new Map<string, Promise<FenceResult>>();
 
+  /** A run against some SCVM is under way. */
+  running(): boolean {
+    return this.runs.size > 0;
+  }
+
   /** A run against the server once the runs already asked for ended (set at once, so a caller right after waits for it); its outcome recorded. */
   private runAlone(server: ServerRecord, why: string): Promise<FenceResult> {
     const prior = this.runs.get(server.serverId);

@@ -218,6 +218,11 @@ export class LoginCoordinator {
     return { released: [...released], sessions: mine.length };
   }
 
+  /** Nothing under way: no login waiting, no revoke unanswered, no client held (the simulation's steady state). */
+  quiet(): boolean {
+    return this.pendingLogins.size === 0 && this.pending.size === 0 && this.holds.size === 0;
+  }
+
   isLoginPending(clientId: string): boolean {
     return this.pendingLogins.has(clientId);
   }

@@ -51,6 +51,9 @@ export const HOLE_RECIPES: Recipe[] = [
     // its timeout outlasts the master's wait-out even when retried (found
     // while writing this recipe; reported, not fixed here).
     world: { fence: 'fails-fast', fenceAgent: false },
+    // Reaches in 24 of 60 seeds (2026-12-07): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 2,
   },
   {
     // An NFS server hangs with calls queued; its follower (no fence) is cut
@@ -89,7 +92,9 @@ export const HOLE_RECIPES: Recipe[] = [
     // It reaches its bug in about 13 of 100 seeds: at the weight of the
     // others, one random schedule in 1,000, and a 5,000-schedule search
     // missed it in about 0.7% of runs.
-    weight: 3,
+    // Reaches in 6 of 60 seeds (2026-12-07): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 5,
   },
   {
     // Issue 18 hole d: a host served remotely over its management address
@@ -114,6 +119,9 @@ export const HOLE_RECIPES: Recipe[] = [
     world: { fence: 'reliable', fenceAgent: false, lateMgmtRegistration: false },
     // Each strike takes about 12 s.
     swarm: { faultGapMs: [7000, 12000] },
+    // Reaches in 16 of 60 seeds (2026-12-07): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 2,
   },
   {
     // A gate's lease runs out while its follower sleeps: it stops, drains
@@ -128,6 +136,9 @@ export const HOLE_RECIPES: Recipe[] = [
     world: { fence: 'reliable', fenceAgent: false },
     // Each strike takes about 8 s.
     swarm: { faultGapMs: [4000, 9000] },
+    // Reaches in 16 of 60 seeds (2026-12-07): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 2,
   },
   {
     // An NFS server hangs with a host's calls queued, and its gate falls
@@ -162,7 +173,9 @@ export const HOLE_RECIPES: Recipe[] = [
     swarm: { faultGapMs: [4000, 9000] },
     // At the weight of the others a search found the ended lease's fence
     // point after 1,900 schedules; at 3, after 404.
-    weight: 3,
+    // Reaches in 11 of 60 (the fence-dropped clients) and 8 of 60 (the ended lease's fence point) seeds (2026-12-07): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 4,
   },
   {
     // An NFS server hangs with a host's calls queued; the follower and the
@@ -173,11 +186,14 @@ export const HOLE_RECIPES: Recipe[] = [
     // session's wait-out while the server reports that failure (seed
     // 352024172, where a flaky start fence failed once and nothing retried).
     name: 'follower-and-gate-die-fence-broken',
-    reaches: ['master-waitout-ignores-later-fence-failure'],
+    reaches: ['master-waitout-ignores-later-fence-failure', 'follower-start-fence-failure-forgotten'],
     kinds: ['follower-gate-die-fence-broken'],
     world: { fence: 'reliable', fenceAgent: false },
     // Each strike takes about 8 s.
     swarm: { faultGapMs: [4000, 9000] },
+    // Reaches in 36 of 60 seeds (the later failure), 7 of 60 (the start
+    // fence's failure, with its masks) (2026-12-07): weighted so that weight × reach is about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 2,
   },
   {
     // The same without any fence: the new follower cannot fence at start,
@@ -189,6 +205,9 @@ export const HOLE_RECIPES: Recipe[] = [
     kinds: ['follower-gate-die-then-return'],
     world: { fence: 'none', fenceAgent: false },
     swarm: { faultGapMs: [4000, 9000] },
+    // Reaches in 13 of 60 seeds (2026-12-07): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 3,
   },
   {
     // An SCVM's fence command breaks and a gate dies, so the follower's
@@ -241,6 +260,9 @@ export const HOLE_RECIPES: Recipe[] = [
     reaches: ['hub-takes-stale-report'],
     kinds: ['gate-graceful-restart'],
     swarm: { lateDuplicateRate: 0.8, lateDuplicateMaxMs: 1000, faultGapMs: [800, 1600] },
+    // Reaches in 19 of 60 seeds (2026-12-07): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 2,
   },
   {
     // A follower is cut off from the masters for longer than its session
@@ -268,6 +290,9 @@ export const HOLE_RECIPES: Recipe[] = [
     kinds: ['gate-kill-then-leave'],
     world: { fence: 'fails-fast', fenceAgent: false },
     swarm: { nfsTailChance: 0.2, nfsTailMaxMs: 2500, depthMax: 8, thinkMaxMs: 300 },
+    // Reaches in 13 of 60 (the revoked token handed back) seeds (2026-12-07): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 3,
   },
   {
     // An NFS server hangs with calls queued and its follower is cut off (or
@@ -362,7 +387,9 @@ export const HOLE_RECIPES: Recipe[] = [
     reaches: ['master-grace-awaits-agent-fenced-server'],
     kinds: ['agent-kill-in-grace'],
     // It reaches its bug in 15 of 60 seeds.
-    weight: 2,
+    // Reaches in 15 of 60 seeds (2026-12-07): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 3,
     world: { mode: 'embedded', fence: 'none', fenceAgent: true },
     swarm: { faultGapMs: [12000, 15000], lateTimerChance: 0, pauseAfterCheckChance: 0, nfsTailChance: 0, ...CALM_NETWORK },
   },
@@ -377,7 +404,9 @@ export const HOLE_RECIPES: Recipe[] = [
     world: { mode: 'embedded', fence: 'none', fenceAgent: true },
     swarm: { faultGapMs: [12000, 15000], lateTimerChance: 0, pauseAfterCheckChance: 0, nfsTailChance: 0, ...CALM_NETWORK, fenceAgentMs: [700, 1500] },
     // It reaches the first in 5 of 60 seeds, the second in 19 of 60.
-    weight: 3,
+    // Reaches in 5 of 60 (the re-fence) and 19 of 60 (the run under way) seeds (2026-12-07): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 5,
   },
 ];
 

@@ -60,6 +60,9 @@ export const RACE_RECIPES: Recipe[] = [
     reaches: ['timers-trusted-on-time'],
     kinds: ['master-stall-over-move'],
     world: { mode: 'embedded', fence: 'reliable', fenceAgent: false },
+    // Reaches in 13 of 60 seeds (2026-12-07): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 3,
   },
   {
     // The only master is down longer than a lease: every follower fences by
@@ -134,6 +137,9 @@ export const RACE_RECIPES: Recipe[] = [
     world: { fence: 'reliable' },
     // Each strike takes about 3 s.
     swarm: { faultGapMs: [2000, 5000] },
+    // Reaches in 15 of 60 seeds (2026-12-07): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 3,
   },
   {
     // A gate stalls (a GC pause, a VM stun) with lease renewals on their
@@ -150,6 +156,9 @@ export const RACE_RECIPES: Recipe[] = [
     world: { fence: 'reliable', fenceAgent: false },
     // Each strike takes about 8 s.
     swarm: { faultGapMs: [5000, 9000] },
+    // Reaches in 14 of 60 seeds (2026-12-07): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 3,
   },
   {
     // A gate hangs with a host's calls queued; its follower dies and a new
@@ -191,6 +200,9 @@ export const RACE_RECIPES: Recipe[] = [
     reaches: ['master-logout-frees-newer-grant'],
     kinds: ['reconnect-then-leave'],
     swarm: { lateDuplicateRate: 0.3, lateDuplicateMaxMs: 1500, faultGapMs: [2500, 5000], depthMax: 8, nfsTailChance: 0.2, nfsTailMaxMs: 400 },
+    // Reaches in 10 of 60 seeds (2026-12-07): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 4,
   },
 ];
 

@@ -19,11 +19,12 @@ import { DEFAULT_MASTER_OPTIONS, type MasterOptions } from '../../master/options
 import { MasterRuntime } from '../../master/runtime';
 import type { RegistryStore, ServerRecord } from '../../master/leadership';
 import type { HostRecord } from '../../master/identity';
-import type { Session } from '../../master/sessions';
+import { SessionState, type Session } from '../../master/sessions';
 import { SimEtcd } from './etcd-model';
 import { Kernel, Machine, SimProcess } from './kernel';
 import { simLogger } from './sim-log';
 import { CondemnationCheck } from './condemnation-check';
+import { connectedAt } from './fault-kit';
 import { SimNetwork, type ServiceDefinition } from './transport';
 import { EventEmitter } from 'node:events';
 
@@ -1375,6 +1376,40 @@ export class World {
       if (h.lastDoneAt <= this.healedAt! && held !== undefined) at = Math.max(at, held + this.livenessBoundMs);
     }
     return at;
+  }
+
+  /**
+   * After the heal, the steady state: one leader, its grace over, nothing
+   * under way at it (no login waiting, no revoke unanswered, no client held,
+   * no fence agent run); one live session per server, whose follower holds a
+   * live lease, drains nothing, holds no revoke, has every NFS layer
+   * accounted for, and whose gate serves; every host home at its own SCVM on
+   * one connection, its agent running, a call completed since the heal, and
+   * no call of it at any other SCVM's NFS server. Nothing left can act but
+   * keepalives and calls: the rest of the liveness phase would repeat them
+   * (about half its virtual time, a fifth of a schedule's CPU), so a
+   * schedule ends here, its liveness check then passing.
+   */
+  settled(): boolean {
+    if (this.healedAt === undefined) return false;
+    const leaders = this.masters.filter((m) => m.isLeader());
+    const core = leaders.length === 1 ? leaders[0].runtime?.core() : undefined;
+    if (!core || !core.readiness.isReady() || !core.logins.quiet() || core.fenceAgent.running()) return false;
+    const sessions = core.sessions.all();
+    if (sessions.length !== this.scvms.length || sessions.some((x) => core.sessions.state(x) !== SessionState.Live)) return false;
+    for (const s of this.scvms) {
+      const fp = s.followerProc;
+      const f = s.follower;
+      if (!fp || fp.dead || fp.paused || !f || !s.gate || s.gate.proc.dead || s.gate.proc.paused || !s.gate.core.serving()) return false;
+      if (!f.lease.isLive() || f.status().draining?.length || f.heldRevokeClients().length || f.hub.dirty) return false;
+    }
+    for (const h of this.hosts) {
+      const ap = h.agentProc;
+      if (h.route.target !== h.i || h.route.via !== 'local' || !connectedAt(h, h.i) || h.older.size || h.lastDoneAt <= this.healedAt || !ap || ap.dead || ap.paused) return false;
+      const counts = this.pendingByHost.get(h.hostId) ?? [];
+      if (counts.some((n, gate) => n > 0 && gate !== h.i)) return false;
+    }
+    return true;
   }
 
   /** The simulated host a `host:` client id names. */
