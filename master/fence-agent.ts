@@ -159,7 +159,7 @@ export class FenceAgent {
    * the SCVM again after it came back up healthy (found by the
    * simulation's needless-fence check, recipe agent-kill-in-grace-slow-agent).
    */
-  async fenceServers(servers: ServerRecord[], why: string, sessionsOf: (serverId: string) => Session[] = () => []): Promise<boolean> {
+  async fenceServers(servers: ServerRecord[], why: string, sessionsOf: (serverId: string) => Array<Pick<Session, 'id' | 'serverId' | 'renewedAt' | 'openedAt'>>): Promise<boolean> {
     if (!this.configured) return false;
     const results = await Promise.all(servers.map(async (s) => {
       const under = this.runs.get(s.serverId);

@@ -10,6 +10,17 @@ const CALM_NETWORK = { dropRate: 0, dupRate: 0, lateReplyRate: 0, lateDuplicateR
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
 export const HOLE_FAULT_KINDS: string[] = ['gate-kill-then-leave', 'hang-gate-kill-freeze', 'hang-then-fence-point', 'hang-isolate-failover', 'hang-gate-kill-failover', 'admit-across-condemnation', 'renumber-then-reuse', 'renewed-then-killed-at-hung-nfs', 'condemn-while-gate-sleeps', 'condemn-while-gate-sleeps-then-failover', 'follower-gate-die-fence-broken', 'follower-gate-die-then-return', 'revoke-into-broken-stream', 'fence-broken-then-failover-then-restart', 'limit-lowered-twice-while-gate-sleeps', 'follower-cut-past-lease', 'follower-gate-die-refused-then-cut', 'scvm-frozen-fenced-then-left', 'silent-holder-left-twice', 'successor-killed-with-expired-holder', 'renumber-while-holder-cut-then-reuse', 'agent-kill-in-grace'];
 
+/**
+ * What both agent-kill-in-grace recipes need: an embedded master (its restart
+ * starts the grace), no NFS fence and the fence agent on, one strike at a
+ * time, and nothing else disturbing, so the needless-fence check can see a
+ * second kill.
+ */
+const AGENT_KILL_IN_GRACE: Pick<Recipe, 'world' | 'swarm'> = {
+  world: { mode: 'embedded', fence: 'none', fenceAgent: true },
+  swarm: { faultGapMs: [12000, 15000], lateTimerChance: 0, pauseAfterCheckChance: 0, nfsTailChance: 0, ...CALM_NETWORK },
+};
+
 export const HOLE_RECIPES: Recipe[] = [
   {
     // Issue 18 hole b: a gate dies while some of its calls sit in a slow NFS
@@ -390,8 +401,7 @@ export const HOLE_RECIPES: Recipe[] = [
     // Reaches in 15 of 60 seeds (2026-12-07): weighted so that weight × reach is
     // about the same for every recipe, and no known bug waits on a rare draw.
     weight: 3,
-    world: { mode: 'embedded', fence: 'none', fenceAgent: true },
-    swarm: { faultGapMs: [12000, 15000], lateTimerChance: 0, pauseAfterCheckChance: 0, nfsTailChance: 0, ...CALM_NETWORK },
+    ...AGENT_KILL_IN_GRACE,
   },
   {
     // The same, with a fence agent that takes its time (a power-off through
@@ -401,8 +411,8 @@ export const HOLE_RECIPES: Recipe[] = [
     name: 'agent-kill-in-grace-slow-agent',
     reaches: ['master-grace-refences-agent-fenced-server', 'master-grace-fence-ignores-run-under-way'],
     kinds: ['agent-kill-in-grace'],
-    world: { mode: 'embedded', fence: 'none', fenceAgent: true },
-    swarm: { faultGapMs: [12000, 15000], lateTimerChance: 0, pauseAfterCheckChance: 0, nfsTailChance: 0, ...CALM_NETWORK, fenceAgentMs: [700, 1500] },
+    ...AGENT_KILL_IN_GRACE,
+    swarm: { ...AGENT_KILL_IN_GRACE.swarm, fenceAgentMs: [700, 1500] },
     // It reaches the first in 5 of 60 seeds, the second in 19 of 60.
     // Reaches in 5 of 60 (the re-fence) and 19 of 60 (the run under way) seeds (2026-12-07): weighted so that weight × reach is
     // about the same for every recipe, and no known bug waits on a rare draw.

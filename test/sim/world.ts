@@ -1387,8 +1387,9 @@ export class World {
    * one connection, its agent running, a call completed since the heal, and
    * no call of it at any other SCVM's NFS server. Nothing left can act but
    * keepalives and calls: the rest of the liveness phase would repeat them
-   * (about half its virtual time, a fifth of a schedule's CPU), so a
-   * schedule ends here, its liveness check then passing.
+   * (about half its virtual time: steps fell by 31%, CPU by about 14%, on
+   * seeds 50000–50059), so a schedule ends here, its liveness check then
+   * passing.
    */
   settled(): boolean {
     if (this.healedAt === undefined) return false;

@@ -51,7 +51,7 @@ describe('fence agent: which sessions a whole-SCVM fence covers', () => {
     const { a, clock, finish } = agent();
     await clock.tickAsync(1000);
     const old = { id: 's1', serverId: 'scvm-3', openedAt: 100, renewedAt: 0 };
-    const run = a.fenceServers([server], 'grace');
+    const run = a.fenceServers([server], 'grace', () => []);
     await clock.tickAsync(50);
     old.renewedAt = clock.now(); // a keepalive during the run, before the kill landed
     await clock.tickAsync(150);
@@ -114,7 +114,7 @@ describe('fence agent: which sessions a whole-SCVM fence covers', () => {
   it('does not cover a session opened after the run started (a successor), one renewed after the run returned, or a server never fenced', async () => {
     const { a, clock, finish } = agent();
     await clock.tickAsync(1000);
-    const run = a.fenceServers([server], 'grace');
+    const run = a.fenceServers([server], 'grace', () => []);
     await clock.tickAsync(100);
     const successor = { id: 's2', serverId: 'scvm-3', openedAt: clock.now(), renewedAt: clock.now() };
     await clock.tickAsync(100);

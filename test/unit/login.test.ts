@@ -918,7 +918,7 @@ describe('a login whose requester\'s SCVM the fence agent killed while it waited
     await flush();
     await h.clock.tickAsync(100);
     // A new leader's grace fences scvm-2 (it did not come back in time): b's follower is gone.
-    assert.equal(await h.logins.fenceAgent!.fenceServers([{ serverId: 'scvm-2', hostId: '', storageIp: '', mgmtIp: '', fencing: 'FENCING_READY' }], 'grace'), true);
+    assert.equal(await h.logins.fenceAgent!.fenceServers([{ serverId: 'scvm-2', hostId: '', storageIp: '', mgmtIp: '', fencing: 'FENCING_READY' }], 'grace', () => []), true);
     h.logins.onRevokeAck(a.id, a.revokes[0].revokeId);
     await flush();
     return { h, a, b, t };
