@@ -61,6 +61,12 @@ export class SimEtcd {
   /** Until then a write outside any lease (the registry) fails, as on a full or failing disk. */
   plainWritesFailUntil = 0;
 
+  /**
+   * Sees each lease keepalive and registry read a master sends, as it is
+   * sent: a fault can strike at the moment a request is on its way.
+   */
+  onRequest?: (proc: SimProcess, what: 'keepalive' | 'read', key: string) => void;
+
   constructor(readonly kernel: Kernel, private readonly latency: () => number) {}
 
   private bump(changedKey: string): void {
@@ -214,7 +220,10 @@ class SimEtcdClient implements ElectionStore {
     const id = await this.etcd.call(this.proc, () => this.etcd.grant(ttlSeconds));
     return {
       id,
-      keepaliveOnce: (timeoutMs) => this.etcd.call(this.proc, () => this.etcd.keepalive(id), timeoutMs),
+      keepaliveOnce: (timeoutMs) => {
+        this.etcd.onRequest?.(this.proc, 'keepalive', id);
+        return this.etcd.call(this.proc, () => this.etcd.keepalive(id), timeoutMs);
+      },
       revoke: () => this.etcd.call(this.proc, () => this.etcd.revoke(id)),
     };
   }
@@ -237,6 +246,7 @@ class SimEtcdClient implements ElectionStore {
   }
 
   async getAll(prefix: string): Promise<Record<string, string>> {
+    this.etcd.onRequest?.(this.proc, 'read', prefix);
     const list = await this.etcd.call(this.proc, () => this.etcd.list(prefix));
     return Object.fromEntries(list.map((kv) => [kv.key, kv.value]));
   }

@@ -1,6 +1,7 @@
 import { connectedAt, cutFromMasters, leave, visitServedScvm, type FaultKit, type FaultMenu } from './fault-kit';
 import type { Recipe } from './recipes';
 import type { SimHost, SimScvm } from './world';
+import type { SimProcess } from './kernel';
 
 /** Fault kinds this file adds (schedule.ts draws them like any other). */
 export const RACE_FAULT_KINDS: string[] = [
@@ -16,9 +17,25 @@ export const RACE_FAULT_KINDS: string[] = [
   'reconnect-then-leave',
   'etcd-slow',
   'holder-cut-as-host-leaves',
+  'leader-stalls-loading-registry',
 ];
 
 export const RACE_RECIPES: Recipe[] = [
+  {
+    // A new leader freezes as it loads the registry, with a lease keepalive
+    // on its way too, and wakes past its lease's safe end: the read's
+    // answer, handled first, finds the lease lapsed on this clock, and the
+    // keepalive's, handled next, renews it (seed 398908720). A term given
+    // up there leaves a leader that never builds one.
+    name: 'new-leader-stalls-loading-registry',
+    reaches: ['master-term-given-up-on-lapse'],
+    kinds: ['leader-stalls-loading-registry'],
+    world: { mode: 'elected' },
+    swarm: { faultGapMs: [6000, 9000], lateTimerChance: 0 },
+    // Reaches in 16 of 60 seeds (2026-12-08): weighted so that weight × reach is
+    // about the same for every recipe, and no known bug waits on a rare draw.
+    weight: 3,
+  },
   {
     // Race 1: a host moves on while its holder's follower is cut off from
     // the masters; the login elsewhere revokes, condemns and waits out the
@@ -289,6 +306,51 @@ export function raceFaults(f: FaultKit): FaultMenu {
         h.move({ target: to.i, via: to.i === h.i ? 'local' : r.pick(['storage', 'mgmt'] as const) }, true);
       });
       return `scvm-${s.i}, ${h.hostId}`;
+    }],
+    ['leader-stalls-loading-registry', () => {
+      // etcd answers late (fsyncs stalling) and the leader dies. Whoever
+      // wins next sends its last registry read while a lease keepalive is
+      // still on its way, and freezes there until a moment between the
+      // safe ends its previous keepalive and this one give its lease. On
+      // waking, Node handles the answers that came meanwhile before any
+      // timer, in the order they came: the read's and the keepalive's
+      // either way round.
+      const etcd = w.etcd;
+      const m = f.leader();
+      if (!etcd || !m.proc || m.proc.dead || w.healedAt !== undefined) return undefined;
+      etcd.slowFor(r.between(3000, 5000), [20, 250]);
+      m.kill();
+      k.after(r.between(300, 3000), () => m.restart());
+      const keepalivesSent = new Map<SimProcess, number[]>();
+      const readAt = new Map<SimProcess, number>();
+      const armedUntil = k.now + 6000;
+      etcd.onRequest = (p, what, key) => {
+        if (k.now > armedUntil || w.healedAt !== undefined) {
+          etcd.onRequest = undefined;
+          return;
+        }
+        if (what === 'keepalive') keepalivesSent.set(p, [...(keepalivesSent.get(p) ?? []), k.now].slice(-2));
+        const winner = w.masters.find((x) => x.proc === p);
+        if (!winner?.leadership) return;
+        const sent = keepalivesSent.get(p) ?? [];
+        const stallUntilSafeEnd = (previous: number, outstanding: number) => {
+          etcd.onRequest = undefined;
+          const safeMs = (0.9 * winner.leadership!.leaseMs) / p.machine.rate;
+          const wake = r.between(previous + safeMs, outstanding + safeMs);
+          if (wake <= k.now) return;
+          pause(p);
+          k.after(wake - k.now, () => k.resume(p));
+        };
+        if (what === 'read' && key.endsWith('registry/maintenance/')) {
+          readAt.set(p, k.now);
+          // A keepalive sent within its deadline (300 ms at a 1 s lease) may still be out.
+          if (sent.length === 2 && k.now - sent[1] <= 300) stallUntilSafeEnd(sent[0], sent[1]);
+        } else if (what === 'keepalive' && sent.length === 2 && k.now - (readAt.get(p) ?? -Infinity) <= 250) {
+          // Or the read is still out as the next keepalive goes.
+          stallUntilSafeEnd(sent[0], sent[1]);
+        }
+      };
+      return `m${m.k}`;
     }],
     ['etcd-slow', () => {
       if (!w.etcd || w.healedAt !== undefined) return undefined;
