@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
-import { ConfigError } from '../common/config';
+import { ConfigError } from '../common/settings';
 import { createLogger } from '../common/log';
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_DEPLOY_DIR, deploy, type HostReport, type StepResult } from '../deploy/deploy';

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { ConfigError } from '../common/config';
+import { ConfigError } from '../common/settings';
 import { formatStatus } from './status-command';
 import { intArg, opt } from './options';
 import { DevCluster, hostIp } from './dev/cluster';

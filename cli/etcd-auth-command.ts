@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Etcd3 } from 'etcd3';
-import { ConfigError } from '../common/config';
+import { ConfigError } from '../common/settings';
 import { formatIdentity } from '../common/pki';
 import { DEFAULT_TLS_DIR, loadOwnIdentity } from '../common/tls';
 import { enableEtcdAuth } from '../master/etcd-auth';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DEFAULT_MASTER_ADDRESS } from '../common/config';
+import { DEFAULT_MASTER_ADDRESS } from '../common/settings';
 import { deadlineIn } from '../common/grpc-client';
 import { leaderClient } from './leader-client';
 import type { ConfirmFenceReply__Output } from '../gen/nfsha/v1/ConfirmFenceReply';

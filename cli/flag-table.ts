@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
-import type { z } from 'zod';
-import { defaultsOf, readConfigFile, validate } from '../common/config';
+import type * as core from 'zod/v4/core';
+import { defaultsOf, readConfigFile, validate, type ParsesTo } from '../common/settings';
 import { opt, tlsFromFlags, tlsOptions } from './options';
 
 /** One flag: the setting it sets, how its text becomes the value, and its --help text. */
@@ -27,8 +27,11 @@ export interface FlagGroup {
   read: (flags: Record<string, unknown>) => unknown;
 }
 
+/** An options schema, in zod or zod/mini (the agent's): an object whose fields each parse. */
+export type OptionsSchema = core.$ZodObject & ParsesTo<unknown> & { shape: Record<string, ParsesTo<unknown>> };
+
 /** A command's settings: its options schema, and for every setting one flag or the reason it has none. */
-export interface FlagTable<S extends z.ZodObject> {
+export interface FlagTable<S extends OptionsSchema> {
   /** Named in errors: "invalid master setting …". */
   what: string;
   schema: S;
@@ -53,14 +56,14 @@ export function isGroup(row: FlagRow | FlagGroup): row is FlagGroup {
 }
 
 /** The schema's default for a setting, nested keys with dots; undefined when it has none. */
-export function schemaDefault(schema: z.ZodObject, key: string): unknown {
+export function schemaDefault(schema: OptionsSchema, key: string): unknown {
   let value: unknown = defaultsOf(schema);
   for (const part of key.split('.')) value = (value as Record<string, unknown> | undefined)?.[part];
   return value;
 }
 
 /** The options a row adds to its command (a group adds several). */
-export function rowOptions(schema: z.ZodObject, row: FlagRow | FlagGroup): Option[] {
+export function rowOptions(schema: OptionsSchema, row: FlagRow | FlagGroup): Option[] {
   if (isGroup(row)) return row.options(schemaDefault(schema, row.key));
   const o = opt(row.flag, row.help, schemaDefault(schema, row.key));
   const parse = row.parse;
@@ -69,7 +72,7 @@ export function rowOptions(schema: z.ZodObject, row: FlagRow | FlagGroup): Optio
 }
 
 /** Adds `-c, --config <file>` and every row's flags to the command. */
-export function addFlags<S extends z.ZodObject>(command: Command, table: FlagTable<S>): Command {
+export function addFlags<S extends OptionsSchema>(command: Command, table: FlagTable<S>): Command {
   command.addOption(opt('-c, --config <file>', 'JSON config file; flags override it'));
   for (const row of table.rows) for (const o of rowOptions(table.schema, row)) command.addOption(o);
   return command;
@@ -88,7 +91,7 @@ function setAt(target: Record<string, unknown>, path: string[], value: unknown):
 }
 
 /** `base` (a config file's settings) with what the given flags set laid over it; flags not given change nothing. */
-export function applyFlags<S extends z.ZodObject>(table: FlagTable<S>, flags: Record<string, unknown>, base: Record<string, unknown> = {}): Record<string, unknown> {
+export function applyFlags<S extends OptionsSchema>(table: FlagTable<S>, flags: Record<string, unknown>, base: Record<string, unknown> = {}): Record<string, unknown> {
   const out = { ...base };
   for (const row of table.rows) {
     const value = isGroup(row) ? row.read(flags) : flags[new Option(row.flag).attributeName()];
@@ -98,7 +101,7 @@ export function applyFlags<S extends z.ZodObject>(table: FlagTable<S>, flags: Re
 }
 
 /** The command's settings: schema defaults < config file (-c) < flags, validated into one-line ConfigErrors. */
-export function settingsFrom<S extends z.ZodObject>(table: FlagTable<S>, flags: Record<string, unknown>): z.output<S> {
+export function settingsFrom<S extends OptionsSchema>(table: FlagTable<S>, flags: Record<string, unknown>): core.output<S> {
   const merged = applyFlags(table, flags, readConfigFile(flags.config as string | undefined));
-  return validate(table.schema, merged, table.what) as z.output<S>;
+  return validate(table.schema, merged, table.what) as core.output<S>;
 }

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { ConfigError } from '../common/config';
+import { ConfigError } from '../common/settings';
 import { fenceChoiceProblem } from '../common/fence-command';
 import { TcpGate } from '../follower/tcp-gate';
 import { addTlsOptions, argvFlag, collect, intArg, opt, optDefault, tlsFromFlags } from './options';

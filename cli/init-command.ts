@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { isIP } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import type { Command } from 'commander';
-import { ConfigError } from '../common/config';
+import { ConfigError } from '../common/settings';
 import { isValidId } from '../common/address';
 import { PkiDirectory, isHostName, serverNamesOf, type Identity, type Role } from '../common/pki';
 import { commaList, idList, intArg, opt, optDefault } from './options';

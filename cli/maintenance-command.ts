@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DEFAULT_MASTER_ADDRESS } from '../common/config';
+import { DEFAULT_MASTER_ADDRESS } from '../common/settings';
 import { deadlineIn } from '../common/grpc-client';
 import { fetchStatus } from '../common/status-client';
 import { leaderClient } from './leader-client';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ConfigError } from '../common/config';
+import { ConfigError } from '../common/settings';
 import { masterOptionsSchema } from '../master/options';
 import { startMaster } from '../master/master';
 import type { HostRecord } from '../master/identity';

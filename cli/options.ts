@@ -1,7 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_TLS_DIR, DEFAULT_TLS_REFRESH_MS, loadOwnIdentity, type TlsSettings } from '../common/tls';
 import { isValidId } from '../common/address';
-import { ConfigError } from '../common/config';
+import { ConfigError } from '../common/settings';
 import { parseArgv } from '../common/fence-command';
 
 /**

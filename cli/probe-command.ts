@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ConfigError } from '../common/config';
+import { ConfigError } from '../common/settings';
 import { normalizeIp } from '../common/address';
 import { IcmpProber } from '../agent/icmp-prober';
 import { intArg, opt, optDefault } from './options';

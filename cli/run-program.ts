@@ -1,5 +1,5 @@
 import { CommanderError, type Command } from 'commander';
-import { ConfigError } from '../common/config';
+import { ConfigError } from '../common/settings';
 
 /**
  * Runs a CLI program and exits as the commands promise: commander's own code

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { fetchStatus, statusOf } from '../common/status-client';
 import type { ClusterStatusReply__Output } from '../gen/nfsha/v1/ClusterStatusReply';
 import { addTlsOptions, intArg, opt, optDefault, operatorTls } from './options';
-import { DEFAULT_MASTER_ADDRESS } from '../common/config';
+import { DEFAULT_MASTER_ADDRESS } from '../common/settings';
 import type { TlsSettings } from '../common/tls';
 import { renderTable } from './table';
 

@@ -13,7 +13,7 @@ import type { Logger } from './log';
 import { formatIdentity, identityFromAltNames } from './identity';
 import { fromJsonBody, messageType, toCanonicalJson } from './proto-json';
 import { DEFAULT_TLS_REFRESH_MS, isLoopbackAddress, type PeerIdentity, type TlsSettings } from './tls';
-import { ConfigError } from './config';
+import { ConfigError } from './settings';
 
 /**
  * nfsha's HTTPS JSON API, for curl: each route *is* a gRPC method. It runs

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
-import { ConfigError } from './config';
+import { ConfigError } from './settings';
 import { formatIdentity, identityFromAltNames, type Identity, type Role } from './identity';
 
 /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ConfigError, idString, masterList, optionalIp, readConfigFile, validate } from '../common/config';
+import { idString, masterList, optionalIp } from '../common/config';
+import { ConfigError, readConfigFile, validate } from '../common/settings';
 
 /** One ESXi host to deploy the agent to. */
 const hostSchema = z.object({

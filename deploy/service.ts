@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { ConfigError, validate } from '../common/config';
+import { ConfigError, validate } from '../common/settings';
 import type { Logger } from '../common/log';
 import type { DeployerHandlers } from '../gen/nfsha/v1/Deployer';
 import { deploy, deployPki } from './deploy';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { DEFAULT_MASTER_ADDRESS, argvSchema, count, defaultsOf, idString, ipString, listenAddress, masterList, ms, optionalId, optionalIp, optionalListen, tlsSchema } from '../common/config';
+import { argvSchema, count, idString, ipString, listenAddress, masterList, ms, optionalId, optionalIp, optionalListen, tlsSchema } from '../common/config';
+import { DEFAULT_MASTER_ADDRESS, defaultsOf } from '../common/settings';
 import { DEFAULT_TLS_DIR } from '../common/tls';
 import { parseMasterList } from '../common/master-endpoints';
 import { fenceChoiceProblem } from '../common/fence-command';

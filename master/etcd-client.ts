@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { IOptions } from 'etcd3';
-import { ConfigError } from '../common/config';
+import { ConfigError } from '../common/settings';
 import { ETCD_SERVER_NAME } from '../common/pki';
 import { isLoopbackAddress, type TlsSettings } from '../common/tls';
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { DEFAULT_MASTER_ADDRESS, argvSchema, hostSchema, idString, ipString, listenAddress, ms, optionalListen, tlsSchema } from '../common/config';
+import { argvSchema, hostSchema, idString, ipString, listenAddress, ms, optionalListen, tlsSchema } from '../common/config';
+import { DEFAULT_MASTER_ADDRESS } from '../common/settings';
 import { DEFAULT_TLS_DIR } from '../common/tls';
 import { DEFAULT_DEPLOY_DIR } from '../deploy/deploy';
 import { masterLimitsSchema } from './limits';

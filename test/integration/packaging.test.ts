@@ -82,7 +82,20 @@ describe('single executable and ESXi bundle (npm run build:bundle)', function ()
     assert.match(help, /^\s+agent \[options\]/m);
     for (const other of ['master', 'follower', 'gate', 'deploy', 'init', 'status']) assert.doesNotMatch(help, new RegExp(`^\\s+${other}\\b`, 'm'), `no ${other} command`);
     const bundled = fs.readFileSync(path.join(OUT, 'nfsha-agent.cjs'), 'utf8');
-    for (const absent of ['node_modules/node-forge/', 'node_modules/ssh2/', 'node_modules/etcd3/', 'dist/master/', 'dist/cli/deploy-command.js']) assert.ok(!bundled.includes(`// ${absent}`), `${absent} is not in the agent executable`);
+    for (const absent of ['node_modules/node-forge/', 'node_modules/ssh2/', 'node_modules/etcd3/', 'dist/master/', 'dist/cli/deploy-command.js', 'node_modules/pino/', 'node_modules/zod/', 'dist/common/log.js', 'dist/common/config.js']) {
+      assert.ok(!bundled.includes(`// ${absent}`), `${absent} is not in the agent executable`);
+    }
+    // Lean agent: zod/mini's tree-shaken functions (not all of zod) and the light logger (not pino).
+    assert.ok(bundled.includes('// dist/common/light-log.js') && bundled.includes('// dist/common/config-mini.js'), 'the light logger and the zod/mini schema parts are in');
+    assert.ok(bundled.length < 1.6 * 2 ** 20, `the agent bundle is ${bundled.length} bytes`);
+    // Run as the init script runs it (its V8 flags, --jitless among them): the schema's checks speak English, as zod's do.
+    const initFlags = /^NFSHA_NODE_OPTIONS="([^"]*)"/m.exec(fs.readFileSync(path.join(ROOT, 'build/esxi/nfsha-agent.init'), 'utf8'))![1];
+    const tooFast = await run(exe, ['agent', '--host-id', 'esx-1', '--local-server-id', 'scvm-1', '--probe-interval-ms', '20', '--insecure'], { cwd: dir, env: { ...env, NODE_OPTIONS: initFlags } })
+      .then(() => undefined, (e) => e as { code: number; stderr: string });
+    assert.ok(tooFast, 'a probe interval under 50 ms must be refused');
+    assert.equal(tooFast.code, 2);
+    assert.match(tooFast.stderr, /invalid agent setting probeIntervalMs: Too small: expected number to be >=50/);
+    assert.match((await run(exe, ['agent', '--help'], { cwd: dir, env: { ...env, NODE_OPTIONS: initFlags } })).stdout, /--probe-interval-ms <ms>\s+probe every this many ms \(default: 500\)/);
     const ssh = await run(exe, ['agent', '--host-id', 'esx-1', '--local-server-id', 'scvm-1', '--backend', 'esxcli-ssh', '--ssh-host', '127.0.0.1', '--ssh-key', '/dev/null', '--insecure'], { cwd: dir, env })
       .then(() => undefined, (e) => e as { code: number; stderr: string });
     assert.ok(ssh, 'the esxcli-ssh backend must fail');
@@ -131,7 +144,7 @@ describe('single executable and ESXi bundle (npm run build:bundle)', function ()
       assert.ok(fs.existsSync(path.join(scratch, 'opt/nfsha/etc/agent.json')), 'config kept across upgrade');
       const calls = fs.readFileSync(path.join(scratch, 'watchdog.calls'), 'utf8');
       assert.match(calls, /-k nfsha-agent/);
-      assert.match(calls, /^NODE_OPTIONS=--max-semi-space-size=1 --max-old-space-size=48 --v8-pool-size=1 -s nfsha-agent .*opt\/nfsha\/bin\/nfsha-agent agent --config .*opt\/nfsha\/etc\/agent\.json/m);
+      assert.match(calls, /^NODE_OPTIONS=--max-semi-space-size=1 --max-old-space-size=48 --v8-pool-size=1 --jitless -s nfsha-agent .*opt\/nfsha\/bin\/nfsha-agent agent --config .*opt\/nfsha\/etc\/agent\.json/m);
 
       await sh('remove');
       fs.rmSync(path.join(scratch, 'watchdog.calls'), { force: true });

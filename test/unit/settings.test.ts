@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { z } from 'zod';
-import { addFlags, isGroup, rowOptions, schemaDefault, settingsFrom, type FlagTable } from '../../cli/flag-table';
+import * as core from 'zod/v4/core';
+import { addFlags, isGroup, rowOptions, schemaDefault, settingsFrom, type FlagTable, type OptionsSchema } from '../../cli/flag-table';
 import { MASTER_FLAGS } from '../../cli/master-command';
 import { FOLLOWER_FLAGS } from '../../cli/follower-command';
 import { AGENT_FLAGS } from '../../cli/agent-command';
@@ -14,19 +14,19 @@ import { DEFAULT_AGENT_OPTIONS, agentOptionsSchema } from '../../agent/options';
 import { deployPkiDir } from '../../deploy/deploy';
 import { scratchDir } from '../support/scratch';
 
-const TABLES: Array<FlagTable<z.ZodObject>> = [MASTER_FLAGS, FOLLOWER_FLAGS, AGENT_FLAGS];
+const TABLES: Array<FlagTable<OptionsSchema>> = [MASTER_FLAGS, FOLLOWER_FLAGS, AGENT_FLAGS];
 
-/** Every setting of a schema, nested objects (the master's limits) as dotted keys; tls is one setting. */
-function settingKeys(schema: z.ZodObject, prefix = ''): string[] {
-  return Object.entries(schema.shape).flatMap(([key, field]) => {
-    let t = field as z.ZodType;
-    while (t instanceof z.ZodDefault || t instanceof z.ZodPrefault || t instanceof z.ZodOptional) t = t.unwrap() as z.ZodType;
-    return t instanceof z.ZodObject ? settingKeys(t, `${prefix}${key}.`) : [`${prefix}${key}`];
+/** Every setting of a schema (zod or zod/mini), nested objects (the master's limits) as dotted keys; tls is one setting. */
+function settingKeys(schema: core.$ZodObject, prefix = ''): string[] {
+  return Object.entries(schema._zod.def.shape).flatMap(([key, field]) => {
+    let t: core.$ZodType = field;
+    while (t instanceof core.$ZodDefault || t instanceof core.$ZodPrefault || t instanceof core.$ZodOptional) t = t._zod.def.innerType;
+    return t instanceof core.$ZodObject ? settingKeys(t, `${prefix}${key}.`) : [`${prefix}${key}`];
   });
 }
 
 /** Runs a command's flag parsing (without its action) and merges as the command does. */
-function settingsFor(table: FlagTable<z.ZodObject>, args: string[]): Record<string, unknown> {
+function settingsFor(table: FlagTable<OptionsSchema>, args: string[]): Record<string, unknown> {
   const command = addFlags(new Command(table.what).exitOverride(), table);
   command.parse(args, { from: 'user' });
   return settingsFrom(table, command.opts()) as Record<string, unknown>;
@@ -97,7 +97,7 @@ describe('settings: one schema per component, one flag table per command', () =>
     { table: AGENT_FLAGS, required: ['--host-id', 'esx-1', '--local-server-id', 'scvm-1'], key: 'tls', flag: ['--insecure'], file: { dir: '/y' }, want: { insecure: true } },
   ] as const) {
     it(`nfsha ${c.table.what}: ${c.flag[0]} overrides the config file, which overrides the default of ${c.key}`, () => {
-      const table: FlagTable<z.ZodObject> = c.table;
+      const table: FlagTable<OptionsSchema> = c.table;
       const fileSettings: Record<string, unknown> = {};
       const [head, tail] = c.key.split('.');
       fileSettings[head] = tail ? { [tail]: c.file } : c.file;
