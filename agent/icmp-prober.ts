@@ -69,10 +69,16 @@ export class IcmpProber {
     raw.writeChecksum(packet, 2, raw.createChecksum(packet));
     const key = `${ip}/${seq}`;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(key);
+      // A reply that came while this process was stalled (a GC pause, a
+      // busy host) waits in the socket, and Node runs expired timers before
+      // it reads sockets: the timeout would count the agent's own stall as a
+      // miss, and three such stalls in a row reroute a healthy host. So a
+      // timeout decides only after one more look at the socket (setImmediate
+      // runs after the poll phase that reads it).
+      const timer = setTimeout(() => setImmediate(() => {
+        if (!this.waiting.delete(key)) return;
         resolve(false);
-      }, timeoutMs);
+      }), timeoutMs);
       this.waiting.set(key, { resolve, timer });
       socket.send(packet, 0, packet.length, ip, null, (err: Error | null) => {
         if (err && this.waiting.delete(key)) {
