@@ -46,6 +46,7 @@ export class Agent {
   private intended?: Route;
   private localHealthySince?: number;
   private timer?: TimerHandle;
+  private localTimer?: TimerHandle;
   private stopped = false;
   private lastAlarm = '';
   private reported = false;
@@ -95,8 +96,8 @@ export class Agent {
     return t;
   }
 
-  private async probeOnce(ip: string, local: boolean): Promise<boolean> {
-    const timeout = Math.max(50, Math.floor(this.opts.probeIntervalMs * 0.8));
+  private async probeOnce(ip: string, local: boolean, everyMs: number): Promise<boolean> {
+    const timeout = Math.max(15, Math.floor(everyMs * 0.8));
     const target = local ? 'local' : 'remote';
     const t0 = this.clock.now();
     const icmp = await this.prober(ip, local, timeout);
@@ -105,18 +106,48 @@ export class Agent {
     return tcpProbe(ip, this.opts.tcpProbePort, timeout);
   }
 
-  /** Probes the local SCVM and every remote member's storage and management IPs, in parallel. */
+  /** Probes every remote member's storage and management IPs, in parallel (the local SCVM has its own loop). */
   private async probeRound(members: MemberView[]): Promise<void> {
     const now = this.clock.now();
     const remotes = members.filter((m) => m.serverId !== this.opts.localServerId && m.hostId !== this.opts.hostId);
-    const jobs: Array<Promise<void>> = [this.probeOnce(this.opts.nfsAddress, true).then((ok) => this.local.record(ok, now))];
+    const jobs: Array<Promise<void>> = [];
     for (const m of remotes) {
       const t = this.trackerOf(m.serverId);
-      if (m.storageIp) jobs.push(this.probeOnce(m.storageIp, false).then((ok) => t.storage.record(ok, now)));
-      if (m.mgmtIp) jobs.push(this.probeOnce(m.mgmtIp, false).then((ok) => t.mgmt.record(ok, now)));
+      if (m.storageIp) jobs.push(this.probeOnce(m.storageIp, false, this.opts.probeIntervalMs).then((ok) => t.storage.record(ok, now)));
+      if (m.mgmtIp) jobs.push(this.probeOnce(m.mgmtIp, false, this.opts.probeIntervalMs).then((ok) => t.mgmt.record(ok, now)));
     }
     await Promise.all(jobs);
   }
+
+  /**
+   * The local SCVM's liveness, on its own loop every localProbeIntervalMs
+   * (100 ms by default, against 500 ms for the rest): when its state
+   * changes, the agent decides at once (a kick), so a dead local SCVM is
+   * left after missesToFail × 100 ms, not at the next tick after 3 × 500 ms.
+   * Reading the route back (an `ip` or `esxcli` run) stays on the slower
+   * tick. Failing back still waits the whole hold-down.
+   */
+  private async localLoop(): Promise<void> {
+    if (this.stopped) return;
+    const begun = this.clock.now();
+    const before = this.local.state;
+    try {
+      this.local.record(await this.probeOnce(this.opts.nfsAddress, true, this.opts.localProbeIntervalMs), begun);
+    } catch (err) {
+      // No raw socket at all is fatal, as in the tick; anything else is a miss.
+      if ((err as Error).name === 'ProbeSetupError') throw err;
+      this.local.record(false, begun);
+    }
+    if (this.stopped) return;
+    if (this.local.state !== before) this.kick();
+    this.localTimer = this.clock.setTimeout(() => void this.localLoop().catch(this.fatal), Math.max(0, begun + this.opts.localProbeIntervalMs - this.clock.now()));
+  }
+
+  /** What the agent cannot run without (an ICMP raw socket): say so and exit 1, for the init script's watchdog to report. */
+  private readonly fatal = (err: Error): void => {
+    process.stderr.write(`nfsha agent: ${err.message}\n`);
+    process.exit(1);
+  };
 
   /** One round: probe (unless `probe` is false: a kick acts on what it knows), read the route back, decide, apply. */
   async tick(probe = true): Promise<void> {
@@ -202,11 +233,9 @@ export class Agent {
     }
     this.membership.start();
     this.started = true;
-    void this.loop(true).catch((err) => {
-      process.stderr.write(`nfsha agent: ${(err as Error).message}\n`);
-      process.exit(1);
-    });
-    this.log.info({ ev: 'agent.started', backend: this.backend.name, master: this.opts.master, probe_ms: this.opts.probeIntervalMs, hold_down_ms: this.opts.holdDownMs }, 'agent running');
+    void this.localLoop().catch(this.fatal);
+    void this.loop(true).catch(this.fatal);
+    this.log.info({ ev: 'agent.started', backend: this.backend.name, master: this.opts.master, probe_ms: this.opts.probeIntervalMs, local_probe_ms: this.opts.localProbeIntervalMs, hold_down_ms: this.opts.holdDownMs }, 'agent running');
   }
 
   /** Runs ticks one at a time: a kick during a tick runs one more right after it. */
@@ -239,7 +268,11 @@ export class Agent {
       this.kicked = false;
       return this.loop(false);
     }
-    this.timer = this.clock.setTimeout(() => void this.loop(true).catch(() => undefined), Math.max(0, this.nextProbeAt - this.clock.now()));
+    const wait = this.nextProbeAt - this.clock.now();
+    // A kicked tick that ran just as a probe tick was due: run that one now
+    // (a timer of 0 fires a millisecond late, and the schedule would creep).
+    if (wait <= 0 && !probe) return this.loop(true);
+    this.timer = this.clock.setTimeout(() => void this.loop(true).catch(() => undefined), Math.max(0, wait));
   }
 
   /** Acts on news now (a tick without probes), once the agent runs. */
@@ -250,6 +283,7 @@ export class Agent {
   stop(): void {
     this.stopped = true;
     if (this.timer) this.clock.clearTimeout(this.timer);
+    if (this.localTimer) this.clock.clearTimeout(this.localTimer);
     void this.metricsServer?.close();
     this.membership.stop();
     this.closeProber?.();

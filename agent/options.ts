@@ -42,8 +42,14 @@ export const agentOptionsSchema = z.strictObject({
   privateInterface: z._default(z.string().check(z.regex(/^[A-Za-z0-9._-]{0,15}$/, 'not an interface name')), ''),
   /** The NFS address hosts mount from. */
   nfsAddress: z._default(ipString, '192.168.33.2'),
-  /** Probe every this many ms. */
+  /** Probe the remote servers, read the route back and decide every this many ms. */
   probeIntervalMs: z._default(msAtLeast(50), 500),
+  /**
+   * Probe the local SCVM every this many ms, on its own loop (a BFD-like
+   * liveness check over the private link): missesToFail misses in a row
+   * make it down, and the agent decides at once instead of at its next tick.
+   */
+  localProbeIntervalMs: z._default(msAtLeast(20), 100),
   /** Consecutive missed probes before a target counts as down. */
   missesToFail: z._default(intIn(1, 100), 3),
   /** The local server must be healthy this long before failing back. */

@@ -2,7 +2,8 @@ export type ProbeState = 'unknown' | 'up' | 'down';
 
 /**
  * Hysteresis for one probe target: one answer makes it up, `missesToFail`
- * consecutive misses make it down (DESIGN §5: 3 misses at 500 ms ≈ 1.5 s).
+ * consecutive misses make it down (DESIGN §5: 3 misses at 500 ms ≈ 1.5 s;
+ * the agent probes its local SCVM on a loop of its own, 3 misses at 100 ms).
  */
 export class ProbeTracker {
   private misses = 0;

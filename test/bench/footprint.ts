@@ -5,6 +5,7 @@ import { Cluster, waitFor } from '../support/cluster';
 import { tlsArgs, tlsDir } from '../support/pki';
 import type { BenchRow } from './reroute';
 import { cpuSeconds, rssMiB } from './proc';
+import { DEFAULT_AGENT_OPTIONS } from '../../agent/options';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const INIT_SCRIPT = path.join(ROOT, 'build', 'esxi', 'nfsha-agent.init');
@@ -79,7 +80,7 @@ export async function benchFootprint(log: (s: string) => void): Promise<BenchRow
     { figure: 'agent RSS (nfsha-agent as shipped, 3 servers probed)', unit: 'MiB', n: 10, min: agent.median, median: agent.median, p99: agent.max, max: agent.max,
       target: 65, kind: 'target', note: `floor ${floor.median.toFixed(0)} (Node + mTLS gRPC stream), bare Node ${bare.median.toFixed(0)}` },
     one('agent RSS, full nfsha executable, no V8 flags', 'MiB', measured['full nfsha executable, agent command, no flags'].median),
-    one('agent idle CPU (probe every 500 ms)', '% core', agent.cpu, { target: 1, kind: 'target', note: '10 s window' }),
+    one(`agent idle CPU (local probe every ${DEFAULT_AGENT_OPTIONS.localProbeIntervalMs} ms, remotes every ${DEFAULT_AGENT_OPTIONS.probeIntervalMs} ms)`, '% core', agent.cpu, { target: 1, kind: 'target', note: '10 s window' }),
     one('agent executable size', 'MiB', size, { note: `${gz.toFixed(1)} MiB gzipped` }),
   ];
 }

@@ -4,6 +4,7 @@ import * as readline from 'node:readline';
 import { waitFor } from '../support/cluster';
 import { Lab } from '../support/lab';
 import { summarize } from './stats';
+import { DEFAULT_AGENT_OPTIONS } from '../../agent/options';
 
 export interface BenchRow {
   figure: string;
@@ -50,7 +51,7 @@ export async function benchReroute(runs: number, log: (s: string) => void): Prom
     probe.kill();
     await lab.down();
   }
-  const note = `probe ${probeMs} ms × ${misses} misses`;
+  const note = `local probe ${DEFAULT_AGENT_OPTIONS.localProbeIntervalMs} ms × ${misses} misses (remotes and route read back every ${probeMs} ms)`;
   return [
     { figure: 'reroute: fault → route changed', unit: 'ms', ...summarize(route), note },
     { figure: 'reroute: fault → first TCP connect via new path', unit: 'ms', ...summarize(connect), note },

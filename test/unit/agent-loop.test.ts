@@ -4,19 +4,24 @@ import type { MemberView } from '../../agent/decision';
 import { DEFAULT_AGENT_OPTIONS } from '../../agent/options';
 import { DryRunBackend } from '../../agent/routes/dry-run';
 import { silentLogger } from '../../common/log';
-import { fakeClock, type FakeClock } from '../support/fake-clock';
+import { fakeClock, flush, type FakeClock } from '../support/fake-clock';
 import { FakeMembership } from '../support/fake-membership';
 
 const M = (n: number): MemberView => ({ serverId: `scvm-${n}`, hostId: `esx-${n}`, storageIp: `10.10.0.2${n}`, mgmtIp: `10.20.0.2${n}` });
 
-function setup(holdDownMs = 3000) {
+/** localProbeIntervalMs 500 unless said: the tests below count ticks of 500 ms; the fast local loop has its own. */
+function setup(holdDownMs = 3000, localProbeIntervalMs = 500) {
   const clock: FakeClock = fakeClock();
+  // Two loops may be due at one instant (the local probe and the tick): let
+  // both finish what they do at that instant before the test looks.
+  const tickAsync = clock.tickAsync;
+  clock.tickAsync = async (ms) => { await tickAsync(ms); await flush(); };
   const down = new Set<string>();
   const backend = new DryRunBackend();
   const membership = new FakeMembership([M(1), M(2), M(3)]);
   const counts = { probes: 0 };
   const agent = new Agent(
-    { ...DEFAULT_AGENT_OPTIONS, hostId: 'esx-2', localServerId: 'scvm-2', backend: 'dry-run', probeIntervalMs: 500, missesToFail: 3, holdDownMs },
+    { ...DEFAULT_AGENT_OPTIONS, hostId: 'esx-2', localServerId: 'scvm-2', backend: 'dry-run', probeIntervalMs: 500, localProbeIntervalMs, missesToFail: 3, holdDownMs },
     backend,
     { clock, membership, log: silentLogger(), probe: async (ip, local) => { counts.probes++; return !down.has(local ? 'local' : ip); } },
   );
@@ -35,6 +40,27 @@ describe('agent loop with a fake clock (fake probes, dry-run backend)', () => {
     assert.equal(backend.route.kind, 'local');
     await clock.tickAsync(500); // miss 3
     assert.equal(backend.route.kind, 'remote');
+    agent.stop();
+  });
+
+  it('leaves a dead local SCVM after three missed probes of its own 100 ms loop, between the 500 ms ticks', async () => {
+    const { clock, down, backend, agent } = setup(3000, 100);
+    const kind = (): string => backend.route.kind;
+    agent.start();
+    await clock.tickAsync(1000);
+    assert.equal(kind(), 'local');
+    await clock.tickAsync(10); // just after a tick and a local probe
+    down.add('local');
+    await clock.tickAsync(100); // miss 1
+    await clock.tickAsync(100); // miss 2
+    assert.equal(kind(), 'local', 'two misses are not enough');
+    await clock.tickAsync(100); // miss 3: down, and the agent decides at once (no tick is due for 200 ms)
+    assert.equal(kind(), 'remote');
+    down.delete('local');
+    await clock.tickAsync(2000);
+    assert.equal(kind(), 'remote', 'failing back still waits the whole hold-down');
+    await clock.tickAsync(1500);
+    assert.equal(kind(), 'local');
     agent.stop();
   });
 
