@@ -5,10 +5,11 @@ import { benchFailover } from './failover';
 import { benchIo } from './io';
 import { benchMaster } from './master-load';
 import { benchFootprint } from './footprint';
+import { benchFalseReroutes } from './false-reroutes';
 import { renderTable } from '../../cli/table';
 
 /**
- * `npm run bench [-- --json FILE] [--runs N] [--only master|reroute|failover|footprint|io|maintenance]`:
+ * `npm run bench [-- --json FILE] [--runs N] [--only master|reroute|false-reroutes|failover|footprint|io|maintenance] [--false-reroute-seconds S]`:
  * every benchmark figure (or one part's), as
  * one table on stdout and optionally JSON. Speed targets live here, never in
  * pass/fail tests.
@@ -28,6 +29,12 @@ async function main(): Promise<void> {
   if (!only || only === 'reroute') {
     log('reroute (namespace lab, needs root)...');
     rows.push(...(await benchReroute(runs, log)));
+  }
+  if (!only || only === 'false-reroutes') {
+    const secondsAt = args.indexOf('--false-reroute-seconds');
+    const seconds = secondsAt >= 0 ? Number(args[secondsAt + 1]) : 300;
+    log(`false reroutes under load, ${seconds} s (lab with real NFS, needs root)...`);
+    rows.push(...(await benchFalseReroutes(seconds, log)));
   }
   if (!only || only === 'failover') {
     log('master failover (real etcd)...');

@@ -95,7 +95,7 @@ describe('single executable and ESXi bundle (npm run build:bundle)', function ()
     assert.ok(tooFast, 'a probe interval under 50 ms must be refused');
     assert.equal(tooFast.code, 2);
     assert.match(tooFast.stderr, /invalid agent setting probeIntervalMs: Too small: expected number to be >=50/);
-    assert.match((await run(exe, ['agent', '--help'], { cwd: dir, env: { ...env, NODE_OPTIONS: initFlags } })).stdout, /--probe-interval-ms <ms>\s+probe every this many ms \(default: 500\)/);
+    assert.match((await run(exe, ['agent', '--help'], { cwd: dir, env: { ...env, NODE_OPTIONS: initFlags } })).stdout, /--local-probe-interval-ms <ms>\s+probe the local SCVM every this many ms[^]*?\(default: 100\)/);
     const ssh = await run(exe, ['agent', '--host-id', 'esx-1', '--local-server-id', 'scvm-1', '--backend', 'esxcli-ssh', '--ssh-host', '127.0.0.1', '--ssh-key', '/dev/null', '--insecure'], { cwd: dir, env })
       .then(() => undefined, (e) => e as { code: number; stderr: string });
     assert.ok(ssh, 'the esxcli-ssh backend must fail');
