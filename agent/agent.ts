@@ -130,7 +130,7 @@ export class Agent {
   private async localLoop(): Promise<void> {
     if (this.stopped) return;
     const begun = this.clock.now();
-    const before = this.local.state;
+    const before = `${this.local.state}/${this.localListed.state}`;
     try {
       this.local.record(await this.probeOnce(this.opts.nfsAddress, true, this.opts.localProbeIntervalMs), begun);
     } catch (err) {
@@ -138,8 +138,13 @@ export class Agent {
       if ((err as Error).name === 'ProbeSetupError') throw err;
       this.local.record(false, begun);
     }
+    // Whether the master lists the local server (its follower in session,
+    // its NFS server up) is counted on this loop too: the master unlists a
+    // server whose follower's stream closed 1 s ago, and waiting 3 ticks of
+    // 500 ms more to believe it doubled what a follower kill costs.
+    if (this.members) this.localListed.record(this.members.some((m) => m.serverId === this.opts.localServerId), begun);
     if (this.stopped) return;
-    if (this.local.state !== before) this.kick();
+    if (`${this.local.state}/${this.localListed.state}` !== before) this.kick();
     this.localTimer = this.clock.setTimeout(() => void this.localLoop().catch(this.fatal), Math.max(0, begun + this.opts.localProbeIntervalMs - this.clock.now()));
   }
 
@@ -164,7 +169,6 @@ export class Agent {
     if (!members) return; // no membership yet and no configured peers: nothing to decide on
 
     const now = this.clock.now();
-    if (probe) this.localListed.record(members.some((m) => m.serverId === this.opts.localServerId), now);
     const localLeaving = members.some((m) => m.serverId === this.opts.localServerId && m.leaving);
     // Maintenance counts as a break: the hold-down starts when it ends.
     if (this.local.state === 'up' && this.localListed.state === 'up' && !localLeaving) this.localHealthySince ??= now;

@@ -64,6 +64,20 @@ describe('agent loop with a fake clock (fake probes, dry-run backend)', () => {
     agent.stop();
   });
 
+  it('leaves a local server the master unlisted after three looks of the 100 ms loop, between the 500 ms ticks', async () => {
+    const { clock, backend, membership, agent } = setup(3000, 100);
+    const kind = (): string => backend.route.kind;
+    agent.start();
+    await clock.tickAsync(1000);
+    await clock.tickAsync(10);
+    membership.emit('members', [M(1), M(3)]); // its follower's stream closed a second ago
+    await clock.tickAsync(200);
+    assert.equal(kind(), 'local', 'two looks are not enough');
+    await clock.tickAsync(100);
+    assert.equal(kind(), 'remote');
+    agent.stop();
+  });
+
   it('reroutes only after the local server is missing from the membership for N consecutive ticks', async () => {
     const { clock, backend, membership, agent } = setup();
     agent.start();
