@@ -8,7 +8,8 @@ import type { Logger } from './log';
  * The agent executable loads this instead of pino (build/build-agent.mjs):
  * an agent logs a few lines a minute, and pino's resident cost (about
  * 3 MiB) is a twentieth of the agent's whole footprint (issue 20: lean agent).
- * Only what the agent's code calls is here: the level methods and child().
+ * Only pino's level methods, child(), level and isLevelEnabled are here:
+ * the agent's code calls the level methods alone.
  */
 const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
 type LevelName = keyof typeof LEVELS;

@@ -26,7 +26,7 @@ export const NOT_MASTER_LIST = 'expected host:port[,host:port…]';
 
 export const isIp = (s: string): boolean => normalizeIp(s) !== undefined;
 export const isIpOrEmpty = (s: string): boolean => s === '' || isIp(s);
-export const isId = (s: string): boolean => isValidId(s);
+export const isId = isValidId;
 export const isIdOrEmpty = (s: string): boolean => s === '' || isValidId(s);
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 /** `host:port`, `[v6]:port` or `unix:/absolute/path`. */
